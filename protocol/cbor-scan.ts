@@ -1,0 +1,75 @@
+import { FrameDecodeError, FrameErrorCode } from './errors.js'
+
+/**
+ * Walks one CBOR item structurally (no allocation, no recursion) and returns the offset just
+ * past it. Runs before the real decoder so that deep nesting, which overflows the stack of
+ * recursive decoders (RangeError), and truncation are reported as named errors instead.
+ * DAG-CBOR forbids indefinite lengths, so they are rejected here too.
+ */
+export function scanCborItem(bytes: Uint8Array, offset: number, maxDepth: number): number {
+  let pos = offset
+  // Items still owed by each open array/map (a map owes two per entry).
+  const owed: number[] = []
+  const end = bytes.length
+
+  const truncated = (): FrameDecodeError =>
+    new FrameDecodeError(FrameErrorCode.Truncated, `CBOR item truncated at byte ${pos} of ${end}`, { offset: pos })
+
+  for (;;) {
+    if (pos >= end) throw truncated()
+    const initial = bytes[pos++]!
+    const major = initial >> 5
+    const info = initial & 31
+    let arg = info
+    if (info >= 24) {
+      if (info > 27) {
+        throw new FrameDecodeError(
+          FrameErrorCode.InvalidCbor,
+          info === 31 ? `indefinite-length CBOR at byte ${pos - 1} (not allowed in DAG-CBOR)` : `reserved CBOR additional info ${info} at byte ${pos - 1}`,
+          { offset: pos - 1 },
+        )
+      }
+      const width = 1 << (info - 24)
+      if (pos + width > end) throw truncated()
+      arg = 0
+      for (let i = 0; i < width; i++) arg = arg * 256 + bytes[pos + i]!
+      pos += width
+    }
+
+    let complete = true
+    switch (major) {
+      case 2:
+      case 3:
+        if (pos + arg > end) throw truncated()
+        pos += arg
+        break
+      case 4:
+      case 5:
+        if (arg > 0) {
+          if (owed.length >= maxDepth) {
+            throw new FrameDecodeError(FrameErrorCode.TooDeep, `CBOR nesting deeper than ${maxDepth} at byte ${pos}`, { offset: pos, maxDepth })
+          }
+          // Each entry needs at least one byte: a huge count cannot be honest.
+          const items = major === 5 ? arg * 2 : arg
+          if (items > end - pos) throw truncated()
+          owed.push(items)
+          complete = false
+        }
+        break
+      case 6:
+        complete = false // the tagged item follows and completes this slot
+        break
+      default:
+        break
+    }
+    if (!complete) continue
+    // An item finished: pay down the open containers, closing each that is now full.
+    for (;;) {
+      if (owed.length === 0) return pos
+      const top = owed.length - 1
+      owed[top]! -= 1
+      if (owed[top]! > 0) break
+      owed.pop()
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Named errors with a stable `code` (like ws's WS_ERR_*). Callers branch on `code`,
+ * never on message text. `fields` carries structured context for logs and metrics.
+ */
+export class FirehoseError extends Error {
+  readonly code: string
+  readonly fields: Readonly<Record<string, unknown>>
+
+  constructor(code: string, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+    this.fields = fields
+  }
+}
+
+export const FrameErrorCode = {
+  TooLarge: 'FRAME_TOO_LARGE',
+  TooDeep: 'FRAME_TOO_DEEP',
+  Truncated: 'FRAME_TRUNCATED',
+  TrailingBytes: 'FRAME_TRAILING_BYTES',
+  InvalidCbor: 'FRAME_INVALID_CBOR',
+  BadHeader: 'FRAME_BAD_HEADER',
+  BadBody: 'FRAME_BAD_BODY',
+  BadCar: 'FRAME_BAD_CAR',
+  BlockMissing: 'FRAME_BLOCK_MISSING',
+  BlockHashMismatch: 'FRAME_BLOCK_HASH_MISMATCH',
+} as const
+export type FrameErrorCode = (typeof FrameErrorCode)[keyof typeof FrameErrorCode]
+
+/** Upstream sent bytes we cannot turn into an event. Never fatal to the process: metric + quarantine. */
+export class FrameDecodeError extends FirehoseError {
+  declare readonly code: FrameErrorCode
+  /** The frame's seq when the body decoded far enough to read it. */
+  readonly seq: number | undefined
+
+  constructor(code: FrameErrorCode, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(code, message, fields, options)
+    this.seq = typeof fields.seq === 'number' ? fields.seq : undefined
+  }
+}
+
+export function isFrameDecodeError(err: unknown): err is FrameDecodeError {
+  return err instanceof FrameDecodeError
+}

@@ -1,0 +1,194 @@
+import { CID } from 'multiformats/cid'
+import { readCar } from './car.js'
+import { scanCborItem } from './cbor-scan.js'
+import { toJsonModel } from './data-model.js'
+import { FrameDecodeError, FrameErrorCode } from './errors.js'
+import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, type Frame, type FrameLimits } from './frame.js'
+
+export interface CommitOp {
+  action: string
+  path: string
+  /** CID of the new record; null on delete. */
+  cid: string | null
+  /** sync 1.1: CID of the record before this op, when the relay sent it. */
+  prev?: string | null
+  /** The record in the AT Protocol JSON data model; null on delete or when the commit is tooBig. */
+  record: unknown
+}
+
+export interface CommitEvent {
+  type: 'commit'
+  seq: number
+  repo: string
+  rev: string
+  since: string | null
+  commit: string
+  time: string
+  tooBig: boolean
+  rebase: boolean
+  blobs: string[]
+  prevData: string | null
+  ops: CommitOp[]
+}
+export interface IdentityEvent { type: 'identity'; seq: number; did: string; handle: string | null; time: string }
+export interface AccountEvent { type: 'account'; seq: number; did: string; active: boolean; status: string | null; time: string }
+export interface SyncEvent { type: 'sync'; seq: number; did: string; rev: string; commit: string; time: string }
+export interface InfoEvent { type: 'info'; name: string; message: string | null }
+export interface ErrorEvent { type: 'error'; error: string; message: string | null }
+/** A `t` we do not know (including deprecated #handle/#migrate/#tombstone): skipped, never fatal. */
+export interface UnknownEvent { type: 'unknown'; t: string; seq: number | null }
+
+export type FirehoseEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEvent | InfoEvent | ErrorEvent | UnknownEvent
+export type SequencedEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEvent
+
+export interface DecodeOptions extends FrameLimits {
+  /** Check that every CAR block hashes to its CID (default true; off only for speed on trusted input). */
+  verifyBlocks?: boolean
+}
+
+/** Decodes one binary frame into a typed event. Throws only FrameDecodeError. */
+export function decodeEvent(bytes: Uint8Array, options: DecodeOptions = {}): FirehoseEvent {
+  return frameToEvent(decodeFrame(bytes, options), options)
+}
+
+export function frameToEvent(frame: Frame, options: DecodeOptions = {}): FirehoseEvent {
+  const { header, body } = frame
+  if (header.op === -1) {
+    return { type: 'error', error: requireString(body, 'error', undefined), message: optionalString(body, 'message', undefined) }
+  }
+  if (header.t === '#info') {
+    return { type: 'info', name: requireString(body, 'name', undefined), message: optionalString(body, 'message', undefined) }
+  }
+  const seq = body.seq
+  const knownSeq = isSeq(seq) ? seq : undefined
+  switch (header.t) {
+    case '#commit':
+      return commitEvent(body, requireSeq(seq), options)
+    case '#identity':
+      return {
+        type: 'identity',
+        seq: requireSeq(seq),
+        did: requireString(body, 'did', knownSeq),
+        handle: optionalString(body, 'handle', knownSeq),
+        time: requireString(body, 'time', knownSeq),
+      }
+    case '#account':
+      return {
+        type: 'account',
+        seq: requireSeq(seq),
+        did: requireString(body, 'did', knownSeq),
+        active: requireBoolean(body, 'active', knownSeq),
+        status: optionalString(body, 'status', knownSeq),
+        time: requireString(body, 'time', knownSeq),
+      }
+    case '#sync':
+      return syncEvent(body, requireSeq(seq), options)
+    default:
+      return { type: 'unknown', t: header.t, seq: knownSeq ?? null }
+  }
+}
+
+function commitEvent(body: Record<string, unknown>, seq: number, options: DecodeOptions): CommitEvent {
+  const fields = { seq }
+  const tooBig = body.tooBig === true
+  const blocksBytes = body.blocks
+  if (!(blocksBytes instanceof Uint8Array)) throw badBody('`blocks` is not bytes', seq)
+  if (!Array.isArray(body.ops)) throw badBody('`ops` is not an array', seq)
+  const car = readCar(blocksBytes, options.verifyBlocks ?? true, fields)
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH
+
+  const ops: CommitOp[] = body.ops.map((raw, index): CommitOp => {
+    if (typeof raw !== 'object' || raw === null) throw badBody(`ops[${index}] is not a map`, seq)
+    const op = raw as Record<string, unknown>
+    const action = requireString(op, 'action', seq)
+    const path = requireString(op, 'path', seq)
+    const cid = optionalCid(op.cid, `ops[${index}].cid`, seq)
+    const out: CommitOp = { action, path, cid: null, record: null }
+    if ('prev' in op) out.prev = optionalCid(op.prev, `ops[${index}].prev`, seq)
+    if (action === 'delete' || cid === null) return out
+    out.cid = cid
+    const block = car.blocks.get(cid)
+    if (block === undefined) {
+      if (tooBig) return out // tooBig commits legitimately omit blocks; the consumer fetches the repo
+      throw new FrameDecodeError(FrameErrorCode.BlockMissing, `op ${action} ${path} references block ${cid} missing from the CAR`, { seq, cid, path })
+    }
+    scanCborItem(block, 0, maxDepth)
+    out.record = toJsonModel(decodeCbor(block, `record ${path}`, { seq, path }))
+    return out
+  })
+
+  return {
+    type: 'commit',
+    seq,
+    repo: requireString(body, 'repo', seq),
+    rev: requireString(body, 'rev', seq),
+    // Production relays send `since: ""` for a first commit; both mean "no previous rev".
+    since: typeof body.since === 'string' && body.since !== '' ? body.since : null,
+    commit: requireCid(body.commit, 'commit', seq),
+    time: requireString(body, 'time', seq),
+    tooBig,
+    rebase: body.rebase === true,
+    // Go relays send `blobs: null`.
+    blobs: Array.isArray(body.blobs) ? body.blobs.map((b, i) => requireCid(b, `blobs[${i}]`, seq)) : [],
+    prevData: optionalCid(body.prevData, 'prevData', seq),
+    ops,
+  }
+}
+
+function syncEvent(body: Record<string, unknown>, seq: number, options: DecodeOptions): SyncEvent {
+  const blocksBytes = body.blocks
+  if (!(blocksBytes instanceof Uint8Array)) throw badBody('`blocks` is not bytes', seq)
+  const car = readCar(blocksBytes, options.verifyBlocks ?? true, { seq })
+  const root = car.roots[0]
+  if (!root) throw new FrameDecodeError(FrameErrorCode.BadCar, '#sync CAR has no root', { seq })
+  return {
+    type: 'sync',
+    seq,
+    did: requireString(body, 'did', seq),
+    rev: requireString(body, 'rev', seq),
+    commit: root.toString(),
+    time: requireString(body, 'time', seq),
+  }
+}
+
+function isSeq(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+function requireSeq(value: unknown): number {
+  if (!isSeq(value)) throw badBody(`seq ${JSON.stringify(value)} is not a non-negative integer`, undefined)
+  return value
+}
+
+function badBody(message: string, seq: number | undefined): FrameDecodeError {
+  return new FrameDecodeError(FrameErrorCode.BadBody, message, seq === undefined ? {} : { seq })
+}
+
+function requireString(body: Record<string, unknown>, key: string, seq: number | undefined): string {
+  const value = body[key]
+  if (typeof value !== 'string') throw badBody(`\`${key}\` is not a string`, seq)
+  return value
+}
+
+function optionalString(body: Record<string, unknown>, key: string, seq: number | undefined): string | null {
+  const value = body[key]
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'string') throw badBody(`\`${key}\` is not a string`, seq)
+  return value
+}
+
+function requireBoolean(body: Record<string, unknown>, key: string, seq: number | undefined): boolean {
+  const value = body[key]
+  if (typeof value !== 'boolean') throw badBody(`\`${key}\` is not a boolean`, seq)
+  return value
+}
+
+function requireCid(value: unknown, what: string, seq: number): string {
+  const cid = CID.asCID(value)
+  if (!cid) throw badBody(`\`${what}\` is not a CID link`, seq)
+  return cid.toString()
+}
+
+function optionalCid(value: unknown, what: string, seq: number): string | null {
+  return value === undefined || value === null ? null : requireCid(value, what, seq)
+}

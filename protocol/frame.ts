@@ -1,0 +1,88 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { scanCborItem } from './cbor-scan.js'
+import { FrameDecodeError, FrameErrorCode } from './errors.js'
+
+/** Header of a message frame (`op: 1`, with a type `t`) or an error frame (`op: -1`). */
+export type FrameHeader = { op: 1; t: string } | { op: -1 }
+
+/** A frame split into its two DAG-CBOR items; body values are still IPLD (CID objects, Uint8Array). */
+export interface Frame {
+  header: FrameHeader
+  body: Record<string, unknown>
+}
+
+export interface FrameLimits {
+  /** Frames larger than this are rejected before any parsing. Relays cap inbound frames at 5,000,000 bytes. */
+  maxFrameBytes?: number
+  /** Deepest array/map nesting accepted, in the frame and in each record block. */
+  maxDepth?: number
+}
+
+export const DEFAULT_MAX_FRAME_BYTES = 5_000_000
+export const DEFAULT_MAX_DEPTH = 64
+
+/** Splits and decodes one binary WebSocket message. Pure: bytes in, frame out, or a FrameDecodeError. */
+export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = {}): Frame {
+  const maxFrameBytes = limits.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH
+  if (bytes.byteLength > maxFrameBytes) {
+    throw new FrameDecodeError(FrameErrorCode.TooLarge, `frame of ${bytes.byteLength} bytes exceeds the ${maxFrameBytes}-byte limit`, {
+      size: bytes.byteLength,
+      maxFrameBytes,
+    })
+  }
+  if (bytes.byteLength === 0) throw new FrameDecodeError(FrameErrorCode.Truncated, 'empty frame')
+  const headerEnd = scanCborItem(bytes, 0, maxDepth)
+  if (headerEnd === bytes.byteLength) {
+    throw new FrameDecodeError(FrameErrorCode.Truncated, 'frame has a header but no body', { headerBytes: headerEnd })
+  }
+  const bodyEnd = scanCborItem(bytes, headerEnd, maxDepth)
+  if (bodyEnd !== bytes.byteLength) {
+    throw new FrameDecodeError(FrameErrorCode.TrailingBytes, `${bytes.byteLength - bodyEnd} bytes after the frame body`, {
+      trailing: bytes.byteLength - bodyEnd,
+    })
+  }
+  const header = decodeCbor(bytes.subarray(0, headerEnd), 'header')
+  const body = decodeCbor(bytes.subarray(headerEnd), 'body')
+  return { header: checkHeader(header), body: checkBody(body) }
+}
+
+/** Encodes a frame exactly as relays do: DAG-CBOR header followed by DAG-CBOR body. */
+export function encodeFrame(header: FrameHeader, body: Record<string, unknown>): Uint8Array {
+  const head = dagCbor.encode(header)
+  const tail = dagCbor.encode(body)
+  const out = new Uint8Array(head.byteLength + tail.byteLength)
+  out.set(head, 0)
+  out.set(tail, head.byteLength)
+  return out
+}
+
+/** Decodes one complete DAG-CBOR item, mapping decoder failures to FRAME_INVALID_CBOR. */
+export function decodeCbor(bytes: Uint8Array, what: string, fields: Record<string, unknown> = {}): unknown {
+  try {
+    return dagCbor.decode(bytes)
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    throw new FrameDecodeError(FrameErrorCode.InvalidCbor, `invalid DAG-CBOR in ${what}: ${reason}`, { ...fields, part: what }, { cause })
+  }
+}
+
+function checkHeader(value: unknown): FrameHeader {
+  if (!isPlainMap(value)) throw new FrameDecodeError(FrameErrorCode.BadHeader, 'frame header is not a map')
+  if (value.op === -1) return { op: -1 }
+  if (value.op === 1) {
+    if (typeof value.t !== 'string') throw new FrameDecodeError(FrameErrorCode.BadHeader, 'message frame header has no string `t`')
+    return { op: 1, t: value.t }
+  }
+  throw new FrameDecodeError(FrameErrorCode.BadHeader, `frame header has op ${JSON.stringify(value.op)}, expected 1 or -1`)
+}
+
+function checkBody(value: unknown): Record<string, unknown> {
+  if (!isPlainMap(value)) throw new FrameDecodeError(FrameErrorCode.BadBody, 'frame body is not a map')
+  return value
+}
+
+export function isPlainMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && CID.asCID(value) === null
+}

@@ -1,0 +1,60 @@
+import { scanCborItem } from './cbor-scan.js'
+import { FrameDecodeError, FrameErrorCode } from './errors.js'
+import { DEFAULT_MAX_DEPTH, decodeCbor, isPlainMap } from './frame.js'
+
+export interface FramePeek {
+  op: 1 | -1
+  /** Message type (`#commit`, ...); undefined for error frames. */
+  t: string | undefined
+  /** The body's `seq` when it is a non-negative integer; undefined otherwise (info/error frames). */
+  seq: number | undefined
+}
+
+/**
+ * Reads only a frame's header and its body's `seq`, skipping every other value without
+ * decoding it. For hot paths that route or index frames (recorder, replay, cursor checks)
+ * and must not pay for CAR blocks. Does not validate the body; decodeFrame does.
+ */
+export function peekFrame(bytes: Uint8Array, maxDepth = DEFAULT_MAX_DEPTH): FramePeek {
+  const headerEnd = scanCborItem(bytes, 0, maxDepth)
+  const header = decodeCbor(bytes.subarray(0, headerEnd), 'header')
+  if (!isPlainMap(header) || (header.op !== 1 && header.op !== -1)) {
+    throw new FrameDecodeError(FrameErrorCode.BadHeader, 'frame header is not a map with op 1 or -1')
+  }
+  const t = header.op === 1 ? header.t : undefined
+  if (header.op === 1 && typeof t !== 'string') throw new FrameDecodeError(FrameErrorCode.BadHeader, 'message frame header has no string `t`')
+  return { op: header.op, t: t as string | undefined, seq: findSeq(bytes, headerEnd, maxDepth) }
+}
+
+const SEQ_KEY = [0x63, 0x73, 0x65, 0x71] // text(3) "seq"
+
+function findSeq(bytes: Uint8Array, start: number, maxDepth: number): number | undefined {
+  if (start >= bytes.length) throw new FrameDecodeError(FrameErrorCode.Truncated, 'frame has a header but no body')
+  const initial = bytes[start]!
+  if (initial >> 5 !== 5) throw new FrameDecodeError(FrameErrorCode.BadBody, 'frame body is not a map')
+  const [entries, first] = readLength(bytes, start)
+  let pos = first
+  for (let i = 0; i < entries; i++) {
+    const isSeqKey = SEQ_KEY.every((byte, k) => bytes[pos + k] === byte)
+    pos = scanCborItem(bytes, pos, maxDepth)
+    if (isSeqKey) {
+      const major = bytes[pos]! >> 5
+      if (major !== 0) return undefined
+      const [value] = readLength(bytes, pos)
+      return Number.isSafeInteger(value) ? value : undefined
+    }
+    pos = scanCborItem(bytes, pos, maxDepth)
+  }
+  return undefined
+}
+
+/** Reads a CBOR head's argument; returns [argument, offset after the head]. */
+function readLength(bytes: Uint8Array, pos: number): [number, number] {
+  const info = bytes[pos]! & 31
+  if (info < 24) return [info, pos + 1]
+  const width = 1 << (info - 24)
+  if (info > 27 || pos + 1 + width > bytes.length) throw new FrameDecodeError(FrameErrorCode.Truncated, `CBOR head truncated at byte ${pos}`)
+  let value = 0
+  for (let i = 1; i <= width; i++) value = value * 256 + bytes[pos + i]!
+  return [value, pos + 1 + width]
+}

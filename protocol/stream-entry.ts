@@ -1,0 +1,54 @@
+import type { FirehoseEvent, SequencedEvent } from './events.js'
+
+/**
+ * The contract with existing workers: `XADD <stream> <id> type <t> data <json> seq <n>`,
+ * fields in exactly this order (legacy consumers read fields[1], fields[3], fields[5]).
+ */
+export interface StreamEntry {
+  type: 'commit' | 'identity' | 'account' | 'sync'
+  seq: number
+  /** JSON text of the entry's data. */
+  data: string
+}
+
+/** Field/value list in contract order, ready for XADD. */
+export function entryFields(entry: StreamEntry): [string, string, string, string, string, string] {
+  return ['type', entry.type, 'data', entry.data, 'seq', String(entry.seq)]
+}
+
+export function isSequenced(event: FirehoseEvent): event is SequencedEvent {
+  return event.type === 'commit' || event.type === 'identity' || event.type === 'account' || event.type === 'sync'
+}
+
+/** Maps a sequenced event to its stream entry. Info, error and unknown frames are not published. */
+export function toStreamEntry(event: SequencedEvent): StreamEntry {
+  switch (event.type) {
+    case 'commit':
+      return {
+        type: 'commit',
+        seq: event.seq,
+        data: JSON.stringify({
+          repo: event.repo,
+          ops: event.ops,
+          rev: event.rev,
+          commit: event.commit,
+          time: event.time,
+          since: event.since,
+          prevData: event.prevData,
+          tooBig: event.tooBig,
+          blobs: event.blobs,
+          seq: event.seq,
+        }),
+      }
+    case 'identity':
+      return { type: 'identity', seq: event.seq, data: JSON.stringify({ did: event.did, handle: event.handle, seq: event.seq, time: event.time }) }
+    case 'account':
+      return {
+        type: 'account',
+        seq: event.seq,
+        data: JSON.stringify({ did: event.did, active: event.active, status: event.status, seq: event.seq, time: event.time }),
+      }
+    case 'sync':
+      return { type: 'sync', seq: event.seq, data: JSON.stringify({ did: event.did, rev: event.rev, commit: event.commit, seq: event.seq, time: event.time }) }
+  }
+}

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
 import { ExitCode } from './run.js'
+import { registerVerify } from './commands/verify.js'
+import { registerScenario } from './commands/scenario.js'
+import { registerIngest } from './commands/ingest.js'
+import { registerDemo } from './commands/demo.js'
+import { registerRecord } from './commands/record.js'
+import { registerReplay } from './commands/replay.js'
+import { registerFixture } from './commands/fixture.js'
 
 // Wiring only: each command lives in its own file under cli/commands/.
 const program = new Command('firehose')
@@ -8,7 +15,7 @@ const program = new Command('firehose')
   .showHelpAfterError()
   .exitOverride()
 
-for (const register of [] as ((program: Command) => void)[]) register(program)
+for (const register of [registerVerify, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerFixture] as ((program: Command) => void)[]) register(program)
 
 try {
   await program.parseAsync(process.argv)

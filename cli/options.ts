@@ -44,6 +44,12 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string) 
   }
 }
 
+/** A non-empty string (Redis key names and the like). */
+export function nonEmpty(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('must not be empty')
+  return value
+}
+
 export function url(protocols: readonly string[]): (value: string) => string {
   return (value: string) => {
     let parsed: URL

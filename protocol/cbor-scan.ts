@@ -5,15 +5,16 @@ import { FrameDecodeError, FrameErrorCode } from './errors.js'
  * past it. Runs before the real decoder so that deep nesting, which overflows the stack of
  * recursive decoders (RangeError), and truncation are reported as named errors instead.
  * DAG-CBOR forbids indefinite lengths, so they are rejected here too.
+ * `fields` (e.g. seq and path of a record block) is attached to every error.
  */
-export function scanCborItem(bytes: Uint8Array, offset: number, maxDepth: number): number {
+export function scanCborItem(bytes: Uint8Array, offset: number, maxDepth: number, fields: Record<string, unknown> = {}): number {
   let pos = offset
   // Items still owed by each open array/map (a map owes two per entry).
   const owed: number[] = []
   const end = bytes.length
 
   const truncated = (): FrameDecodeError =>
-    new FrameDecodeError(FrameErrorCode.Truncated, `CBOR item truncated at byte ${pos} of ${end}`, { offset: pos })
+    new FrameDecodeError(FrameErrorCode.Truncated, `CBOR item truncated at byte ${pos} of ${end}`, { ...fields, offset: pos })
 
   for (;;) {
     if (pos >= end) throw truncated()
@@ -26,7 +27,7 @@ export function scanCborItem(bytes: Uint8Array, offset: number, maxDepth: number
         throw new FrameDecodeError(
           FrameErrorCode.InvalidCbor,
           info === 31 ? `indefinite-length CBOR at byte ${pos - 1} (not allowed in DAG-CBOR)` : `reserved CBOR additional info ${info} at byte ${pos - 1}`,
-          { offset: pos - 1 },
+          { ...fields, offset: pos - 1 },
         )
       }
       const width = 1 << (info - 24)
@@ -47,7 +48,7 @@ export function scanCborItem(bytes: Uint8Array, offset: number, maxDepth: number
       case 5:
         if (arg > 0) {
           if (owed.length >= maxDepth) {
-            throw new FrameDecodeError(FrameErrorCode.TooDeep, `CBOR nesting deeper than ${maxDepth} at byte ${pos}`, { offset: pos, maxDepth })
+            throw new FrameDecodeError(FrameErrorCode.TooDeep, `CBOR nesting deeper than ${maxDepth} at byte ${pos}`, { ...fields, offset: pos, maxDepth })
           }
           // Each entry needs at least one byte: a huge count cannot be honest.
           const items = major === 5 ? arg * 2 : arg

@@ -1,17 +1,31 @@
 import { CID } from 'multiformats/cid'
+import { FrameDecodeError, FrameErrorCode } from './errors.js'
 
 /**
  * Converts a decoded DAG-CBOR value to the AT Protocol JSON data model:
  * CID links become `{"$link": "<cid>"}` and bytes become `{"$bytes": "<base64, no padding>"}`.
+ * Integers beyond 2^53 (decoded as BigInt) have no JSON form a JS consumer can read back
+ * exactly, so they are rejected (FRAME_BAD_BODY) rather than silently rounded.
+ * `fields` (seq, path) is attached to that error.
  */
-export function toJsonModel(value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return value
+export function toJsonModel(value: unknown, fields: Record<string, unknown> = {}): unknown {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'bigint') {
+      throw new FrameDecodeError(FrameErrorCode.BadBody, `integer ${value} is outside the JSON-safe range`, fields)
+    }
+    return value
+  }
   if (value instanceof Uint8Array) return { $bytes: bytesToBase64(value) }
-  if (Array.isArray(value)) return value.map(toJsonModel)
+  if (Array.isArray(value)) return value.map((item) => toJsonModel(item, fields))
   const cid = CID.asCID(value)
   if (cid) return { $link: cid.toString() }
   const out: Record<string, unknown> = {}
-  for (const [key, inner] of Object.entries(value)) out[key] = toJsonModel(inner)
+  for (const key of Object.keys(value)) {
+    const inner = toJsonModel((value as Record<string, unknown>)[key], fields)
+    // Plain assignment of `__proto__` would set the prototype and drop the key.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: inner, enumerable: true, writable: true, configurable: true })
+    else out[key] = inner
+  }
   return out
 }
 

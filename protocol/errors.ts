@@ -43,3 +43,17 @@ export class FrameDecodeError extends FirehoseError {
 export function isFrameDecodeError(err: unknown): err is FrameDecodeError {
   return err instanceof FrameDecodeError
 }
+
+/** A short rendering of an unexpected upstream value for error messages; never throws (BigInt, cycles). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`
+  if (value instanceof Uint8Array) return `<${value.byteLength} bytes>`
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch {
+    text = undefined
+  }
+  if (text === undefined) return typeof value
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}

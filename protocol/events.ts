@@ -1,8 +1,7 @@
 import { CID } from 'multiformats/cid'
 import { readCar } from './car.js'
-import { scanCborItem } from './cbor-scan.js'
 import { toJsonModel } from './data-model.js'
-import { FrameDecodeError, FrameErrorCode } from './errors.js'
+import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, type Frame, type FrameLimits } from './frame.js'
 
 export interface CommitOp {
@@ -42,7 +41,7 @@ export type FirehoseEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEve
 export type SequencedEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEvent
 
 export interface DecodeOptions extends FrameLimits {
-  /** Check that every CAR block hashes to its CID (default true; off only for speed on trusted input). */
+  /** Check that every CAR block the decoder reads (op records) hashes to its CID (default true; off only for speed on trusted input). */
   verifyBlocks?: boolean
 }
 
@@ -102,18 +101,18 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
     const op = raw as Record<string, unknown>
     const action = requireString(op, 'action', seq)
     const path = requireString(op, 'path', seq)
-    const cid = optionalCid(op.cid, `ops[${index}].cid`, seq)
+    const link = op.cid === undefined || op.cid === null ? null : requireLink(op.cid, `ops[${index}].cid`, seq)
     const out: CommitOp = { action, path, cid: null, record: null }
     if ('prev' in op) out.prev = optionalCid(op.prev, `ops[${index}].prev`, seq)
-    if (action === 'delete' || cid === null) return out
+    if (action === 'delete' || link === null) return out
+    const cid = link.toString()
     out.cid = cid
-    const block = car.blocks.get(cid)
+    const block = car.get(link)
     if (block === undefined) {
       if (tooBig) return out // tooBig commits legitimately omit blocks; the consumer fetches the repo
       throw new FrameDecodeError(FrameErrorCode.BlockMissing, `op ${action} ${path} references block ${cid} missing from the CAR`, { seq, cid, path })
     }
-    scanCborItem(block, 0, maxDepth)
-    out.record = toJsonModel(decodeCbor(block, `record ${path}`, { seq, path }))
+    out.record = toJsonModel(decodeCbor(block, `record ${path}`, { seq, path }, maxDepth), { seq, path })
     return out
   })
 
@@ -156,7 +155,7 @@ function isSeq(value: unknown): value is number {
 }
 
 function requireSeq(value: unknown): number {
-  if (!isSeq(value)) throw badBody(`seq ${JSON.stringify(value)} is not a non-negative integer`, undefined)
+  if (!isSeq(value)) throw badBody(`seq ${describeValue(value)} is not a non-negative integer`, undefined)
   return value
 }
 
@@ -183,10 +182,14 @@ function requireBoolean(body: Record<string, unknown>, key: string, seq: number 
   return value
 }
 
-function requireCid(value: unknown, what: string, seq: number): string {
+function requireLink(value: unknown, what: string, seq: number): CID {
   const cid = CID.asCID(value)
   if (!cid) throw badBody(`\`${what}\` is not a CID link`, seq)
-  return cid.toString()
+  return cid
+}
+
+function requireCid(value: unknown, what: string, seq: number): string {
+  return requireLink(value, what, seq).toString()
 }
 
 function optionalCid(value: unknown, what: string, seq: number): string | null {

@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { scanCborItem } from './cbor-scan.js'
-import { FrameDecodeError, FrameErrorCode } from './errors.js'
+import { decodeDagCborItem } from './dag-cbor.js'
+import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 
 /** Header of a message frame (`op: 1`, with a type `t`) or an error frame (`op: -1`). */
 export type FrameHeader = { op: 1; t: string } | { op: -1 }
@@ -33,19 +33,17 @@ export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = {}): Frame 
     })
   }
   if (bytes.byteLength === 0) throw new FrameDecodeError(FrameErrorCode.Truncated, 'empty frame')
-  const headerEnd = scanCborItem(bytes, 0, maxDepth)
-  if (headerEnd === bytes.byteLength) {
-    throw new FrameDecodeError(FrameErrorCode.Truncated, 'frame has a header but no body', { headerBytes: headerEnd })
+  const header = decodeDagCborItem(bytes, 0, maxDepth, { part: 'header' })
+  if (header.end === bytes.byteLength) {
+    throw new FrameDecodeError(FrameErrorCode.Truncated, 'frame has a header but no body', { headerBytes: header.end })
   }
-  const bodyEnd = scanCborItem(bytes, headerEnd, maxDepth)
-  if (bodyEnd !== bytes.byteLength) {
-    throw new FrameDecodeError(FrameErrorCode.TrailingBytes, `${bytes.byteLength - bodyEnd} bytes after the frame body`, {
-      trailing: bytes.byteLength - bodyEnd,
+  const body = decodeDagCborItem(bytes, header.end, maxDepth, { part: 'body' })
+  if (body.end !== bytes.byteLength) {
+    throw new FrameDecodeError(FrameErrorCode.TrailingBytes, `${bytes.byteLength - body.end} bytes after the frame body`, {
+      trailing: bytes.byteLength - body.end,
     })
   }
-  const header = decodeCbor(bytes.subarray(0, headerEnd), 'header')
-  const body = decodeCbor(bytes.subarray(headerEnd), 'body')
-  return { header: checkHeader(header), body: checkBody(body) }
+  return { header: checkHeader(header.value), body: checkBody(body.value) }
 }
 
 /** Encodes a frame exactly as relays do: DAG-CBOR header followed by DAG-CBOR body. */
@@ -58,14 +56,13 @@ export function encodeFrame(header: FrameHeader, body: Record<string, unknown>):
   return out
 }
 
-/** Decodes one complete DAG-CBOR item, mapping decoder failures to FRAME_INVALID_CBOR. */
-export function decodeCbor(bytes: Uint8Array, what: string, fields: Record<string, unknown> = {}): unknown {
-  try {
-    return dagCbor.decode(bytes)
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    throw new FrameDecodeError(FrameErrorCode.InvalidCbor, `invalid DAG-CBOR in ${what}: ${reason}`, { ...fields, part: what }, { cause })
+/** Decodes bytes that must hold exactly one DAG-CBOR item (a record block, a CAR header). */
+export function decodeCbor(bytes: Uint8Array, what: string, fields: Record<string, unknown> = {}, maxDepth = DEFAULT_MAX_DEPTH): unknown {
+  const { value, end } = decodeDagCborItem(bytes, 0, maxDepth, { ...fields, part: what })
+  if (end !== bytes.byteLength) {
+    throw new FrameDecodeError(FrameErrorCode.InvalidCbor, `invalid DAG-CBOR in ${what}: ${bytes.byteLength - end} bytes after the item`, { ...fields, part: what })
   }
+  return value
 }
 
 function checkHeader(value: unknown): FrameHeader {
@@ -75,7 +72,7 @@ function checkHeader(value: unknown): FrameHeader {
     if (typeof value.t !== 'string') throw new FrameDecodeError(FrameErrorCode.BadHeader, 'message frame header has no string `t`')
     return { op: 1, t: value.t }
   }
-  throw new FrameDecodeError(FrameErrorCode.BadHeader, `frame header has op ${JSON.stringify(value.op)}, expected 1 or -1`)
+  throw new FrameDecodeError(FrameErrorCode.BadHeader, `frame header has op ${describeValue(value.op)}, expected 1 or -1`)
 }
 
 function checkBody(value: unknown): Record<string, unknown> {

@@ -37,13 +37,14 @@ function findSeq(bytes: Uint8Array, start: number, maxDepth: number): number | u
   for (let i = 0; i < entries; i++) {
     const isSeqKey = SEQ_KEY.every((byte, k) => bytes[pos + k] === byte)
     pos = scanCborItem(bytes, pos, maxDepth)
+    const valueStart = pos
+    // Scanning the value first turns a frame cut off inside it into FRAME_TRUNCATED.
+    pos = scanCborItem(bytes, pos, maxDepth)
     if (isSeqKey) {
-      const major = bytes[pos]! >> 5
-      if (major !== 0) return undefined
-      const [value] = readLength(bytes, pos)
+      if (bytes[valueStart]! >> 5 !== 0) return undefined
+      const [value] = readLength(bytes, valueStart)
       return Number.isSafeInteger(value) ? value : undefined
     }
-    pos = scanCborItem(bytes, pos, maxDepth)
   }
   return undefined
 }
@@ -52,8 +53,9 @@ function findSeq(bytes: Uint8Array, start: number, maxDepth: number): number | u
 function readLength(bytes: Uint8Array, pos: number): [number, number] {
   const info = bytes[pos]! & 31
   if (info < 24) return [info, pos + 1]
+  if (info > 27) throw new FrameDecodeError(FrameErrorCode.InvalidCbor, `indefinite or reserved CBOR length at byte ${pos}`, { offset: pos })
   const width = 1 << (info - 24)
-  if (info > 27 || pos + 1 + width > bytes.length) throw new FrameDecodeError(FrameErrorCode.Truncated, `CBOR head truncated at byte ${pos}`)
+  if (pos + 1 + width > bytes.length) throw new FrameDecodeError(FrameErrorCode.Truncated, `CBOR head truncated at byte ${pos}`, { offset: pos })
   let value = 0
   for (let i = 1; i <= width; i++) value = value * 256 + bytes[pos + i]!
   return [value, pos + 1 + width]

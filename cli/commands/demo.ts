@@ -1,0 +1,129 @@
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Command } from 'commander'
+import { createLogger, redactUrl, type Logger } from '../../common/logger.js'
+import type { RedisHandle } from '../../harness/redis/index.js'
+import { openRedisClient } from '../../harness/redis/redis-cli.js'
+import { checkStream, describeSeqs, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+import { waitUntil } from '../../harness/wait.js'
+import { startIngestor, type IngestorHandle } from '../../ingestor/index.js'
+import { startReplay, type ReplayHandle } from '../../replay/index.js'
+import { option, url } from '../options.js'
+import { action, ExitCode } from '../run.js'
+
+interface DemoFlags {
+  fixture: string
+  redis?: string
+  keep?: boolean
+  timeout: number
+}
+
+const DEFAULT_FIXTURE = fileURLToPath(new URL('../../../fixtures/generated.fixture.gz', import.meta.url))
+
+/**
+ * `firehose demo`: the production path, fully offline. The committed fixture is served by the
+ * replay server, ingested into Redis by the real ingestor, and the stream is checked against
+ * the fixture. Uses a fresh stream key per run so an existing Redis is never disturbed.
+ */
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('offline demo: replay the committed fixture through the ingestor into Redis and check the stream')
+    .addOption(option('--fixture <file>', 'fixture to replay', 'FIREHOSE_FIXTURE', undefined, DEFAULT_FIXTURE))
+    .addOption(option('--redis <url>', 'Redis to use (default: REDIS_URL if it answers, else a redis-server started for the demo)', 'REDIS_URL', url(['redis:', 'rediss:'])))
+    .addOption(option('--keep', 'keep the demo stream and cursor keys in an existing Redis', 'FIREHOSE_DEMO_KEEP'))
+    .addOption(option('--timeout <seconds>', 'give up after this long', 'FIREHOSE_DEMO_TIMEOUT', Number, 120))
+    .showHelpAfterError(false)
+    .action(action(demo))
+}
+
+async function demo(flags: DemoFlags): Promise<ExitCode> {
+  const say = (line: string): void => void process.stdout.write(`${line}\n`)
+  const fail = (line: string): ExitCode => {
+    process.stderr.write(`firehose demo: ${line}\n`)
+    return ExitCode.Error
+  }
+  if (!existsSync(flags.fixture)) {
+    return fail(`fixture ${flags.fixture} not found (it is committed as fixtures/generated.fixture.gz; regenerate it with the fixture generator, or pass --fixture FILE)`)
+  }
+  const logger = createLogger({ name: 'firehose-demo', level: process.env.FIREHOSE_LOG_LEVEL ?? 'warn' })
+  const redis = await demoRedis(flags.redis ?? 'redis://127.0.0.1:6379', flags.redis !== undefined, logger)
+  if (typeof redis === 'string') return fail(redis)
+
+  const runId = `firehose:demo:${new Date().toISOString().replace(/[-:.]/g, '')}`
+  const keys = { stream: `${runId}:events`, cursorKey: `${runId}:cursor` }
+  let replay: ReplayHandle | null = null
+  let ingestor: IngestorHandle | null = null
+  try {
+    say(`fixture:  ${flags.fixture}`)
+    say(`redis:    ${redactUrl(redis.url)} (${redis.owned ? 'redis-server started for this demo, removed afterwards' : 'existing server; nothing but the keys below is touched'})`)
+    say(`stream:   ${keys.stream} (cursor ${keys.cursorKey})`)
+    const expected = await expectedEntriesFromFixture(flags.fixture)
+    replay = await startReplay({ files: [flags.fixture], logger })
+    const startedAt = performance.now()
+    ingestor = await startIngestor({ relayUrl: replay.url, redisUrl: redis.url, ...keys, startCursor: 0, statusIntervalMs: 0, logger })
+    const running = ingestor
+    const relay = replay
+    await waitUntil(
+      () => {
+        const head = relay.status().headSeq
+        return relay.status().finished && head !== null && (running.status().storedCursor ?? -1) >= head
+      },
+      { what: 'every fixture frame in the stream', timeoutMs: flags.timeout * 1000, intervalMs: 50 },
+    )
+    const seconds = (performance.now() - startedAt) / 1000
+    await ingestor.stop()
+    const status = ingestor.status()
+    const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected })
+    say(`ingested: ${status.counters.eventsWritten} events in ${seconds.toFixed(2)} s (${Math.round(status.counters.eventsWritten / seconds)} events/s), ` +
+      `${status.counters.deadLettered} dead-lettered, ${status.counters.unknownTypes} unknown types skipped`)
+    say(`check:    expected ${result.expected}, delivered ${result.delivered}, missing ${describeSeqs(result.lost)}, duplicated ${describeSeqs(result.duplicated)}, ` +
+      `out of order ${describeSeqs(result.outOfOrder)}, mismatched ${describeSeqs(result.mismatched)}, unexpected ${describeSeqs(result.unexpected)}`)
+    say(result.ok ? 'OK: every fixture event is in the stream exactly once, in order' : 'FAILED: the stream does not match the fixture')
+    if (!redis.owned && flags.keep === true) say(`kept:     inspect with XRANGE ${keys.stream} - + COUNT 5; delete with DEL ${keys.stream} ${keys.cursorKey}`)
+    return result.ok ? ExitCode.Ok : ExitCode.Failed
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err))
+  } finally {
+    await ingestor?.stop()
+    await replay?.close()
+    if (!redis.owned && flags.keep !== true) await deleteKeys(redis.url, [keys.stream, keys.cursorKey, `${keys.stream}:dead`])
+    await redis.handle?.stop()
+  }
+}
+
+type DemoRedis = { url: string; owned: boolean; handle: RedisHandle | null }
+
+/** The given/ambient Redis if it answers PING, else a redis-server child, else a message saying how to get one. */
+async function demoRedis(candidate: string, explicit: boolean, logger: Logger): Promise<DemoRedis | string> {
+  try {
+    const client = await openRedisClient(candidate)
+    await client.ping()
+    client.disconnect()
+    return { url: candidate, owned: false, handle: null }
+  } catch (err) {
+    if (explicit) return `Redis at ${redactUrl(candidate)} does not answer: ${(err as Error).message}`
+    logger.info({ redis: redactUrl(candidate) }, 'no Redis there; starting a redis-server for the demo')
+  }
+  try {
+    // Loaded only here: the Redis providers pull in testcontainers, too slow for every CLI start.
+    const { startRedis } = await import('../../harness/redis/index.js')
+    const handle = await startRedis({ kind: 'process' })
+    return { url: handle.url, owned: true, handle }
+  } catch (err) {
+    return (
+      `no Redis available: ${redactUrl(candidate)} does not answer and redis-server could not be started (${(err as Error).message.split('\n')[0]}). ` +
+      'Install Redis (apt-get install redis-server, brew install redis) or point REDIS_URL at one, e.g. docker run -p 6379:6379 redis:7'
+    )
+  }
+}
+
+async function deleteKeys(redisUrl: string, keys: string[]): Promise<void> {
+  try {
+    const client = await openRedisClient(redisUrl)
+    await client.del(...keys)
+    client.disconnect()
+  } catch {
+    // best effort: the summary already named the keys
+  }
+}

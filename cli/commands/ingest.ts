@@ -1,0 +1,139 @@
+import type { Command } from 'commander'
+import { createLogger, redactUrl } from '../../common/logger.js'
+import { INGESTOR_DEFAULTS, parseCrashAt, startIngestor, type FutureCursorPolicy, type IngestorHandle } from '../../ingestor/index.js'
+import { integer, nonEmpty, oneOf, option, positiveNumber, relayUrl, url } from '../options.js'
+import { action, ExitCode } from '../run.js'
+
+interface IngestFlags {
+  relay: string
+  redis: string
+  stream: string
+  cursorKey: string
+  cursor?: number
+  maxLen?: number
+  stallTimeout: number
+  onFutureCursor: FutureCursorPolicy
+  batchSize: number
+  queueSize: number
+  queueMb: number
+  maxBadFrames: number
+  decodeThread: 'worker' | 'main'
+  skipBlockVerify?: boolean
+  healthPort?: number
+  statusInterval: number
+}
+
+/**
+ * The seed (Python) consumer's environment variables keep working unchanged for these flags;
+ * every other flag falls back to FIREHOSE_<FLAG>. Flags win over both.
+ */
+const LEGACY_ENV = {
+  relay: 'RELAY_URL',
+  redis: 'REDIS_URL',
+  stream: 'REDIS_STREAM_KEY',
+  cursorKey: 'REDIS_CURSOR_KEY',
+  maxLen: 'REDIS_MAX_STREAM_LEN',
+} as const
+
+/** After the first SIGINT/SIGTERM the drain gets this long before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000
+
+export function registerIngest(program: Command): void {
+  program
+    .command('ingest')
+    .description('ingest a relay firehose into a Redis stream, exactly once (cursor stored atomically with each batch)')
+    .addOption(option('--relay <url>', 'relay host or full subscribeRepos URL', LEGACY_ENV.relay, relayUrl, relayUrl('bsky.network')))
+    .addOption(option('--redis <url>', 'Redis URL', LEGACY_ENV.redis, url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379'))
+    .addOption(option('--stream <key>', 'stream key (dead letters go to <key>:dead)', LEGACY_ENV.stream, nonEmpty, INGESTOR_DEFAULTS.stream))
+    .addOption(option('--cursor-key <key>', 'Redis key holding the cursor', LEGACY_ENV.cursorKey, nonEmpty, INGESTOR_DEFAULTS.cursorKey))
+    .addOption(option('--cursor <seq>', 'start from this seq instead of the stored cursor', 'FIREHOSE_CURSOR', integer(0)))
+    .addOption(option('--max-len <n>', 'trim the stream to about n entries (XADD MAXLEN ~ n); 0 = never', LEGACY_ENV.maxLen, integer(0)))
+    .addOption(option('--stall-timeout <seconds>', 'reconnect when the relay sends no frame and no pong this long', 'FIREHOSE_STALL_TIMEOUT', positiveNumber(3600), 30))
+    .addOption(option('--on-future-cursor <policy>', 'relay says FutureCursor: live = continue from its live tail, exit = drain and exit 1', 'FIREHOSE_ON_FUTURE_CURSOR', oneOf(['live', 'exit'] as const), 'live'))
+    .addOption(option('--batch-size <frames>', 'frames per atomic Redis write', 'FIREHOSE_BATCH_SIZE', integer(1, 10_000), INGESTOR_DEFAULTS.batchSize))
+    .addOption(option('--queue-size <frames>', 'queue bound between socket and Redis, in frames', 'FIREHOSE_QUEUE_SIZE', integer(1, 1_000_000), INGESTOR_DEFAULTS.queueFrames))
+    .addOption(option('--queue-mb <mib>', 'queue bound in MiB of raw frames', 'FIREHOSE_QUEUE_MB', integer(1, 16_384), INGESTOR_DEFAULTS.queueBytes / 1024 / 1024))
+    .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
+    .addOption(option('--decode-thread <where>', 'decode frames in a worker thread or on the main thread', 'FIREHOSE_DECODE_THREAD', oneOf(['worker', 'main'] as const), 'worker'))
+    .addOption(option('--skip-block-verify', 'do not check CAR block hashes against their CIDs', 'FIREHOSE_SKIP_BLOCK_VERIFY'))
+    .addOption(option('--health-port <port>', 'serve GET /health on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
+    .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
+    .showHelpAfterError(false)
+    .action(action(ingest))
+}
+
+async function ingest(flags: IngestFlags): Promise<ExitCode> {
+  const usage = (reason: string): ExitCode => {
+    process.stderr.write(`firehose ingest: ${reason}\n`)
+    return ExitCode.Usage
+  }
+  let crashAt: string | null = null
+  try {
+    crashAt = process.env.FIREHOSE_CRASH_AT ?? null
+    if (crashAt !== null && crashAt !== '') parseCrashAt(crashAt)
+  } catch (err) {
+    return usage((err as Error).message)
+  }
+  if (flags.queueSize < flags.batchSize) return usage(`--queue-size (${flags.queueSize}) must be at least --batch-size (${flags.batchSize})`)
+
+  const logger = createLogger({ name: 'firehose-ingest' })
+  // Handlers go in before the ingestor starts, so an early SIGTERM is a graceful stop too.
+  let handle: IngestorHandle | null = null
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      // Every write is atomic with its cursor, so stopping mid-batch leaves Redis consistent.
+      logger.warn({ signal }, 'second signal: exiting now')
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+    }
+    logger.info({ signal }, 'signal: stopping gracefully (send again to exit at once)')
+    setTimeout(() => {
+      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'drain did not finish in time; exiting (unwritten frames are fetched again from the stored cursor)')
+      process.exit(ExitCode.Error)
+    }, SHUTDOWN_GRACE_MS).unref()
+    void handle?.stop()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  try {
+    handle = await startIngestor({
+      relayUrl: flags.relay,
+      redisUrl: flags.redis,
+      stream: flags.stream,
+      cursorKey: flags.cursorKey,
+      startCursor: flags.cursor ?? null,
+      maxLen: flags.maxLen === undefined || flags.maxLen === 0 ? null : flags.maxLen,
+      stallTimeoutMs: Math.round(flags.stallTimeout * 1000),
+      onFutureCursor: flags.onFutureCursor,
+      batchSize: flags.batchSize,
+      queueFrames: flags.queueSize,
+      queueBytes: flags.queueMb * 1024 * 1024,
+      maxConsecutiveBadFrames: flags.maxBadFrames,
+      decodeInWorker: flags.decodeThread === 'worker',
+      verifyBlocks: flags.skipBlockVerify !== true,
+      healthPort: flags.healthPort ?? null,
+      statusIntervalMs: Math.round(flags.statusInterval * 1000),
+      crashAt,
+      logger,
+    })
+  } catch (err) {
+    logger.error({ err }, 'ingestor could not start')
+    process.stderr.write(`firehose ingest: ${(err as Error).message.replaceAll(flags.redis, redactUrl(flags.redis))}\n`)
+    return ExitCode.Error
+  }
+  if (signals > 0) void handle.stop()
+  if (handle.healthPort !== null) logger.info({ port: handle.healthPort }, 'health endpoint on GET /health')
+
+  await handle.done
+  const status = handle.status()
+  switch (status.stoppedBy) {
+    case 'future-cursor':
+      return ExitCode.Failed
+    case 'fatal':
+      process.stderr.write(`firehose ingest: ${status.error ?? 'failed'}\n`)
+      return ExitCode.Error
+    default:
+      return ExitCode.Ok
+  }
+}

@@ -1,0 +1,307 @@
+import { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import WebSocket from 'ws'
+import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
+import { SeededRandom } from '../common/random.js'
+import { Backoff } from './backoff.js'
+import { nowUs } from './clock.js'
+import { parseRetryAfter } from './retry-after.js'
+
+export interface RelayClientOptions {
+  /** Full ws(s)://.../xrpc/com.atproto.sync.subscribeRepos URL. */
+  url: string
+  /** Asked at every (re)connect; null => live tail. */
+  cursor: () => number | null
+  /** The sink; called in socket order with the message bytes exactly as received. */
+  onFrame: (bytes: Uint8Array, receivedAtUs: number) => void
+  logger?: Logger
+  /** No frame and no pong for this long => reconnect (default 30_000). */
+  stallTimeoutMs?: number
+  /** Default 10_000. */
+  pingIntervalMs?: number
+  /** Default 1000 / 30000 / 60000, full jitter. */
+  backoff?: { initialMs?: number; maxMs?: number; stableMs?: number }
+  /** ws hard cap (default 16 MiB); the codec enforces the 5 MB frame limit. */
+  maxPayloadBytes?: number
+  /** Jitter source. */
+  random?: SeededRandom
+}
+
+export interface RelayOpenEvent {
+  url: string
+  cursor: number | null
+}
+export interface RelayCloseEvent {
+  code: number
+  reason: string
+  willReconnect: boolean
+  delayMs: number
+}
+export interface RelayHandshakeErrorEvent {
+  status: number
+  retryAfterMs: number | null
+}
+
+export interface RelayClientStats {
+  connects: number
+  reconnects: number
+  framesReceived: number
+  bytesReceived: number
+  lastFrameAtMs: number | null
+  paused: boolean
+  /** Text messages received and ignored (the firehose only sends binary frames). */
+  textMessagesIgnored: number
+}
+
+/** Statuses where a relay tells us to come back later; their Retry-After is honoured. */
+const RETRYABLE_HANDSHAKE_STATUSES = new Set([429, 502, 503])
+const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+/** How long a polite close may wait for the relay's close frame before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1000
+
+/**
+ * The relay WebSocket lifecycle, shared by the ingestor and the recorder: connect from cursor(),
+ * hand every binary message to onFrame in order, reconnect with jittered backoff, detect stalls,
+ * and pause the socket for TCP backpressure. Upstream misbehaviour never throws; it becomes a
+ * log line, an event and a reconnect.
+ */
+export class RelayClient extends EventEmitter {
+  private readonly url: string
+  private readonly options: RelayClientOptions
+  private readonly logger: Logger
+  private readonly stallTimeoutMs: number
+  private readonly pingIntervalMs: number
+  private readonly maxPayload: number
+  private readonly backoff: Backoff
+  private readonly counters: Omit<RelayClientStats, 'paused'> = {
+    connects: 0,
+    reconnects: 0,
+    framesReceived: 0,
+    bytesReceived: 0,
+    lastFrameAtMs: null,
+    textMessagesIgnored: 0,
+  }
+
+  private started = false
+  private closed = false
+  private paused = false
+  private attempts = 0
+  private ws: WebSocket | null = null
+  private openedAtMs: number | null = null
+  private lastAliveMs = 0
+  private lastPingMs = 0
+  /** Why we dropped the current socket ourselves (stall, reconnect(reason)); reported on close. */
+  private dropReason: string | null = null
+  /** Set by a refused handshake; used instead of the backoff delay for the next attempt. */
+  private retryAfterMs: number | null = null
+  private retryTimer: NodeJS.Timeout | null = null
+  private livenessTimer: NodeJS.Timeout | null = null
+  private closeWaiters: (() => void)[] = []
+
+  constructor(options: RelayClientOptions) {
+    super()
+    this.options = options
+    this.url = options.url
+    this.logger = (options.logger ?? silentLogger).child({ component: 'relay-client' })
+    this.stallTimeoutMs = options.stallTimeoutMs ?? 30_000
+    this.pingIntervalMs = options.pingIntervalMs ?? 10_000
+    this.maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD
+    this.backoff = new Backoff(options.backoff, options.random)
+  }
+
+  get stats(): RelayClientStats {
+    return { ...this.counters, paused: this.paused }
+  }
+
+  start(): void {
+    if (this.started || this.closed) return
+    this.started = true
+    this.connect()
+  }
+
+  pause(): void {
+    if (this.paused) return
+    this.paused = true
+    // While CONNECTING ws ignores pause(); the open handler applies it instead.
+    this.ws?.pause()
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    // Time spent paused is not silence from the relay.
+    this.lastAliveMs = Date.now()
+    this.ws?.resume()
+  }
+
+  reconnect(reason: string): void {
+    if (this.closed || this.ws === null) return // not connected: a connect is already scheduled
+    this.dropSocket(reason)
+  }
+
+  close(): Promise<void> {
+    this.closed = true
+    this.clearRetryTimer()
+    this.stopLiveness()
+    const ws = this.ws
+    if (ws === null) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.closeWaiters.push(resolve)
+      // A paused socket could not read the relay's close frame; nothing is delivered any more.
+      ws.resume()
+      ws.close(1000, 'client closing')
+      // A relay that never answers the close frame is cut off (ws alone would wait 30 s).
+      setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
+    })
+  }
+
+  private connect(): void {
+    this.retryTimer = null
+    if (this.closed) return
+    const cursor = this.options.cursor()
+    const url = urlWithCursor(this.url, cursor)
+    if (this.attempts++ > 0) this.counters.reconnects++
+    this.retryAfterMs = null
+    this.dropReason = null
+    this.logger.debug({ url: redactUrl(url), cursor }, 'connecting')
+    const ws = new WebSocket(url, {
+      maxPayload: this.maxPayload,
+      handshakeTimeout: this.stallTimeoutMs,
+      perMessageDeflate: false,
+    })
+    this.ws = ws
+    ws.on('open', () => this.onOpen(ws, url, cursor))
+    ws.on('message', (data, isBinary) => this.onMessage(ws, data, isBinary))
+    ws.on('pong', () => {
+      if (ws === this.ws) this.lastAliveMs = Date.now()
+    })
+    ws.on('unexpected-response', (_req, res) => this.onUnexpectedResponse(ws, res))
+    ws.on('error', (err) => {
+      if (ws === this.ws) this.logger.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'relay socket error')
+    })
+    ws.on('close', (code, reason) => this.onSocketClose(ws, code, reason.toString()))
+  }
+
+  private onOpen(ws: WebSocket, url: string, cursor: number | null): void {
+    if (ws !== this.ws) return
+    this.counters.connects++
+    this.openedAtMs = Date.now()
+    this.lastAliveMs = this.openedAtMs
+    this.lastPingMs = this.openedAtMs
+    if (this.paused) ws.pause()
+    this.startLiveness(ws)
+    const event: RelayOpenEvent = { url: redactUrl(url), cursor }
+    this.logger.info(event, 'relay connected')
+    this.emit('open', event)
+  }
+
+  private onMessage(ws: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    if (ws !== this.ws || this.closed) return
+    if (!isBinary) {
+      this.counters.textMessagesIgnored++
+      this.logger.warn({ length: rawLength(data) }, 'ignoring a text message from the relay')
+      return
+    }
+    // binaryType is the default 'nodebuffer', so binary messages arrive as one Buffer.
+    const bytes = data as Buffer
+    const now = Date.now()
+    this.lastAliveMs = now
+    this.counters.framesReceived++
+    this.counters.bytesReceived += bytes.length
+    this.counters.lastFrameAtMs = now
+    this.options.onFrame(bytes, nowUs())
+  }
+
+  private onUnexpectedResponse(ws: WebSocket, res: IncomingMessage): void {
+    const status = res.statusCode ?? 0
+    const retryAfterMs = RETRYABLE_HANDSHAKE_STATUSES.has(status) ? parseRetryAfter(res.headers['retry-after']) : null
+    res.resume() // discard the body
+    if (ws !== this.ws) return
+    this.retryAfterMs = retryAfterMs
+    this.dropReason = `handshake refused: HTTP ${status}`
+    const event: RelayHandshakeErrorEvent = { status, retryAfterMs }
+    this.logger.warn({ ...event, url: redactUrl(this.url) }, 'relay refused the WebSocket handshake')
+    this.emit('handshake-error', event)
+    ws.terminate()
+  }
+
+  private onSocketClose(ws: WebSocket, code: number, wsReason: string): void {
+    if (ws !== this.ws) return
+    this.ws = null
+    this.stopLiveness()
+    const connectedMs = this.openedAtMs === null ? 0 : Date.now() - this.openedAtMs
+    this.openedAtMs = null
+    const reason = this.dropReason ?? wsReason
+    if (this.closed) {
+      const event: RelayCloseEvent = { code, reason, willReconnect: false, delayMs: 0 }
+      this.logger.info(event, 'relay connection closed')
+      this.emit('close', event)
+      for (const resolve of this.closeWaiters.splice(0)) resolve()
+      return
+    }
+    this.backoff.noteConnectionLasted(connectedMs)
+    const drawnMs = this.backoff.next()
+    const delayMs = this.retryAfterMs ?? drawnMs
+    const event: RelayCloseEvent = { code, reason, willReconnect: true, delayMs }
+    this.logger.warn({ ...event, connectedMs, attempt: this.backoff.attempts }, 'relay connection lost; reconnecting')
+    this.emit('close', event)
+    if (this.closed) return // a close listener may have closed us
+    this.retryTimer = setTimeout(() => this.connect(), delayMs)
+  }
+
+  private dropSocket(reason: string): void {
+    const ws = this.ws
+    if (ws === null) return
+    this.dropReason = reason
+    this.logger.info({ reason }, 'dropping relay connection')
+    ws.terminate()
+  }
+
+  private startLiveness(ws: WebSocket): void {
+    this.stopLiveness()
+    // Check often enough that a stall is noticed within ~25% of stallTimeoutMs.
+    const tickMs = Math.max(10, Math.floor(Math.min(this.pingIntervalMs, this.stallTimeoutMs) / 4))
+    this.livenessTimer = setInterval(() => this.checkLiveness(ws), tickMs)
+  }
+
+  private checkLiveness(ws: WebSocket): void {
+    if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return
+    const now = Date.now()
+    // A paused socket reads nothing, pongs included: silence is ours, not the relay's.
+    if (this.paused) {
+      this.lastAliveMs = now
+      return
+    }
+    if (now - this.lastAliveMs >= this.stallTimeoutMs) {
+      this.dropSocket(`stalled: no frame or pong for ${now - this.lastAliveMs} ms`)
+      return
+    }
+    if (now - this.lastPingMs >= this.pingIntervalMs) {
+      this.lastPingMs = now
+      ws.ping()
+    }
+  }
+
+  private stopLiveness(): void {
+    if (this.livenessTimer !== null) clearInterval(this.livenessTimer)
+    this.livenessTimer = null
+  }
+
+  private clearRetryTimer(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+  }
+}
+
+/** The relay URL with `cursor` set (or removed for a live tail). */
+export function urlWithCursor(url: string, cursor: number | null): string {
+  const parsed = new URL(url)
+  if (cursor === null) parsed.searchParams.delete('cursor')
+  else parsed.searchParams.set('cursor', String(cursor))
+  return parsed.toString()
+}
+
+function rawLength(data: WebSocket.RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0)
+  return data.byteLength
+}

@@ -1,0 +1,36 @@
+import { FirehoseError } from '../protocol/errors.js'
+
+export const HarnessErrorCode = {
+  /** The Redis provider cannot SIGKILL or restart this server (external Redis): skip the scenario. */
+  RedisCannotKill: 'HARNESS_REDIS_CANNOT_KILL',
+  /** redis-server or the container did not come up (fields: kind, reason, log tail). */
+  RedisStartFailed: 'HARNESS_REDIS_START_FAILED',
+  /** HARNESS_REDIS=container but no Docker/Podman runtime answers. */
+  ContainerRuntimeUnavailable: 'HARNESS_CONTAINER_RUNTIME_UNAVAILABLE',
+  /** A child process (ingestor) exited or timed out before a condition held. */
+  ChildProcessFailed: 'HARNESS_CHILD_PROCESS_FAILED',
+  /** A waited-for condition did not hold within its deadline. */
+  Timeout: 'HARNESS_TIMEOUT',
+  /** A harness setting (HARNESS_REDIS, scenario option) has a value the harness does not know. */
+  InvalidConfig: 'HARNESS_INVALID_CONFIG',
+} as const
+export type HarnessErrorCode = (typeof HarnessErrorCode)[keyof typeof HarnessErrorCode]
+
+/** Something in the test harness' outside world (Redis, child processes, proxy) went wrong. */
+export class HarnessError extends FirehoseError {
+  declare readonly code: HarnessErrorCode
+  constructor(code: HarnessErrorCode, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(code, message, fields, options)
+  }
+}
+
+/** Thrown by kill()/restart() on a Redis the harness does not own: the scenario must be skipped. */
+export class RedisCannotKillError extends HarnessError {
+  constructor(kind: string, operation: 'kill' | 'restart') {
+    super(
+      HarnessErrorCode.RedisCannotKill,
+      `${operation}() is not possible on ${kind} Redis (the harness does not own that server): skip this scenario or use HARNESS_REDIS=process`,
+      { kind, operation },
+    )
+  }
+}

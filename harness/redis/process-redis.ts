@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { reapOnExit, type ReapHandle } from '../child-reaper.js'
+import { HarnessError, HarnessErrorCode } from '../errors.js'
+import { freePort } from '../free-port.js'
+import { redisCommand } from './redis-cli.js'
+import { redisServerArgs, redisUrl } from './server-args.js'
+import type { RedisHandle, RedisPersistence } from './types.js'
+
+const HOST = '127.0.0.1'
+const REDIS_SERVER = process.env.HARNESS_REDIS_SERVER ?? 'redis-server'
+const READY_TIMEOUT_MS = 20_000
+/** Lines of server output kept for error messages (bounded; older lines dropped). */
+const LOG_TAIL_LINES = 20
+
+interface Running {
+  child: ChildProcess
+  reaper: ReapHandle
+  exited: Promise<void>
+  logTail: string[]
+}
+
+/** A real redis-server child on a free port with its own temp data dir. */
+export async function startProcessRedis(options: { persistence: RedisPersistence; password?: string | undefined }): Promise<RedisHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'firehose-redis-'))
+  let port = 0
+  let running: Running | null = null
+  let stopped = false
+
+  const url = (): string => redisUrl(HOST, port, options.password)
+
+  async function launch(newPort: boolean): Promise<void> {
+    // A "free" port can be taken between the probe and bind: retry a few times on a new one.
+    for (let attempt = 1; ; attempt++) {
+      if (newPort || port === 0) port = await freePort(HOST)
+      try {
+        running = await spawnServer(dir, port, options)
+        return
+      } catch (err) {
+        const inUse = err instanceof HarnessError && String(err.fields.reason).includes('Address already in use')
+        if (!inUse || attempt >= 5) throw err
+        newPort = true
+      }
+    }
+  }
+
+  async function killServer(): Promise<void> {
+    const current = running
+    running = null
+    if (current === null) return
+    current.child.kill('SIGKILL')
+    await current.exited
+    current.reaper.release()
+  }
+
+  try {
+    await launch(true)
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+
+  return {
+    kind: 'process',
+    canKill: true,
+    get url() {
+      return url()
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      await killServer()
+      await rm(dir, { recursive: true, force: true })
+    },
+    kill: killServer,
+    async restart(restartOptions = {}) {
+      if (stopped) throw new HarnessError(HarnessErrorCode.RedisStartFailed, 'restart() after stop(): the data dir is gone', { kind: 'process' })
+      await killServer()
+      await launch(restartOptions.newPort === true)
+      return url()
+    },
+    cli: (...args: string[]) => redisCommand(url(), args),
+  }
+}
+
+async function spawnServer(dir: string, port: number, options: { persistence: RedisPersistence; password?: string | undefined }): Promise<Running> {
+  const child = spawn(REDIS_SERVER, redisServerArgs({ ...options, dir, port, bindHost: HOST }), { stdio: ['ignore', 'pipe', 'pipe'] })
+  const reaper = reapOnExit(child, dir)
+  const logTail: string[] = []
+  const keep = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue
+      logTail.push(line)
+      if (logTail.length > LOG_TAIL_LINES) logTail.shift()
+    }
+  }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  let exitReason: string | null = null
+  const exited = new Promise<void>((resolve) => {
+    child.once('error', (err) => {
+      exitReason = err.message
+      resolve()
+    })
+    child.once('exit', (code, signal) => {
+      exitReason ??= `exited with ${signal ?? `code ${code}`}`
+      resolve()
+    })
+  })
+
+  const deadline = Date.now() + READY_TIMEOUT_MS
+  while (exitReason === null) {
+    if (await pingAnswers(port)) return { child, reaper, exited, logTail }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      await exited
+      break
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  reaper.release()
+  throw new HarnessError(HarnessErrorCode.RedisStartFailed, `redis-server on port ${port} did not start: ${logTail.join(' | ') || exitReason}`, {
+    kind: 'process',
+    port,
+    reason: `${exitReason ?? 'timeout'}: ${logTail.join('\n')}`,
+  })
+}
+
+/**
+ * True when the server answers PING. NOAUTH also means it is serving; LOADING (AOF replay)
+ * does not.
+ */
+function pingAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port })
+    let reply = ''
+    const done = (ok: boolean): void => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('error', () => done(false))
+    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1')
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'))
+    })
+  })
+}

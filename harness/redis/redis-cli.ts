@@ -1,0 +1,48 @@
+import { Redis } from 'ioredis'
+
+/**
+ * A connected ioredis client that fails fast: no reconnects, no offline queue, errors reach
+ * the caller through rejected commands rather than as unhandled 'error' events.
+ */
+export async function openRedisClient(url: string): Promise<Redis> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    enableReadyCheck: false, // else an auth failure surfaces as "Connection is closed"
+    retryStrategy: () => null,
+  })
+  let lastError: unknown = null
+  client.on('error', (err) => (lastError = err))
+  try {
+    await client.connect()
+  } catch (err) {
+    client.disconnect()
+    throw lastError ?? err // the socket error (ECONNREFUSED, ...) says more than "Connection is closed"
+  }
+  return client
+}
+
+/**
+ * Runs one command on a fresh connection and renders the reply like `redis-cli --raw`
+ * (arrays one element per line, nil as an empty line). Uses ioredis rather than the
+ * redis-cli binary so it works wherever the harness runs, including container-only hosts.
+ * Error replies reject.
+ */
+export async function redisCommand(url: string, args: readonly string[]): Promise<string> {
+  const [command, ...rest] = args
+  if (command === undefined) throw new TypeError('redisCommand needs a command name')
+  const client = await openRedisClient(url)
+  try {
+    return renderReply(await client.call(command, ...rest))
+  } finally {
+    client.disconnect()
+  }
+}
+
+function renderReply(reply: unknown): string {
+  if (reply === null || reply === undefined) return ''
+  if (Array.isArray(reply)) return reply.map(renderReply).join('\n')
+  if (Buffer.isBuffer(reply)) return reply.toString('utf8')
+  return String(reply)
+}

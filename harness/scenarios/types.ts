@@ -1,0 +1,60 @@
+import type { Logger } from '../../common/logger.js'
+import type { SeededRandom } from '../../common/random.js'
+import type { StreamCheckResult } from '../stream-checker.js'
+
+export interface ScenarioContext {
+  name: string
+  seed: number
+  /** All of the scenario's randomness comes from here (kill points, fault timing). */
+  random: SeededRandom
+  logger: Logger
+}
+
+/** One extra pass/fail condition beyond the stream check (RSS bound, lag p99, a reconnect seen...). */
+export interface ScenarioCheck {
+  name: string
+  ok: boolean
+  value: unknown
+  /** What passing means, e.g. "< 1000 ms". */
+  expected: string
+}
+
+export interface ScenarioOutcome {
+  /** Null only when skipped. */
+  stream: StreamCheckResult | null
+  maxRssMb: number | null
+  checks?: ScenarioCheck[]
+  /** Numbers worth reporting (kills, reconnects, events/s, ...), copied into the result line. */
+  details?: Record<string, unknown>
+  /** Set when the scenario cannot run here (e.g. external Redis cannot be killed). */
+  skipped?: string
+}
+
+export interface Scenario {
+  name: string
+  description: string
+  run(ctx: ScenarioContext): Promise<ScenarioOutcome>
+}
+
+/** The one-line JSON result `firehose scenario` prints. */
+export interface ScenarioResult {
+  scenario: string
+  seed: number
+  ok: boolean
+  skipped?: string
+  expected: number
+  delivered: number
+  lost: number
+  duplicated: number
+  outOfOrder: number
+  mismatched: number
+  unexpected: number
+  maxRssMb: number | null
+  durationMs: number
+  checks: Record<string, unknown>
+  /** Human-readable reasons when not ok. */
+  failures: string[]
+  /** Command that runs this scenario again with the same seed. */
+  reproduce: string
+  [detail: string]: unknown
+}

@@ -1,0 +1,154 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { RelayClient } from '../client/relay-client.js'
+import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
+import { CrashPoints } from './crash-points.js'
+import { createDecoder } from './decoder.js'
+import { startHealthServer, type HealthServer } from './health.js'
+import { resolveOptions, type IngestorOptions } from './options.js'
+import { Pipeline } from './pipeline.js'
+import { RedisSink } from './redis-sink.js'
+import type { IngestorState, IngestorStatus, StopReason } from './status.js'
+import { StatusReporter } from './status-reporter.js'
+
+export type { IngestorOptions, FutureCursorPolicy } from './options.js'
+export { INGESTOR_DEFAULTS } from './options.js'
+export type { IngestorStatus, IngestorCounters, StopReason } from './status.js'
+export { CRASH_POINTS, parseCrashAt } from './crash-points.js'
+export { IngestorError, IngestorErrorCode } from './errors.js'
+
+export interface IngestorHandle {
+  status(): IngestorStatus
+  /** Graceful: stop reading the relay, drain the queue, write the last batch and cursor. */
+  stop(): Promise<void>
+  /** Resolves when the ingestor has ended (stop(), FutureCursor with policy 'exit', or a fatal error). */
+  done: Promise<void>
+  /** The /health server's port when healthPort was given. */
+  healthPort: number | null
+}
+
+/**
+ * Starts ingesting: relay -> decode -> Redis stream with the cursor, exactly once.
+ * Resolves once the pipeline is wired; connecting to Redis (retried forever) and then to the
+ * relay happens in the background, reported by status().state.
+ */
+export async function startIngestor(input: IngestorOptions): Promise<IngestorHandle> {
+  const options = resolveOptions(input)
+  const baseLogger = options.logger ?? silentLogger
+  const logger = baseLogger.child({ component: 'ingestor' })
+  const crash = new CrashPoints(options.crashAt)
+  const decoder = createDecoder(options.decodeInWorker, { verifyBlocks: options.verifyBlocks }, logger)
+  const sink = new RedisSink(options.redisUrl, options, baseLogger, options.redisBackoff)
+
+  let state: IngestorState = 'starting'
+  let stoppedBy: StopReason | null = null
+  let fatal: string | null = null
+  let stopping: Promise<void> | null = null
+  let resolveDone!: () => void
+  const done = new Promise<void>((resolve) => (resolveDone = resolve))
+
+  const pipeline = new Pipeline(options, sink, decoder, crash, logger, () => void stop('future-cursor'))
+  const client = new RelayClient({
+    url: options.relayUrl,
+    cursor: () => pipeline.cursorForConnect(),
+    onFrame: (bytes, receivedAtUs) => pipeline.onFrame(bytes, receivedAtUs),
+    logger: baseLogger,
+    stallTimeoutMs: options.stallTimeoutMs,
+    ...(options.relayBackoff ? { backoff: options.relayBackoff } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  })
+  client.on('open', () => pipeline.onRelayOpen())
+  pipeline.attach(client)
+  // A Redis that comes back empty (no persistence) has lost the group too; recreate it.
+  sink.redis.on('ready', () => {
+    if (state === 'running') sink.ensureGroup().catch((err: unknown) => logger.warn({ err }, 'could not recreate the consumer group'))
+  })
+
+  const status = (): IngestorStatus => ({
+    state,
+    stoppedBy,
+    error: fatal,
+    storedCursor: pipeline.storedCursor,
+    position: pipeline.position,
+    lagMs: pipeline.lagMs,
+    eventsPerSec: reporter.eventsPerSec,
+    queue: {
+      frames: pipeline.queue.frames,
+      bytes: pipeline.queue.bytes,
+      maxFrames: pipeline.queue.maxFrames,
+      maxBytes: pipeline.queue.maxBytes,
+      decodedBatches: pipeline.decodedBatches,
+    },
+    relay: { connected: relayConnected, paused: client.stats.paused, connects: client.stats.connects, reconnects: client.stats.reconnects },
+    redis: { ready: sink.isReady },
+    counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
+  })
+  let relayConnected = false
+  client.on('open', () => (relayConnected = true))
+  client.on('close', () => (relayConnected = false))
+  const reporter = new StatusReporter(status, logger, options.statusIntervalMs)
+  const health: HealthServer | null = options.healthPort === null ? null : await startHealthServer(options.healthPort, status)
+
+  async function stop(reason: StopReason, error?: unknown): Promise<void> {
+    stopping ??= (async () => {
+      const wasRunning = state === 'running'
+      state = 'stopping'
+      stoppedBy = reason
+      if (error !== undefined) {
+        fatal = error instanceof Error ? error.message : String(error)
+        logger.error({ err: error }, 'ingestor failed')
+        pipeline.abandon()
+      }
+      logger.info({ reason, queued: pipeline.queue.frames }, 'stopping: no more relay reads; draining the queue')
+      await client.close()
+      if (wasRunning) await pipeline.drain().catch((err: unknown) => logger.error({ err }, 'drain failed'))
+      reporter.stop()
+      await decoder.close()
+      await sink.close()
+      await health?.close()
+      state = 'stopped'
+      const final = status()
+      logger.info({ reason, storedCursor: final.storedCursor, counters: final.counters }, 'ingestor stopped')
+      resolveDone()
+    })()
+    return stopping
+  }
+
+  void (async () => {
+    try {
+      logger.info({ relay: redactUrl(options.relayUrl), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
+      const storedRaw = await startupRead(sink, () => state !== 'starting', logger, options.redisBackoff)
+      if (storedRaw === null) return // stopped while waiting for Redis
+      const finished = pipeline.start(storedRaw)
+      state = 'running'
+      reporter.start()
+      client.start()
+      finished.catch((err: unknown) => void stop('fatal', err))
+    } catch (err) {
+      void stop('fatal', err)
+    }
+  })()
+
+  return { status, stop: () => stop('stop'), done, healthPort: health?.port ?? null }
+}
+
+/** Waits for Redis (retrying forever: never exit on a Redis outage), prepares it and reads the cursor; null if stopped meanwhile. */
+async function startupRead(
+  sink: RedisSink,
+  cancelled: () => boolean,
+  logger: Logger,
+  backoff: { initialMs: number; maxMs: number },
+): Promise<string | null> {
+  for (let attempt = 0; !cancelled(); attempt++) {
+    try {
+      await Promise.race([sink.whenReady(), sleep(backoff.maxMs)])
+      if (!sink.isReady) continue
+      await sink.ensureGroup()
+      await sink.loadScript()
+      return await sink.readCursor()
+    } catch (err) {
+      logger.warn({ err: { message: (err as Error).message } }, 'redis not ready at startup; retrying')
+      await sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 16)))
+    }
+  }
+  return null
+}

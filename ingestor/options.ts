@@ -1,0 +1,130 @@
+import type { Logger } from '../common/logger.js'
+import type { SeededRandom } from '../common/random.js'
+import { IngestorError, IngestorErrorCode } from './errors.js'
+
+export type FutureCursorPolicy = 'live' | 'exit'
+
+export interface IngestorOptions {
+  /** Full ws(s)://.../xrpc/com.atproto.sync.subscribeRepos URL (cli/options.ts relayUrl builds it). */
+  relayUrl: string
+  redisUrl: string
+  /** Default `firehose:events`. */
+  stream?: string
+  /** Default `firehose:cursor`. */
+  cursorKey?: string
+  /** Default `<stream>:dead`. */
+  deadLetterStream?: string
+  /** Consumer group created (MKSTREAM) when missing. Default `firehose-processors`. */
+  group?: string
+  /** Start from this seq instead of the stored cursor (the stored one is still the CAS base). */
+  startCursor?: number | null
+  /** `XADD ... MAXLEN ~ N` on every entry; null = unbounded. */
+  maxLen?: number | null
+  /** Bound of the dead-letter stream (MAXLEN ~). Default 10_000. */
+  deadLetterMaxLen?: number
+  /** Relay silence (no frame, no pong) before a reconnect. Default 30_000. */
+  stallTimeoutMs?: number
+  /** What to do when the relay answers FutureCursor. Default 'live'. */
+  onFutureCursor?: FutureCursorPolicy
+  /** Frames per atomic write. Default 500. */
+  batchSize?: number
+  /** Bytes of raw frames per atomic write. Default 4 MiB. */
+  batchBytes?: number
+  /** Queue bound between socket and Redis, in frames. Default 10_000. */
+  queueFrames?: number
+  /** Queue bound in bytes of raw frames. Default 64 MiB. */
+  queueBytes?: number
+  /** This many malformed frames in a row => reconnect. Default 20. */
+  maxConsecutiveBadFrames?: number
+  /** Decode in a worker thread (default) or on the main thread. */
+  decodeInWorker?: boolean
+  /** Check each CAR block's hash against its CID (default true). */
+  verifyBlocks?: boolean
+  /** Status line period. Default 10_000; 0 disables. */
+  statusIntervalMs?: number
+  /** Serve GET /health on this port (0 = any free port); null = no HTTP server. */
+  healthPort?: number | null
+  /** Relay reconnect backoff (RelayClient defaults 1 s -> 30 s, reset after 60 s stable). */
+  relayBackoff?: { initialMs?: number; maxMs?: number; stableMs?: number }
+  /** Redis retry backoff after a failed write. Default 100 ms -> 5 s. */
+  redisBackoff?: { initialMs?: number; maxMs?: number }
+  /** Test-only: `<point>:<n>` (see crash-points.ts); the CLI reads FIREHOSE_CRASH_AT. */
+  crashAt?: string | null
+  logger?: Logger
+  random?: SeededRandom
+}
+
+export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random' | 'relayBackoff' | 'redisBackoff'>> &
+  Pick<IngestorOptions, 'logger' | 'random' | 'relayBackoff'> & { redisBackoff: { initialMs: number; maxMs: number } }
+
+export const INGESTOR_DEFAULTS = {
+  stream: 'firehose:events',
+  cursorKey: 'firehose:cursor',
+  group: 'firehose-processors',
+  deadLetterMaxLen: 10_000,
+  stallTimeoutMs: 30_000,
+  onFutureCursor: 'live' as FutureCursorPolicy,
+  batchSize: 500,
+  batchBytes: 4 * 1024 * 1024,
+  queueFrames: 10_000,
+  queueBytes: 64 * 1024 * 1024,
+  maxConsecutiveBadFrames: 20,
+  statusIntervalMs: 10_000,
+}
+
+/** Fills defaults and rejects values the pipeline cannot run with (library callers; the CLI validates first). */
+export function resolveOptions(options: IngestorOptions): ResolvedOptions {
+  const stream = options.stream ?? INGESTOR_DEFAULTS.stream
+  const resolved: ResolvedOptions = {
+    relayUrl: options.relayUrl,
+    redisUrl: options.redisUrl,
+    stream,
+    cursorKey: options.cursorKey ?? INGESTOR_DEFAULTS.cursorKey,
+    deadLetterStream: options.deadLetterStream ?? `${stream}:dead`,
+    group: options.group ?? INGESTOR_DEFAULTS.group,
+    startCursor: options.startCursor ?? null,
+    maxLen: options.maxLen ?? null,
+    deadLetterMaxLen: options.deadLetterMaxLen ?? INGESTOR_DEFAULTS.deadLetterMaxLen,
+    stallTimeoutMs: options.stallTimeoutMs ?? INGESTOR_DEFAULTS.stallTimeoutMs,
+    onFutureCursor: options.onFutureCursor ?? INGESTOR_DEFAULTS.onFutureCursor,
+    batchSize: options.batchSize ?? INGESTOR_DEFAULTS.batchSize,
+    batchBytes: options.batchBytes ?? INGESTOR_DEFAULTS.batchBytes,
+    queueFrames: options.queueFrames ?? INGESTOR_DEFAULTS.queueFrames,
+    queueBytes: options.queueBytes ?? INGESTOR_DEFAULTS.queueBytes,
+    maxConsecutiveBadFrames: options.maxConsecutiveBadFrames ?? INGESTOR_DEFAULTS.maxConsecutiveBadFrames,
+    decodeInWorker: options.decodeInWorker ?? true,
+    verifyBlocks: options.verifyBlocks ?? true,
+    statusIntervalMs: options.statusIntervalMs ?? INGESTOR_DEFAULTS.statusIntervalMs,
+    healthPort: options.healthPort ?? null,
+    crashAt: options.crashAt ?? null,
+    logger: options.logger,
+    random: options.random,
+    relayBackoff: options.relayBackoff,
+    redisBackoff: { initialMs: options.redisBackoff?.initialMs ?? 100, maxMs: options.redisBackoff?.maxMs ?? 5_000 },
+  }
+  for (const key of ['stream', 'cursorKey', 'deadLetterStream', 'group'] as const) {
+    if (resolved[key] === '') invalid(key, resolved[key], 'must not be empty')
+  }
+  if (resolved.stream === resolved.deadLetterStream) invalid('deadLetterStream', resolved.deadLetterStream, 'must differ from the stream')
+  checkInteger('batchSize', resolved.batchSize, 1)
+  checkInteger('batchBytes', resolved.batchBytes, 1)
+  checkInteger('queueFrames', resolved.queueFrames, resolved.batchSize)
+  checkInteger('queueBytes', resolved.queueBytes, 1)
+  checkInteger('maxConsecutiveBadFrames', resolved.maxConsecutiveBadFrames, 1)
+  checkInteger('deadLetterMaxLen', resolved.deadLetterMaxLen, 1)
+  checkInteger('stallTimeoutMs', resolved.stallTimeoutMs, 1)
+  checkInteger('statusIntervalMs', resolved.statusIntervalMs, 0)
+  if (resolved.maxLen !== null) checkInteger('maxLen', resolved.maxLen, 1)
+  if (resolved.startCursor !== null) checkInteger('startCursor', resolved.startCursor, 0)
+  if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
+  if (resolved.onFutureCursor !== 'live' && resolved.onFutureCursor !== 'exit') invalid('onFutureCursor', resolved.onFutureCursor, "must be 'live' or 'exit'")
+  return resolved
+}
+
+function checkInteger(option: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) invalid(option, value, `must be an integer from ${min} to ${max}`)
+}
+
+function invalid(option: string, value: unknown, reason: string): never {
+  throw new IngestorError(IngestorErrorCode.InvalidOption, `${option} ${reason} (got ${JSON.stringify(value)})`, { option, value })
+}

@@ -1,0 +1,401 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { RelayClient } from '../client/relay-client.js'
+import type { Logger } from '../common/logger.js'
+import { isFrameDecodeError } from '../protocol/errors.js'
+import { decodeEvent, type ErrorEvent, type InfoEvent } from '../protocol/events.js'
+import { peekFrame } from '../protocol/peek.js'
+import type { StreamEntry } from '../protocol/stream-entry.js'
+import { BatchChannel } from './batch-channel.js'
+import type { CrashPoints } from './crash-points.js'
+import type { DecodeResult } from './decode-frame.js'
+import type { FrameDecoder } from './decoder.js'
+import { FrameQueue, type QueuedFrame } from './frame-queue.js'
+import type { ResolvedOptions } from './options.js'
+import type { DeadLetter, RedisSink, WriteBatch } from './redis-sink.js'
+import { SeqTracker } from './seq-tracker.js'
+import { emptyCounters, type IngestorCounters } from './status.js'
+import { parseStoredCursor } from './stored-cursor.js'
+
+interface DecodedBatch {
+  /** Resync generation the frames were accepted in; stale batches are dropped unwritten. */
+  epoch: number
+  frames: QueuedFrame[]
+  results: DecodeResult[]
+}
+
+/** How many raw bytes of a malformed frame are logged (the whole frame goes to the dead-letter stream). */
+const HEX_PREFIX_BYTES = 32
+/** Warnings about relay misbehaviour that can repeat per frame are logged at most this often. */
+const WARN_EVERY_MS = 5_000
+
+/**
+ * relay frames -> bounded queue -> decode (worker) -> bounded channel -> atomic CAS write.
+ * Runs two loops: the decode loop takes batches from the frame queue, the write loop writes
+ * them one at a time, so decoding batch n+1 overlaps writing batch n. The write loop is the
+ * only writer of the cursor; every frame it writes or skips was vetted in socket order by the
+ * SeqTracker in onFrame().
+ */
+export class Pipeline {
+  readonly counters: IngestorCounters = emptyCounters()
+  readonly queue: FrameQueue
+  private readonly decoded = new BatchChannel<DecodedBatch>(2)
+  private readonly tracker = new SeqTracker()
+  private readonly logger: Logger
+  private client: RelayClient | null = null
+
+  /** What we believe the cursor key holds ('' = no key); the CAS base of the next write. */
+  private believed = ''
+  private epoch = 0
+  /** After a resync, frames still arriving from the dropped connection are ignored. */
+  private awaitingConnection = false
+  /** FutureCursor with policy 'live': the next connection asks for no cursor. */
+  private goLive = false
+  private pausedByQueue = false
+  private consecutiveBad = 0
+  private lastEventTimeMs: number | null = null
+  private lastWarnMs = new Map<string, number>()
+  private loops: Promise<void> = Promise.resolve()
+  /** Where this run started; the resume point if Redis comes back without any cursor. */
+  private startPosition: number | null = null
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly sink: RedisSink,
+    private readonly decoder: FrameDecoder,
+    private readonly crash: CrashPoints,
+    logger: Logger,
+    /** Called when the relay says FutureCursor and the policy is 'exit'. */
+    private readonly onFutureCursorExit: () => void,
+  ) {
+    this.logger = logger
+    this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
+  }
+
+  attach(client: RelayClient): void {
+    this.client = client
+  }
+
+  /** Starts from the stored cursor (raw string from Redis) or the --cursor override; resolves when drained. */
+  start(storedRaw: string): Promise<void> {
+    this.believed = storedRaw
+    const stored = parseStoredCursor(storedRaw, this.options.cursorKey)
+    this.tracker.reset(this.options.startCursor ?? stored)
+    this.startPosition = this.tracker.position
+    this.logger.info({ storedCursor: stored, startCursor: this.options.startCursor, from: this.tracker.position }, 'starting from cursor')
+    this.loops = Promise.all([this.decodeLoop(), this.writeLoop()]).then(() => undefined)
+    return this.loops
+  }
+
+  /** The relay client asks this at every (re)connect. */
+  cursorForConnect(): number | null {
+    return this.goLive ? null : this.tracker.position
+  }
+
+  onRelayOpen(): void {
+    this.awaitingConnection = false
+    if (this.goLive) {
+      this.goLive = false
+      this.tracker.reset(null) // a new seq space: accept whatever the relay sends from now on
+    } else {
+      this.tracker.newConnection()
+    }
+  }
+
+  onFrame(bytes: Uint8Array, receivedAtUs: number): void {
+    if (this.awaitingConnection) return
+    this.counters.framesReceived++
+    let peek
+    try {
+      peek = peekFrame(bytes)
+    } catch {
+      this.enqueue({ bytes, seq: undefined, receivedAtUs }) // the decoder names the error; it is dead-lettered
+      return
+    }
+    if (peek.op === -1 || peek.t === '#info') {
+      this.handleControlFrame(bytes, receivedAtUs)
+      return
+    }
+    if (peek.seq !== undefined) {
+      const verdict = this.tracker.classify(peek.seq)
+      switch (verdict) {
+        case 'known':
+          this.counters.skippedKnown++
+          return
+        case 'backwards':
+        case 'repeat':
+          if (verdict === 'backwards') this.counters.skippedBackwards++
+          else this.counters.skippedRepeat++
+          this.warnRarely(verdict, { seq: peek.seq, position: this.tracker.position, verdict }, `relay sent seq ${verdict === 'backwards' ? 'going backwards' : 'twice'}; skipped`)
+          return
+        case 'jump':
+          this.counters.seqJumps++
+          break
+        case 'next':
+          break
+      }
+    }
+    this.enqueue({ bytes, seq: peek.seq, receivedAtUs })
+  }
+
+  /** Graceful end: the caller has closed the relay client; write everything queued, then resolve. */
+  async drain(): Promise<void> {
+    this.queue.close()
+    await this.loops
+  }
+
+  /** Abandons queued work (fatal error): nothing more is written; the cursor in Redis stays consistent. */
+  abandon(): void {
+    this.epoch++
+    this.queue.clear()
+    this.queue.close()
+    this.decoded.clear()
+  }
+
+  get storedCursor(): number | null {
+    try {
+      return parseStoredCursor(this.believed, this.options.cursorKey)
+    } catch {
+      return null
+    }
+  }
+
+  get position(): number | null {
+    return this.tracker.position
+  }
+
+  get lagMs(): number | null {
+    return this.lastEventTimeMs === null ? null : Date.now() - this.lastEventTimeMs
+  }
+
+  get decodedBatches(): number {
+    return this.decoded.size
+  }
+
+  private enqueue(frame: QueuedFrame): void {
+    if (this.queue.isClosed) return
+    if (this.queue.push(frame) && !this.pausedByQueue) {
+      this.pausedByQueue = true
+      this.counters.backpressurePauses++
+      this.logger.debug({ frames: this.queue.frames, bytes: this.queue.bytes }, 'queue full: pausing the relay socket')
+      this.client?.pause()
+    }
+  }
+
+  private maybeResume(): void {
+    if (this.pausedByQueue && this.queue.isBelowLowWater) {
+      this.pausedByQueue = false
+      this.client?.resume()
+    }
+  }
+
+  private handleControlFrame(bytes: Uint8Array, receivedAtUs: number): void {
+    let event
+    try {
+      event = decodeEvent(bytes, { verifyBlocks: this.options.verifyBlocks })
+    } catch (err) {
+      if (!isFrameDecodeError(err)) throw err
+      this.enqueue({ bytes, seq: undefined, receivedAtUs }) // malformed control frame: dead-letter it like any other
+      return
+    }
+    if (event.type === 'info') this.handleInfo(event)
+    else if (event.type === 'error') this.handleError(event)
+  }
+
+  private handleInfo(event: InfoEvent): void {
+    this.counters.infoFrames++
+    if (event.name === 'OutdatedCursor') {
+      this.counters.outdatedCursor++
+      this.logger.warn(
+        { info: event.name, message: event.message, cursor: this.tracker.position },
+        'relay says our cursor is older than its window (OutdatedCursor): events between our cursor and its oldest were lost upstream',
+      )
+    } else {
+      this.logger.info({ info: event.name, message: event.message }, 'relay info frame')
+    }
+  }
+
+  private handleError(event: ErrorEvent): void {
+    this.counters.errorFrames++
+    const fields = { error: event.error, message: event.message, cursor: this.tracker.position }
+    switch (event.error) {
+      case 'ConsumerTooSlow':
+        this.counters.consumerTooSlow++
+        this.logger.warn(fields, 'relay dropped us as too slow (ConsumerTooSlow); reconnecting from our cursor')
+        this.client?.reconnect('ConsumerTooSlow')
+        return
+      case 'FutureCursor':
+        this.counters.futureCursor++
+        if (this.options.onFutureCursor === 'exit') {
+          this.logger.error({ ...fields, policy: 'exit' }, 'GAP WARNING: relay says our cursor is in its future (FutureCursor): its seq space is not ours; draining and exiting')
+          this.onFutureCursorExit()
+        } else {
+          this.logger.error(
+            { ...fields, policy: 'live' },
+            'GAP WARNING: relay says our cursor is in its future (FutureCursor): switching to the live tail; events between are not fetched',
+          )
+          this.goLive = true
+          this.client?.reconnect('FutureCursor: going live')
+        }
+        return
+      default:
+        this.logger.warn(fields, 'relay sent an error frame; it will close the connection and we reconnect')
+    }
+  }
+
+  private async decodeLoop(): Promise<void> {
+    for (;;) {
+      await this.queue.whenReady()
+      if (this.queue.frames === 0) {
+        if (this.queue.isClosed) break
+        continue
+      }
+      const epoch = this.epoch
+      const frames = this.queue.take(this.options.batchSize, this.options.batchBytes)
+      this.maybeResume()
+      const results = await this.decoder.decode(frames.map((frame) => frame.bytes))
+      this.crash.hit('after-decode')
+      await this.decoded.put({ epoch, frames, results })
+    }
+    this.decoded.close()
+  }
+
+  private async writeLoop(): Promise<void> {
+    for (;;) {
+      const batch = await this.decoded.take()
+      if (batch === null) return
+      if (batch.epoch !== this.epoch) continue // accepted before a resync; the relay sends these again
+      await this.writeBatch(batch)
+    }
+  }
+
+  private async writeBatch(batch: DecodedBatch): Promise<void> {
+    const entries: StreamEntry[] = []
+    const dead: DeadLetter[] = []
+    let lastSeq: number | null = null
+    let lastTimeMs: number | null = null
+    for (let i = 0; i < batch.frames.length; i++) {
+      const frame = batch.frames[i]!
+      const result = batch.results[i]!
+      if (frame.seq !== undefined) lastSeq = frame.seq
+      switch (result.kind) {
+        case 'entry':
+          this.consecutiveBad = 0
+          entries.push(result.entry)
+          if (result.timeMs !== null) lastTimeMs = result.timeMs
+          break
+        case 'skip':
+          this.counters.unknownTypes++
+          this.logger.debug({ t: result.t, seq: result.seq }, 'skipping a frame type we do not publish')
+          break
+        case 'bad':
+          dead.push({ seq: result.seq ?? frame.seq ?? null, code: result.code, message: result.message, bytes: frame.bytes })
+          this.noteBadFrame(result, frame)
+          break
+      }
+    }
+    const next = lastSeq === null ? this.believed : String(lastSeq)
+    if (entries.length === 0 && dead.length === 0 && next === this.believed) return
+    await this.commit({ expected: this.believed, next, entries, dead }, lastTimeMs)
+  }
+
+  private noteBadFrame(result: Extract<DecodeResult, { kind: 'bad' }>, frame: QueuedFrame): void {
+    this.counters.deadLettered++
+    this.logger.warn(
+      {
+        seq: result.seq ?? frame.seq ?? null,
+        code: result.code,
+        reason: result.message,
+        bytes: frame.bytes.byteLength,
+        hexPrefix: Buffer.from(frame.bytes.subarray(0, HEX_PREFIX_BYTES)).toString('hex'),
+      },
+      'malformed frame: quarantined in the dead-letter stream',
+    )
+    if (++this.consecutiveBad >= this.options.maxConsecutiveBadFrames) {
+      this.counters.badFrameReconnects++
+      this.logger.warn({ consecutive: this.consecutiveBad }, 'too many malformed frames in a row; reconnecting to the relay')
+      this.consecutiveBad = 0
+      this.client?.reconnect(`${this.options.maxConsecutiveBadFrames} malformed frames in a row`)
+    }
+  }
+
+  /**
+   * Writes one batch with its cursor, retrying until Redis gives a definite answer. A failed
+   * command may or may not have run, so after an error the stored cursor decides: still ours
+   * -> not applied, retry; equal to this batch's -> applied; anything else -> resync.
+   */
+  private async commit(write: WriteBatch, lastTimeMs: number | null): Promise<void> {
+    let failures = 0
+    let checkFirst = false
+    for (;;) {
+      try {
+        await this.sink.whenReady()
+        if (checkFirst) {
+          const stored = await this.sink.readCursor()
+          if (stored !== write.expected) return this.settle(write, stored, lastTimeMs, 'cursor changed while Redis was unreachable')
+        }
+        this.crash.hit('before-write')
+        const reply = this.sink.write(write)
+        this.crash.hit('mid-batch')
+        const outcome = await reply
+        this.crash.hit('after-write-before-ack')
+        if (outcome.applied) {
+          this.acknowledge(write, lastTimeMs)
+          this.crash.hit('after-ack')
+          return
+        }
+        this.counters.casMismatches++
+        return this.settle(write, outcome.stored, lastTimeMs, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
+      } catch (err) {
+        this.counters.redisErrors++
+        if (failures === 0) this.logger.warn({ err: { message: (err as Error).message }, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
+        const { initialMs, maxMs } = this.options.redisBackoff
+        await sleep(Math.min(maxMs, initialMs * 2 ** Math.min(failures++, 16)))
+        checkFirst = true
+      }
+    }
+  }
+
+  /** The stored cursor is not what this write expected: either the write already happened, or resync. */
+  private async settle(write: WriteBatch, stored: string, lastTimeMs: number | null, reason: string): Promise<void> {
+    if (stored === write.next) {
+      this.counters.casAlreadyApplied++
+      this.acknowledge(write, lastTimeMs)
+      return
+    }
+    this.resync(stored, reason)
+  }
+
+  private acknowledge(write: WriteBatch, lastTimeMs: number | null): void {
+    this.believed = write.next
+    this.counters.eventsWritten += write.entries.length
+    this.counters.batchesWritten++
+    if (lastTimeMs !== null) this.lastEventTimeMs = lastTimeMs
+  }
+
+  /** Drops everything queued and restarts the relay from the cursor Redis actually holds. */
+  private resync(storedRaw: string, reason: string): void {
+    const stored = parseStoredCursor(storedRaw, this.options.cursorKey)
+    this.counters.resyncs++
+    this.epoch++
+    const dropped = this.queue.clear() + this.decoded.clear().reduce((sum, batch) => sum + batch.frames.length, 0)
+    this.counters.framesRequeued += dropped
+    this.logger.warn({ reason, believed: this.believed, stored: storedRaw, position: this.tracker.position, dropped }, 'resynchronising: restarting the relay from the stored cursor')
+    this.believed = storedRaw
+    if (stored === null && this.startPosition !== null) {
+      // No cursor key at all: not one write of this run survived (each write sets it), so the
+      // stream lacks everything since our start position; a live tail would skip all of that.
+      this.logger.warn({ from: this.startPosition }, 'Redis has no cursor any more: restarting from where this run started')
+    }
+    this.tracker.reset(stored ?? this.startPosition)
+    this.awaitingConnection = true
+    this.maybeResume()
+    this.client?.reconnect(`resync to cursor ${storedRaw || 'none'}`)
+  }
+
+  private warnRarely(key: string, fields: Record<string, unknown>, message: string): void {
+    const now = Date.now()
+    if (now - (this.lastWarnMs.get(key) ?? 0) < WARN_EVERY_MS) return
+    this.lastWarnMs.set(key, now)
+    this.logger.warn(fields, message)
+  }
+}

@@ -1,0 +1,91 @@
+/** Every skip, fault and retry is counted here; nothing is dropped without a counter moving. */
+export interface IngestorCounters {
+  /** Binary frames handed to us by the relay client (all kinds). */
+  framesReceived: number
+  /** Stream entries written (confirmed by Redis). */
+  eventsWritten: number
+  batchesWritten: number
+  /** Malformed frames quarantined in `<stream>:dead`. */
+  deadLettered: number
+  /** seq at or below what we already have (resent after a reconnect, or already in Redis). */
+  skippedKnown: number
+  /** seq lower than one already seen on the same connection. */
+  skippedBackwards: number
+  /** seq equal to the previous one on the same connection. */
+  skippedRepeat: number
+  /** seq more than one above the previous (gaps are legal upstream; counted for visibility). */
+  seqJumps: number
+  /** Frames with an unknown or deprecated `t` (not published). */
+  unknownTypes: number
+  infoFrames: number
+  /** `#info OutdatedCursor`: the relay no longer had our position; events were lost upstream. */
+  outdatedCursor: number
+  errorFrames: number
+  consumerTooSlow: number
+  futureCursor: number
+  /** Reconnects because of a run of malformed frames. */
+  badFrameReconnects: number
+  /** Writes whose CAS found another cursor than ours (Redis lost writes, or a second ingestor). */
+  casMismatches: number
+  /** Writes found already applied when re-checked (reply lost, or identical write by another ingestor). */
+  casAlreadyApplied: number
+  /** Failed Redis commands (connection lost, Redis down). */
+  redisErrors: number
+  /** Times the pipeline dropped its queue and restarted from Redis' cursor. */
+  resyncs: number
+  /** Frames dropped from the queue by a resync (they are fetched again from the relay). */
+  framesRequeued: number
+  /** Times the socket was paused because the queue was full. */
+  backpressurePauses: number
+  decodeWorkerFailures: number
+}
+
+export function emptyCounters(): IngestorCounters {
+  return {
+    framesReceived: 0,
+    eventsWritten: 0,
+    batchesWritten: 0,
+    deadLettered: 0,
+    skippedKnown: 0,
+    skippedBackwards: 0,
+    skippedRepeat: 0,
+    seqJumps: 0,
+    unknownTypes: 0,
+    infoFrames: 0,
+    outdatedCursor: 0,
+    errorFrames: 0,
+    consumerTooSlow: 0,
+    futureCursor: 0,
+    badFrameReconnects: 0,
+    casMismatches: 0,
+    casAlreadyApplied: 0,
+    redisErrors: 0,
+    resyncs: 0,
+    framesRequeued: 0,
+    backpressurePauses: 0,
+    decodeWorkerFailures: 0,
+  }
+}
+
+export type IngestorState = 'starting' | 'running' | 'stopping' | 'stopped'
+/** Why the ingestor ended: a stop() call or signal, FutureCursor with --on-future-cursor exit, or a fatal error. */
+export type StopReason = 'stop' | 'future-cursor' | 'fatal'
+
+export interface IngestorStatus {
+  state: IngestorState
+  stoppedBy: StopReason | null
+  /** Set when stoppedBy is 'fatal'. */
+  error: string | null
+  /** The cursor Redis holds as far as we know (last confirmed write or read). */
+  storedCursor: number | null
+  /** Highest seq accepted into the pipeline; the cursor used on relay reconnects. */
+  position: number | null
+  /** now - `time` of the last written event. */
+  lagMs: number | null
+  /** Entries written per second over the last status period. */
+  eventsPerSec: number
+  queue: { frames: number; bytes: number; maxFrames: number; maxBytes: number; decodedBatches: number }
+  relay: { connected: boolean; paused: boolean; connects: number; reconnects: number }
+  redis: { ready: boolean }
+  counters: IngestorCounters
+}

@@ -1,0 +1,241 @@
+import { CID } from 'multiformats/cid'
+import { FrameDecodeError, FrameErrorCode } from './errors.js'
+
+/**
+ * A single-pass DAG-CBOR decoder for the firehose hot path, accepting exactly what
+ * @ipld/dag-cbor's decoder accepts (minimal integer/length encoding, string map keys without
+ * duplicates, tag 42 CIDs only, no indefinite lengths, no NaN/Infinity, `undefined` read as
+ * null, integers beyond 2^53 as BigInt) and producing the same values, except that byte
+ * strings are views into the input rather than copies. It builds values straight from the
+ * bytes (cborg allocates a token per item first, which made decoding GC-bound). It recurses
+ * per nesting level, bounded by `maxDepth`, so it cannot overflow the stack.
+ * Errors: FRAME_TRUNCATED, FRAME_TOO_DEEP, else FRAME_INVALID_CBOR; `fields` is attached.
+ */
+export function decodeDagCborItem(bytes: Uint8Array, start: number, maxDepth: number, fields: Record<string, unknown> = {}): { value: unknown; end: number } {
+  // Byte strings are views of the input: make them plain Uint8Arrays even when a Buffer comes in.
+  const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const decoder = new Decoder(plain, start, maxDepth, fields)
+  const value = decoder.item(0)
+  return { value, end: decoder.pos }
+}
+
+const textDecoder = new TextDecoder()
+const CID_TAG = 42
+// Below this length an ASCII string is built faster by hand than by TextDecoder.
+const ASCII_FAST_PATH = 32
+const TWO_32 = 2 ** 32
+
+class Decoder {
+  pos: number
+  private view: DataView | undefined
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    start: number,
+    private readonly maxDepth: number,
+    private readonly fields: Record<string, unknown>,
+  ) {
+    this.pos = start
+  }
+
+  item(depth: number): unknown {
+    const bytes = this.bytes
+    if (this.pos >= bytes.length) throw this.truncated()
+    const initial = bytes[this.pos++]!
+    const major = initial >> 5
+    const info = initial & 31
+    switch (major) {
+      case 0:
+        return this.argument(info)
+      case 1: {
+        const n = this.argument(info)
+        if (typeof n === 'number' && -1 - n >= Number.MIN_SAFE_INTEGER) return -1 - n
+        return -1n - BigInt(n)
+      }
+      case 2: {
+        const length = this.length(info)
+        const start = this.pos
+        this.pos += length
+        return bytes.subarray(start, this.pos)
+      }
+      case 3:
+        return this.string(this.length(info))
+      case 4: {
+        const count = this.count(info, 1, depth)
+        const out = new Array<unknown>(count)
+        for (let i = 0; i < count; i++) out[i] = this.item(depth + 1)
+        return out
+      }
+      case 5:
+        return this.map(this.count(info, 2, depth), depth)
+      case 6:
+        return this.cid(info)
+      default:
+        return this.simple(info)
+    }
+  }
+
+  private map(count: number, depth: number): Record<string, unknown> {
+    const bytes = this.bytes
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < count; i++) {
+      if (this.pos >= bytes.length) throw this.truncated()
+      const initial = bytes[this.pos]!
+      if (initial >> 5 !== 3) throw this.invalid(`map key at byte ${this.pos} is not a string`)
+      this.pos++
+      const key = this.string(this.length(initial & 31))
+      if (Object.hasOwn(out, key)) throw this.invalid(`duplicate map key ${JSON.stringify(key)}`)
+      const value = this.item(depth + 1)
+      // Plain assignment of `__proto__` would set the prototype and drop the key.
+      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
+      else out[key] = value
+    }
+    return out
+  }
+
+  private cid(info: number): CID {
+    const at = this.pos - 1
+    const tag = this.argument(info)
+    if (tag !== CID_TAG) throw this.invalid(`CBOR tag ${String(tag)} at byte ${at} (DAG-CBOR allows only tag 42)`)
+    if (this.pos >= this.bytes.length) throw this.truncated()
+    const initial = this.bytes[this.pos++]!
+    if (initial >> 5 !== 2) throw this.invalid(`tag 42 at byte ${at} does not wrap a byte string`)
+    const length = this.length(initial & 31)
+    if (length === 0 || this.bytes[this.pos] !== 0) throw this.invalid(`CID at byte ${at} lacks the 0x00 multibase prefix`)
+    const raw = this.bytes.subarray(this.pos + 1, this.pos + length)
+    this.pos += length
+    try {
+      return CID.decode(raw)
+    } catch (cause) {
+      throw this.invalid(`invalid CID at byte ${at}: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+    }
+  }
+
+  private simple(info: number): boolean | null | number {
+    switch (info) {
+      case 20:
+        return false
+      case 21:
+        return true
+      case 22:
+      case 23: // undefined: @ipld/dag-cbor coerces it to null
+        return null
+      case 25:
+      case 26:
+      case 27:
+        return this.float(info)
+      default:
+        throw this.invalid(info === 31 ? `indefinite-length CBOR at byte ${this.pos - 1}` : `unsupported CBOR simple value at byte ${this.pos - 1}`)
+    }
+  }
+
+  private float(info: number): number {
+    const width = 1 << (info - 24)
+    if (this.pos + width > this.bytes.length) throw this.truncated()
+    this.view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength)
+    const at = this.pos
+    this.pos += width
+    const value = width === 2 ? half(this.view.getUint16(at)) : width === 4 ? this.view.getFloat32(at) : this.view.getFloat64(at)
+    if (!Number.isFinite(value)) throw this.invalid(`${Number.isNaN(value) ? 'NaN' : 'Infinity'} at byte ${at - 1} (not allowed in DAG-CBOR)`)
+    return value
+  }
+
+  private string(length: number): string {
+    const bytes = this.bytes
+    const start = this.pos
+    const end = start + length
+    this.pos = end
+    if (length < ASCII_FAST_PATH) {
+      let out = ''
+      for (let i = start; i < end; i++) {
+        const c = bytes[i]!
+        if (c & 0x80) return textDecoder.decode(bytes.subarray(start, end))
+        out += String.fromCharCode(c)
+      }
+      return out
+    }
+    return textDecoder.decode(bytes.subarray(start, end))
+  }
+
+  /** Length of a byte or text string, checked against the bytes left. */
+  private length(info: number): number {
+    const length = this.argument(info)
+    if (typeof length !== 'number' || this.pos + length > this.bytes.length) throw this.truncated()
+    return length
+  }
+
+  /** Entry count of an array or map; each item takes at least one byte, so a larger count is truncation. */
+  private count(info: number, itemsPerEntry: number, depth: number): number {
+    const count = this.argument(info)
+    if (typeof count !== 'number' || count * itemsPerEntry > this.bytes.length - this.pos) throw this.truncated()
+    if (count > 0 && depth >= this.maxDepth) {
+      throw new FrameDecodeError(FrameErrorCode.TooDeep, `CBOR nesting deeper than ${this.maxDepth} at byte ${this.pos}`, {
+        ...this.fields,
+        offset: this.pos,
+        maxDepth: this.maxDepth,
+      })
+    }
+    return count
+  }
+
+  /** The argument of a head with additional info `info`, minimally encoded as DAG-CBOR requires. */
+  private argument(info: number): number | bigint {
+    if (info < 24) return info
+    const bytes = this.bytes
+    const at = this.pos
+    let value: number
+    switch (info) {
+      case 24:
+        if (at + 1 > bytes.length) throw this.truncated()
+        value = bytes[at]!
+        this.pos += 1
+        if (value < 24) break
+        return value
+      case 25:
+        if (at + 2 > bytes.length) throw this.truncated()
+        value = (bytes[at]! << 8) | bytes[at + 1]!
+        this.pos += 2
+        if (value < 0x100) break
+        return value
+      case 26:
+        if (at + 4 > bytes.length) throw this.truncated()
+        value = bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!)
+        this.pos += 4
+        if (value < 0x10000) break
+        return value
+      case 27: {
+        if (at + 8 > bytes.length) throw this.truncated()
+        const high = bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!)
+        const low = bytes[at + 4]! * 0x1000000 + ((bytes[at + 5]! << 16) | (bytes[at + 6]! << 8) | bytes[at + 7]!)
+        this.pos += 8
+        if (high === 0) {
+          value = low
+          break // < 2^32 in 8 bytes is not minimal
+        }
+        const big = high * TWO_32 + low
+        return big <= Number.MAX_SAFE_INTEGER ? big : (BigInt(high) << 32n) | BigInt(low)
+      }
+      default:
+        throw this.invalid(info === 31 ? `indefinite-length CBOR at byte ${at - 1} (not allowed in DAG-CBOR)` : `reserved CBOR additional info ${info} at byte ${at - 1}`)
+    }
+    throw this.invalid(`integer at byte ${at - 1} encoded in more bytes than necessary (${value})`)
+  }
+
+  private truncated(): FrameDecodeError {
+    return new FrameDecodeError(FrameErrorCode.Truncated, `CBOR item truncated at byte ${this.pos} of ${this.bytes.length}`, { ...this.fields, offset: this.pos })
+  }
+
+  private invalid(reason: string, cause?: unknown): FrameDecodeError {
+    return new FrameDecodeError(FrameErrorCode.InvalidCbor, `invalid DAG-CBOR: ${reason}`, this.fields, cause === undefined ? undefined : { cause })
+  }
+}
+
+/** IEEE 754 half precision to a JS number. */
+function half(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1
+  const exponent = (bits >> 10) & 0x1f
+  const fraction = bits & 0x3ff
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024)
+  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024)
+}

@@ -1,0 +1,318 @@
+import { relayUrl } from '../cli/options.js'
+import { RelayClient, type RelayClientOptions, type RelayCloseEvent, type RelayOpenEvent } from '../client/relay-client.js'
+import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
+import { decodeFrame } from '../protocol/frame.js'
+import type { FixtureManifest } from '../protocol/fixture/index.js'
+import { Continuity, type ContinuityCounts, type Gap } from './continuity.js'
+import { RotatingWriter } from './rotating-writer.js'
+
+export interface RecorderOptions {
+  /** Relay as a host (`bsky.network`), a ws(s) origin or the full xrpc URL. */
+  relay: string
+  /** Fixture file; compression by extension (`.gz`, `.zst`, none). With rotation: NAME.000.gz, ... */
+  out: string
+  /** Start after this seq; null/undefined = live tail. */
+  cursor?: number | null
+  /** Stop after this many recorded frames. */
+  limit?: number
+  /** Stop after this many seconds. */
+  durationSec?: number
+  /** Start a new file after this many MB (10^6 bytes) on disk. */
+  rotateMb?: number
+  logger?: Logger
+  /** Relay client tuning (tests use short timeouts and seeded jitter). */
+  relayClient?: Pick<RelayClientOptions, 'stallTimeoutMs' | 'pingIntervalMs' | 'backoff' | 'random'>
+}
+
+export type RecorderState = 'recording' | 'stopping' | 'stopped' | 'failed'
+
+export interface RecorderStatus {
+  state: RecorderState
+  stopReason: string | null
+  /** Redacted relay URL. */
+  relay: string
+  connected: boolean
+  files: string[]
+  /** Frames written to the recording. */
+  frames: number
+  /** Sum of the recorded frames' sizes (uncompressed). */
+  frameBytes: number
+  /** Bytes on disk over all files (lags the compressor until a flush). */
+  fileBytes: number
+  firstSeq: number | null
+  currentSeq: number | null
+  /** Now minus the `time` of the newest recorded event, when it has one. */
+  lagMs: number | null
+  elapsedMs: number
+  gaps: number
+  reconnects: number
+  /** Frames received but not yet handed to the writer. */
+  queuedFrames: number
+  continuity: ContinuityCounts
+}
+
+export interface RecorderSummary extends RecorderStatus {
+  manifests: FixtureManifest[]
+}
+
+export interface RecorderHandle {
+  status(): RecorderStatus
+  /** Stops reading, writes what was received, finalises the file(s). Idempotent. */
+  stop(reason?: string): Promise<RecorderSummary>
+  /** Settles when the recording ended (limit, duration, stop()) or failed (disk error). */
+  done: Promise<RecorderSummary>
+}
+
+interface QueuedFrame {
+  bytes: Uint8Array
+  timeUs: number
+  gap: Gap | null
+}
+
+/**
+ * Bound of the queue between the socket and the writer. Overflow policy: pause the relay socket
+ * (TCP backpressure); frames ws had already parsed still enter, so the overshoot is bounded by ws's
+ * read buffer. Resumed once the queue is down to a quarter.
+ */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024
+/** kill -9 loses at most this much recording. */
+const FLUSH_INTERVAL_MS = 1000
+
+export async function startRecorder(options: RecorderOptions): Promise<RecorderHandle> {
+  const writer = await RotatingWriter.open({
+    out: options.out,
+    rotateBytes: options.rotateMb === undefined ? null : Math.max(1, Math.round(options.rotateMb * 1_000_000)),
+    source: redactUrl(relayUrl(options.relay)),
+    meta: { recorder: { cursor: options.cursor ?? null, startedAt: new Date().toISOString() } },
+  })
+  const recorder = new Recorder(options, writer)
+  recorder.start()
+  return { status: () => recorder.status(), stop: (reason) => recorder.stop(reason), done: recorder.done }
+}
+
+class Recorder {
+  readonly done: Promise<RecorderSummary>
+  private resolveDone!: (summary: RecorderSummary) => void
+  private rejectDone!: (err: unknown) => void
+  private readonly url: string
+  private readonly logger: Logger
+  private readonly client: RelayClient
+  private readonly continuity: Continuity
+  private readonly startedAtMs = Date.now()
+  private state: RecorderState = 'recording'
+  private stopReason: string | null = null
+  private stopping: Promise<RecorderSummary> | null = null
+  private failure: unknown = null
+  private connected = false
+
+  private queue: QueuedFrame[] = []
+  private queueHead = 0
+  private queuedBytes = 0
+  private pausedForQueue = false
+  private pumpRunning = false
+  private pumpDone: Promise<void> = Promise.resolve()
+
+  private accepted = 0
+  private frames = 0
+  private frameBytes = 0
+  private gaps = 0
+  private firstSeq: number | null = null
+  private newestTimedFrame: Uint8Array | null = null
+  private flushedFrames = 0
+  private flushing: Promise<void> | null = null
+  private flushTimer: NodeJS.Timeout | null = null
+  private durationTimer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly options: RecorderOptions,
+    private readonly writer: RotatingWriter,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve
+      this.rejectDone = reject
+    })
+    this.done.catch(() => undefined) // callers may only use stop(); a failure is still reported there
+    this.url = relayUrl(options.relay)
+    this.logger = (options.logger ?? silentLogger).child({ component: 'recorder' })
+    this.continuity = new Continuity(options.cursor ?? null)
+    this.client = new RelayClient({
+      ...options.relayClient,
+      url: this.url,
+      cursor: () => this.continuity.resumeCursor(),
+      onFrame: (bytes, receivedAtUs) => this.onFrame(bytes, receivedAtUs),
+      logger: this.logger,
+    })
+    this.client.on('open', (event: RelayOpenEvent) => {
+      this.connected = true
+      this.continuity.onOpen(event.cursor)
+    })
+    this.client.on('close', (event: RelayCloseEvent) => {
+      this.connected = false
+      if (event.willReconnect) this.logger.info({ resumeCursor: this.continuity.resumeCursor(), delayMs: event.delayMs }, 'will resume the recording')
+    })
+  }
+
+  start(): void {
+    this.client.start()
+    this.flushTimer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS)
+    if (this.options.durationSec !== undefined) {
+      this.durationTimer = setTimeout(() => void this.stop('duration'), this.options.durationSec * 1000)
+    }
+  }
+
+  status(): RecorderStatus {
+    return {
+      state: this.state,
+      stopReason: this.stopReason,
+      relay: redactUrl(this.url),
+      connected: this.connected,
+      files: [...this.writer.files],
+      frames: this.frames,
+      frameBytes: this.frameBytes,
+      fileBytes: this.writer.bytesWritten,
+      firstSeq: this.firstSeq,
+      currentSeq: this.continuity.seq,
+      lagMs: this.lagMs(),
+      elapsedMs: Date.now() - this.startedAtMs,
+      gaps: this.gaps,
+      reconnects: this.client.stats.reconnects,
+      queuedFrames: this.queue.length - this.queueHead,
+      continuity: structuredClone(this.continuity.counts),
+    }
+  }
+
+  stop(reason = 'stopped'): Promise<RecorderSummary> {
+    if (this.stopping === null) {
+      this.stopping = this.finish(reason)
+      this.stopping.catch(() => undefined) // internal stops (limit, duration, failure) report through `done`
+    }
+    return this.stopping
+  }
+
+  private onFrame(bytes: Uint8Array, timeUs: number): void {
+    if (this.stopping !== null) return
+    const limit = this.options.limit
+    if (limit !== undefined && this.accepted >= limit) return
+    const verdict = this.continuity.observe(bytes)
+    if (!verdict.record) return
+    if (verdict.seq !== undefined) {
+      this.firstSeq ??= verdict.seq
+      this.newestTimedFrame = bytes
+    }
+    this.accepted++
+    this.queue.push({ bytes, timeUs, gap: verdict.gap })
+    this.queuedBytes += bytes.length
+    if (this.queuedBytes > MAX_QUEUED_BYTES && !this.pausedForQueue) {
+      this.pausedForQueue = true
+      this.client.pause()
+    }
+    this.startPump()
+    if (limit !== undefined && this.accepted >= limit) void this.stop('limit')
+  }
+
+  private startPump(): void {
+    if (this.pumpRunning) return
+    this.pumpRunning = true
+    this.pumpDone = this.pump()
+  }
+
+  /** Moves queued frames into the writer in order; only awaits when the writer asks for it. */
+  private async pump(): Promise<void> {
+    try {
+      while (this.queueHead < this.queue.length) {
+        const item = this.queue[this.queueHead]!
+        this.queue[this.queueHead++] = undefined as unknown as QueuedFrame // release the bytes
+        this.queuedBytes -= item.bytes.length
+        if (item.gap !== null) this.recordGap(item.gap)
+        const more = this.writer.write({ timeUs: item.timeUs, bytes: item.bytes })
+        this.frames++
+        this.frameBytes += item.bytes.length
+        if (!more) await this.writer.drain()
+        if (this.writer.rotationCheckDue && (await this.writer.checkRotation())) {
+          this.logger.info({ file: this.writer.files.at(-1), files: this.writer.files.length }, 'rotated to a new file')
+        }
+        if (this.pausedForQueue && this.queuedBytes < MAX_QUEUED_BYTES / 4) {
+          this.pausedForQueue = false
+          this.client.resume()
+        }
+      }
+      this.queue = []
+      this.queueHead = 0
+    } catch (err) {
+      this.fail(err)
+    } finally {
+      // Synchronously with the loop's end: a frame arriving next starts a new pump.
+      this.pumpRunning = false
+    }
+  }
+
+  private recordGap(gap: Gap): void {
+    this.gaps++
+    this.writer.addGap(gap)
+    this.logger.warn({ gap }, 'gap in the recording: events the relay did not deliver')
+  }
+
+  private flush(): void {
+    if (this.flushing !== null || this.frames === this.flushedFrames) return
+    const frames = this.frames
+    this.flushing = this.writer
+      .flush()
+      .then(() => {
+        this.flushedFrames = frames
+      })
+      .catch((err: unknown) => this.fail(err))
+      .finally(() => (this.flushing = null))
+  }
+
+  private async finish(reason: string): Promise<RecorderSummary> {
+    this.state = 'stopping'
+    this.stopReason ??= reason
+    this.clearTimers()
+    try {
+      await this.client.close()
+      while (this.pumpRunning) await this.pumpDone
+      while (this.flushing !== null) await this.flushing
+      if (this.failure !== null) throw this.failure
+      const manifests = await this.writer.close()
+      this.state = 'stopped'
+      const summary: RecorderSummary = { ...this.status(), manifests }
+      this.logger.info({ reason, frames: summary.frames, files: summary.files, gaps: summary.gaps, lastSeq: summary.currentSeq }, 'recording finished')
+      this.resolveDone(summary)
+      return summary
+    } catch (err) {
+      this.failure ??= err
+      this.state = 'failed'
+      // Best effort: finalise what the writer still can; the error is what gets reported.
+      await this.writer.close().catch(() => undefined)
+      this.rejectDone(this.failure)
+      throw this.failure
+    }
+  }
+
+  /** A write failure (disk full, permissions): stop reading, keep what is on disk, report. */
+  private fail(err: unknown): void {
+    if (this.failure !== null) return
+    this.failure = err
+    this.stopReason = 'error'
+    this.logger.error({ err }, 'recording failed')
+    void this.stop('error')
+  }
+
+  private clearTimers(): void {
+    if (this.flushTimer !== null) clearInterval(this.flushTimer)
+    if (this.durationTimer !== null) clearTimeout(this.durationTimer)
+    this.flushTimer = null
+    this.durationTimer = null
+  }
+
+  private lagMs(): number | null {
+    if (this.newestTimedFrame === null) return null
+    try {
+      const time = decodeFrame(this.newestTimedFrame).body.time
+      const ms = typeof time === 'string' ? Date.parse(time) : Number.NaN
+      return Number.isNaN(ms) ? null : Date.now() - ms
+    } catch {
+      return null
+    }
+  }
+}

@@ -1,0 +1,314 @@
+import type { Duplex } from 'node:stream'
+import { WebSocket } from 'ws'
+import type { Logger } from '../common/logger.js'
+import type { SeededRandom } from '../common/random.js'
+import { errorFrame, infoFrame, oversizeFrame, unknownTypeFrame } from './control-frames.js'
+import { DEFAULT_OVERSIZE_BYTES, type FaultSpec } from './faults.js'
+import { withSeq } from './seq-field.js'
+import type { ClientStatus, FaultRecord } from './types.js'
+import type { RetainedWindow } from './window.js'
+
+/**
+ * Per-client write budget: frames are handed to the socket until this many bytes wait in
+ * user space, then the session waits for 'drain'. Bounds each client's send buffer.
+ */
+const SOCKET_HIGH_WATER_BYTES = 512 * 1024
+const DEFAULT_STALL_MS = 5_000
+const DEFAULT_GARBAGE_BYTES = 64
+
+export interface SessionHost {
+  readonly window: RetainedWindow
+  /** Max frames a client may owe (published after it went live, not yet sent) before ConsumerTooSlow. */
+  readonly outbox: number
+  readonly random: SeededRandom
+  readonly logger: Logger
+  /** A client sent frames: the timeline may be waiting for room (max mode). */
+  onProgress(): void
+  onClosed(session: ClientSession): void
+}
+
+interface ArmedFault {
+  spec: FaultSpec
+  /** Applied when the client's position reaches this window index. */
+  applyAt: number
+}
+
+/** A fault that rewrites or drops the next `left` recorded frames. */
+interface FrameTransform {
+  spec: FaultSpec
+  record: FaultRecord
+  left: number
+}
+
+/**
+ * One subscriber: a position in the retained window plus its fault state. Sends recorded
+ * frames byte-for-byte, in order, as fast as its socket drains (bounded by
+ * SOCKET_HIGH_WATER_BYTES); a client owing more than `outbox` frames, or whose next frame was
+ * evicted from the window, gets ConsumerTooSlow and is closed, like the relay does.
+ */
+export class ClientSession {
+  framesSent = 0
+  lastSeqSent: number | null = null
+  connected = true
+  closeCode: number | null = null
+  closeReason: string | null = null
+  readonly faults: FaultRecord[] = []
+
+  private position = 0
+  /** Window head when the client went live; frames before it are backlog, not outbox debt. */
+  private liveFrom = 0
+  private started = false
+  private ending = false
+  private armed: ArmedFault[] = []
+  private transforms: FrameTransform[] = []
+  private stalledUntil = 0
+  private stallTimer: NodeJS.Timeout | null = null
+  private waitingForDrain = false
+  private awaitingPong = false
+
+  constructor(
+    readonly id: number,
+    readonly remote: string,
+    readonly cursorAsked: number | null,
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    private readonly host: SessionHost,
+  ) {
+    ws.on('close', (code, reason) => {
+      this.connected = false
+      this.closeCode ??= code
+      this.closeReason ??= reason.toString()
+      if (this.stallTimer !== null) clearTimeout(this.stallTimer)
+      host.onClosed(this)
+    })
+    ws.on('error', (err) => host.logger.debug({ client: id, err }, 'client socket error'))
+    ws.on('pong', () => (this.awaitingPong = false))
+    ws.on('ping', (data) => {
+      if (!this.stalled && ws.readyState === WebSocket.OPEN) ws.pong(data)
+    })
+  }
+
+  /** Frames published while the client is live and not yet sent. */
+  get owed(): number {
+    return Math.max(0, this.host.window.headIndex - Math.max(this.position, this.liveFrom))
+  }
+
+  get active(): boolean {
+    return this.connected && !this.ending
+  }
+
+  private get stalled(): boolean {
+    return this.stalledUntil > performance.now()
+  }
+
+  /** Begins streaming from window index `from` after sending `preamble` (e.g. an OutdatedCursor info frame). */
+  start(from: number, preamble: Uint8Array[] = []): void {
+    this.position = from
+    this.liveFrom = this.host.window.headIndex
+    this.started = true
+    for (const frame of preamble) this.write(frame)
+    this.pump()
+  }
+
+  /** Sends an error frame and closes with 1008 and the error name, as @atproto/xrpc-server does. */
+  fail(error: string, message: string): void {
+    if (this.ending) return
+    this.write(errorFrame(error, message))
+    this.closeWith(1008, error)
+  }
+
+  /** Arms a fault for this client: applied when its position reaches `applyAt` (default: its next frame). */
+  arm(spec: FaultSpec, applyAt?: number): void {
+    if (!this.active) return
+    const fault = { spec, applyAt: applyAt ?? this.position }
+    const at = this.armed.findIndex((other) => other.applyAt > fault.applyAt)
+    if (at < 0) this.armed.push(fault)
+    else this.armed.splice(at, 0, fault)
+    this.pump()
+  }
+
+  /** New frames were published: enforce the outbox bound, then send what the socket takes. */
+  published(): void {
+    if (!this.active || !this.started) return
+    if (!this.stalled && this.owed > this.host.outbox) {
+      this.tooSlow(`owes ${this.owed} frames, outbox holds ${this.host.outbox}`)
+      return
+    }
+    this.pump()
+  }
+
+  /** Server heartbeat: a client that did not answer the previous ping is dropped. */
+  heartbeat(): void {
+    if (!this.active || this.stalled) return
+    if (this.awaitingPong) {
+      this.closeReason = 'no pong'
+      this.ending = true
+      this.ws.terminate()
+      return
+    }
+    this.awaitingPong = true
+    this.ws.ping()
+  }
+
+  /** Ends the session from the server side (replay shutting down). */
+  shutdown(): void {
+    if (!this.connected) return
+    if (!this.ending) this.closeWith(1001, 'replay server shutting down')
+  }
+
+  terminate(): void {
+    if (this.connected) this.ws.terminate()
+  }
+
+  status(): ClientStatus {
+    return {
+      id: this.id,
+      remote: this.remote,
+      connected: this.connected,
+      cursorAsked: this.cursorAsked,
+      framesSent: this.framesSent,
+      lastSeqSent: this.lastSeqSent,
+      faults: this.faults.map((fault) => ({ ...fault, seqs: [...fault.seqs] })),
+      closeCode: this.closeCode,
+      closeReason: this.closeReason,
+    }
+  }
+
+  pump(): void {
+    if (!this.started || !this.active || this.stalled || this.waitingForDrain) return
+    const window = this.host.window
+    let sent = 0
+    for (;;) {
+      while (this.armed.length > 0 && this.armed[0]!.applyAt <= this.position) {
+        this.apply(this.armed.shift()!.spec)
+        if (!this.active || this.stalled) return
+      }
+      if (this.position >= window.headIndex) break
+      if (this.position < window.oldestIndex) {
+        this.tooSlow(`its next frame (index ${this.position}) left the retained window`)
+        return
+      }
+      if (this.socket.writableLength >= SOCKET_HIGH_WATER_BYTES && this.socket.writableNeedDrain) {
+        this.waitingForDrain = true
+        this.socket.once('drain', this.onDrain)
+        break
+      }
+      const index = this.position++
+      this.sendRecorded(window.bytesAt(index), window.seqAt(index))
+      sent++
+    }
+    if (sent > 0) this.host.onProgress()
+  }
+
+  private readonly onDrain = (): void => {
+    this.waitingForDrain = false
+    this.pump()
+  }
+
+  private sendRecorded(bytes: Uint8Array, seq: number | undefined): void {
+    const transform = this.transforms[0]
+    let wireSeq = seq
+    if (transform !== undefined) {
+      if (seq !== undefined) transform.record.seqs.push(seq)
+      if (--transform.left === 0) this.transforms.shift()
+      switch (transform.spec.kind) {
+        case 'swallow':
+          return
+        case 'truncate':
+          bytes = bytes.subarray(0, Math.min(transform.spec.bytes ?? Math.floor(bytes.byteLength / 2), bytes.byteLength - 1))
+          wireSeq = undefined
+          break
+        case 'regress':
+          if (seq !== undefined) {
+            wireSeq = Math.max(0, (this.lastSeqSent ?? seq) - (transform.spec.by ?? 1))
+            bytes = withSeq(bytes, wireSeq)
+          }
+          break
+      }
+    }
+    this.write(bytes)
+    if (wireSeq !== undefined) this.lastSeqSent = wireSeq
+  }
+
+  private apply(spec: FaultSpec): void {
+    const record: FaultRecord = { kind: spec.kind, atFrame: this.framesSent, seqs: [] }
+    this.faults.push(record)
+    this.host.logger.info({ client: this.id, fault: spec, atFrame: this.framesSent }, 'fault applied')
+    switch (spec.kind) {
+      case 'drop':
+        this.ending = true
+        this.closeReason = 'fault: drop'
+        this.ws.terminate()
+        return
+      case 'close':
+        this.closeWith(spec.code ?? 1000, spec.reason ?? 'replay fault')
+        return
+      case 'stall':
+        this.stall(spec.durationMs ?? DEFAULT_STALL_MS)
+        return
+      case 'garbage':
+        for (let i = 0; i < (spec.count ?? 1); i++) this.write(this.host.random.bytes(spec.bytes ?? DEFAULT_GARBAGE_BYTES))
+        return
+      case 'oversize':
+        this.write(oversizeFrame(spec.bytes ?? DEFAULT_OVERSIZE_BYTES))
+        return
+      case 'unknown-type':
+        this.write(unknownTypeFrame(spec.type ?? '#replayUnknown'))
+        return
+      case 'duplicate': {
+        const window = this.host.window
+        for (let index = Math.max(window.oldestIndex, this.position - (spec.count ?? 1)); index < this.position; index++) {
+          const seq = window.seqAt(index)
+          if (seq !== undefined) record.seqs.push(seq)
+          this.write(window.bytesAt(index))
+          if (seq !== undefined) this.lastSeqSent = seq
+        }
+        return
+      }
+      case 'truncate':
+      case 'regress':
+      case 'swallow':
+        this.transforms.push({ spec, record, left: spec.count ?? 1 })
+        return
+      case 'error-frame':
+        this.write(errorFrame(spec.error ?? 'InvalidRequest', spec.message))
+        if (spec.close !== false) this.closeWith(1008, spec.error ?? 'InvalidRequest')
+        return
+      case 'info':
+        this.write(infoFrame(spec.name ?? 'OutdatedCursor', spec.message))
+        return
+      case 'refuse-handshake':
+        return // a server-level fault (see server.ts); never armed on a session
+    }
+  }
+
+  private stall(ms: number): void {
+    this.stalledUntil = performance.now() + ms
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer)
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = null
+      this.stalledUntil = 0
+      // A server-side stall is not the client's debt: restart the outbox count, keep its position.
+      this.liveFrom = this.host.window.headIndex
+      this.awaitingPong = false
+      this.pump()
+    }, ms)
+  }
+
+  private tooSlow(why: string): void {
+    this.host.logger.warn({ client: this.id, why }, 'consumer too slow; closing')
+    this.fail('ConsumerTooSlow', `Stream consumer too slow: ${why}`)
+  }
+
+  private closeWith(code: number, reason: string): void {
+    this.ending = true
+    this.closeCode = code
+    this.closeReason = reason
+    this.ws.close(code, reason)
+  }
+
+  private write(bytes: Uint8Array): void {
+    this.ws.send(bytes, { binary: true })
+    this.framesSent++
+  }
+}

@@ -1,0 +1,21 @@
+import { FirehoseError } from '../protocol/errors.js'
+
+export const ReplayErrorCode = {
+  /** An option or a runtime control request is invalid. */
+  BadOption: 'REPLAY_BAD_OPTION',
+  /** A fault spec or fault plan file is invalid. */
+  BadFault: 'REPLAY_BAD_FAULT',
+  /** A fixture file is missing or corrupt (checked before the server starts). */
+  BadFixture: 'REPLAY_BAD_FIXTURE',
+  /** A control request body over the size limit. */
+  BodyTooLarge: 'REPLAY_BODY_TOO_LARGE',
+} as const
+export type ReplayErrorCode = (typeof ReplayErrorCode)[keyof typeof ReplayErrorCode]
+
+export class ReplayError extends FirehoseError {
+  declare readonly code: ReplayErrorCode
+
+  constructor(code: ReplayErrorCode, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(code, message, fields, options)
+  }
+}

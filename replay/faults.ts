@@ -1,0 +1,216 @@
+import { readFile } from 'node:fs/promises'
+import type { SeededRandom } from '../common/random.js'
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js'
+import { ReplayError, ReplayErrorCode } from './errors.js'
+
+/**
+ * Fault specs: what can go wrong, when, and to whom. Validated here (API, --fault flags,
+ * --faults plan files and POST /_replay/fault all go through parseFaultSpec); applied per
+ * client by client-session.ts; triggered by the timeline (fault-scheduler.ts).
+ */
+
+export const FAULT_KINDS = [
+  'drop', // abrupt TCP drop (no close frame)
+  'close', // clean close with a chosen code
+  'stall', // socket open, nothing sent (no frames, pings or pongs) for durationMs
+  'refuse-handshake', // the next `count` upgrades get HTTP 429/502/503 with Retry-After
+  'garbage', // `count` messages of `bytes` random bytes
+  'truncate', // the next `count` frames cut to `bytes` (default: half)
+  'oversize', // an extra #commit frame larger than the 5 MB relay limit
+  'unknown-type', // an extra frame with an unknown `t`
+  'duplicate', // the last `count` frames sent again
+  'regress', // the next `count` frames with seq rewritten to `by` below the previous seq
+  'swallow', // the next `count` frames never sent (a true gap)
+  'error-frame', // an error frame {error, message}, then close 1008 unless close: false
+  'info', // an #info frame (default OutdatedCursor)
+] as const
+export type FaultKind = (typeof FAULT_KINDS)[number]
+
+/** A range [min, max] is resolved once with the seeded random source. */
+export type FaultWhen = number | [number, number]
+
+export interface FaultSpec {
+  kind: FaultKind
+  /** Fires when the timeline has published this many frames; each targeted client gets it right after that frame. */
+  atFrame?: FaultWhen
+  /** Fires this long after the timeline started (plan) or after injection (run time); applies at each client's next frame. */
+  afterMs?: FaultWhen
+  /** Only this client id (see status); default every connected client. */
+  client?: number
+  count?: number
+  code?: number
+  reason?: string
+  durationMs?: number
+  status?: number
+  retryAfterSec?: number
+  bytes?: number
+  by?: number
+  type?: string
+  error?: string
+  message?: string
+  name?: string
+  close?: boolean
+}
+
+type ParamType = 'count' | 'nonNegative' | 'string' | 'boolean' | 'closeCode' | 'httpStatus'
+
+const COMMON_PARAMS: Record<string, ParamType> = { client: 'nonNegative' }
+const FAULT_PARAMS: Record<FaultKind, Record<string, ParamType>> = {
+  drop: {},
+  close: { code: 'closeCode', reason: 'string' },
+  stall: { durationMs: 'count' },
+  'refuse-handshake': { count: 'count', status: 'httpStatus', retryAfterSec: 'nonNegative' },
+  garbage: { count: 'count', bytes: 'count' },
+  truncate: { count: 'count', bytes: 'count' },
+  oversize: { bytes: 'count' },
+  'unknown-type': { type: 'string' },
+  duplicate: { count: 'count' },
+  regress: { count: 'count', by: 'count' },
+  swallow: { count: 'count' },
+  'error-frame': { error: 'string', message: 'string', close: 'boolean' },
+  info: { name: 'string', message: 'string' },
+}
+
+export const REFUSAL_STATUSES = [429, 502, 503] as const
+/** Default size of an oversize frame: just past the relay's 5,000,000-byte cap. */
+export const DEFAULT_OVERSIZE_BYTES = DEFAULT_MAX_FRAME_BYTES + 1024
+
+function badFault(message: string, value: unknown): ReplayError {
+  return new ReplayError(ReplayErrorCode.BadFault, `invalid fault: ${message}`, { value })
+}
+
+/** Close codes ws lets a server send (RFC 6455 7.4, as ws validates them). */
+export function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+}
+
+/** Validates one fault spec from untrusted JSON; unknown fields are errors, not ignored. */
+export function parseFaultSpec(value: unknown): FaultSpec {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badFault('expected an object', value)
+  const raw = value as Record<string, unknown>
+  const kind = raw.kind
+  if (typeof kind !== 'string' || !(FAULT_KINDS as readonly string[]).includes(kind)) {
+    throw badFault(`kind must be one of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, value)
+  }
+  const params = { ...COMMON_PARAMS, ...FAULT_PARAMS[kind as FaultKind] }
+  const spec: FaultSpec = { kind: kind as FaultKind }
+  for (const [key, field] of Object.entries(raw)) {
+    if (key === 'kind') continue
+    if (key === 'atFrame' || key === 'afterMs') {
+      spec[key] = checkWhen(key, field, value)
+      continue
+    }
+    const type = params[key]
+    if (type === undefined) throw badFault(`${kind} takes no field "${key}" (allowed: atFrame, afterMs, ${Object.keys(params).join(', ')})`, value)
+    ;(spec as unknown as Record<string, unknown>)[key] = checkParam(key, type, field, value)
+  }
+  if (spec.atFrame !== undefined && spec.afterMs !== undefined) throw badFault('give atFrame or afterMs, not both', value)
+  if (kind === 'error-frame' && spec.error === undefined) throw badFault('error-frame needs an error name (e.g. FutureCursor, ConsumerTooSlow)', value)
+  return spec
+}
+
+function checkWhen(key: string, field: unknown, value: unknown): FaultWhen {
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+  if (ok(field)) return field
+  if (Array.isArray(field) && field.length === 2 && ok(field[0]) && ok(field[1]) && field[0] <= field[1]) return [field[0], field[1]]
+  throw badFault(`${key} must be a non-negative integer or a range [min, max]`, value)
+}
+
+function checkParam(key: string, type: ParamType, field: unknown, value: unknown): unknown {
+  const isInt = typeof field === 'number' && Number.isSafeInteger(field)
+  switch (type) {
+    case 'count':
+      if (isInt && field >= 1) return field
+      throw badFault(`${key} must be a positive integer`, value)
+    case 'nonNegative':
+      if (isInt && field >= 0) return field
+      throw badFault(`${key} must be a non-negative integer`, value)
+    case 'string':
+      if (typeof field === 'string' && field.length > 0 && field.length <= 1024) return field
+      throw badFault(`${key} must be a non-empty string`, value)
+    case 'boolean':
+      if (typeof field === 'boolean') return field
+      throw badFault(`${key} must be true or false`, value)
+    case 'closeCode':
+      if (isInt && isSendableCloseCode(field)) return field
+      throw badFault(`${key} must be a close code a server may send (1000-1014 except 1004-1006, or 3000-4999)`, value)
+    case 'httpStatus':
+      if (isInt && (REFUSAL_STATUSES as readonly number[]).includes(field)) return field
+      throw badFault(`${key} must be one of ${REFUSAL_STATUSES.join(', ')}`, value)
+  }
+}
+
+/**
+ * Parses the compact --fault flag syntax `KIND[:key=value,...]`, e.g. `drop:atFrame=500`,
+ * `swallow:count=3,atFrame=100..200`, `error-frame:error=ConsumerTooSlow,close=false`.
+ */
+export function parseFaultFlag(text: string): FaultSpec {
+  const [kind, rest] = splitOnce(text.trim(), ':')
+  const raw: Record<string, unknown> = { kind }
+  if (rest !== undefined && rest !== '') {
+    for (const pair of rest.split(',')) {
+      const [key, val] = splitOnce(pair, '=')
+      if (val === undefined || key === '') throw badFault(`expected key=value in "${pair}"`, text)
+      raw[key.trim()] = flagValue(val.trim())
+    }
+  }
+  return parseFaultSpec(raw)
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator)
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)]
+}
+
+function flagValue(text: string): unknown {
+  const range = /^(\d+)\.\.(\d+)$/.exec(text)
+  if (range) return [Number(range[1]), Number(range[2])]
+  if (/^-?\d+$/.test(text)) return Number(text)
+  if (text === 'true' || text === 'false') return text === 'true'
+  return text
+}
+
+export interface FaultPlan {
+  seed?: number
+  faults: FaultSpec[]
+}
+
+/** Reads a --faults plan: `{ "seed"?: n, "faults": [spec, ...] }` or a bare array of specs. */
+export async function loadFaultPlan(path: string): Promise<FaultPlan> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ReplayError(ReplayErrorCode.BadFault, `cannot read fault plan ${path}: ${(err as Error).message}`, { path }, { cause: err })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new ReplayError(ReplayErrorCode.BadFault, `fault plan ${path} is not JSON: ${(err as Error).message}`, { path }, { cause: err })
+  }
+  return parseFaultPlan(json, path)
+}
+
+export function parseFaultPlan(json: unknown, where = 'fault plan'): FaultPlan {
+  const object = Array.isArray(json) ? { faults: json } : json
+  if (typeof object !== 'object' || object === null) throw badFault(`${where}: expected an object with "faults" or an array`, json)
+  const { seed, faults, ...extra } = object as Record<string, unknown>
+  if (Object.keys(extra).length > 0) throw badFault(`${where}: unexpected field(s) ${Object.keys(extra).join(', ')}`, json)
+  if (!Array.isArray(faults)) throw badFault(`${where}: "faults" must be an array`, json)
+  if (seed !== undefined && !(typeof seed === 'number' && Number.isSafeInteger(seed) && seed >= 0)) throw badFault(`${where}: seed must be a non-negative integer`, json)
+  const parsed = faults.map((fault, i) => {
+    try {
+      return parseFaultSpec(fault)
+    } catch (err) {
+      throw badFault(`${where}, fault #${i}: ${(err as Error).message.replace(/^invalid fault: /, '')}`, fault)
+    }
+  })
+  return seed === undefined ? { faults: parsed } : { seed, faults: parsed }
+}
+
+/** Picks a value in a [min, max] range with the seeded source; a plain number stays as is. */
+export function resolveWhen(when: FaultWhen | undefined, random: SeededRandom): number | undefined {
+  if (when === undefined || typeof when === 'number') return when
+  return random.int(when[0], when[1])
+}

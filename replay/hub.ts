@@ -1,0 +1,182 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Logger } from '../common/logger.js'
+import type { SeededRandom } from '../common/random.js'
+import { ClientSession, type SessionHost } from './client-session.js'
+import { infoFrame } from './control-frames.js'
+import { OUTDATED_CURSOR_MESSAGE, parseCursorParam, planCursor, type CursorParam } from './cursor.js'
+import type { FaultSpec } from './faults.js'
+import type { TimelineHost } from './timeline.js'
+import { SUBSCRIBE_PATH, type ClientStatus, type ReplayStatus } from './types.js'
+import type { RetainedWindow } from './window.js'
+
+/** Closed clients kept for status; older ones are forgotten (bounded). */
+const MAX_CLOSED_CLIENTS = 1_000
+/** ws-level cap on what a client may send us (clients send nothing but control frames). */
+const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
+
+export interface HubOptions {
+  window: RetainedWindow
+  outbox: number
+  relayQuirks: boolean
+  random: SeededRandom
+  logger: Logger
+  framesPublished: () => number
+  /** A client subscribed successfully (for --start first-client). */
+  onSubscribed: () => void
+  onProgress: () => void
+}
+
+interface Refusal {
+  status: number
+  retryAfterSec: number
+  left: number
+}
+
+/**
+ * All subscribers: accepts upgrades (applying handshake faults and cursor rules), owns the
+ * sessions, fans out publish notifications and faults, and answers the timeline's max-mode
+ * question "how much room do clients have".
+ */
+export class ReplayHub implements SessionHost, TimelineHost {
+  readonly window: RetainedWindow
+  readonly outbox: number
+  readonly random: SeededRandom
+  readonly logger: Logger
+  readonly handshakesRefused: ReplayStatus['handshakesRefused'] = []
+
+  private readonly wss = new WebSocketServer({ noServer: true, autoPong: false, perMessageDeflate: false, maxPayload: MAX_CLIENT_MESSAGE_BYTES })
+  private readonly live = new Map<number, ClientSession>()
+  private closedClients: ClientStatus[] = []
+  private refusals: Refusal[] = []
+  private nextId = 1
+  /** Max mode keeps every client at most this many frames behind, well inside its outbox. */
+  private readonly maxModeLag: number
+
+  constructor(private readonly options: HubOptions) {
+    this.window = options.window
+    this.outbox = options.outbox
+    this.random = options.random
+    this.logger = options.logger
+    this.maxModeLag = Math.max(1, Math.floor(options.outbox / 2))
+  }
+
+  handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = new URL(req.url ?? '/', 'http://replay.invalid')
+    if (url.pathname !== SUBSCRIBE_PATH) {
+      rejectUpgrade(socket, 404, { error: 'NotFound', message: `no WebSocket endpoint at ${url.pathname}` })
+      return
+    }
+    const refusal = this.refusals[0]
+    if (refusal !== undefined) {
+      if (--refusal.left === 0) this.refusals.shift()
+      this.handshakesRefused.push({ atFrame: this.options.framesPublished(), status: refusal.status, retryAfterSec: refusal.retryAfterSec })
+      this.logger.info({ status: refusal.status }, 'fault: handshake refused')
+      rejectUpgrade(socket, refusal.status, { error: 'Unavailable', message: 'replay fault: handshake refused' }, { 'Retry-After': String(refusal.retryAfterSec) })
+      return
+    }
+    const cursor = parseCursorParam(url.searchParams)
+    if (cursor.kind === 'invalid' && this.options.relayQuirks) {
+      rejectUpgrade(socket, 400, { error: 'InvalidRequest', message: `invalid cursor ${JSON.stringify(cursor.raw)}` })
+      return
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, socket, req, cursor))
+  }
+
+  /** The next `count` upgrades are refused with this HTTP status (refuse-handshake fault). */
+  refuseHandshakes(spec: FaultSpec): void {
+    this.refusals.push({ status: spec.status ?? 503, retryAfterSec: spec.retryAfterSec ?? 1, left: spec.count ?? 1 })
+  }
+
+  /** Arms a client fault on every targeted connected client. */
+  armFault(spec: FaultSpec, applyAt: number | undefined): void {
+    for (const session of this.live.values()) {
+      if (spec.client === undefined || spec.client === session.id) session.arm(spec, applyAt)
+    }
+  }
+
+  published(): void {
+    for (const session of this.live.values()) session.published()
+  }
+
+  room(): number {
+    let room = Number.POSITIVE_INFINITY
+    for (const session of this.live.values()) {
+      if (session.active) room = Math.min(room, this.maxModeLag - session.owed)
+    }
+    return room
+  }
+
+  onProgress(): void {
+    this.options.onProgress()
+  }
+
+  onClosed(session: ClientSession): void {
+    this.live.delete(session.id)
+    this.closedClients.push(session.status())
+    if (this.closedClients.length > MAX_CLOSED_CLIENTS) this.closedClients = this.closedClients.slice(-MAX_CLOSED_CLIENTS)
+    this.options.onProgress() // a stuck client leaving may free the max-mode timeline
+  }
+
+  clients(): ClientStatus[] {
+    const all = [...this.closedClients, ...[...this.live.values()].map((session) => session.status())]
+    return all.sort((a, b) => a.id - b.id)
+  }
+
+  heartbeat(): void {
+    for (const session of this.live.values()) session.heartbeat()
+  }
+
+  /** Closes every client with 1001, terminating those that have not finished closing within `graceMs`. */
+  async close(graceMs = 1_000): Promise<void> {
+    const sessions = [...this.live.values()]
+    for (const session of sessions) session.shutdown()
+    const deadline = Date.now() + graceMs
+    while (this.live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    for (const session of this.live.values()) session.terminate()
+    this.wss.close()
+  }
+
+  private attach(ws: WebSocket, socket: Duplex, req: IncomingMessage, cursor: CursorParam): void {
+    const id = this.nextId++
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`
+    const session = new ClientSession(id, remote, cursor.kind === 'value' ? cursor.value : null, ws, socket, this)
+    this.live.set(id, session)
+    const plan = planCursor(cursor, this.window, this.options.relayQuirks)
+    this.logger.info({ client: id, remote, cursor: cursor.kind === 'value' ? cursor.value : cursor.kind, plan: plan.kind }, 'client subscribed')
+    switch (plan.kind) {
+      case 'reject':
+        session.fail(plan.error, plan.message)
+        return
+      case 'live':
+        session.start(this.window.headIndex)
+        break
+      case 'backlog':
+        session.start(plan.from, plan.outdated && !this.options.relayQuirks ? [infoFrame('OutdatedCursor', OUTDATED_CURSOR_MESSAGE)] : [])
+        break
+    }
+    this.options.onSubscribed()
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+  socket.on('error', () => {}) // the client may already be gone; nothing to report
+  const json = JSON.stringify(body)
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(json)}`,
+    'Connection: close',
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ]
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${json}`)
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  429: 'Too Many Requests',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+}

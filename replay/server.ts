@@ -1,0 +1,129 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { silentLogger } from '../common/logger.js'
+import { SeededRandom } from '../common/random.js'
+import { ReplayError, ReplayErrorCode } from './errors.js'
+import { FaultScheduler } from './fault-scheduler.js'
+import { parseFaultSpec, type FaultSpec } from './faults.js'
+import { controlHandler } from './http-control.js'
+import { ReplayHub } from './hub.js'
+import { Pacer, parseReplayRate } from './pacer.js'
+import { FixtureSource, validateFixtures } from './source.js'
+import { Timeline } from './timeline.js'
+import { SUBSCRIBE_PATH, type ReplayHandle, type ReplayOptions, type ReplayRate, type ReplayStatus } from './types.js'
+import { RetainedWindow } from './window.js'
+
+export const DEFAULT_WINDOW_FRAMES = 100_000
+/** The window also stops at this many bytes (real frames average ~5 KB: 100k frames ~ 500 MB otherwise). */
+export const WINDOW_MAX_BYTES = 256 * 1024 * 1024
+/** Like the Go relay's per-subscriber buffer. */
+export const DEFAULT_OUTBOX_FRAMES = 16_384
+export const DEFAULT_PING_INTERVAL_MS = 30_000
+
+/**
+ * Starts a fake relay serving fixture files (docs/replay.md). Every fixture is checked in full
+ * before the port opens, so a bad path or a corrupt file rejects here with REPLAY_BAD_FIXTURE.
+ */
+export async function startReplay(options: ReplayOptions): Promise<ReplayHandle> {
+  const logger = options.logger ?? silentLogger
+  const windowFrames = positiveInt('window', options.window ?? DEFAULT_WINDOW_FRAMES)
+  const outbox = positiveInt('outbox', options.outbox ?? DEFAULT_OUTBOX_FRAMES)
+  const pingIntervalMs = positiveInt('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS)
+  const rate: ReplayRate = parseReplayRate(options.rate ?? { mode: 'max' })
+  const plannedFaults = (options.faults ?? []).map(parseFaultSpec)
+  const startMode = options.start ?? 'now'
+  if (!['now', 'paused', 'first-client'].includes(startMode)) throw new ReplayError(ReplayErrorCode.BadOption, `start must be now, paused or first-client, got ${startMode}`)
+  const seed = options.seed ?? SeededRandom.freshSeed()
+  const random = new SeededRandom(seed)
+
+  await validateFixtures(options.files, logger)
+
+  const window = new RetainedWindow(windowFrames, WINDOW_MAX_BYTES)
+  const source = new FixtureSource(options.files, options.loop ?? false, logger)
+  // The hub and the timeline call each other; `timeline` is assigned right below.
+  let timeline: Timeline | undefined
+  const hub = new ReplayHub({
+    window,
+    outbox,
+    relayQuirks: options.relayQuirks ?? false,
+    random,
+    logger,
+    framesPublished: () => timeline?.framesPublished ?? 0,
+    onSubscribed: () => {
+      if (startMode === 'first-client') timeline?.start()
+    },
+    onProgress: () => timeline?.clientProgress(),
+  })
+  const fire = (spec: FaultSpec, applyAt: number | undefined): void => {
+    if (spec.kind === 'refuse-handshake') hub.refuseHandshakes(spec)
+    else hub.armFault(spec, applyAt)
+  }
+  const scheduler = new FaultScheduler(random, fire)
+  timeline = new Timeline(source, new Pacer(rate), window, scheduler, hub, logger)
+  for (const spec of plannedFaults) scheduler.add(spec, 0)
+
+  const status = (): ReplayStatus => ({
+    headSeq: window.headSeq,
+    framesPublished: timeline.framesPublished,
+    finished: timeline.finished,
+    paused: timeline.paused,
+    rate: timeline.rate,
+    achievedEventsPerSec: Math.round(timeline.achievedPerSecond() * 10) / 10,
+    clients: hub.clients(),
+    seed,
+    window: { oldestSeq: window.oldestSeq, frames: window.size, bytes: window.bytes },
+    handshakesRefused: [...hub.handshakesRefused],
+  })
+  const control = {
+    status,
+    setRate: (next: ReplayRate) => timeline.setRate(parseReplayRate(next)),
+    pause: () => timeline.pause(),
+    resume: () => timeline.resume(),
+    injectFault: (fault: FaultSpec) => scheduler.add(parseFaultSpec(fault), timeline.framesPublished, true),
+  }
+
+  const server = createServer(controlHandler(control))
+  server.on('upgrade', hub.handleUpgrade)
+  const address = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0)
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const heartbeat = setInterval(() => hub.heartbeat(), pingIntervalMs)
+  heartbeat.unref()
+
+  if (startMode === 'now') timeline.start()
+  if (startMode === 'paused') timeline.pause()
+  logger.info({ url: `ws://${host}:${address.port}${SUBSCRIBE_PATH}`, files: options.files, rate, seed, window: windowFrames, outbox }, 'replay listening')
+
+  let closing: Promise<void> | null = null
+  return {
+    url: `ws://${host}:${address.port}${SUBSCRIBE_PATH}`,
+    httpUrl: `http://${host}:${address.port}`,
+    ...control,
+    close: () => {
+      closing ??= (async () => {
+        clearInterval(heartbeat)
+        timeline.close()
+        await hub.close()
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          server.closeAllConnections()
+        })
+      })()
+      return closing
+    },
+  }
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new ReplayError(ReplayErrorCode.BadOption, `${name} must be a positive integer, got ${value}`, { [name]: value })
+  return value
+}
+
+function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}

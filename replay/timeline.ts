@@ -1,0 +1,183 @@
+import type { Logger } from '../common/logger.js'
+import type { FaultScheduler } from './fault-scheduler.js'
+import { RATE_TICK_MS, type Pacer } from './pacer.js'
+import { RateMeter } from './rate-meter.js'
+import type { FixtureSource } from './source.js'
+import type { ReplayRate } from './types.js'
+import type { RetainedWindow } from './window.js'
+
+/** Frames published per timer callback at most, so sockets and HTTP control stay responsive. */
+const MAX_BATCH = 2048
+/** Longest sleep while waiting for a frame due in original/speed mode (then re-checks). */
+const MAX_SLEEP_MS = 100
+
+export interface TimelineHost {
+  /** Frames were published (or the timeline finished): clients should send. */
+  published(): void
+  /** Frames every client can still take before owing too much (max mode); Infinity with no clients. */
+  room(): number
+}
+
+type State = 'idle' | 'running' | 'paused' | 'finished' | 'closed'
+
+/**
+ * The single live timeline: pulls frames from the fixture source when the pacer allows,
+ * publishes them into the retained window and fires frame-triggered faults. One timer at a
+ * time (bursts by elapsed time, never one setTimeout per frame).
+ */
+export class Timeline {
+  framesPublished = 0
+  private state: State = 'idle'
+  private pausedBeforeStart = false
+  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null
+  private waitingFor: 'room' | 'source' | null = null
+  private readonly meter = new RateMeter()
+
+  constructor(
+    private readonly source: FixtureSource,
+    private readonly pacer: Pacer,
+    private readonly window: RetainedWindow,
+    private readonly faults: FaultScheduler,
+    private readonly host: TimelineHost,
+    private readonly logger: Logger,
+  ) {
+    source.onReadable = () => {
+      if (this.waitingFor === 'source') this.schedule(0)
+    }
+  }
+
+  get started(): boolean {
+    return this.state !== 'idle'
+  }
+
+  get finished(): boolean {
+    return this.state === 'finished'
+  }
+
+  get paused(): boolean {
+    return this.state === 'paused' || (this.state === 'idle' && this.pausedBeforeStart)
+  }
+
+  get rate(): ReplayRate {
+    return this.pacer.rate
+  }
+
+  achievedPerSecond(): number {
+    return this.meter.perSecond(this.framesPublished)
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return
+    if (this.pausedBeforeStart) {
+      this.state = 'paused'
+      return
+    }
+    this.state = 'running'
+    this.pacer.reanchor()
+    this.faults.start()
+    this.faults.firePublished(this.framesPublished)
+    this.meter.record(this.framesPublished)
+    this.schedule(0)
+  }
+
+  /** Before start: start() will leave it paused until resume(). */
+  pause(): void {
+    if (this.state === 'idle') this.pausedBeforeStart = true
+    if (this.state !== 'running') return
+    this.state = 'paused'
+    this.cancel()
+  }
+
+  resume(): void {
+    if (this.state === 'idle') {
+      this.pausedBeforeStart = false
+      this.start()
+      return
+    }
+    if (this.state !== 'paused') return
+    this.faults.start()
+    this.faults.firePublished(this.framesPublished)
+    this.state = 'running'
+    this.pacer.reanchor()
+    this.schedule(0)
+  }
+
+  setRate(rate: ReplayRate): void {
+    this.pacer.setRate(rate)
+    if (this.state === 'running') {
+      this.cancel()
+      this.schedule(0)
+    }
+  }
+
+  /** A client made progress (max mode waits for room). */
+  clientProgress(): void {
+    if (this.waitingFor === 'room') this.schedule(0)
+  }
+
+  close(): void {
+    this.state = 'closed'
+    this.cancel()
+    this.source.close()
+    this.faults.close()
+  }
+
+  private schedule(ms: number): void {
+    if (this.state !== 'running' || this.timer !== null) return
+    this.waitingFor = null
+    this.timer = ms <= 0 ? setImmediate(this.tick) : setTimeout(this.tick, ms)
+  }
+
+  private cancel(): void {
+    if (this.timer === null) return
+    clearTimeout(this.timer as NodeJS.Timeout)
+    clearImmediate(this.timer as NodeJS.Immediate)
+    this.timer = null
+  }
+
+  private readonly tick = (): void => {
+    this.timer = null
+    if (this.state !== 'running') return
+    const mode = this.pacer.rate.mode
+    const timed = mode === 'speed' || mode === 'original'
+    let budget = this.pacer.allowance()
+    let room = mode === 'max' ? this.host.room() : Number.POSITIVE_INFINITY
+    const now = performance.now()
+    let published = 0
+    let nextDueMs = Number.POSITIVE_INFINITY
+    while (published < MAX_BATCH && budget >= 1 && room >= 1) {
+      const frame = this.source.peek()
+      if (frame === undefined) break
+      if (timed) {
+        const due = this.pacer.dueMs(frame)
+        if (due > now) {
+          nextDueMs = due
+          break
+        }
+      }
+      this.source.take()
+      this.window.push(frame.bytes, frame.seq)
+      this.framesPublished++
+      published++
+      budget--
+      room--
+      if (this.framesPublished >= this.faults.nextFrameTrigger) this.faults.firePublished(this.framesPublished)
+    }
+    this.pacer.spend(published)
+    this.meter.record(this.framesPublished)
+    if (published > 0) this.host.published()
+    if (this.state !== 'running') return
+    if (this.source.done) {
+      this.state = 'finished'
+      this.logger.info({ frames: this.framesPublished, failed: this.source.failure?.message }, 'fixture finished')
+      this.host.published()
+      return
+    }
+    if (published >= MAX_BATCH) this.schedule(0)
+    else if (this.source.peek() === undefined) this.waitingFor = 'source'
+    else if (mode === 'rate') this.schedule(RATE_TICK_MS)
+    else if (timed) this.schedule(Math.min(MAX_SLEEP_MS, Math.max(1, nextDueMs - performance.now())))
+    else if (room < 1) this.waitingFor = 'room'
+    else this.schedule(0)
+  }
+}

@@ -1,0 +1,87 @@
+import type { Logger } from '../common/logger.js'
+import type { FaultSpec } from './faults.js'
+
+/** How fast the timeline publishes frames. */
+export type ReplayRate =
+  | { mode: 'rate'; eventsPerSec: number }
+  | { mode: 'speed'; multiplier: number }
+  | { mode: 'original' }
+  | { mode: 'max' }
+
+export interface ReplayOptions {
+  /** Fixture files, played in order (rotated recordings: NAME.000.gz, NAME.001.gz, ...). */
+  files: string[]
+  host?: string
+  /** 0 (default) picks a free port. */
+  port?: number
+  /** Default `{ mode: 'max' }`. */
+  rate?: ReplayRate
+  /** Play the files again and again, each round's seqs shifted past the previous round's. */
+  loop?: boolean
+  /** When the timeline starts: at once (default), on resume(), or when the first client subscribes. */
+  start?: 'paused' | 'now' | 'first-client'
+  /** Frames kept for cursor replays (default 100,000; also capped at 256 MiB). */
+  window?: number
+  /** Frames published but not yet sent that one client may owe before ConsumerTooSlow (default 16,384 like the relay). */
+  outbox?: number
+  /** Mimic the Go relay: future cursor goes live silently, bad cursor is HTTP 400, no OutdatedCursor frame. */
+  relayQuirks?: boolean
+  faults?: FaultSpec[]
+  /** Seed for fault ranges and garbage bytes (default: fresh, reported in status). */
+  seed?: number
+  logger?: Logger
+  /** Server ping interval; a client that has not answered the previous ping is dropped (default 30,000 like the relay). */
+  pingIntervalMs?: number
+}
+
+export interface ReplayHandle {
+  /** ws://host:port/xrpc/com.atproto.sync.subscribeRepos */
+  url: string
+  /** http://host:port (control endpoints under /_replay/). */
+  httpUrl: string
+  status(): ReplayStatus
+  setRate(rate: ReplayRate): void
+  pause(): void
+  resume(): void
+  injectFault(fault: FaultSpec): void
+  close(): Promise<void>
+}
+
+export interface FaultRecord {
+  kind: string
+  /** The client's framesSent when the fault took effect (its position in what it received). */
+  atFrame: number
+  /** Seqs swallowed, duplicated, truncated or regressed by this fault (empty for connection faults and inserted frames). */
+  seqs: number[]
+}
+
+export interface ClientStatus {
+  id: number
+  remote: string
+  connected: boolean
+  cursorAsked: number | null
+  framesSent: number
+  lastSeqSent: number | null
+  faults: FaultRecord[]
+  /** How the connection ended (null while open). Extra field, not in the original contract. */
+  closeCode: number | null
+  closeReason: string | null
+}
+
+export interface ReplayStatus {
+  /** Highest seq published so far. */
+  headSeq: number | null
+  framesPublished: number
+  /** Fixture exhausted (never true when looping). */
+  finished: boolean
+  paused: boolean
+  rate: ReplayRate
+  achievedEventsPerSec: number
+  clients: ClientStatus[]
+  /** Extra fields, not in the original contract. */
+  seed: number
+  window: { oldestSeq: number | null; frames: number; bytes: number }
+  handshakesRefused: { atFrame: number; status: number; retryAfterSec: number | null }[]
+}
+
+export const SUBSCRIBE_PATH = '/xrpc/com.atproto.sync.subscribeRepos'

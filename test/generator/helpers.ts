@@ -1,0 +1,36 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { didDocsPathFor, generateFixture, type GenerateOptions } from '../../fixtures/generator/index.js'
+import { openFixture, type FixtureFrame, type FixtureManifest } from '../../protocol/fixture/index.js'
+
+export interface Generated {
+  path: string
+  manifest: FixtureManifest
+  frames: FixtureFrame[]
+  didDocs: Record<string, Record<string, unknown>>
+}
+
+export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'firehose-generator-'))
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) }
+}
+
+export async function readFrames(path: string): Promise<FixtureFrame[]> {
+  const reader = await openFixture(path)
+  const frames: FixtureFrame[] = []
+  try {
+    for await (const frame of reader.frames()) frames.push(frame)
+  } finally {
+    await reader.close()
+  }
+  return frames
+}
+
+/** Generates into `dir` and reads everything back. */
+export async function generate(dir: string, name: string, options: Omit<GenerateOptions, 'out'>): Promise<Generated> {
+  const path = join(dir, name)
+  const manifest = await generateFixture({ ...options, out: path })
+  const didDocs = JSON.parse(await readFile(didDocsPathFor(path), 'utf8')) as Generated['didDocs']
+  return { path, manifest, frames: await readFrames(path), didDocs }
+}

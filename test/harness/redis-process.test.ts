@@ -1,0 +1,3 @@
+import { redisProviderContract } from './redis-provider.contract.js'
+
+redisProviderContract('process', null)

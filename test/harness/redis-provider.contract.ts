@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { RedisCannotKillError, startRedis, type RedisHandle, type RedisKind } from '../../harness/redis/index.js'
+import { redisCommand } from '../../harness/redis/redis-cli.js'
+
+/**
+ * The one contract every Redis provider meets. Each implementation's test file calls this;
+ * `skipReason` (non-null) skips the whole suite with the reason in its name, e.g. no
+ * container runtime.
+ */
+export function redisProviderContract(kind: RedisKind, skipReason: string | null): void {
+  const title = skipReason === null ? `Redis provider contract: ${kind}` : `Redis provider contract: ${kind} (skipped: ${skipReason})`
+  describe.skipIf(skipReason !== null)(title, () => {
+    const handles: RedisHandle[] = []
+    const keys: { handle: RedisHandle; key: string }[] = []
+    const start = async (options: Parameters<typeof startRedis>[0] = {}): Promise<RedisHandle> => {
+      const handle = await startRedis({ ...options, kind })
+      handles.push(handle)
+      return handle
+    }
+    /** Unique per test so the shared external server is never disturbed. */
+    const key = (handle: RedisHandle): string => {
+      const name = `harness-contract:${kind}:${randomBytes(6).toString('hex')}`
+      keys.push({ handle, key: name })
+      return name
+    }
+
+    afterEach(async () => {
+      for (const { handle, key: name } of keys.splice(0)) await handle.cli('DEL', name).catch(() => {})
+      for (const handle of handles.splice(0)) await handle.stop()
+    })
+
+    it('reports its kind and a redis:// URL, and runs commands', async () => {
+      const redis = await start()
+      expect(redis.kind).toBe(kind)
+      expect(redis.url).toMatch(/^redis:\/\//)
+      const name = key(redis)
+      expect(await redis.cli('SET', name, 'hello')).toBe('OK')
+      expect(await redis.cli('GET', name)).toBe('hello')
+      const list = key(redis)
+      expect(await redis.cli('RPUSH', list, 'a', 'b')).toBe('2')
+      expect(await redis.cli('LRANGE', list, '0', '-1')).toBe('a\nb')
+      expect(await redis.cli('GET', key(redis))).toBe('')
+    })
+
+    it('rejects error replies', async () => {
+      const redis = await start()
+      await expect(redis.cli('NOSUCHCOMMAND')).rejects.toThrow(/unknown command/i)
+    })
+
+    it.skipIf(kind === 'external')('keeps writes across kill + restart with aof-always (same port)', async () => {
+      const redis = await start({ persistence: 'aof-always' })
+      const before = redis.url
+      const name = key(redis)
+      for (let i = 0; i < 50; i++) await redis.cli('XADD', name, '*', 'i', String(i))
+      await redis.kill()
+      await expect(redis.cli('PING')).rejects.toThrow()
+      const after = await redis.restart()
+      expect(after).toBe(before)
+      expect(await redis.cli('XLEN', name)).toBe('50')
+    })
+
+    it.skipIf(kind === 'external')('loses unsynced writes on kill with persistence none, and can move to a new port', async () => {
+      const redis = await start({ persistence: 'none' })
+      const before = redis.url
+      const name = key(redis)
+      await redis.cli('SET', name, 'x')
+      await redis.kill()
+      const after = await redis.restart({ newPort: true })
+      expect(after).not.toBe(before)
+      expect(redis.url).toBe(after)
+      expect(await redis.cli('EXISTS', name)).toBe('0')
+    })
+
+    it.skipIf(kind === 'external')('requires the password when one is set', async () => {
+      const password = randomBytes(8).toString('hex')
+      const redis = await start({ password })
+      expect(new URL(redis.url).password).toBe(password)
+      expect(await redis.cli('PING')).toBe('PONG')
+      const withoutPassword = new URL(redis.url)
+      withoutPassword.password = ''
+      await expect(redisCommand(withoutPassword.toString(), ['PING'])).rejects.toThrow(/NOAUTH|auth/i)
+    })
+
+    it.skipIf(kind !== 'external')('refuses kill and restart with a named error (scenario must be skipped)', async () => {
+      const redis = await start()
+      expect(redis.canKill).toBe(false)
+      await expect(redis.kill()).rejects.toBeInstanceOf(RedisCannotKillError)
+      await expect(redis.restart()).rejects.toMatchObject({ code: 'HARNESS_REDIS_CANNOT_KILL' })
+      expect(await redis.cli('PING')).toBe('PONG') // still up
+    })
+
+    it.skipIf(kind === 'external')('stop() shuts the server down, removes its data and is idempotent', async () => {
+      const redis = await start({ persistence: 'aof-always' })
+      expect(redis.canKill).toBe(true)
+      await redis.cli('SET', 'k', 'v')
+      const dir = await redis.cli('CONFIG', 'GET', 'dir').then((reply) => reply.split('\n')[1] ?? '')
+      if (kind === 'process') expect(existsSync(dir)).toBe(true)
+      await redis.stop()
+      await redis.stop()
+      await expect(redis.cli('PING')).rejects.toThrow()
+      if (kind === 'process') expect(existsSync(dir)).toBe(false)
+      await expect(redis.restart()).rejects.toMatchObject({ code: 'HARNESS_REDIS_START_FAILED' })
+    })
+  })
+}

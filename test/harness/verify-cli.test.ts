@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
+import { FixtureWriter } from '../../protocol/fixture/index.js'
+import { encodeFrame } from '../../protocol/frame.js'
+import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
+import { expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+
+// Runs the built CLI (npm test builds first), as a user would.
+const run = promisify(execFile)
+async function firehose(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cliEntryPoint(), ...args], { env: { PATH: process.env.PATH ?? '', ...env } })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const failed = err as { code: number; stdout: string; stderr: string }
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
+  }
+}
+
+let redis: RedisHandle
+let dir: string
+let fixture: string
+let entries: StreamEntry[]
+
+async function writeStream(key: string, list: StreamEntry[]): Promise<void> {
+  for (const entry of list) await redis.cli('XADD', key, '*', ...entryFields(entry))
+}
+
+beforeAll(async () => {
+  redis = await startRedis({ kind: 'process', password: 'pw' })
+  dir = await mkdtemp(join(tmpdir(), 'verify-cli-'))
+  fixture = join(dir, 'ids.fixture.gz')
+  const writer = await FixtureWriter.create(fixture)
+  for (let seq = 1; seq <= 20; seq++) {
+    writer.write({ timeUs: seq * 1000, bytes: encodeFrame({ op: 1, t: '#identity' }, { seq, did: `did:plc:${seq}`, handle: null, time: '2025-01-01T00:00:00Z' }) })
+  }
+  await writer.close()
+  entries = await expectedEntriesFromFixture(fixture)
+})
+afterAll(async () => {
+  await redis.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('firehose verify', () => {
+  it('exits 0 and prints zero counts for a clean stream', async () => {
+    await writeStream('clean', entries)
+    const result = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'clean'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/missing: +0\n/)
+    expect(result.stdout).toMatch(/duplicated: +0\n/)
+    expect(result.stdout).toMatch(/\nOK\n$/)
+    expect(result.stdout).not.toContain(':pw@') // password redacted
+  })
+
+  it('exits 1 and prints missing, duplicated, out-of-order and mismatched counts', async () => {
+    const [a, b, c, ...rest] = entries
+    await writeStream('broken', [b!, a!, a!, { ...c!, data: '{}' }, ...rest.slice(1)])
+    const result = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'broken'])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toContain('missing:      1 (4)')
+    expect(result.stdout).toContain('duplicated:   1 (1)')
+    expect(result.stdout).toContain('out-of-order: 1 (1)')
+    expect(result.stdout).toContain('mismatched:   1 (3)')
+    expect(result.stdout).toMatch(/\nFAILED\n$/)
+  })
+
+  it('takes REDIS_URL and REDIS_STREAM_KEY from the environment, and prints JSON with --json', async () => {
+    await writeStream('from-env', entries.slice(0, 19))
+    const result = await firehose(['verify', '--fixture', fixture, '--json'], { REDIS_URL: redis.url, REDIS_STREAM_KEY: 'from-env' })
+    expect(result.code).toBe(1)
+    expect(JSON.parse(result.stdout)).toMatchObject({ stream: 'from-env', expected: 20, delivered: 19, lost: [20], ok: false })
+  })
+
+  it('exits 2 on bad usage and 3 when Redis or the fixture cannot be read', async () => {
+    expect((await firehose(['verify'])).code).toBe(2)
+    expect((await firehose(['verify', '--fixture', fixture, '--redis', 'http://x'])).code).toBe(2)
+    const missing = await firehose(['verify', '--fixture', join(dir, 'none.fixture'), '--redis', redis.url])
+    expect(missing.code).toBe(3)
+    const down = await firehose(['verify', '--fixture', fixture, '--redis', 'redis://127.0.0.1:1'])
+    expect(down.code).toBe(3)
+    expect(down.stderr).toMatch(/ECONNREFUSED/)
+  })
+})

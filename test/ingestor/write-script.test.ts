@@ -1,0 +1,84 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { silentLogger } from '../../common/logger.js'
+import { RedisSink } from '../../ingestor/redis-sink.js'
+import type { StreamEntry } from '../../protocol/stream-entry.js'
+import type { RedisHandle } from '../../harness/redis/index.js'
+import { readStream, startOwnRedis, uniqueKeys } from './helpers.js'
+
+function entries(from: number, to: number): StreamEntry[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => ({ type: 'identity' as const, seq: from + i, data: JSON.stringify({ did: `did:plc:${from + i}`, handle: null, seq: from + i }) }))
+}
+
+describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
+  const keys = uniqueKeys('test:cas')
+  let sink: RedisSink
+  let admin: Redis
+  let redis: RedisHandle
+  let REDIS_URL: string
+  beforeAll(async () => {
+    // Our own server: SCRIPT FLUSH below must not touch anyone else's scripts.
+    redis = await startOwnRedis()
+    REDIS_URL = redis.url
+    sink = new RedisSink(REDIS_URL, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: 'firehose-processors', maxLen: null, deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    await sink.whenReady()
+    admin = new Redis(REDIS_URL)
+  })
+  afterAll(async () => {
+    await admin.del(keys.stream, keys.cursorKey, keys.dead)
+    admin.disconnect()
+    await sink.close()
+    await redis.stop()
+  })
+
+  it('applies entries, dead letters and the cursor together when the stored cursor is the expected one', async () => {
+    await sink.ensureGroup()
+    await sink.ensureGroup() // BUSYGROUP is fine
+    const outcome = await sink.write({ expected: '', next: '3', entries: entries(1, 3), dead: [{ seq: 4, code: 'FRAME_TRUNCATED', message: 'cut', bytes: Uint8Array.of(0xa1, 0xff, 0x00) }] })
+    expect(outcome).toMatchObject({ applied: true, lastId: expect.stringMatching(/^\d+-\d+$/) })
+    expect(await admin.get(keys.cursorKey)).toBe('3')
+    expect((await readStream(REDIS_URL, keys.stream)).map((f) => f[5])).toEqual(['1', '2', '3'])
+    const [dead] = await admin.xrangeBuffer(keys.dead, '-', '+')
+    const fields = dead![1].map((b) => b.toString('latin1'))
+    expect(fields.slice(0, 6)).toEqual(['seq', '4', 'code', 'FRAME_TRUNCATED', 'message', 'cut'])
+    expect(dead![1][7]).toEqual(Buffer.from([0xa1, 0xff, 0x00])) // raw bytes, byte for byte
+    const groups = (await admin.xinfo('GROUPS', keys.stream)) as unknown[][]
+    expect(groups.map((g) => g[1])).toEqual(['firehose-processors'])
+  })
+
+  it('writes nothing and reports the stored cursor when the stored cursor is not the expected one', async () => {
+    const before = await admin.xlen(keys.stream)
+    const outcome = await sink.write({ expected: '2', next: '6', entries: entries(4, 6), dead: [] })
+    expect(outcome).toEqual({ applied: false, stored: '3' })
+    expect(await admin.xlen(keys.stream)).toBe(before)
+    expect(await admin.xlen(keys.dead)).toBe(1)
+    expect(await admin.get(keys.cursorKey)).toBe('3')
+  })
+
+  it('reloads the script after SCRIPT FLUSH (NOSCRIPT), running it exactly once', async () => {
+    await admin.script('FLUSH')
+    const outcome = await sink.write({ expected: '3', next: '5', entries: entries(4, 5), dead: [] })
+    expect(outcome.applied).toBe(true)
+    expect((await readStream(REDIS_URL, keys.stream)).map((f) => f[5])).toEqual(['1', '2', '3', '4', '5'])
+  })
+
+  it('trims with MAXLEN ~ when a max length is set', async () => {
+    const trimmed = uniqueKeys('test:cas-trim')
+    const small = new RedisSink(REDIS_URL, { stream: trimmed.stream, cursorKey: trimmed.cursorKey, deadLetterStream: trimmed.dead, group: 'g', maxLen: 100, deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    try {
+      await small.whenReady()
+      let expected = ''
+      for (let batch = 0; batch < 10; batch++) {
+        const next = String((batch + 1) * 100)
+        expect((await small.write({ expected, next, entries: entries(batch * 100 + 1, (batch + 1) * 100), dead: [] })).applied).toBe(true)
+        expected = next
+      }
+      const length = await admin.xlen(trimmed.stream)
+      expect(length).toBeGreaterThanOrEqual(100)
+      expect(length).toBeLessThan(1000)
+    } finally {
+      await admin.del(trimmed.stream, trimmed.cursorKey)
+      await small.close()
+    }
+  })
+})

@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { reapOnExit } from '../../harness/child-reaper.js'
+import { startMiniRelay } from './mini-relay.js'
+import { firstDifference, readFixture, sequencedFrames, type ReadBack } from './source-frames.js'
+
+// The CLI runs from the build, as users run it (`npm test` builds first).
+const CLI = join(import.meta.dirname, '../../dist/cli/index.js')
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`)
+})
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'record-cli-'))
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+interface Run {
+  child: ChildProcess
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>
+}
+
+function runCli(args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [CLI, 'record', ...args], {
+    env: { ...process.env, FIREHOSE_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  reapOnExit(child)
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+  )
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return { child, exit }
+}
+
+/** Polls the file being written until it holds at least `frames` frames (read as a reader would). */
+async function waitForFrames(path: string, frames: number, timeoutMs = 20_000): Promise<ReadBack> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (existsSync(path)) {
+      const back = await readFixture(path).catch(() => null)
+      if (back !== null && back.frames.length >= frames) return back
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${frames} frames in ${path}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+describe('firehose record (CLI)', () => {
+  it('exits 2 with a one-line reason on bad flags, before connecting', async () => {
+    const dir = tempDir()
+    const cases: [string[], RegExp][] = [
+      [['--out', join(dir, 'a.gz')], /--relay/],
+      [['--relay', 'ftp://example.com', '--out', join(dir, 'b.gz')], /ws: or wss:/],
+      [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'c.gz'), '--limit', '-1'], /integer/],
+      [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'd.gz'), '--cursor', 'abc'], /integer/],
+      [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'e.gz'), '--rotate-mb', '0'], /positive number/],
+      [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'g.gz'), '--bogus'], /unknown option/],
+    ]
+    // Three at a time: each is a full Node start-up, on two shared cores.
+    const results: Awaited<Run['exit']>[] = []
+    for (let i = 0; i < cases.length; i += 3) results.push(...(await Promise.all(cases.slice(i, i + 3).map(([args]) => runCli(args).exit))))
+    results.forEach((result, i) => {
+      expect(result.code, `${cases[i]![0].join(' ')}: ${result.stderr}`).toBe(2)
+      expect(result.stderr, cases[i]![0].join(' ')).toMatch(cases[i]![1])
+    })
+    // Nothing was created: validation happens before the recorder starts.
+    for (const name of ['a.gz', 'b.gz', 'c.gz', 'd.gz', 'e.gz', 'g.gz']) expect(existsSync(join(dir, name))).toBe(false)
+  }, 90_000)
+
+  it('--limit: records exactly N frames, prints a summary line and exits 0', async () => {
+    const source = sequencedFrames(200, 1)
+    const relay = await startMiniRelay({ frames: source })
+    cleanups.push(() => relay.close())
+    const out = join(tempDir(), 'limit.fixture.gz')
+    const result = await runCli(['--relay', relay.url, '--out', out, '--limit', '50']).exit
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stderr).toMatch(/^recorded 50 frames, seq 1\.\.50, .* stopped by limit -> .*limit\.fixture\.gz$/m)
+    const back = await readFixture(out)
+    expect(back.manifest?.complete).toBe(true)
+    expect(firstDifference(back.frames.map((f) => f.bytes), source.slice(0, 50))).toBe(-1)
+  })
+
+  it('SIGINT: stops cleanly with a finalised file holding a prefix of the stream', async () => {
+    const source = sequencedFrames(3000, 1)
+    const relay = await startMiniRelay({ frames: source, ratePerSec: 300 })
+    cleanups.push(() => relay.close())
+    const out = join(tempDir(), 'int.fixture.gz')
+    const run = runCli(['--relay', relay.url, '--out', out])
+    await waitForFrames(out, 30)
+    run.child.kill('SIGINT')
+    const result = await run.exit
+    expect(result.code, result.stderr).toBe(0)
+    const back = await readFixture(out)
+    expect(back.truncated).toBe(false)
+    expect(back.manifest?.complete).toBe(true)
+    expect(back.frames.length).toBeGreaterThanOrEqual(30)
+    expect(firstDifference(back.frames.map((f) => f.bytes), source.slice(0, back.frames.length))).toBe(-1)
+    expect(result.stderr).toContain(`recorded ${back.frames.length} frames`)
+    expect(result.stderr).toContain('stopped by SIGINT')
+  })
+
+  it('kill -9: the file stays readable up to the last flushed frame', async () => {
+    const source = sequencedFrames(3000, 1)
+    const relay = await startMiniRelay({ frames: source, ratePerSec: 300 })
+    cleanups.push(() => relay.close())
+    const out = join(tempDir(), 'killed.fixture.gz')
+    const run = runCli(['--relay', relay.url, '--out', out])
+    // Frames seen by a reader were flushed by the recorder's periodic flush (nothing else flushes).
+    const seen = await waitForFrames(out, 50)
+    run.child.kill('SIGKILL')
+    const result = await run.exit
+    expect(result.signal).toBe('SIGKILL')
+    const back = await readFixture(out)
+    expect(back.truncated).toBe(true)
+    expect(back.manifest?.complete).toBe(false)
+    expect(back.frames.length).toBeGreaterThanOrEqual(seen.frames.length)
+    expect(firstDifference(back.frames.map((f) => f.bytes), source.slice(0, back.frames.length))).toBe(-1)
+    expect(back.manifest?.frameCount).toBe(back.frames.length)
+  })
+})

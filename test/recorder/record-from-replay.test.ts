@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { SeededRandom } from '../../common/random.js'
+import { peekFrame } from '../../protocol/peek.js'
+import { startRecorder } from '../../recorder/index.js'
+import { startReplay, type FaultSpec } from '../../replay/index.js'
+import { firstDifference, readFixture, sequencedFrames, writeFixture } from './source-frames.js'
+
+const seed = Number(process.env.TEST_SEED ?? SeededRandom.freshSeed())
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`seed ${seed}: timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+describe(`recording from the replay server (seed ${seed})`, () => {
+  it('through drop, clean close, stall and a refused handshake, the recording equals the source fixture byte-for-byte', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const source = sequencedFrames(2000, 5000)
+    const sourcePath = join(dir, 'source.fixture.gz')
+    await writeFixture(sourcePath, source)
+    const random = new SeededRandom(seed)
+    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'rate', eventsPerSec: 1000 }, start: 'first-client', seed })
+    cleanups.push(() => replay.close())
+    const out = join(dir, 'recorded.fixture.gz')
+    const handle = await startRecorder({
+      relay: replay.url,
+      out,
+      limit: source.length,
+      relayClient: { stallTimeoutMs: 500, pingIntervalMs: 100, backoff: { initialMs: 5, maxMs: 20 }, random: new SeededRandom(seed) },
+    })
+    // Faults injected at run time once the recording has reached a (seeded) point, so each one
+    // hits the connection that is live at that moment.
+    const plan: { afterFrames: number; faults: FaultSpec[]; reconnects: number }[] = [
+      { afterFrames: random.int(100, 400), faults: [{ kind: 'drop' }], reconnects: 1 },
+      { afterFrames: random.int(500, 800), faults: [{ kind: 'close', code: 1011, reason: 'restarting' }], reconnects: 2 },
+      { afterFrames: random.int(900, 1200), faults: [{ kind: 'stall', durationMs: 5000 }], reconnects: 3 },
+      {
+        afterFrames: random.int(1300, 1600),
+        faults: [{ kind: 'refuse-handshake', count: 1, status: 503, retryAfterSec: 1 }, { kind: 'drop' }],
+        reconnects: 5, // the refused attempt counts too
+      },
+    ]
+    for (const step of plan) {
+      await until(() => handle.status().frames >= step.afterFrames, `${step.afterFrames} frames`)
+      for (const fault of step.faults) replay.injectFault(fault)
+      await until(() => handle.status().reconnects >= step.reconnects, `reconnect ${step.reconnects}`)
+    }
+    const faults = plan.flatMap((step) => step.faults.map((fault) => ({ ...fault, afterFrames: step.afterFrames })))
+    const summary = await handle.done
+    const status = replay.status()
+    const context = `seed ${seed}, faults ${JSON.stringify(faults)}, clients ${JSON.stringify(status.clients.map((c) => [c.cursorAsked, c.framesSent, c.faults]))}`
+    const back = await readFixture(out)
+    expect(firstDifference(back.frames.map((f) => f.bytes), source), context).toBe(-1)
+    expect(back.manifest, context).toMatchObject({ complete: true, frameCount: 2000, firstSeq: 5000, lastSeq: 6999, gaps: [] })
+    // Every fault hit the recorder: 4 dropped/closed/stalled connections, 1 refused handshake.
+    expect(status.clients.length, context).toBe(5)
+    expect(status.handshakesRefused, context).toHaveLength(1)
+    expect(summary.reconnects, context).toBe(5)
+    expect(status.clients.map((c) => c.faults.map((f) => f.kind)), context).toEqual([['drop'], ['close'], ['stall'], ['drop'], []])
+    expect(status.clients[0]!.cursorAsked).toBeNull()
+    for (const client of status.clients.slice(1)) expect(client.cursorAsked, context).toBeGreaterThanOrEqual(5000)
+  })
+  it('reports the gap when the relay no longer holds the cursor (#info OutdatedCursor), recording the info frame too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const source = sequencedFrames(1000, 1)
+    const sourcePath = join(dir, 'source.fixture.gz')
+    await writeFixture(sourcePath, source)
+    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', window: 300, seed })
+    cleanups.push(() => replay.close())
+    await until(() => replay.status().finished, 'the timeline to publish everything')
+    const out = join(dir, 'outdated.fixture.gz')
+    const handle = await startRecorder({ relay: replay.url, out, cursor: 100, limit: 301 })
+    const summary = await handle.done
+    const back = await readFixture(out)
+    expect(back.manifest?.gaps).toEqual([{ afterSeq: 100, beforeSeq: 701, note: expect.stringContaining('OutdatedCursor') }])
+    expect(summary.continuity.outdatedCursor).toBe(1)
+    expect(back.manifest?.countsByType['#info']).toBe(1)
+    expect(firstDifference(back.frames.slice(1).map((f) => f.bytes), source.slice(700))).toBe(-1)
+  })
+  it('records error frames too: ConsumerTooSlow is kept and the recording resumes after it without a gap', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const source = sequencedFrames(800, 1)
+    const sourcePath = join(dir, 'source.fixture.gz')
+    await writeFixture(sourcePath, source)
+    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'rate', eventsPerSec: 1000 }, start: 'first-client', seed })
+    cleanups.push(() => replay.close())
+    const out = join(dir, 'errors.fixture.gz')
+    const handle = await startRecorder({ relay: replay.url, out, limit: source.length + 1, relayClient: { backoff: { initialMs: 5, maxMs: 20 } } })
+    const at = new SeededRandom(seed).int(100, 500)
+    await until(() => handle.status().frames >= at, `${at} frames`)
+    replay.injectFault({ kind: 'error-frame', error: 'ConsumerTooSlow', message: 'too slow' })
+    const summary = await handle.done
+    const back = await readFixture(out)
+    const types = back.frames.map((f) => (peekFrame(f.bytes).op === -1 ? 'error' : 'message'))
+    expect(types.filter((t) => t === 'error')).toHaveLength(1)
+    expect(summary.continuity.errorFrames).toEqual({ ConsumerTooSlow: 1 })
+    expect(summary.reconnects).toBe(1)
+    expect(back.manifest?.gaps).toEqual([])
+    const errorAt = types.indexOf('error')
+    expect(errorAt).toBe(replay.status().clients[0]!.framesSent - 1)
+    const withoutError = back.frames.filter((_, i) => i !== errorAt).map((f) => f.bytes)
+    expect(firstDifference(withoutError, source), `seed ${seed}`).toBe(-1)
+  })
+
+  it('after FutureCursor, keeps the error frame and goes live instead of retrying the refused cursor forever', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const sourcePath = join(dir, 'source.fixture.gz')
+    await writeFixture(sourcePath, sequencedFrames(50, 1))
+    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed })
+    cleanups.push(() => replay.close())
+    await until(() => replay.status().finished, 'the timeline to publish everything')
+    const out = join(dir, 'future.fixture.gz')
+    const handle = await startRecorder({ relay: replay.url, out, cursor: 5000, relayClient: { backoff: { initialMs: 5, maxMs: 20 } } })
+    await until(() => replay.status().clients.length === 2 && replay.status().clients[1]!.connected, 'the live reconnect')
+    const summary = await handle.stop()
+    expect(replay.status().clients.map((c) => c.cursorAsked)).toEqual([5000, null])
+    expect(summary.continuity.errorFrames).toEqual({ FutureCursor: 1 })
+    const back = await readFixture(out)
+    expect(back.manifest?.countsByType).toEqual({ error: 1 })
+  })
+})

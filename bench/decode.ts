@@ -15,7 +15,9 @@ import { openFixture } from '../protocol/fixture/index.js'
  *
  * node dist/bench/decode.js [--seconds S] [--fixture FILE]   (no assertions; prints numbers)
  */
-const REAL_DATA = '/work/shared/data/real'
+// Repository root, whether this runs from dist/bench/ or bench/.
+const ROOT = fileURLToPath(new URL(existsSync(fileURLToPath(new URL('../../package.json', import.meta.url))) ? '../../' : '../', import.meta.url))
+const REAL_DATA = join(ROOT, '..', 'shared', 'data', 'real')
 
 interface Dataset {
   name: string
@@ -24,33 +26,38 @@ interface Dataset {
 
 interface Result {
   framesPerSec: number
+  framesPerCpuSec: number
   mbPerSec: number
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const datasets: Dataset[] = []
-  if (existsSync(REAL_DATA)) datasets.push({ name: 'shared/data/real (all frames)', frames: realFrames() })
-  const fixturePath = args.fixture ?? fileURLToPath(new URL(existsSync(fileURLToPath(new URL('../../package.json', import.meta.url))) ? '../../fixtures/generated.fixture.gz' : '../fixtures/generated.fixture.gz', import.meta.url))
+  if (existsSync(REAL_DATA)) datasets.push({ name: '../shared/data/real (all frames)', frames: realFrames() })
+  const fixturePath = args.fixture ?? join(ROOT, 'fixtures', 'generated.fixture.gz')
   if (existsSync(fixturePath)) datasets.push({ name: fixturePath, frames: await fixtureFrames(fixturePath) })
   else console.log(`(no fixture at ${fixturePath}: skipped)`)
   if (datasets.length === 0) throw new Error('no frames to decode')
 
-  console.log(`node ${process.version}, ${args.seconds} s per measurement\n`)
+  console.log(`node ${process.version}, ${args.seconds} s per measurement, decoders interleaved in ${ROUNDS} rounds`)
+  console.log('frames/s is wall-clock; "per CPU-s" divides by the process CPU time, steadier on a shared machine\n')
   for (const { name, frames } of datasets) {
     const bytes = frames.reduce((n, f) => n + f.byteLength, 0)
     const decodable = frames.filter((f) => decodes(f))
     console.log(`${name}: ${frames.length} frames, mean ${Math.round(bytes / frames.length)} bytes` +
       (decodable.length < frames.length ? ` (${frames.length - decodable.length} undecodable frames left out)` : ''))
-    const rows: [string, Result][] = []
     for (const verify of [true, false]) {
       const label = verify ? 'hash check on ' : 'hash check off'
-      const ours = await measure(decodable, args.seconds, (f) => void decodeEvent(f, { verifyBlocks: verify }))
-      const peer = await measure(decodable, args.seconds, (f) => peerDecode(f, verify))
-      rows.push([`decodeEvent             ${label}`, ours], [`@atproto/sync path      ${label}`, peer])
-      console.log(`  ${rows.at(-2)![0]}  ${format(ours)}`)
-      console.log(`  ${rows.at(-1)![0]}  ${format(peer)}`)
-      console.log(`  ratio decodeEvent / @atproto/sync path (${label.trim()}): ${(ours.framesPerSec / peer.framesPerSec).toFixed(2)}x`)
+      const [ours, peer] = await measurePair(
+        decodable,
+        args.seconds,
+        (f) => void decodeEvent(f, { verifyBlocks: verify }),
+        (f) => peerDecode(f, verify),
+      )
+      console.log(`  decodeEvent             ${label}  ${format(ours)}`)
+      console.log(`  @atproto/sync path      ${label}  ${format(peer)}`)
+      console.log(`  ratio decodeEvent / @atproto/sync path (${label.trim()}): ${(ours.framesPerSec / peer.framesPerSec).toFixed(2)}x wall, ` +
+        `${(ours.framesPerCpuSec / peer.framesPerCpuSec).toFixed(2)}x CPU`)
     }
     console.log()
   }
@@ -70,26 +77,42 @@ async function peerDecode(bytes: Uint8Array, verify: boolean): Promise<void> {
   }
 }
 
-async function measure(frames: Uint8Array[], seconds: number, decode: (frame: Uint8Array) => void | Promise<void>): Promise<Result> {
+const ROUNDS = 10
+
+type Decoder = (frame: Uint8Array) => void | Promise<void>
+
+/** Times two decoders in alternating rounds, so load changes on a shared machine hit both alike. */
+async function measurePair(frames: Uint8Array[], seconds: number, a: Decoder, b: Decoder): Promise<[Result, Result]> {
+  const totals = [a, b].map((decode) => ({ decode, frames: 0, bytes: 0, wall: 0, cpu: 0 }))
   const bytesPerPass = frames.reduce((n, f) => n + f.byteLength, 0)
-  // Sync decoders are not awaited, so they pay no microtask per frame.
-  const pass = async (): Promise<void> => {
-    for (const f of frames) {
-      const pending = decode(f)
-      if (pending) await pending
+  // Warm up the JIT on every frame before timing.
+  for (const total of totals) for (let i = 0; i < 3; i++) await pass(frames, total.decode)
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const total of totals) {
+      const cpuStart = process.cpuUsage()
+      const start = process.hrtime.bigint()
+      let elapsed = 0
+      while (elapsed < seconds / ROUNDS) {
+        await pass(frames, total.decode)
+        total.frames += frames.length
+        total.bytes += bytesPerPass
+        elapsed = Number(process.hrtime.bigint() - start) / 1e9
+      }
+      const cpu = process.cpuUsage(cpuStart)
+      total.wall += elapsed
+      total.cpu += (cpu.user + cpu.system) / 1e6
     }
   }
-  // Warm up the JIT on every frame before timing.
-  for (let i = 0; i < 3; i++) await pass()
-  let passes = 0
-  const start = process.hrtime.bigint()
-  let elapsed = 0
-  while (elapsed < seconds) {
-    await pass()
-    passes++
-    elapsed = Number(process.hrtime.bigint() - start) / 1e9
+  const [x, y] = totals.map((t) => ({ framesPerSec: t.frames / t.wall, framesPerCpuSec: t.frames / t.cpu, mbPerSec: t.bytes / t.wall / 1e6 }))
+  return [x!, y!]
+}
+
+/** One pass over the frames; sync decoders are not awaited, so they pay no microtask per frame. */
+async function pass(frames: Uint8Array[], decode: Decoder): Promise<void> {
+  for (const f of frames) {
+    const pending = decode(f)
+    if (pending) await pending
   }
-  return { framesPerSec: (passes * frames.length) / elapsed, mbPerSec: (passes * bytesPerPass) / elapsed / 1e6 }
 }
 
 function decodes(frame: Uint8Array): boolean {
@@ -102,7 +125,8 @@ function decodes(frame: Uint8Array): boolean {
 }
 
 function format(r: Result): string {
-  return `${Math.round(r.framesPerSec).toLocaleString('en-US').padStart(9)} frames/s  ${r.mbPerSec.toFixed(1).padStart(6)} MB/s`
+  const count = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9)
+  return `${count(r.framesPerSec)} frames/s  ${r.mbPerSec.toFixed(1).padStart(6)} MB/s  ${count(r.framesPerCpuSec)} per CPU-s`
 }
 
 function realFrames(): Uint8Array[] {

@@ -29,6 +29,11 @@ interface Run {
   seconds: number
   eventsPerSec: number
   maxRssMb: number | null
+  /** CPU time (user + system, all threads) per 1000 events: comparable even on a loaded machine. */
+  consumerCpuMsPer1k: number
+  redisCpuMsPer1k: number
+  /** CPU share of one core used by this process (the replay server) during the run: near 100% means the relay was the limit. */
+  replayCpuPercent: number
 }
 
 async function main(): Promise<void> {
@@ -36,18 +41,28 @@ async function main(): Promise<void> {
   const redis = await startRedis({ kind: 'process', persistence: 'none' })
   const runs: Run[] = []
   try {
-    runs.push(await measure('ingestor (worker decode)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, [])))
-    runs.push(await measure('ingestor (main-thread decode)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-thread', 'main'])))
+    runs.push(await measure('ingestor (1 decode worker, default)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, [])))
+    runs.push(await measure('ingestor (2 decode workers)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '2'])))
+    runs.push(await measure('ingestor (main-thread decode)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '0'])))
     runs.push(await measure('naive peer (awaited XADD per event)', fixture, redis, (relay, keys) => naiveChild(relay, redis.url, keys)))
     const paused = args.pauseSeconds > 0 ? await pausedRedisRss(fixture, redis, args.pauseSeconds) : null
 
     const ingestor = runs[0]!
-    console.log(`\nfixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from shared/data/real: the committed fixture is missing)' : ''}`)
+    console.log(`\nload average at the end: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+    console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from shared/data/real: the committed fixture is missing)' : ''}`)
     console.log(`events per run: ${args.events}, cores: ${(await import('node:os')).availableParallelism()}`)
     for (const run of runs) {
-      console.log(`${run.name.padEnd(40)} ${String(run.eventsPerSec).padStart(7)} events/s  ${run.seconds.toFixed(2)} s  max RSS ${run.maxRssMb ?? '?'} MiB`)
+      console.log(
+        `${run.name.padEnd(40)} ${String(run.eventsPerSec).padStart(7)} events/s  ${run.seconds.toFixed(2)} s  max RSS ${run.maxRssMb ?? '?'} MiB  ` +
+          `CPU per 1000 events: consumer ${run.consumerCpuMsPer1k} ms, redis ${run.redisCpuMsPer1k} ms; replay server ${run.replayCpuPercent}% of a core`,
+      )
     }
-    for (const run of runs.slice(1)) console.log(`ratio ${ingestor.name} / ${run.name}: ${(ingestor.eventsPerSec / run.eventsPerSec).toFixed(2)}x`)
+    for (const run of runs.slice(1)) {
+      console.log(
+        `ratio ${ingestor.name} / ${run.name}: ${(ingestor.eventsPerSec / run.eventsPerSec).toFixed(2)}x events/s, ` +
+          `${((run.consumerCpuMsPer1k + run.redisCpuMsPer1k) / (ingestor.consumerCpuMsPer1k + ingestor.redisCpuMsPer1k)).toFixed(2)}x less CPU (consumer + redis) per event`,
+      )
+    }
     if (paused) {
       console.log(`Redis SIGSTOPped ${args.pauseSeconds} s under load: ingestor RSS before ${paused.rssBeforeMb} MiB, max during ${paused.maxRssDuringMb} MiB; ` +
         `queue ${paused.queueFrames} frames; after SIGCONT: ${paused.recovered ? 'caught up, stream checked in order without duplicates' : 'DID NOT RECOVER'}`)
@@ -65,16 +80,24 @@ async function measure(name: string, fixture: { path: string }, redis: RedisHand
   const keys = { stream: `bench:${Date.now()}:events`, cursorKey: `bench:${Date.now()}:cursor` }
   const relay = await startReplay({ files: [fixture.path], loop: true, rate: { mode: 'max' }, start: 'first-client' })
   const client = new Redis(redis.url)
+  const redisPid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1])
   try {
     const consumer = start(`${relay.url}?cursor=0`, keys)
     // Time from the first entry to the target, so process start-up is not counted.
     while ((await client.xlen(keys.stream)) === 0) await sleep(5)
     const t0 = performance.now()
+    const first = await client.xlen(keys.stream)
+    const cpu0 = [await cpuMs(consumer.pid), await cpuMs(redisPid)]
+    const replayCpu0 = process.cpuUsage()
     let length = 0
     while ((length = await client.xlen(keys.stream)) < args.events) await sleep(20)
     const seconds = (performance.now() - t0) / 1000
+    const cpu1 = [await cpuMs(consumer.pid), await cpuMs(redisPid)]
+    const replayCpu = process.cpuUsage(replayCpu0)
+    const replayCpuPercent = Math.round((replayCpu.user + replayCpu.system) / 10 / (seconds * 1000))
     await consumer.stop()
-    return { name, events: length, seconds, eventsPerSec: Math.round(length / seconds), maxRssMb: consumer.maxRssMb() }
+    const per1k = (i: number): number => Math.round(((cpu1[i]! - cpu0[i]!) * 1000) / (length - first))
+    return { name, events: length, seconds, eventsPerSec: Math.round((length - first) / seconds), maxRssMb: consumer.maxRssMb(), consumerCpuMsPer1k: per1k(0), redisCpuMsPer1k: per1k(1), replayCpuPercent }
   } finally {
     await relay.close()
     await client.del(keys.stream, keys.cursorKey, `${keys.stream}:dead`)
@@ -164,6 +187,17 @@ async function inOrderWithoutDuplicates(client: Redis, stream: string): Promise<
     }
     if (page.length < 5000) return true
     start = `(${page[page.length - 1]![0]}`
+  }
+}
+
+/** utime + stime of a process (all its threads) in ms, from /proc (Linux). */
+async function cpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // clock ticks (USER_HZ 100)
+  } catch {
+    return Number.NaN
   }
 }
 

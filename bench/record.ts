@@ -8,8 +8,10 @@ import { createGzip } from 'node:zlib'
 import WebSocket from 'ws'
 import { cachedGeneratedFixture } from '../harness/fixture-cache.js'
 import { freePort } from '../harness/free-port.js'
-import { zstdAvailable } from '../protocol/fixture/index.js'
+import { openFixture, zstdAvailable } from '../protocol/fixture/index.js'
+import { Continuity } from '../recorder/continuity.js'
 import { startRecorder } from '../recorder/index.js'
+import { RotatingWriter } from '../recorder/rotating-writer.js'
 
 /**
  * Recorder throughput and compression: a replay server child process (`firehose replay --max
@@ -19,7 +21,9 @@ import { startRecorder } from '../recorder/index.js'
  *  - the recorder writing an uncompressed fixture (what gzip costs), and .zst where Node has it,
  *  - the peer: a plain ws client appending length + time + bytes to a gzip stream (the least a
  *    recorder can do; no seq tracking, no manifest, no flushes),
- *  - the ceiling: the same client writing nothing (how fast the replay child and ws deliver).
+ *  - the ceiling: the same client writing nothing (how fast the replay child and ws deliver),
+ *  - the recorder's pipeline without sockets (continuity check + fixture writer on frames in
+ *    memory): its own cost per frame, whatever the feeder can do.
  *
  * node dist/bench/record.js [--frames N] [--fixture FILE]
  */
@@ -44,6 +48,10 @@ async function main(): Promise<void> {
   runs.push(await withReplay(fixture, (url) => peerRun('peer: ws -> gzip stream', url)))
   runs.push(await withReplay(fixture, (url) => peerRun('ceiling: ws -> nothing (replay speed)', url, false)))
   if (zstdAvailable) runs.push(await withReplay(fixture, (url) => recorderRun('recorder (.zst fixture)', url, 'zst')))
+  // Without sockets or the replay child: what the recorder's own per-frame work costs.
+  const frames = await loadFrames(fixture)
+  runs.push(await pipelineRun('recorder pipeline, no socket (.gz)', frames, 'gz'))
+  runs.push(await pipelineRun('recorder pipeline, no socket (raw)', frames, 'raw'))
 
   console.log(`\nfixture: ${fixture}, frames per run: ${args.frames}, node ${process.version}`)
   for (const run of runs) {
@@ -84,6 +92,37 @@ async function recorderRun(name: string, url: string, kind: 'gz' | 'zst' | 'raw'
     const summary = await handle.done
     const seconds = (performance.now() - t0) / 1000
     return { name, frames: summary.frames, seconds, framesPerSec: Math.round(summary.frames / seconds), frameBytes: summary.frameBytes, fileBytes: (await stat(out)).size }
+  } finally {
+    await rm(out, { force: true })
+  }
+}
+
+async function loadFrames(fixture: string): Promise<Uint8Array[]> {
+  const reader = await openFixture(fixture)
+  const frames: Uint8Array[] = []
+  for await (const frame of reader.frames()) frames.push(Uint8Array.from(frame.bytes))
+  await reader.close()
+  return frames
+}
+
+/** Continuity check + fixture writer on frames already in memory (cycled), as the recorder's pump does. */
+async function pipelineRun(name: string, frames: Uint8Array[], kind: 'gz' | 'raw'): Promise<Run> {
+  const out = join(tmpdir(), `bench-record-pipeline-${process.pid}.fixture${kind === 'gz' ? '.gz' : ''}`)
+  try {
+    const writer = await RotatingWriter.open({ out, rotateBytes: null, source: 'bench' })
+    const continuity = new Continuity(null)
+    continuity.onOpen(null)
+    let frameBytes = 0
+    const t0 = performance.now()
+    for (let i = 0; i < args.frames; i++) {
+      const bytes = frames[i % frames.length]!
+      continuity.observe(bytes)
+      frameBytes += bytes.length
+      if (!writer.write({ timeUs: Date.now() * 1000, bytes })) await writer.drain()
+    }
+    await writer.close()
+    const seconds = (performance.now() - t0) / 1000
+    return { name, frames: args.frames, seconds, framesPerSec: Math.round(args.frames / seconds), frameBytes, fileBytes: (await stat(out)).size }
   } finally {
     await rm(out, { force: true })
   }
@@ -130,7 +169,7 @@ async function peerRun(name: string, url: string, write = true): Promise<Run> {
     gzip.end()
     await written
     const seconds = (performance.now() - t0) / 1000
-    return { name, frames, seconds, framesPerSec: Math.round(frames / seconds), frameBytes, fileBytes: (await stat(out)).size }
+    return { name, frames, seconds, framesPerSec: Math.round(frames / seconds), frameBytes, fileBytes: write ? (await stat(out)).size : 0 }
   } finally {
     await rm(out, { force: true })
   }

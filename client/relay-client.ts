@@ -56,6 +56,8 @@ export interface RelayClientStats {
 /** Statuses where a relay tells us to come back later; their Retry-After is honoured. */
 const RETRYABLE_HANDSHAKE_STATUSES = new Set([429, 502, 503])
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
+/** A busy machine can take seconds to complete a handshake; short stall timeouts must not abort it. */
+const MIN_HANDSHAKE_TIMEOUT_MS = 10_000
 /** How long a polite close may wait for the relay's close frame before the socket is destroyed. */
 const CLOSE_GRACE_MS = 1000
 
@@ -166,7 +168,7 @@ export class RelayClient extends EventEmitter {
     this.logger.debug({ url: redactUrl(url), cursor }, 'connecting')
     const ws = new WebSocket(url, {
       maxPayload: this.maxPayload,
-      handshakeTimeout: this.stallTimeoutMs,
+      handshakeTimeout: Math.max(this.stallTimeoutMs, MIN_HANDSHAKE_TIMEOUT_MS),
       perMessageDeflate: false,
     })
     this.ws = ws

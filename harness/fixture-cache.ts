@@ -1,21 +1,62 @@
 import { existsSync } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { didDocsPathFor, generateFixture } from '../fixtures/generator/index.js'
+import { sleep } from './wait.js'
 
 /** Bump when the generator's output for a seed changes, so stale cached files are not reused. */
 const CACHE_VERSION = 1
+const LOCK_POLL_MS = 250
 
 /**
  * A generated fixture of `events` events for `seed`, cached in os.tmpdir() across runs and
- * processes (generating 20k signed commits takes seconds). Written under a temp name and
- * renamed, so concurrent workers never read a half-written file.
+ * processes (generating 20k signed commits takes minutes on a busy 2-core machine). One
+ * process generates (a lock directory holds its pid; a dead holder's lock is taken over),
+ * others wait; the file is written under a temp name and renamed, so nobody reads it half
+ * written.
  */
 export async function cachedGeneratedFixture(options: { events: number; seed: number }): Promise<string> {
-  const path = join(tmpdir(), `firehose-fixture-v${CACHE_VERSION}-${options.events}-${options.seed}.fixture.gz`)
-  if (existsSync(path)) return path
-  const partial = join(tmpdir(), `firehose-fixture-v${CACHE_VERSION}-${options.events}-${options.seed}.${process.pid}.partial.fixture.gz`)
+  const base = join(tmpdir(), `firehose-fixture-v${CACHE_VERSION}-${options.events}-${options.seed}`)
+  const path = `${base}.fixture.gz`
+  const lock = `${base}.lock`
+  while (!existsSync(path)) {
+    if (await acquire(lock)) {
+      try {
+        if (!existsSync(path)) await generate(base, path, options)
+      } finally {
+        await rm(lock, { recursive: true, force: true })
+      }
+    } else {
+      await sleep(LOCK_POLL_MS)
+    }
+  }
+  return path
+}
+
+async function acquire(lock: string): Promise<boolean> {
+  try {
+    await mkdir(lock)
+    await writeFile(join(lock, 'pid'), String(process.pid))
+    return true
+  } catch {
+    const holder = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''))
+    if (Number.isSafeInteger(holder) && holder > 0 && !alive(holder)) await rm(lock, { recursive: true, force: true })
+    return false
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function generate(base: string, path: string, options: { events: number; seed: number }): Promise<void> {
+  const partial = `${base}.${process.pid}.partial.fixture.gz`
   try {
     await generateFixture({ out: partial, events: options.events, seed: options.seed })
     await rename(didDocsPathFor(partial), didDocsPathFor(path))
@@ -24,5 +65,4 @@ export async function cachedGeneratedFixture(options: { events: number; seed: nu
     await rm(partial, { force: true })
     await rm(didDocsPathFor(partial), { force: true })
   }
-  return path
 }

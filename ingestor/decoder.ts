@@ -10,15 +10,19 @@ import { IngestorError, IngestorErrorCode } from './errors.js'
 export interface FrameDecoder {
   decode(frames: readonly Uint8Array[]): Promise<DecodeResult[]>
   close(): Promise<void>
+  /** Batches that may be decoding at once (the pipeline keeps this many in flight). */
+  readonly parallelism: number
   readonly workerFailures: number
 }
 
-export function createDecoder(inWorker: boolean, settings: DecodeSettings, logger: Logger): FrameDecoder {
-  return inWorker ? new WorkerDecoder(settings, logger) : new InlineDecoder(settings)
+/** `workers` 0 decodes on the calling thread; N > 0 uses N worker threads. */
+export function createDecoder(workers: number, settings: DecodeSettings, logger: Logger): FrameDecoder {
+  return workers === 0 ? new InlineDecoder(settings) : new WorkerPoolDecoder(workers, settings, logger)
 }
 
-/** Decodes on the calling thread (for comparison in the bench, and where threads are unwanted). */
+/** Decodes on the calling thread (compared in the bench; for hosts where threads are unwanted). */
 class InlineDecoder implements FrameDecoder {
+  readonly parallelism = 1
   readonly workerFailures = 0
   constructor(private readonly settings: DecodeSettings) {}
 
@@ -29,33 +33,33 @@ class InlineDecoder implements FrameDecoder {
   async close(): Promise<void> {}
 }
 
-interface Pending {
-  resolve: (results: DecodeResult[]) => void
-  reject: (err: Error) => void
-}
-
 /**
- * Decodes in one worker thread. Each batch is copied into a single ArrayBuffer that is
- * transferred (not cloned) to the worker; results come back as plain objects. If the worker
- * dies, the batches it held are decoded inline and a new worker is started for the next batch.
+ * Decodes in worker threads, one batch per worker at a time. Each batch is copied into a
+ * single ArrayBuffer that is transferred (not cloned) to the least busy worker; results come
+ * back as plain objects. If a worker dies, the batches it held are decoded inline and the slot
+ * starts a new worker for its next batch.
  */
-class WorkerDecoder implements FrameDecoder {
-  private worker: Worker | null = null
-  private nextId = 0
-  private readonly pending = new Map<number, Pending>()
+class WorkerPoolDecoder implements FrameDecoder {
+  private readonly slots: DecodeThread[]
   private failures = 0
-  private readonly script = new URL('./decode-worker.js', import.meta.url)
 
   constructor(
+    workers: number,
     private readonly settings: DecodeSettings,
     private readonly logger: Logger,
   ) {
+    const script = new URL('./decode-worker.js', import.meta.url)
     // Fail at start, not on the first batch: running from TypeScript sources has no worker file.
-    if (!existsSync(fileURLToPath(this.script))) {
-      throw new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `decode worker ${fileURLToPath(this.script)} is missing: run \`npm run build\` or decode on the main thread`, {
+    if (!existsSync(fileURLToPath(script))) {
+      throw new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `decode worker ${fileURLToPath(script)} is missing: run \`npm run build\` or decode on the main thread`, {
         reason: 'missing',
       })
     }
+    this.slots = Array.from({ length: workers }, () => new DecodeThread(script, settings))
+  }
+
+  get parallelism(): number {
+    return this.slots.length
   }
 
   get workerFailures(): number {
@@ -63,8 +67,9 @@ class WorkerDecoder implements FrameDecoder {
   }
 
   async decode(frames: readonly Uint8Array[]): Promise<DecodeResult[]> {
+    const slot = this.slots.reduce((best, next) => (next.pending < best.pending ? next : best))
     try {
-      return await this.decodeInWorker(frames)
+      return await slot.decode(frames)
     } catch (err) {
       this.failures++
       this.logger.error({ err, frames: frames.length }, 'decode worker failed; decoding this batch on the main thread')
@@ -73,12 +78,31 @@ class WorkerDecoder implements FrameDecoder {
   }
 
   async close(): Promise<void> {
-    const worker = this.worker
-    this.worker = null
-    if (worker !== null) await worker.terminate()
+    await Promise.all(this.slots.map((slot) => slot.close()))
+  }
+}
+
+interface Pending {
+  resolve: (results: DecodeResult[]) => void
+  reject: (err: Error) => void
+}
+
+/** One worker thread, started on first use and again after it dies. */
+class DecodeThread {
+  private worker: Worker | null = null
+  private nextId = 0
+  private readonly waiting = new Map<number, Pending>()
+
+  constructor(
+    private readonly script: URL,
+    private readonly settings: DecodeSettings,
+  ) {}
+
+  get pending(): number {
+    return this.waiting.size
   }
 
-  private decodeInWorker(frames: readonly Uint8Array[]): Promise<DecodeResult[]> {
+  decode(frames: readonly Uint8Array[]): Promise<DecodeResult[]> {
     const worker = this.ensureWorker()
     const offsets = new Array<number>(frames.length + 1)
     let total = 0
@@ -92,25 +116,31 @@ class WorkerDecoder implements FrameDecoder {
     const id = this.nextId++
     const request: DecodeRequest = { id, buffer: packed.buffer, offsets }
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject })
+      this.waiting.set(id, { resolve, reject })
       worker.postMessage(request, [packed.buffer])
     })
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker
+    this.worker = null
+    if (worker !== null) await worker.terminate()
   }
 
   private ensureWorker(): Worker {
     if (this.worker !== null) return this.worker
     const worker = new Worker(this.script, { workerData: this.settings })
     worker.on('message', (response: DecodeResponse) => {
-      const waiter = this.pending.get(response.id)
-      this.pending.delete(response.id)
+      const waiter = this.waiting.get(response.id)
+      this.waiting.delete(response.id)
       waiter?.resolve(response.results)
     })
     const fail = (reason: string, cause?: unknown): void => {
       if (this.worker !== worker) return
       this.worker = null
       const err = new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `decode worker ${reason}`, { reason }, { cause })
-      for (const waiter of this.pending.values()) waiter.reject(err)
-      this.pending.clear()
+      for (const waiter of this.waiting.values()) waiter.reject(err)
+      this.waiting.clear()
     }
     worker.on('error', (err) => fail(`crashed: ${err.message}`, err))
     worker.on('exit', (code) => fail(`exited with code ${code}`))

@@ -36,7 +36,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const baseLogger = options.logger ?? silentLogger
   const logger = baseLogger.child({ component: 'ingestor' })
   const crash = new CrashPoints(options.crashAt)
-  const decoder = createDecoder(options.decodeInWorker, { verifyBlocks: options.verifyBlocks }, logger)
+  const decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks }, logger)
   const sink = new RedisSink(options.redisUrl, options, baseLogger, options.redisBackoff)
 
   let state: IngestorState = 'starting'
@@ -86,7 +86,15 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   client.on('open', () => (relayConnected = true))
   client.on('close', () => (relayConnected = false))
   const reporter = new StatusReporter(status, logger, options.statusIntervalMs)
-  const health: HealthServer | null = options.healthPort === null ? null : await startHealthServer(options.healthPort, status)
+  let health: HealthServer | null = null
+  try {
+    if (options.healthPort !== null) health = await startHealthServer(options.healthPort, status)
+  } catch (err) {
+    // e.g. the port is taken: release what is already open so the caller's process can exit.
+    await decoder.close()
+    await sink.close()
+    throw err
+  }
 
   async function stop(reason: StopReason, error?: unknown): Promise<void> {
     stopping ??= (async () => {

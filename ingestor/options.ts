@@ -36,8 +36,8 @@ export interface IngestorOptions {
   queueBytes?: number
   /** This many malformed frames in a row => reconnect. Default 20. */
   maxConsecutiveBadFrames?: number
-  /** Decode in a worker thread (default) or on the main thread. */
-  decodeInWorker?: boolean
+  /** Worker threads decoding frames (default 1); 0 decodes on the main thread. */
+  decodeWorkers?: number
   /** Check each CAR block's hash against its CID (default true). */
   verifyBlocks?: boolean
   /** Status line period. Default 10_000; 0 disables. */
@@ -70,6 +70,7 @@ export const INGESTOR_DEFAULTS = {
   queueBytes: 64 * 1024 * 1024,
   maxConsecutiveBadFrames: 20,
   statusIntervalMs: 10_000,
+  decodeWorkers: 1,
 }
 
 /** Fills defaults and rejects values the pipeline cannot run with (library callers; the CLI validates first). */
@@ -92,7 +93,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     queueFrames: options.queueFrames ?? INGESTOR_DEFAULTS.queueFrames,
     queueBytes: options.queueBytes ?? INGESTOR_DEFAULTS.queueBytes,
     maxConsecutiveBadFrames: options.maxConsecutiveBadFrames ?? INGESTOR_DEFAULTS.maxConsecutiveBadFrames,
-    decodeInWorker: options.decodeInWorker ?? true,
+    decodeWorkers: options.decodeWorkers ?? INGESTOR_DEFAULTS.decodeWorkers,
     verifyBlocks: options.verifyBlocks ?? true,
     statusIntervalMs: options.statusIntervalMs ?? INGESTOR_DEFAULTS.statusIntervalMs,
     healthPort: options.healthPort ?? null,
@@ -114,6 +115,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('deadLetterMaxLen', resolved.deadLetterMaxLen, 1)
   checkInteger('stallTimeoutMs', resolved.stallTimeoutMs, 1)
   checkInteger('statusIntervalMs', resolved.statusIntervalMs, 0)
+  checkInteger('decodeWorkers', resolved.decodeWorkers, 0, 64)
   if (resolved.maxLen !== null) checkInteger('maxLen', resolved.maxLen, 1)
   if (resolved.startCursor !== null) checkInteger('startCursor', resolved.startCursor, 0)
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)

@@ -51,6 +51,8 @@ export class Pipeline {
   /** FutureCursor with policy 'live': the next connection asks for no cursor. */
   private goLive = false
   private pausedByQueue = false
+  /** The first frame of each connection is checked against the cursor we connected with. */
+  private firstFrameOfConnection = false
   private consecutiveBad = 0
   private lastEventTimeMs: number | null = null
   private lastWarnMs = new Map<string, number>()
@@ -93,6 +95,7 @@ export class Pipeline {
 
   onRelayOpen(): void {
     this.awaitingConnection = false
+    this.firstFrameOfConnection = true
     if (this.goLive) {
       this.goLive = false
       this.tracker.reset(null) // a new seq space: accept whatever the relay sends from now on
@@ -116,10 +119,14 @@ export class Pipeline {
       return
     }
     if (peek.seq !== undefined) {
+      const position = this.tracker.position
       const verdict = this.tracker.classify(peek.seq)
+      const first = this.firstFrameOfConnection
+      this.firstFrameOfConnection = false
       switch (verdict) {
         case 'known':
           this.counters.skippedKnown++
+          if (first && position !== null && peek.seq < position) this.noteBelowCursorOnConnect(peek.seq, position)
           return
         case 'backwards':
         case 'repeat':
@@ -242,19 +249,26 @@ export class Pipeline {
     }
   }
 
+  /** Keeps up to decoder.parallelism batches decoding, and hands them to the writer in queue order. */
   private async decodeLoop(): Promise<void> {
+    const inFlight: Promise<DecodedBatch>[] = []
     for (;;) {
-      await this.queue.whenReady()
-      if (this.queue.frames === 0) {
-        if (this.queue.isClosed) break
+      if (inFlight.length < this.decoder.parallelism && this.queue.frames > 0) {
+        const epoch = this.epoch
+        const frames = this.queue.take(this.options.batchSize, this.options.batchBytes)
+        this.maybeResume()
+        inFlight.push(this.decoder.decode(frames.map((frame) => frame.bytes)).then((results) => ({ epoch, frames, results })))
         continue
       }
-      const epoch = this.epoch
-      const frames = this.queue.take(this.options.batchSize, this.options.batchBytes)
-      this.maybeResume()
-      const results = await this.decoder.decode(frames.map((frame) => frame.bytes))
-      this.crash.hit('after-decode')
-      await this.decoded.put({ epoch, frames, results })
+      const oldest = inFlight.shift()
+      if (oldest !== undefined) {
+        const batch = await oldest
+        this.crash.hit('after-decode')
+        await this.decoded.put(batch)
+        continue
+      }
+      if (this.queue.isClosed) break
+      await this.queue.whenReady()
     }
     this.decoded.close()
   }
@@ -390,6 +404,21 @@ export class Pipeline {
     this.awaitingConnection = true
     this.maybeResume()
     this.client?.reconnect(`resync to cursor ${storedRaw || 'none'}`)
+  }
+
+  /**
+   * A relay answers a cursor with events after it (some resend the cursor's own event). One
+   * that starts below it has another seq space: Go relays go live silently on a future cursor
+   * instead of sending FutureCursor. Skipping is still right (we cannot tell new events from
+   * old ones by seq), but an operator must know, or the ingestor will look alive and write nothing.
+   */
+  private noteBelowCursorOnConnect(seq: number, position: number): void {
+    this.counters.belowCursorOnConnect++
+    this.logger.error(
+      { seq, cursor: position },
+      'GAP WARNING: the relay started below our cursor: it may have reset its seqs (Go relays go live silently on a future cursor). ' +
+        'Frames at or below our cursor are skipped; if this relay really restarted its seqs, restart the ingestor with --cursor 0 or a new --cursor-key',
+    )
   }
 
   private warnRarely(key: string, fields: Record<string, unknown>, message: string): void {

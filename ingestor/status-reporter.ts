@@ -54,6 +54,7 @@ export class StatusReporter {
         deadLettered: c.deadLettered,
         skipped: c.skippedKnown + c.skippedBackwards + c.skippedRepeat,
         resyncs: c.resyncs,
+        rssMb: Math.round(process.memoryUsage.rss() / 1024 / 1024),
       },
       'status',
     )

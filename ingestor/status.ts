@@ -9,6 +9,8 @@ export interface IngestorCounters {
   deadLettered: number
   /** seq at or below what we already have (resent after a reconnect, or already in Redis). */
   skippedKnown: number
+  /** Connections whose first frame had a seq below the cursor we asked for (a relay seq reset?). */
+  belowCursorOnConnect: number
   /** seq lower than one already seen on the same connection. */
   skippedBackwards: number
   /** seq equal to the previous one on the same connection. */
@@ -47,6 +49,7 @@ export function emptyCounters(): IngestorCounters {
     batchesWritten: 0,
     deadLettered: 0,
     skippedKnown: 0,
+    belowCursorOnConnect: 0,
     skippedBackwards: 0,
     skippedRepeat: 0,
     seqJumps: 0,

@@ -141,7 +141,7 @@ function cidString(bytes: Uint8Array, cid: CidHead): string {
 
 /** Map key for a CID: its binary form as a latin1 string (no base32 encoding on the hot path). */
 function cidKey(cidBytes: Uint8Array): string {
-  return String.fromCharCode.apply(null, cidBytes as unknown as number[])
+  return Buffer.from(cidBytes.buffer, cidBytes.byteOffset, cidBytes.byteLength).toString('latin1')
 }
 
 /** Unsigned LEB128 varint (multiformats, CAR section lengths); returns [value, offset after it]. */

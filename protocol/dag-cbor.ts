@@ -1,4 +1,5 @@
 import { CID } from 'multiformats/cid'
+import { Digest } from 'multiformats/hashes/digest'
 import { FrameDecodeError, FrameErrorCode } from './errors.js'
 
 /**
@@ -104,6 +105,11 @@ class Decoder {
     if (length === 0 || this.bytes[this.pos] !== 0) throw this.invalid(`CID at byte ${at} lacks the 0x00 multibase prefix`)
     const raw = this.bytes.subarray(this.pos + 1, this.pos + length)
     this.pos += length
+    // Fast path for the usual CIDv1 (one-byte codec, hash code and digest length): the same CID
+    // CID.decode builds, without its generic re-parsing and byte coercion.
+    if (raw[0] === 1 && raw[1]! < 0x80 && raw[2]! < 0x80 && raw[3]! < 0x80 && raw.length === 4 + raw[3]!) {
+      return new CID(1, raw[1]!, new Digest(raw[2]!, raw[3]!, raw.subarray(4), raw.subarray(2)), raw)
+    }
     try {
       return CID.decode(raw)
     } catch (cause) {

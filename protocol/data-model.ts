@@ -18,7 +18,7 @@ export function toJsonModel(value: unknown, fields: Record<string, unknown> = {}
   if (value instanceof Uint8Array) return { $bytes: bytesToBase64(value) }
   if (Array.isArray(value)) return value.map((item) => toJsonModel(item, fields))
   const cid = CID.asCID(value)
-  if (cid) return { $link: cid.toString() }
+  if (cid) return { $link: cidToString(cid) }
   const out: Record<string, unknown> = {}
   for (const key of Object.keys(value)) {
     const inner = toJsonModel((value as Record<string, unknown>)[key], fields)
@@ -34,4 +34,29 @@ export function bytesToBase64(bytes: Uint8Array): string {
   let end = b64.length
   while (end > 0 && b64.charCodeAt(end - 1) === 61 /* = */) end--
   return b64.slice(0, end)
+}
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/**
+ * A CID's canonical string, as `cid.toString()` gives it: multibase base32 ("b...") for CIDv1,
+ * base58btc for CIDv0. Hand-rolled for v1 because multiformats caches every string in a
+ * per-CID WeakMap, which made CID formatting a large share of decode time and GC.
+ */
+export function cidToString(cid: CID): string {
+  if (cid.version === 0) return cid.toString()
+  const bytes = cid.bytes
+  let out = 'b'
+  let buffer = 0
+  let bits = 0
+  for (let i = 0; i < bytes.length; i++) {
+    buffer = ((buffer << 8) | bytes[i]!) & 0xfff
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      out += BASE32[(buffer >> bits) & 31]
+    }
+  }
+  if (bits > 0) out += BASE32[(buffer << (5 - bits)) & 31]
+  return out
 }

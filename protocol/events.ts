@@ -1,6 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { readCar } from './car.js'
-import { toJsonModel } from './data-model.js'
+import { cidToString, toJsonModel } from './data-model.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, type Frame, type FrameLimits } from './frame.js'
 
@@ -105,7 +105,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
     const out: CommitOp = { action, path, cid: null, record: null }
     if ('prev' in op) out.prev = optionalCid(op.prev, `ops[${index}].prev`, seq)
     if (action === 'delete' || link === null) return out
-    const cid = link.toString()
+    const cid = cidToString(link)
     out.cid = cid
     const block = car.get(link)
     if (block === undefined) {
@@ -145,7 +145,7 @@ function syncEvent(body: Record<string, unknown>, seq: number, options: DecodeOp
     seq,
     did: requireString(body, 'did', seq),
     rev: requireString(body, 'rev', seq),
-    commit: root.toString(),
+    commit: cidToString(root),
     time: requireString(body, 'time', seq),
   }
 }
@@ -189,7 +189,7 @@ function requireLink(value: unknown, what: string, seq: number): CID {
 }
 
 function requireCid(value: unknown, what: string, seq: number): string {
-  return requireLink(value, what, seq).toString()
+  return cidToString(requireLink(value, what, seq))
 }
 
 function optionalCid(value: unknown, what: string, seq: number): string | null {

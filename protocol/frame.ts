@@ -6,7 +6,10 @@ import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 /** Header of a message frame (`op: 1`, with a type `t`) or an error frame (`op: -1`). */
 export type FrameHeader = { op: 1; t: string } | { op: -1 }
 
-/** A frame split into its two DAG-CBOR items; body values are still IPLD (CID objects, Uint8Array). */
+/**
+ * A frame split into its two DAG-CBOR items; body values are still IPLD (CID objects, Uint8Array).
+ * Byte strings are views into the decoded bytes (no copy): do not reuse that buffer while using them.
+ */
 export interface Frame {
   header: FrameHeader
   body: Record<string, unknown>

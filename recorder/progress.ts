@@ -10,6 +10,15 @@ function count(n: number): string {
   return n.toLocaleString('en-US')
 }
 
+/** Lag as people read it: 0.4 s, 12 min, 3.2 h, 41 d (replayed fixtures can be months old). */
+export function duration(ms: number): string {
+  const s = ms / 1000
+  if (Math.abs(s) < 120) return `${s.toFixed(1)} s`
+  if (Math.abs(s) < 7200) return `${Math.round(s / 60)} min`
+  if (Math.abs(s) < 172_800) return `${(s / 3600).toFixed(1)} h`
+  return `${Math.round(s / 86_400)} d`
+}
+
 function extras(status: RecorderStatus): string {
   const parts: string[] = []
   if (status.gaps > 0) parts.push(`${status.gaps} gap${status.gaps === 1 ? '' : 's'}`)
@@ -20,7 +29,7 @@ function extras(status: RecorderStatus): string {
 /** One progress line: frames, MB received -> on disk, frames/s, current seq, lag. */
 export function formatProgress(status: RecorderStatus, framesPerSec: number): string {
   const seq = status.currentSeq === null ? '-' : String(status.currentSeq)
-  const lag = status.lagMs === null ? '-' : `${(status.lagMs / 1000).toFixed(1)} s`
+  const lag = status.lagMs === null ? '-' : duration(status.lagMs)
   const link = status.connected ? '' : '  [reconnecting]'
   return `${count(status.frames)} frames  ${mb(status.frameBytes)} -> ${mb(status.fileBytes)}  ${count(Math.round(framesPerSec))} frames/s  seq ${seq}  lag ${lag}${extras(status)}${link}`
 }

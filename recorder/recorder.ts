@@ -235,6 +235,11 @@ class Recorder {
           this.pausedForQueue = false
           this.client.resume()
         }
+        // Frames keep arriving while the writer is awaited: drop the consumed head now and then.
+        if (this.queueHead >= 4096 && this.queueHead * 2 >= this.queue.length) {
+          this.queue = this.queue.slice(this.queueHead)
+          this.queueHead = 0
+        }
       }
       this.queue = []
       this.queueHead = 0

@@ -1,7 +1,4 @@
-import { FixtureWriter, type FixtureFrame, type FixtureManifest } from '../protocol/fixture/index.js'
-
-/** A frame record's bytes besides the frame: kind, length, receive time (docs/fixture-format.md). */
-const FRAME_RECORD_OVERHEAD = 1 + 4 + 8
+import { FixtureWriter, FRAME_RECORD_OVERHEAD_BYTES, type FixtureFrame, type FixtureManifest } from '../protocol/fixture/index.js'
 
 export interface RotatingWriterOptions {
   out: string
@@ -82,7 +79,7 @@ export class RotatingWriter {
   }
 
   write(frame: FixtureFrame): boolean {
-    this.sinceCheck += frame.bytes.length + FRAME_RECORD_OVERHEAD
+    this.sinceCheck += frame.bytes.length + FRAME_RECORD_OVERHEAD_BYTES
     return this.writer.write(frame)
   }
 

@@ -64,3 +64,8 @@ function readHead(bytes: Uint8Array, pos: number): [number, number] {
   for (let i = 1; i <= width; i++) value = value * 256 + bytes[pos + i]!
   return [value, pos + 1 + width]
 }
+
+/** Seq shift per --loop round: the first pass's seq span, so every round's seqs follow the previous round's. */
+export function loopSpan(minSeq: number, maxSeq: number): number {
+  return Number.isFinite(minSeq) ? maxSeq - minSeq + 1 : 0
+}

@@ -8,7 +8,7 @@ import { parseFaultSpec, type FaultSpec } from './faults.js'
 import { controlHandler } from './http-control.js'
 import { ReplayHub } from './hub.js'
 import { Pacer, parseReplayRate } from './pacer.js'
-import { FixtureSource, validateFixtures } from './source.js'
+import { DEFAULT_PRELOAD_MAX_BYTES, loadFixtures, openSource } from './source.js'
 import { Timeline } from './timeline.js'
 import { SUBSCRIBE_PATH, type ReplayHandle, type ReplayOptions, type ReplayRate, type ReplayStatus } from './types.js'
 import { RetainedWindow } from './window.js'
@@ -36,10 +36,12 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
   const seed = options.seed ?? SeededRandom.freshSeed()
   const random = new SeededRandom(seed)
 
-  await validateFixtures(options.files, logger)
+  const preloadMaxBytes = options.preloadMaxBytes ?? DEFAULT_PRELOAD_MAX_BYTES
+  if (!Number.isSafeInteger(preloadMaxBytes) || preloadMaxBytes < 0) throw new ReplayError(ReplayErrorCode.BadOption, `preloadMaxBytes must be a non-negative integer, got ${preloadMaxBytes}`)
+  const loaded = await loadFixtures(options.files, preloadMaxBytes, logger)
 
   const window = new RetainedWindow(windowFrames, WINDOW_MAX_BYTES)
-  const source = new FixtureSource(options.files, options.loop ?? false, logger)
+  const source = openSource(options.files, loaded, options.loop ?? false, logger)
   // The hub and the timeline call each other; `timeline` is assigned right below.
   let timeline: Timeline | undefined
   const hub = new ReplayHub({
@@ -91,7 +93,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
 
   if (startMode === 'now') timeline.start()
   if (startMode === 'paused') timeline.pause()
-  logger.info({ url: `ws://${host}:${address.port}${SUBSCRIBE_PATH}`, files: options.files, rate, seed, window: windowFrames, outbox }, 'replay listening')
+  logger.info({ url: `ws://${host}:${address.port}${SUBSCRIBE_PATH}`, files: options.files, preloaded: loaded.frames !== null, rate, seed, window: windowFrames, outbox }, 'replay listening')
 
   let closing: Promise<void> | null = null
   return {

@@ -1,8 +1,10 @@
 import type { Logger } from '../common/logger.js'
 import { FirehoseError } from '../protocol/errors.js'
-import { openFixture, scanFixture, type FixtureManifest } from '../protocol/fixture/index.js'
+import { openFixture, type FixtureManifest } from '../protocol/fixture/index.js'
 import { ReplayError, ReplayErrorCode } from './errors.js'
-import { readSeq, withSeq } from './seq-field.js'
+import { MemorySource } from './memory-source.js'
+import { readSeq } from './seq-field.js'
+import { StreamingSource } from './streaming-source.js'
 
 export interface SourceFrame {
   bytes: Uint8Array
@@ -13,150 +15,70 @@ export interface SourceFrame {
   round: number
 }
 
-/** Read-ahead bound: the reader pauses when this many frames (or bytes) wait to be published. */
-const READ_AHEAD_FRAMES = 4096
-const READ_AHEAD_BYTES = 32 * 1024 * 1024
+/** What the timeline pulls frames from, synchronously. */
+export interface FrameSource {
+  /** Called when frames become available after the source ran dry, or when it ends. */
+  onReadable: (() => void) | null
+  /** Set if a file failed mid-stream despite validation (changed on disk); the source then ends. */
+  readonly failure: Error | null
+  /** No frame will ever come again. */
+  readonly done: boolean
+  peek(): SourceFrame | undefined
+  take(): SourceFrame | undefined
+  close(): void
+}
+
+/** Fixtures up to this many frame bytes in total are kept in memory by default (see docs/replay.md). */
+export const DEFAULT_PRELOAD_MAX_BYTES = 256 * 1024 * 1024
+
+export interface LoadedFixtures {
+  manifests: FixtureManifest[]
+  /** Every frame of every file in order, when they fit in the preload bound; null otherwise. */
+  frames: SourceFrame[] | null
+}
 
 /**
- * Checks every file completely before the server starts, so a bad path or a corrupt file is
- * a clear start-up error instead of a stream that dies half-way.
+ * Reads every file completely before the server starts, so a bad path or a corrupt file is a
+ * clear start-up error instead of a stream that dies half-way. The same pass keeps the frames
+ * in memory when they total at most `preloadMaxBytes` (the timeline then never waits on disk
+ * or zlib); larger fixtures are streamed again from disk while playing.
  */
-export async function validateFixtures(files: string[], logger: Logger): Promise<FixtureManifest[]> {
+export async function loadFixtures(files: string[], preloadMaxBytes: number, logger: Logger): Promise<LoadedFixtures> {
   if (files.length === 0) throw new ReplayError(ReplayErrorCode.BadFixture, 'no fixture files given')
   const manifests: FixtureManifest[] = []
+  let frames: SourceFrame[] | null = []
+  let bytes = 0
   for (const file of files) {
     try {
-      const manifest = await scanFixture(file)
-      if (!manifest.complete) logger.warn({ file, frames: manifest.frameCount }, 'fixture was cut off mid-write; replaying the frames it has')
-      manifests.push(manifest)
+      const reader = await openFixture(file)
+      try {
+        for await (const frame of reader.frames()) {
+          if (frames === null) continue
+          bytes += frame.bytes.byteLength
+          if (bytes > preloadMaxBytes) {
+            frames = null
+            logger.info({ preloadMaxBytes }, 'fixtures larger than the preload bound: streaming them from disk')
+            continue
+          }
+          // Reader frames are views into a shared chunk: copy to keep them apart.
+          frames.push({ bytes: frame.bytes.slice(), timeUs: frame.timeUs, seq: readSeq(frame.bytes), round: 0 })
+        }
+        const manifest = reader.manifest()!
+        if (!manifest.complete) logger.warn({ file, frames: manifest.frameCount }, 'fixture was cut off mid-write; replaying the frames it has')
+        manifests.push(manifest)
+      } finally {
+        await reader.close()
+      }
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err)
       const fixtureCode = err instanceof FirehoseError ? err.code : undefined
       throw new ReplayError(ReplayErrorCode.BadFixture, `fixture ${file}: ${reason}`, { file, fixtureCode }, { cause: err })
     }
   }
-  return manifests
+  return { manifests, frames }
 }
 
-/**
- * Streams the fixture files in order (again and again with --loop) into a bounded read-ahead
- * queue that the timeline drains synchronously. Constant memory whatever the file size.
- * On --loop, round r shifts every seq by r * (maxSeq - minSeq + 1) of the first pass, so seqs
- * keep increasing and cursors stay meaningful; only the seq value's bytes change (seq-field.ts).
- */
-export class FixtureSource {
-  /** Called when frames become available after the queue ran dry, or when the source ends. */
-  onReadable: (() => void) | null = null
-  /** Set if a file failed mid-stream despite validation (changed on disk); the source then ends. */
-  failure: Error | null = null
-
-  private queue: SourceFrame[] = []
-  private queueHead = 0
-  private queuedBytes = 0
-  private readerDone = false
-  private closed = false
-  private spaceWaiter: (() => void) | null = null
-  private minSeq = Number.POSITIVE_INFINITY
-  private maxSeq = Number.NEGATIVE_INFINITY
-
-  constructor(
-    private readonly files: string[],
-    private readonly loop: boolean,
-    private readonly logger: Logger,
-  ) {
-    void this.run()
-  }
-
-  /** No frame will ever come again. */
-  get done(): boolean {
-    return this.readerDone && this.queueHead >= this.queue.length
-  }
-
-  get queued(): number {
-    return this.queue.length - this.queueHead
-  }
-
-  peek(): SourceFrame | undefined {
-    return this.queue[this.queueHead]
-  }
-
-  take(): SourceFrame | undefined {
-    const frame = this.queue[this.queueHead]
-    if (frame === undefined) return undefined
-    this.queue[this.queueHead++] = undefined as unknown as SourceFrame
-    this.queuedBytes -= frame.bytes.byteLength
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead)
-      this.queueHead = 0
-    }
-    if (this.spaceWaiter !== null && this.queued <= READ_AHEAD_FRAMES / 2) {
-      const wake = this.spaceWaiter
-      this.spaceWaiter = null
-      wake()
-    }
-    return frame
-  }
-
-  close(): void {
-    this.closed = true
-    this.spaceWaiter?.()
-  }
-
-  private async run(): Promise<void> {
-    try {
-      for (let round = 0; !this.closed; round++) {
-        const span = Number.isFinite(this.minSeq) ? this.maxSeq - this.minSeq + 1 : 0
-        const offset = round * span
-        let frames = 0
-        for (const file of this.files) {
-          if (this.closed) break
-          frames += await this.readFile(file, round, offset)
-        }
-        if (!this.loop || frames === 0) break
-        if (round === 0) this.logger.info({ minSeq: this.minSeq, maxSeq: this.maxSeq }, 'looping: later rounds shift seqs past the first pass')
-      }
-    } catch (err) {
-      this.failure = err instanceof Error ? err : new Error(String(err))
-      this.logger.error({ err }, 'fixture read failed mid-stream; the timeline ends here')
-    } finally {
-      this.readerDone = true
-      this.onReadable?.()
-    }
-  }
-
-  private async readFile(file: string, round: number, offset: number): Promise<number> {
-    const reader = await openFixture(file)
-    let frames = 0
-    try {
-      for await (const frame of reader.frames()) {
-        if (this.closed) break
-        let seq = readSeq(frame.bytes) // undefined for error frames and recorded garbage (replayed as recorded)
-        let bytes: Uint8Array = frame.bytes.slice() // reader frames are views into a shared chunk
-        if (seq !== undefined) {
-          if (round === 0) {
-            if (seq < this.minSeq) this.minSeq = seq
-            if (seq > this.maxSeq) this.maxSeq = seq
-          } else if (offset > 0) {
-            seq += offset
-            bytes = withSeq(bytes, seq)
-          }
-        }
-        frames++
-        this.push({ bytes, timeUs: frame.timeUs, seq, round })
-        if (this.queued >= READ_AHEAD_FRAMES || this.queuedBytes >= READ_AHEAD_BYTES) {
-          await new Promise<void>((resolve) => (this.spaceWaiter = resolve))
-        }
-      }
-    } finally {
-      await reader.close()
-    }
-    return frames
-  }
-
-  private push(frame: SourceFrame): void {
-    const wasEmpty = this.queued === 0
-    this.queue.push(frame)
-    this.queuedBytes += frame.bytes.byteLength
-    if (wasEmpty) this.onReadable?.()
-  }
+/** The source for these files: from memory when preloaded, else streamed from disk. */
+export function openSource(files: string[], loaded: LoadedFixtures, loop: boolean, logger: Logger): FrameSource {
+  return loaded.frames !== null ? new MemorySource(loaded.frames, loop) : new StreamingSource(files, loop, logger)
 }

@@ -2,7 +2,7 @@ import type { Logger } from '../common/logger.js'
 import type { FaultScheduler } from './fault-scheduler.js'
 import { RATE_TICK_MS, type Pacer } from './pacer.js'
 import { RateMeter } from './rate-meter.js'
-import type { FixtureSource } from './source.js'
+import type { FrameSource } from './source.js'
 import type { ReplayRate } from './types.js'
 import type { RetainedWindow } from './window.js'
 
@@ -34,7 +34,7 @@ export class Timeline {
   private readonly meter = new RateMeter()
 
   constructor(
-    private readonly source: FixtureSource,
+    private readonly source: FrameSource,
     private readonly pacer: Pacer,
     private readonly window: RetainedWindow,
     private readonly faults: FaultScheduler,
@@ -177,7 +177,8 @@ export class Timeline {
     else if (this.source.peek() === undefined) this.waitingFor = 'source'
     else if (mode === 'rate') this.schedule(RATE_TICK_MS)
     else if (timed) this.schedule(Math.min(MAX_SLEEP_MS, Math.max(1, nextDueMs - performance.now())))
-    else if (room < 1) this.waitingFor = 'room'
+    // Clients may have drained synchronously inside published(): ask again before sleeping.
+    else if (this.host.room() < 1) this.waitingFor = 'room'
     else this.schedule(0)
   }
 }

@@ -30,6 +30,8 @@ export interface ReplayOptions {
   /** Seed for fault ranges and garbage bytes (default: fresh, reported in status). */
   seed?: number
   logger?: Logger
+  /** Fixtures totalling at most this many frame bytes are kept in memory after the start-up check (default 256 MiB; 0 = always stream from disk). */
+  preloadMaxBytes?: number
   /** Server ping interval; a client that has not answered the previous ping is dropped (default 30,000 like the relay). */
   pingIntervalMs?: number
 }

@@ -30,14 +30,14 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('offline demo: replay the committed fixture through the ingestor into Redis and check the stream')
     .addOption(option('--fixture <file>', 'fixture to replay', 'FIREHOSE_FIXTURE', undefined, DEFAULT_FIXTURE))
-    .addOption(option('--redis <url>', 'Redis to use (default: REDIS_URL if it answers, else a redis-server started for the demo)', 'REDIS_URL', url(['redis:', 'rediss:'])))
+    .addOption(option('--redis <url>', 'Redis to use (default: REDIS_URL or 127.0.0.1:6379 if it answers, else a redis-server started for the demo)', 'REDIS_URL', url(['redis:', 'rediss:'])))
     .addOption(option('--keep', 'keep the demo stream and cursor keys in an existing Redis', 'FIREHOSE_DEMO_KEEP'))
     .addOption(option('--timeout <seconds>', 'give up after this long', 'FIREHOSE_DEMO_TIMEOUT', Number, 120))
     .showHelpAfterError(false)
     .action(action(demo))
 }
 
-async function demo(flags: DemoFlags): Promise<ExitCode> {
+async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
   const say = (line: string): void => void process.stdout.write(`${line}\n`)
   const fail = (line: string): ExitCode => {
     process.stderr.write(`firehose demo: ${line}\n`)
@@ -47,7 +47,9 @@ async function demo(flags: DemoFlags): Promise<ExitCode> {
     return fail(`fixture ${flags.fixture} not found (it is committed as fixtures/generated.fixture.gz; regenerate it with the fixture generator, or pass --fixture FILE)`)
   }
   const logger = createLogger({ name: 'firehose-demo', level: process.env.FIREHOSE_LOG_LEVEL ?? 'warn' })
-  const redis = await demoRedis(flags.redis ?? 'redis://127.0.0.1:6379', flags.redis !== undefined, logger)
+  // --redis on the command line must answer; REDIS_URL or the default may fall back to our own server.
+  const explicit = command.getOptionValueSource('redis') === 'cli'
+  const redis = await demoRedis(flags.redis ?? 'redis://127.0.0.1:6379', explicit, logger)
   if (typeof redis === 'string') return fail(redis)
 
   const runId = `firehose:demo:${new Date().toISOString().replace(/[-:.]/g, '')}`

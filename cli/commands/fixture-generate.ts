@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { didDocsPathFor, generateFixture } from '../../fixtures/generator/index.js'
 import { progressBar } from '../../fixtures/generator/progress.js'
 import { SeededRandom } from '../../common/random.js'
+import { FixtureError } from '../../protocol/fixture/index.js'
 import { integer, nonEmpty, option, positiveNumber } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -13,6 +14,7 @@ interface GenerateFlags {
   workers?: number
   firstSeq?: number
   rate?: number
+  repoRecords?: number
   info?: boolean
 }
 
@@ -28,6 +30,7 @@ export function registerFixtureGenerate(fixture: Command): void {
     .addOption(option('--workers <n>', 'worker threads (0: this thread; default by size and cores)', 'FIREHOSE_WORKERS', integer(0, 64)))
     .addOption(option('--first-seq <n>', 'seq of the first event (default 20000000001)', 'FIREHOSE_FIRST_SEQ', integer(1)))
     .addOption(option('--rate <events/s>', 'mean event rate of the simulated relay (default 800)', 'FIREHOSE_RATE', positiveNumber(1_000_000)))
+    .addOption(option('--repo-records <n>', 'median records per pre-existing repo (default 60; smaller repos, smaller frames)', 'FIREHOSE_REPO_RECORDS', integer(1, 100_000)))
     .addOption(option('--info', 'start with one #info OutdatedCursor frame', 'FIREHOSE_INFO'))
     .action(action((flags: GenerateFlags) => generate(flags)))
 }
@@ -36,17 +39,27 @@ async function generate(flags: GenerateFlags): Promise<ExitCode> {
   const seed = flags.seed ?? SeededRandom.freshSeed()
   const bar = progressBar(process.stderr, 'generating')
   const started = performance.now()
-  const manifest = await generateFixture({
-    out: flags.out,
-    events: flags.events,
-    seed,
-    onProgress: bar?.update,
-    ...(flags.accounts !== undefined ? { accounts: flags.accounts } : {}),
-    ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
-    ...(flags.firstSeq !== undefined ? { firstSeq: flags.firstSeq } : {}),
-    ...(flags.rate !== undefined ? { eventsPerSecond: flags.rate } : {}),
-    ...(flags.info === true ? { infoFrame: true } : {}),
-  })
+  let manifest
+  try {
+    manifest = await generateFixture({
+      out: flags.out,
+      events: flags.events,
+      seed,
+      onProgress: bar?.update,
+      ...(flags.accounts !== undefined ? { accounts: flags.accounts } : {}),
+      ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+      ...(flags.firstSeq !== undefined ? { firstSeq: flags.firstSeq } : {}),
+      ...(flags.rate !== undefined ? { eventsPerSecond: flags.rate } : {}),
+      ...(flags.repoRecords !== undefined ? { medianRecords: flags.repoRecords } : {}),
+      ...(flags.info === true ? { infoFrame: true } : {}),
+    })
+  } catch (err) {
+    bar?.end()
+    // An unwritable --out is the user's environment, not a bug: one line, exit 3.
+    if (!(err instanceof FixtureError)) throw err
+    process.stderr.write(`firehose fixture generate: ${err.message} [${err.code}] (seed ${seed})\n`)
+    return ExitCode.Error
+  }
   bar?.end()
   const seconds = (performance.now() - started) / 1000
   const counts = Object.entries(manifest.countsByType)

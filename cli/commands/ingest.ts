@@ -17,7 +17,7 @@ interface IngestFlags {
   queueSize: number
   queueMb: number
   maxBadFrames: number
-  decodeThread: 'worker' | 'main'
+  decodeWorkers: number
   skipBlockVerify?: boolean
   healthPort?: number
   statusInterval: number
@@ -54,7 +54,7 @@ export function registerIngest(program: Command): void {
     .addOption(option('--queue-size <frames>', 'queue bound between socket and Redis, in frames', 'FIREHOSE_QUEUE_SIZE', integer(1, 1_000_000), INGESTOR_DEFAULTS.queueFrames))
     .addOption(option('--queue-mb <mib>', 'queue bound in MiB of raw frames', 'FIREHOSE_QUEUE_MB', integer(1, 16_384), INGESTOR_DEFAULTS.queueBytes / 1024 / 1024))
     .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
-    .addOption(option('--decode-thread <where>', 'decode frames in a worker thread or on the main thread', 'FIREHOSE_DECODE_THREAD', oneOf(['worker', 'main'] as const), 'worker'))
+    .addOption(option('--decode-workers <n>', 'worker threads decoding frames; 0 = decode on the main thread', 'FIREHOSE_DECODE_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.decodeWorkers))
     .addOption(option('--skip-block-verify', 'do not check CAR block hashes against their CIDs', 'FIREHOSE_SKIP_BLOCK_VERIFY'))
     .addOption(option('--health-port <port>', 'serve GET /health on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
     .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
@@ -110,7 +110,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       queueFrames: flags.queueSize,
       queueBytes: flags.queueMb * 1024 * 1024,
       maxConsecutiveBadFrames: flags.maxBadFrames,
-      decodeInWorker: flags.decodeThread === 'worker',
+      decodeWorkers: flags.decodeWorkers,
       verifyBlocks: flags.skipBlockVerify !== true,
       healthPort: flags.healthPort ?? null,
       statusIntervalMs: Math.round(flags.statusInterval * 1000),

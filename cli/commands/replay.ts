@@ -21,6 +21,7 @@ interface ReplayFlags {
   fault?: FaultSpec[]
   seed?: number
   pingInterval: number
+  preloadMb: number
 }
 
 const RATE_FLAGS = ['rate', 'speed', 'original', 'max']
@@ -45,6 +46,7 @@ export function registerReplay(program: Command): void {
     .addOption(option('--faults <plan.json>', 'fault plan file (docs/replay.md)', 'FIREHOSE_REPLAY_FAULTS'))
     .addOption(option('--fault <spec>', 'one fault, repeatable: KIND[:key=value,...] e.g. drop:atFrame=500', 'FIREHOSE_REPLAY_FAULT').argParser(collectFault))
     .addOption(option('--seed <n>', 'seed for fault ranges and garbage bytes (default: plan seed, else fresh)', 'FIREHOSE_REPLAY_SEED', integer(0, 0xffff_ffff)))
+    .addOption(option('--preload-mb <mib>', 'keep fixtures up to this size in memory after the start-up check (0 = always stream from disk)', 'FIREHOSE_REPLAY_PRELOAD_MB', integer(0, 1_048_576), 256))
     .addOption(option('--ping-interval <ms>', 'server ping interval; a client missing a pong is dropped', 'FIREHOSE_REPLAY_PING_INTERVAL', integer(100, 3_600_000), 30_000))
     .action(action(replay))
 }
@@ -89,6 +91,7 @@ async function replay(files: string[], flags: ReplayFlags): Promise<ExitCode> {
       seed,
       logger,
       pingIntervalMs: flags.pingInterval,
+      preloadMaxBytes: flags.preloadMb * 1024 * 1024,
     })
     logger.info({ control: `${handle.httpUrl}/_replay/status`, seed }, 'replay ready')
   } catch (err) {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander'
 import { describeSeqs, checkStream, expectedEntriesFromFixture, type StreamCheckResult } from '../../harness/stream-checker.js'
 import { redactUrl } from '../../common/logger.js'
+import { seqsLostToFaults } from '../../harness/replay-faults.js'
+import type { ReplayStatus } from '../../replay/index.js'
 import { nonEmpty, option, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -8,6 +10,7 @@ interface VerifyOptions {
   fixture: string
   redis: string
   stream: string
+  replay?: string
   json?: boolean
 }
 
@@ -19,14 +22,17 @@ export function registerVerify(program: Command): void {
     .addOption(option('--fixture <file>', 'fixture file the stream was ingested from', 'FIREHOSE_FIXTURE', nonEmpty).makeOptionMandatory())
     .addOption(option('--redis <url>', 'Redis URL', 'REDIS_URL', url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379'))
     .addOption(option('--stream <key>', 'stream key', 'REDIS_STREAM_KEY', nonEmpty, 'firehose:events'))
+    .addOption(option('--replay <url>', 'replay server the stream was fed from: seqs its faults destroyed (swallow, truncate, regress) are not expected', 'FIREHOSE_REPLAY_URL', url(['http:', 'https:', 'ws:', 'wss:'])))
     .addOption(option('--json', 'print the full result as one JSON line', 'FIREHOSE_JSON'))
     .action(action(verify))
 }
 
 async function verify(options: VerifyOptions): Promise<ExitCode> {
   let result: StreamCheckResult
+  let skipSeqs = new Set<number>()
   try {
-    const expected = await expectedEntriesFromFixture(options.fixture)
+    if (options.replay !== undefined) skipSeqs = seqsLostToFaults(await fetchReplayStatus(options.replay))
+    const expected = await expectedEntriesFromFixture(options.fixture, { skipSeqs })
     result = await checkStream({ redisUrl: options.redis, stream: options.stream, expected })
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
@@ -34,7 +40,7 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
     return ExitCode.Error
   }
   if (options.json === true) {
-    process.stdout.write(`${JSON.stringify({ fixture: options.fixture, stream: options.stream, ...result })}\n`)
+    process.stdout.write(`${JSON.stringify({ fixture: options.fixture, stream: options.stream, ...result, lostToReplayFaults: [...skipSeqs] })}\n`)
   } else {
     process.stdout.write(
       [
@@ -46,10 +52,19 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
         `out-of-order: ${describeSeqs(result.outOfOrder)}`,
         `mismatched:   ${describeSeqs(result.mismatched)}`,
         `unexpected:   ${describeSeqs(result.unexpected)}`,
+        ...(options.replay === undefined ? [] : [`lost to replay faults (not expected): ${describeSeqs([...skipSeqs])}`]),
         result.ok ? 'OK' : 'FAILED',
         '',
       ].join('\n'),
     )
   }
   return result.ok ? ExitCode.Ok : ExitCode.Failed
+}
+
+/** GET /_replay/status from the replay server's HTTP or WebSocket URL. */
+async function fetchReplayStatus(replayUrl: string): Promise<ReplayStatus> {
+  const statusUrl = new URL('/_replay/status', replayUrl.replace(/^ws/, 'http'))
+  const response = await fetch(statusUrl)
+  if (!response.ok) throw new Error(`replay status ${statusUrl}: HTTP ${response.status}`)
+  return (await response.json()) as ReplayStatus
 }

@@ -67,6 +67,7 @@ export async function startContainerRedis(options: { persistence: RedisPersisten
   return {
     kind: 'container',
     canKill: true,
+    dataDir: dir,
     get url() {
       return url()
     },

@@ -14,6 +14,7 @@ export async function startExternalRedis(url = process.env.REDIS_URL ?? DEFAULT_
     kind: 'external',
     url,
     canKill: false,
+    dataDir: null,
     async stop() {},
     async kill() {
       throw new RedisCannotKillError('external', 'kill')

@@ -7,6 +7,7 @@ import type { RedisHandle, RedisKind, RedisStartOptions } from './types.js'
 
 export type { RedisHandle, RedisKind, RedisPersistence, RedisStartOptions } from './types.js'
 export { containerRuntimeUnavailableReason } from './container-runtime.js'
+export { dropAofTail } from './aof-tail.js'
 export { RedisCannotKillError } from '../errors.js'
 
 const KINDS: readonly RedisKind[] = ['container', 'process', 'external']

@@ -66,6 +66,7 @@ export async function startProcessRedis(options: { persistence: RedisPersistence
   return {
     kind: 'process',
     canKill: true,
+    dataDir: dir,
     get url() {
       return url()
     },

@@ -15,6 +15,8 @@ export interface RedisHandle {
   readonly url: string
   /** false for external Redis: kill() and restart() throw RedisCannotKillError. */
   readonly canKill: boolean
+  /** Host directory holding the server's data (AOF) while it runs or is killed; null for external Redis. */
+  readonly dataDir: string | null
   /** Stops the server and deletes its data. Idempotent. */
   stop(): Promise<void>
   /** SIGKILL: no shutdown save, the data dir is kept for restart(). */

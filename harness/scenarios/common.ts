@@ -27,6 +27,9 @@ export async function finishAndCheck(
 ): Promise<{ stream: StreamCheckResult; checks: ScenarioCheck[] }> {
   const untilSeq = options.untilSeq ?? (await rig.lastExpectedSeq())
   await rig.waitForCursor(untilSeq, ingestor, options.timeoutMs)
+  // The cursor may already be there when this ingestor starts (earlier lives wrote it all); a
+  // SIGTERM before its signal handlers exist would just kill it, so wait until it is running.
+  await ingestor.waitForLog((record) => record.msg === 'relay connected', options.timeoutMs, 'the relay connection')
   const exit = await ingestor.stop()
   const cursor = await rig.storedCursor()
   const stream = await rig.check({ upToSeq: cursor ?? untilSeq })

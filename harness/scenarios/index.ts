@@ -1,12 +1,30 @@
 import { crashKill9 } from './crash-kill9.js'
 import { cursorRecovery } from './cursor-recovery.js'
+import { redisCrashAlways, redisCrashEverysec } from './redis-crash.js'
+import { RELAY_FAULT_SCENARIOS } from './relay-faults.js'
+import { slowRedis } from './slow-redis.js'
+import { stalledRedis } from './stalled-redis.js'
+import { slowConsumer } from './slow-consumer.js'
+import { throughputSmoke } from './throughput.js'
+import { liveShape } from './live-shape.js'
 import type { Scenario } from './types.js'
 
 export { runScenario, reproduceCommand } from './runner.js'
 export type { Scenario, ScenarioContext, ScenarioOutcome, ScenarioResult, ScenarioCheck } from './types.js'
 
 /** Every scenario `firehose scenario NAME` can run, in the order the CI suite runs them. */
-export const SCENARIOS: readonly Scenario[] = [cursorRecovery, crashKill9]
+export const SCENARIOS: readonly Scenario[] = [
+  cursorRecovery,
+  crashKill9,
+  redisCrashEverysec,
+  redisCrashAlways,
+  ...RELAY_FAULT_SCENARIOS,
+  slowRedis,
+  stalledRedis,
+  slowConsumer,
+  throughputSmoke,
+  liveShape,
+]
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((scenario) => scenario.name === name)

@@ -82,12 +82,13 @@ export class Rig {
   }
 
   /**
-   * Starts `firehose ingest` on this rig. While no cursor is stored yet (first start, or a
-   * kill before the first write) it gets `--cursor 0` (the relay's whole window), as an
-   * operator bootstrapping a fresh stream would; otherwise it resumes from the stored cursor.
+   * Starts `firehose ingest` on this rig. The first one connects without a cursor, like a
+   * fresh production deployment (the timeline starts when it subscribes, so it misses
+   * nothing). A later one with no cursor stored yet (killed before its first write) gets
+   * `--cursor 0`, the relay's whole window; otherwise it resumes from the stored cursor.
    */
   async startIngestor(extra: Partial<IngestorProcessOptions> = {}): Promise<IngestorProcess> {
-    const bootstrap = (await this.storedCursor()) === null ? ['--cursor', '0'] : []
+    const bootstrap = (await this.storedCursor()) === null && this.replay.status().framesPublished > 0 ? ['--cursor', '0'] : []
     const ingestor = IngestorProcess.start({
       relayUrl: this.ingestorRelayUrl,
       redisUrl: this.ingestorRedisUrl,
@@ -98,11 +99,6 @@ export class Rig {
     })
     this.ingestors.push(ingestor)
     return ingestor
-  }
-
-  /** After Redis restarted on another port: point the proxy (if any) at it. */
-  redisMoved(): void {
-    this.redisProxy?.setUpstream(hostPort(this.redis.url))
   }
 
   /** The stored cursor, or null when unset or Redis is unreachable right now. */

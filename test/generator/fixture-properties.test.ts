@@ -6,7 +6,7 @@ import { decodeFrame } from '../../protocol/frame.js'
 import { generate, tempDir, type Generated } from './helpers.js'
 
 const SEED = 777
-const EVENTS = 900
+const EVENTS = 700
 const TID = /^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$/
 
 type Doc = { verificationMethod: { publicKeyMultibase: string }[] }
@@ -102,7 +102,7 @@ describe('generated fixture: sync-1.1 chains, valid records, realistic mix', () 
       last.set(did, { rev: body.rev as string, data: commit.data.toString() })
     }
     expect(inverted).toBeGreaterThan(EVENTS * 0.8)
-  })
+  }, 120_000)
 
   it('writes valid lexicon records whose strong refs and facets are right', () => {
     const created = new Map<string, string>()
@@ -197,4 +197,19 @@ describe('generated fixture: sync-1.1 chains, valid records, realistic mix', () 
     expect(median).toBeLessThan(5000)
     expect(sizes[sizes.length - 1]!).toBeGreaterThan(8000)
   })
+
+  it('puts one #info OutdatedCursor first when asked, and reports progress up to the total', async () => {
+    const tmp = await tempDir()
+    try {
+      const progress: number[] = []
+      const small = await generate(tmp.dir, 'info.fixture', { events: 1001, accounts: 10, medianRecords: 3, seed: SEED, workers: 0, infoFrame: true, onProgress: (p) => progress.push(p.events) })
+      const first = decodeEvent(small.frames[0]!.bytes)
+      expect(first).toMatchObject({ type: 'info', name: 'OutdatedCursor' })
+      expect(small.manifest.countsByType['#info']).toBe(1)
+      expect(small.manifest.firstSeq).toBe((decodeEvent(small.frames[1]!.bytes) as CommitEvent).seq)
+      expect(progress).toEqual([1000, 1001])
+    } finally {
+      await tmp.cleanup()
+    }
+  }, 120_000)
 })

@@ -1,7 +1,7 @@
 import { DataDiff, MST, MemoryBlockstore, cidForRecord } from '@atproto/repo'
 import { describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
-import { coveringProofNodes, takeNewNodes } from '../../fixtures/generator/mst-nodes.js'
+import { buildTree, coveringProofNodes, takeNewNodes } from '../../fixtures/generator/mst-nodes.js'
 import { tidFromTime } from '../../fixtures/generator/tid.js'
 
 const SEED = 4242
@@ -46,6 +46,23 @@ describe('in-memory MST walks match @atproto/repo', () => {
       const diff = await DataDiff.of(tree, before)
       const fresh = await cidsOf(takeNewNodes(tree, before, [k]))
       expect(fresh, `seed ${SEED} step ${step}`).toEqual(diff.newMstBlocks.cids().map(String).sort())
+    }
+  })
+
+  it('buildTree makes the tree repeated MST.add makes, and it edits the same way', async () => {
+    const random = new SeededRandom(SEED + 1)
+    const cid = await cidForRecord({ $type: 'app.bsky.graph.follow', subject: 'did:plc:x', createdAt: '2025-01-01T00:00:00.000Z' })
+    for (const size of [0, 1, 2, 7, 50, 400]) {
+      const keys = new Set<string>()
+      while (keys.size < size) keys.add(`app.bsky.graph.follow/${tidFromTime(1.7e15 + random.int(0, 1e12), random.int(0, 1023))}`)
+      let added = await MST.create(new MemoryBlockstore())
+      for (const key of keys) added = await added.add(key, cid)
+      let built = await buildTree(new MemoryBlockstore(), [...keys].map((key) => ({ key, value: cid })))
+      expect((await built.getPointer()).toString(), `seed ${SEED + 1} size ${size}`).toBe((await added.getPointer()).toString())
+      const extra = `app.bsky.graph.follow/${tidFromTime(1.8e15, 1)}`
+      added = await added.add(extra, cid)
+      built = await built.add(extra, cid)
+      expect((await built.getPointer()).toString(), `size ${size} after add`).toBe((await added.getPointer()).toString())
     }
   })
 })

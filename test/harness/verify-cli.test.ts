@@ -9,7 +9,11 @@ import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import { FixtureWriter } from '../../protocol/fixture/index.js'
 import { encodeFrame } from '../../protocol/frame.js'
 import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
+import { WebSocket } from 'ws'
 import { expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+import { decodeEvent } from '../../protocol/events.js'
+import { isSequenced, toStreamEntry } from '../../protocol/stream-entry.js'
+import { startReplay } from '../../replay/index.js'
 
 // Runs the built CLI (npm test builds first), as a user would.
 const run = promisify(execFile)
@@ -76,6 +80,33 @@ describe('firehose verify', () => {
     const result = await firehose(['verify', '--fixture', fixture, '--json'], { REDIS_URL: redis.url, REDIS_STREAM_KEY: 'from-env' })
     expect(result.code).toBe(1)
     expect(JSON.parse(result.stdout)).toMatchObject({ stream: 'from-env', expected: 20, delivered: 19, lost: [20], ok: false })
+  })
+
+  it('with --replay, does not expect the seqs a replay fault swallowed', async () => {
+    const replay = await startReplay({ files: [fixture], start: 'first-client', faults: [{ kind: 'swallow', atFrame: 5, count: 2 }] })
+    try {
+      // A consumer that writes what it receives, as an ingestor would.
+      const received: StreamEntry[] = []
+      const socket = new WebSocket(`${replay.url}?cursor=0`)
+      await new Promise<void>((resolve, reject) => {
+        socket.on('message', (data: Buffer) => {
+          const event = decodeEvent(new Uint8Array(data))
+          if (isSequenced(event)) received.push(toStreamEntry(event))
+          if (received.length === 18) resolve()
+        })
+        socket.on('error', reject)
+      })
+      socket.close()
+      await writeStream('after-swallow', received)
+      const without = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'after-swallow'])
+      expect(without.code).toBe(1)
+      expect(without.stdout).toContain('missing:      2 (6-7)')
+      const withReplay = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'after-swallow', '--replay', replay.httpUrl])
+      expect(withReplay.stdout).toContain('lost to replay faults (not expected): 2 (6-7)')
+      expect(withReplay.code).toBe(0)
+    } finally {
+      await replay.close()
+    }
   })
 
   it('exits 2 on bad usage and 3 when Redis or the fixture cannot be read', async () => {

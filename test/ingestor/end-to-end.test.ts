@@ -15,14 +15,14 @@ describe('ingestor end to end (replay server -> ingestor -> redis-server)', () =
     temp.cleanup()
   })
 
-  it('writes every frame once, in order, with the cursor at the last seq (worker and main-thread decode)', async () => {
+  it('writes every frame once, in order, with the cursor at the last seq (1 and 2 decode workers, main-thread decode)', async () => {
     const fixture = await writeFixture(join(temp.dir, 'e2e.fixture.gz'), sequencedRealFrames(3000))
     const expected = await expectedEntriesFromFixture(fixture)
-    for (const decodeInWorker of [true, false]) {
+    for (const decodeWorkers of [1, 2, 0]) {
       const keys = uniqueKeys()
       const relay = await replay([fixture])
       try {
-        const handle = await ingestUntil({ relayUrl: relay.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, decodeInWorker, batchSize: 200 }, 3000)
+        const handle = await ingestUntil({ relayUrl: relay.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, decodeWorkers, batchSize: 200 }, 3000)
         const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected })
         expect(result).toMatchObject({ ok: true, delivered: 3000 })
         expect(await redisGet(redis.url, keys.cursorKey)).toBe('3000')
@@ -32,6 +32,22 @@ describe('ingestor end to end (replay server -> ingestor -> redis-server)', () =
       } finally {
         await relay.close()
       }
+    }
+  })
+
+  it('two ingestors on the same keys: the compare-and-set lets each batch in once; the stream has every seq once, in order', async () => {
+    const fixture = await writeFixture(join(temp.dir, 'two.fixture.gz'), sequencedRealFrames(2000))
+    const keys = uniqueKeys()
+    const relay = await replay([fixture], { rate: { mode: 'rate', eventsPerSec: 2000 }, start: 'first-client' })
+    try {
+      const options = { relayUrl: relay.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, batchSize: 50 }
+      const [a, b] = await Promise.all([ingestUntil(options, 2000), ingestUntil(options, 2000)])
+      const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture) })
+      expect(result).toMatchObject({ ok: true, delivered: 2000, duplicated: [] })
+      // Both read the same stored cursor and race on every batch: the loser's CAS refuses it.
+      expect(a.status().counters.casMismatches + b.status().counters.casMismatches).toBeGreaterThan(0)
+    } finally {
+      await relay.close()
     }
   })
 })

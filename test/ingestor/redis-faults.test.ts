@@ -74,6 +74,10 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
       await ingestor.stop()
       const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture) })
       expect(result).toMatchObject({ ok: true, delivered: FRAMES })
+      admin.disconnect()
+      admin = adminClient(redis.url)
+      const groups = (await admin.xinfo('GROUPS', keys.stream)) as unknown[][]
+      expect(groups.map((group) => group[1])).toEqual(['firehose-processors'])
       return ingestor
     } finally {
       await ingestor.stop()
@@ -103,6 +107,15 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
     })
     expect(ingestor.status().counters.resyncs).toBeGreaterThanOrEqual(1)
     expect(ingestor.status().counters.casMismatches).toBeGreaterThanOrEqual(1)
+  })
+
+  it('Redis restarted empty (no persistence: cursor, stream and group gone): restarts from where the run started, group re-created', async () => {
+    const ingestor = await run('none', 2000, async ({ redis, ingestor }) => {
+      await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= 1000, { what: 'cursor 1000', timeoutMs: 30_000 })
+      await redis.kill()
+      await redis.restart()
+    })
+    expect(ingestor.status().counters.resyncs).toBeGreaterThanOrEqual(1)
   })
 
   it('Redis stopped (SIGSTOP) under a max-rate relay: the queue stays bounded, the socket is paused, nothing is lost', async () => {

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
+import fc from 'fast-check'
+import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
-import { bytesToBase64, toJsonModel } from '../../protocol/data-model.js'
+import { bytesToBase64, cidToString, toJsonModel } from '../../protocol/data-model.js'
 import { FrameDecodeError } from '../../protocol/errors.js'
 import { type CommitEvent, decodeEvent } from '../../protocol/events.js'
 import { REAL_DATA, blockOfBytes, commitFrame } from './helpers.js'
@@ -66,5 +69,20 @@ describe('toJsonModel edge cases', () => {
 
   it('keeps floats, nulls, booleans and empty containers as they are', () => {
     expect(toJsonModel({ f: 1.5, n: null, b: false, a: [], o: {} })).toEqual({ f: 1.5, n: null, b: false, a: [], o: {} })
+  })
+})
+
+describe('cidToString', () => {
+  it('equals multiformats CID#toString for v0 and v1 CIDs of any codec, hash and digest length (seeded)', () => {
+    const digest = fc.record({ code: fc.constantFrom(0x12, 0x13, 0x1e, 0x00), bytes: fc.uint8Array({ minLength: 0, maxLength: 70 }) })
+    fc.assert(
+      fc.property(fc.constantFrom(0x71, 0x55, 0x70, 0x0129), digest, (codec, { code, bytes }) => {
+        const cid = CID.createV1(codec, createDigest(code, bytes))
+        expect(cidToString(cid)).toBe(cid.toString())
+      }),
+      { seed: 0xc1d, numRuns: 500 },
+    )
+    const v0 = CID.parse('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
+    expect(cidToString(v0)).toBe('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n')
   })
 })

@@ -2,15 +2,18 @@
  * Differential test: the official TypeScript stack decodes the same real frames independently
  * (@atproto/xrpc-server splits the frame, @atproto/sync parses commits and syncs as its Firehose
  * client does, @atproto/repo reads the CAR and records) and must agree with our codec.
+ * Frames: everything in /work/shared/data/real plus the committed generated fixture.
  */
+import { existsSync } from 'node:fs'
 import { cborToLexRecord, readCar } from '@atproto/repo'
 import { parseAccount, parseCommitUnauthenticated, parseSync } from '@atproto/sync'
 import { lexToJson } from '@atproto/lexicon'
 import { Frame } from '@atproto/xrpc-server'
 import { describe, expect, it } from 'vitest'
 import { decodeEvent } from '../../protocol/events.js'
+import { openFixture } from '../../protocol/fixture/index.js'
 import { peekFrame } from '../../protocol/peek.js'
-import { allRealFrames } from './helpers.js'
+import { type RealFrame, allRealFrames } from './helpers.js'
 
 type Body = Record<string, unknown>
 
@@ -20,12 +23,28 @@ function officialSplit(bytes: Uint8Array): { t: string; body: Body } {
   return { t: frame.header.t ?? '', body: frame.body as Body }
 }
 
-const commitFrames = allRealFrames().filter(({ bytes }) => officialSplit(bytes).t === '#commit')
+const COMMITTED_FIXTURE = new URL('../../fixtures/generated.fixture.gz', import.meta.url).pathname
+
+/** The committed generated fixture's frames too, when it exists: realistic signed commits in bulk. */
+async function fixtureFrames(): Promise<RealFrame[]> {
+  if (!existsSync(COMMITTED_FIXTURE)) return []
+  const reader = await openFixture(COMMITTED_FIXTURE)
+  const frames: RealFrame[] = []
+  try {
+    for await (const { bytes } of reader.frames()) frames.push({ name: `generated.fixture.gz #${frames.length}`, bytes })
+  } finally {
+    await reader.close()
+  }
+  return frames
+}
+
+const everyFrame = [...allRealFrames(), ...(await fixtureFrames())]
+const commitFrames = everyFrame.filter(({ bytes }) => officialSplit(bytes).t === '#commit')
 
 describe('differential: our codec vs @atproto/sync + @atproto/repo on real frames', () => {
   it('covers every real #commit frame (both sides agree which frames are commits)', () => {
     expect(commitFrames.length).toBeGreaterThan(20)
-    expect(commitFrames.length).toBe(allRealFrames().filter(({ bytes }) => peekFrame(bytes).t === '#commit').length)
+    expect(commitFrames.length).toBe(everyFrame.filter(({ bytes }) => peekFrame(bytes).t === '#commit').length)
   })
 
   it('commit ops and records equal what @atproto/sync parseCommitUnauthenticated yields', async () => {
@@ -73,7 +92,7 @@ describe('differential: our codec vs @atproto/sync + @atproto/repo on real frame
 
   it('#sync and #account events agree with @atproto/sync parseSync / parseAccount', async () => {
     let checked = 0
-    for (const { name, bytes } of allRealFrames()) {
+    for (const { name, bytes } of everyFrame) {
       const { t, body } = officialSplit(bytes)
       const ours = decodeEvent(bytes)
       if (t === '#sync' && ours.type === 'sync') {

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import * as CarBufferWriter from '@ipld/car/buffer-writer'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
@@ -8,7 +9,8 @@ import { expect } from 'vitest'
 import { FrameDecodeError } from '../../protocol/errors.js'
 import { encodeFrame } from '../../protocol/frame.js'
 
-export const REAL_DATA = '/work/shared/data/real'
+/** `../shared/data/real` next to the repository (the same path on CI). */
+export const REAL_DATA = fileURLToPath(new URL('../../../shared/data/real', import.meta.url))
 export const DID = 'did:plc:44ybard66vv44zksje25o7dz'
 
 export interface Block {

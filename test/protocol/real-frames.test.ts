@@ -1,7 +1,9 @@
-import { readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type FirehoseEvent, decodeEvent } from '../../protocol/events.js'
+import { openFixture } from '../../protocol/fixture/index.js'
+import { peekFrame } from '../../protocol/peek.js'
 import { REAL_DATA, allRealFrames, prodCommitFrames, scenarioExpectations, scenarioFrames, scenarioNames } from './helpers.js'
 
 type Json = Record<string, unknown>
@@ -100,4 +102,23 @@ describe('real network frames', () => {
       }
     })
   }
+})
+
+const COMMITTED_FIXTURE = new URL('../../fixtures/generated.fixture.gz', import.meta.url).pathname
+
+describe('committed generated fixture', () => {
+  it.skipIf(!existsSync(COMMITTED_FIXTURE))('every frame decodes (blocks verified), peeks to the same seq, and matches the manifest counts', async () => {
+    const reader = await openFixture(COMMITTED_FIXTURE)
+    const counts: Record<string, number> = {}
+    try {
+      for await (const { bytes } of reader.frames()) {
+        const event = decodeEvent(bytes)
+        counts[`#${event.type}`] = (counts[`#${event.type}`] ?? 0) + 1
+        expect(peekFrame(bytes).seq).toBe('seq' in event && event.seq !== null ? event.seq : undefined)
+      }
+      expect(counts).toEqual(reader.manifest()?.countsByType)
+    } finally {
+      await reader.close()
+    }
+  })
 })

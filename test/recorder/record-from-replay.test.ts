@@ -26,7 +26,8 @@ describe(`recording from the replay server (seed ${seed})`, () => {
   it('through drop, clean close, stall and a refused handshake, the recording equals the source fixture byte-for-byte', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    const source = sequencedFrames(2000, 5000)
+    // 3 s of timeline at 1000/s: the faults below all land well before it ends.
+    const source = sequencedFrames(3000, 5000)
     const sourcePath = join(dir, 'source.fixture.gz')
     await writeFixture(sourcePath, source)
     const random = new SeededRandom(seed)
@@ -36,7 +37,6 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     const handle = await startRecorder({
       relay: replay.url,
       out,
-      limit: source.length,
       relayClient: { stallTimeoutMs: 500, pingIntervalMs: 100, backoff: { initialMs: 5, maxMs: 20 }, random: new SeededRandom(seed) },
     })
     // Faults injected at run time once the recording has reached a (seeded) point, so each one
@@ -57,12 +57,13 @@ describe(`recording from the replay server (seed ${seed})`, () => {
       await until(() => handle.status().reconnects >= step.reconnects, `reconnect ${step.reconnects}`)
     }
     const faults = plan.flatMap((step) => step.faults.map((fault) => ({ ...fault, afterFrames: step.afterFrames })))
-    const summary = await handle.done
+    await until(() => handle.status().currentSeq === 7999, 'the last seq')
+    const summary = await handle.stop()
     const status = replay.status()
     const context = `seed ${seed}, faults ${JSON.stringify(faults)}, clients ${JSON.stringify(status.clients.map((c) => [c.cursorAsked, c.framesSent, c.faults]))}`
     const back = await readFixture(out)
     expect(firstDifference(back.frames.map((f) => f.bytes), source), context).toBe(-1)
-    expect(back.manifest, context).toMatchObject({ complete: true, frameCount: 2000, firstSeq: 5000, lastSeq: 6999, gaps: [] })
+    expect(back.manifest, context).toMatchObject({ complete: true, frameCount: 3000, firstSeq: 5000, lastSeq: 7999, gaps: [] })
     // Every fault hit the recorder: 4 dropped/closed/stalled connections, 1 refused handshake.
     expect(status.clients.length, context).toBe(5)
     expect(status.handshakesRefused, context).toHaveLength(1)

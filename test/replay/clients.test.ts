@@ -2,6 +2,7 @@ import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { decodeFrame } from '../../protocol/frame.js'
+import { WebSocket } from 'ws'
 import { ReplayError, startReplay, withSeq } from '../../replay/index.js'
 import { sameBytes, seqOf, sequencedFrames, subscribe, syntheticFrames, tempDir, until, writeFixture, type TestFrame } from './helpers.js'
 
@@ -44,7 +45,9 @@ describe('several clients', () => {
   test('a client that stops reading gets ConsumerTooSlow and is closed; the others are unaffected', async () => {
     const big = join(dir.dir, 'big.fixture.gz')
     await writeFixture(big, await sequencedFrames(20_000)) // ~80 MB of frames: more than socket buffers hold
-    const replay = await startReplay({ files: [big], rate: { mode: 'rate', eventsPerSec: 20_000 }, outbox: 200, start: 'paused' })
+    // Outbox 2000 frames = 0.2 s at 10k/s: far beyond a healthy client's jitter, far below what the
+    // stuck client's socket buffers (kernel + 512 KiB) can absorb before it owes that much.
+    const replay = await startReplay({ files: [big], rate: { mode: 'rate', eventsPerSec: 10_000 }, outbox: 2_000, start: 'paused', preloadMaxBytes: 0 })
     try {
       const stuck = subscribe(replay.url)
       const healthy = subscribe(replay.url)
@@ -60,7 +63,9 @@ describe('several clients', () => {
       expect(stuck.closeCode).toBe(1008)
       expect(stuck.frames.slice(0, -1).map(seqOf)).toEqual(Array.from({ length: stuck.frames.length - 1 }, (_, i) => i + 1))
       expect(status.clients[1]?.connected).toBe(true)
-      await healthy.waitFor(20_000, 20_000)
+      await healthy.waitFor(20_000, 20_000).catch((err: Error) => {
+        throw new Error(`${err.message}; status ${JSON.stringify(replay.status())}`)
+      })
       expect(healthy.frames.map(seqOf).every((seq, i) => seq === i + 1)).toBe(true)
       await healthy.close()
     } finally {
@@ -69,9 +74,11 @@ describe('several clients', () => {
   })
 
   test('--max paces to the slowest client: it never owes more than the outbox', async () => {
-    const replay = await startReplay({ files: [file], outbox: 64, start: 'first-client' })
+    const replay = await startReplay({ files: [file], outbox: 64, start: 'paused' })
     try {
       const clients = [subscribe(replay.url), subscribe(replay.url)]
+      await until(replay, (s) => s.clients.filter((c) => c.connected).length === 2)
+      replay.resume()
       await Promise.all(clients.map((client) => client.waitFor(3_000)))
       expect(replay.status().clients.every((c) => c.closeCode === null && c.framesSent === 3_000)).toBe(true)
       await Promise.all(clients.map((client) => client.close()))
@@ -81,12 +88,38 @@ describe('several clients', () => {
   })
 })
 
-describe('--loop', () => {
+describe('pings', () => {
+  test('the server pings; a client that never answers is dropped, one that does stays', async () => {
+    const replay = await startReplay({ files: [file], start: 'paused', pingIntervalMs: 300 })
+    try {
+      const silent = new WebSocket(replay.url, { autoPong: false })
+      const polite = subscribe(replay.url)
+      let pings = 0
+      polite.ws.on('ping', () => pings++)
+      const silentClosed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)))
+      expect(await silentClosed).toBe(1006)
+      const status = await until(replay, (s) => s.clients.some((c) => c.closeReason === 'no pong' && !c.connected))
+      expect(status.clients.filter((c) => c.connected).map((c) => c.closeReason)).toEqual([null])
+      expect(pings).toBeGreaterThanOrEqual(2)
+      // And it answers our pings.
+      polite.ws.ping()
+      await new Promise<void>((resolve) => polite.ws.once('pong', () => resolve()))
+      await polite.close()
+    } finally {
+      await replay.close()
+    }
+  })
+})
+
+describe.each([
+  ['preloaded', undefined],
+  ['streamed from disk', 0],
+])('--loop and rotated files (%s)', (_name, preloadMaxBytes) => {
   test('replays again with seqs shifted past the previous round; only the seq bytes change', async () => {
     const small = join(dir.dir, 'loop.fixture.gz')
     const loopFrames = await sequencedFrames(10, { firstSeq: 5 })
     await writeFixture(small, loopFrames)
-    const replay = await startReplay({ files: [small], loop: true, start: 'first-client', rate: { mode: 'rate', eventsPerSec: 2_000 } })
+    const replay = await startReplay({ files: [small], loop: true, start: 'first-client', rate: { mode: 'rate', eventsPerSec: 2_000 }, preloadMaxBytes })
     try {
       const client = subscribe(replay.url)
       await client.waitFor(35)
@@ -107,7 +140,7 @@ describe('--loop', () => {
     const parts = [join(dir.dir, 'rot.000.gz'), join(dir.dir, 'rot.001.gz')]
     await writeFixture(parts[0]!, frames.slice(0, 40))
     await writeFixture(parts[1]!, frames.slice(40, 100))
-    const replay = await startReplay({ files: parts, start: 'first-client' })
+    const replay = await startReplay({ files: parts, start: 'first-client', preloadMaxBytes })
     try {
       const client = subscribe(replay.url)
       await client.waitFor(100)

@@ -1,0 +1,126 @@
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { cliEntryPoint } from '../../harness/ingestor-process.js'
+
+// The Docker files cannot run here (no Docker engine): check they are well-formed and that
+// every command they run matches the CLI as built (npm test builds first).
+const root = join(import.meta.dirname, '..', '..')
+const run = promisify(execFile)
+
+interface Service {
+  image?: string
+  build?: { context: string; target: string }
+  command?: string[]
+  entrypoint?: string[]
+  environment?: Record<string, string>
+  depends_on?: Record<string, { condition: string }>
+  healthcheck?: { test: string[] }
+}
+
+const compose = parse(readFileSync(join(root, 'docker-compose.test.yml'), 'utf8')) as { services: Record<string, Service> }
+const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)\s+AS\s+(\S+)/gm)].map((m) => ({ image: m[1]!, name: m[2]! }))
+
+/** The long flags `firehose <command> --help` lists. */
+async function flagsOf(command: string): Promise<Set<string>> {
+  const { stdout } = await run(process.execPath, [cliEntryPoint(), command, '--help'])
+  return new Set([...stdout.matchAll(/(--[a-z][a-z-]*)/g)].map((m) => m[1]!))
+}
+
+function flagsUsed(args: readonly string[]): string[] {
+  return args.filter((arg) => arg.startsWith('--'))
+}
+
+/** The stage a service builds, or its image. */
+function stageOf(service: Service): string {
+  return service.build?.target ?? service.image ?? ''
+}
+
+describe('Dockerfile', () => {
+  it('is multi-stage on a Node LTS slim image, with a non-root runtime as the last (default) stage', () => {
+    expect(stages.map((s) => s.name)).toEqual(['build', 'test', 'prod-deps', 'runtime'])
+    expect(stages[0]!.image).toMatch(/^node:(20|22|24)-slim$/)
+    expect(stages[3]!.image).toBe(stages[0]!.image)
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'))
+    expect(runtime).toMatch(/^USER node$/m)
+    expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/cli\/index.js"\]$/m)
+    expect(runtime).toMatch(/^CMD \["ingest"\]$/m)
+    expect(runtime).toMatch(/HEALTHCHECK[\s\S]*\/health/)
+  })
+
+  it('copies only paths that exist and are compiled by tsconfig', () => {
+    const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { include: string[] }
+    const buildStage = dockerfile.slice(dockerfile.indexOf('AS build'), dockerfile.indexOf('AS test'))
+    const copied = [...buildStage.matchAll(/^COPY (\S+) \.\/\1$/gm)].map((m) => m[1]!)
+    expect(copied.sort()).toEqual([...tsconfig.include].sort())
+    for (const path of [...copied, 'fixtures/generated.fixture.gz', 'fixtures/generated.fixture.gz.did-docs.json', 'vitest.config.ts', 'test']) {
+      expect(existsSync(join(root, path)), path).toBe(true)
+    }
+  })
+
+  it('the health port it probes is the one the ingestor is told to serve', async () => {
+    expect(dockerfile).toMatch(/FIREHOSE_HEALTH_PORT=8080/)
+    expect(await flagsOf('ingest')).toContain('--health-port')
+  })
+})
+
+describe('docker-compose.test.yml', () => {
+  it('has redis with AOF on, replay, ingestor and runner', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['ingestor', 'redis', 'replay', 'runner'])
+    const redis = compose.services.redis!
+    expect(redis.image).toMatch(/^redis:7/)
+    expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']))
+  })
+
+  it('builds the ingestor and replay from the runtime stage and the runner from the test stage', () => {
+    const names = new Set(stages.map((s) => s.name))
+    expect(stageOf(compose.services.ingestor!)).toBe('runtime')
+    expect(stageOf(compose.services.replay!)).toBe('runtime')
+    expect(stageOf(compose.services.runner!)).toBe('test')
+    for (const name of ['ingestor', 'replay', 'runner']) {
+      expect(names.has(stageOf(compose.services[name]!)), name).toBe(true)
+      expect(compose.services[name]!.build?.context).toBe('.')
+    }
+  })
+
+  it('runs the ingestor and replay with flags the CLI has, against the compose services', async () => {
+    const ingest = compose.services.ingestor!.command!
+    expect(ingest[0]).toBe('ingest')
+    const ingestFlags = await flagsOf('ingest')
+    for (const flag of flagsUsed(ingest)) expect(ingestFlags, flag).toContain(flag)
+    expect(ingest[ingest.indexOf('--redis') + 1]).toBe('redis://redis:6379')
+    const replayPort = compose.services.replay!.command![compose.services.replay!.command!.indexOf('--port') + 1]
+    expect(ingest[ingest.indexOf('--relay') + 1]).toBe(`ws://replay:${replayPort}`)
+
+    const replay = compose.services.replay!.command!
+    expect(replay[0]).toBe('replay')
+    const replayFlags = await flagsOf('replay')
+    for (const flag of flagsUsed(replay)) expect(replayFlags, flag).toContain(flag)
+    expect(existsSync(join(root, replay[replay.length - 1]!))).toBe(true)
+  })
+
+  it('runs the scenario suite against external Redis, then verifies the compose ingestor output', async () => {
+    const runner = compose.services.runner!
+    expect(runner.environment).toMatchObject({ HARNESS_REDIS: 'external', REDIS_URL: 'redis://redis:6379' })
+    const script = runner.command!.join(' ')
+    expect(script).toContain('npx vitest run test/scenarios')
+    expect(existsSync(join(root, 'test', 'scenarios'))).toBe(true)
+    const verify = script.slice(script.indexOf('dist/cli/index.js verify')).split(/\s+/)
+    const verifyFlags = await flagsOf('verify')
+    for (const flag of flagsUsed(verify)) expect(verifyFlags, flag).toContain(flag)
+    const ingest = compose.services.ingestor!.command!
+    expect(verify[verify.indexOf('--stream') + 1]).toBe(ingest[ingest.indexOf('--stream') + 1])
+    expect(runner.depends_on).toMatchObject({ redis: { condition: 'service_healthy' }, ingestor: { condition: 'service_healthy' } })
+  })
+
+  it('gives every long-running service a healthcheck', () => {
+    for (const name of ['redis', 'replay']) expect(compose.services[name]!.healthcheck?.test.length, name).toBeGreaterThan(0)
+    // The ingestor's comes from the Dockerfile HEALTHCHECK (GET /health on --health-port 8080).
+    const ingest = compose.services.ingestor!.command!
+    expect(ingest[ingest.indexOf('--health-port') + 1]).toBe('8080')
+  })
+})

@@ -1,0 +1,28 @@
+import { appendFileSync } from 'node:fs'
+import { it } from 'vitest'
+import { SeededRandom } from '../../common/random.js'
+import { findScenario, runScenario } from '../../harness/scenarios/index.js'
+
+/** HARNESS_SEED reruns a failure; otherwise a fresh seed per run, printed with the result. */
+const seed = process.env.HARNESS_SEED === undefined ? SeededRandom.freshSeed() : Number(process.env.HARNESS_SEED)
+
+/**
+ * One vitest test per scenario: prints the one-line JSON result (and appends it to
+ * HARNESS_RESULTS_FILE when set, for the CI table); fails with the seed and the command
+ * that reproduces it; reports a scenario that cannot run here as skipped with its reason.
+ */
+export function scenarioTest(name: string, timeoutMs: number): void {
+  it(name, async (context) => {
+    const scenario = findScenario(name)
+    if (scenario === undefined) throw new Error(`no scenario named ${name}`)
+    const result = await runScenario(scenario, { seed })
+    const line = JSON.stringify(result)
+    console.log(line)
+    if (process.env.HARNESS_RESULTS_FILE) appendFileSync(process.env.HARNESS_RESULTS_FILE, `${line}\n`)
+    if (result.skipped !== undefined) {
+      context.skip(result.skipped)
+      return
+    }
+    if (!result.ok) throw new Error(`scenario ${name} failed (seed ${result.seed}): ${result.failures.join('; ')}\nreproduce: ${result.reproduce}`)
+  }, timeoutMs)
+}

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { reapOnExit, type ReapHandle } from './child-reaper.js'
+import { reapOnExit } from './child-reaper.js'
 import { HarnessError, HarnessErrorCode } from './errors.js'
 
 /**
@@ -62,7 +62,6 @@ export class IngestorProcess {
   readonly exited: Promise<ExitInfo>
   private exitInfo: ExitInfo | null = null
   private readonly stdoutTail: string[] = []
-  private readonly reaper: ReapHandle
   private readonly sampler: NodeJS.Timeout
   private readonly logListeners = new Set<(record: LogRecord) => void>()
 
@@ -70,7 +69,7 @@ export class IngestorProcess {
     private readonly child: ChildProcess,
     readonly options: IngestorProcessOptions,
   ) {
-    this.reaper = reapOnExit(child)
+    reapOnExit(child) // never outlives the harness
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal }

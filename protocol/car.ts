@@ -25,14 +25,19 @@ export interface CarBlocks {
 }
 
 /**
+ * Which CAR blocks must hash (sha2-256) to their CID: `all` (every block, checked up front),
+ * `records` (only blocks read through `get`, so a relay cannot hand us a record that does not
+ * match the CID we publish for it; MST nodes and the commit block prove nothing to us without a
+ * signature check, and hashing them is about half the decode time), or `none`.
+ */
+export type BlockVerification = 'all' | 'records' | 'none'
+
+/**
  * Reads a CAR v1 byte array (a commit's `blocks`) without copying: block bytes are views into
- * `bytes`. With `verify`, a block must hash (sha2-256) to its CID when it is read through `get`,
- * so a relay cannot hand us a record that does not match the CID we publish for it. Blocks
- * nobody reads (MST nodes, the commit block) are not hashed: without a signature check their
- * hashes prove nothing to us. Hand-rolled rather than @ipld/car's CarBufferReader because this
+ * `bytes`, checked against their CID as `verify` says. Hand-rolled rather than @ipld/car's CarBufferReader because this
  * is the decoder's hot path: no CID objects or base32 strings for blocks nobody looks up.
  */
-export function readCar(bytes: Uint8Array, verify: boolean, fields: Record<string, unknown> = {}): CarBlocks {
+export function readCar(bytes: Uint8Array, verify: BlockVerification, fields: Record<string, unknown> = {}): CarBlocks {
   const bad = (reason: string, cause?: unknown): FrameDecodeError =>
     new FrameDecodeError(FrameErrorCode.BadCar, `invalid CAR: ${reason}`, fields, cause === undefined ? undefined : { cause })
 
@@ -48,8 +53,14 @@ export function readCar(bytes: Uint8Array, verify: boolean, fields: Record<strin
     const end = start + sectionLength
     if (sectionLength === 0 || end > bytes.length) throw bad(`block section at byte ${pos} truncated`)
     const cid = readCidHead(bytes, start, end, bad)
-    sections.set(cidKey(bytes.subarray(start, cid.end)), { cid, data: bytes.subarray(cid.end, end), verified: !verify })
+    sections.set(cidKey(bytes.subarray(start, cid.end)), { cid, data: bytes.subarray(cid.end, end), verified: verify === 'none' })
     pos = end
+  }
+  if (verify === 'all') {
+    for (const section of sections.values()) {
+      verifyBlock(bytes, section.cid, section.data, fields)
+      section.verified = true
+    }
   }
   return {
     roots,

@@ -1,5 +1,5 @@
 import { CID } from 'multiformats/cid'
-import { readCar } from './car.js'
+import { readCar, type BlockVerification } from './car.js'
 import { cidToString, toJsonModel } from './data-model.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, type Frame, type FrameLimits } from './frame.js'
@@ -41,8 +41,16 @@ export type FirehoseEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEve
 export type SequencedEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEvent
 
 export interface DecodeOptions extends FrameLimits {
-  /** Check that every CAR block the decoder reads (op records) hashes to its CID (default true; off only for speed on trusted input). */
-  verifyBlocks?: boolean
+  /**
+   * Which CAR blocks must hash to their CID: true or 'all' (default) every block; 'records' only
+   * the op records the decoder reads; false or 'none' skips the check (trusted input, speed).
+   */
+  verifyBlocks?: boolean | BlockVerification
+}
+
+function blockVerification(options: DecodeOptions): BlockVerification {
+  const mode = options.verifyBlocks ?? 'all'
+  return mode === true ? 'all' : mode === false ? 'none' : mode
 }
 
 /** Decodes one binary frame into a typed event. Throws only FrameDecodeError. */
@@ -93,7 +101,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
   const blocksBytes = body.blocks
   if (!(blocksBytes instanceof Uint8Array)) throw badBody('`blocks` is not bytes', seq)
   if (!Array.isArray(body.ops)) throw badBody('`ops` is not an array', seq)
-  const car = readCar(blocksBytes, options.verifyBlocks ?? true, fields)
+  const car = readCar(blocksBytes, blockVerification(options), fields)
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH
 
   const ops: CommitOp[] = body.ops.map((raw, index): CommitOp => {
@@ -137,7 +145,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
 function syncEvent(body: Record<string, unknown>, seq: number, options: DecodeOptions): SyncEvent {
   const blocksBytes = body.blocks
   if (!(blocksBytes instanceof Uint8Array)) throw badBody('`blocks` is not bytes', seq)
-  const car = readCar(blocksBytes, options.verifyBlocks ?? true, { seq })
+  const car = readCar(blocksBytes, blockVerification(options), { seq })
   const root = car.roots[0]
   if (!root) throw new FrameDecodeError(FrameErrorCode.BadCar, '#sync CAR has no root', { seq })
   return {

@@ -6,6 +6,7 @@ export interface RotatingWriterOptions {
   rotateBytes: number | null
   source: string | null
   meta?: Record<string, unknown>
+  compressionLevel?: number
 }
 
 /**
@@ -54,9 +55,11 @@ export class RotatingWriter {
   }
 
   private static create(options: RotatingWriterOptions, path: string): Promise<FixtureWriter> {
-    const createOptions: { source: string | null; meta?: Record<string, unknown> } = { source: options.source }
-    if (options.meta !== undefined) createOptions.meta = options.meta
-    return FixtureWriter.create(path, createOptions)
+    return FixtureWriter.create(path, {
+      source: options.source,
+      ...(options.meta !== undefined && { meta: options.meta }),
+      ...(options.compressionLevel !== undefined && { compressionLevel: options.compressionLevel }),
+    })
   }
 
   /** Every file written so far, in order. */

@@ -3,14 +3,14 @@ import type { ReplayRate } from './types.js'
 
 /** Highest accepted fixed rate; far beyond what one process can serve, it only catches typos. */
 export const MAX_EVENTS_PER_SEC = 10_000_000
-/** Token bucket depth in seconds of rate: bounds the catch-up burst after a stalled event loop. */
-const BUCKET_SECONDS = 0.2
+/** Token bucket depth in seconds of rate: stalls shorter than this cost no accuracy; longer ones catch up at most this much (a burst). */
+const BUCKET_SECONDS = 0.5
 /** Rate-mode timer period: at 20k/s that is bursts of ~100 frames, 200 wake-ups a second. */
 export const RATE_TICK_MS = 5
 
 /**
  * Decides when each frame may be published. `rate`: token bucket refilled from elapsed time
- * (accurate over any window, however late the timer fires, up to the bucket depth);
+ * (accurate over any window as long as no timer fires more than the bucket depth late);
  * `speed`/`original`: frame due at anchor + (recorded time - recorded anchor) / multiplier;
  * `max`: always (the timeline applies client backpressure instead).
  * Pausing or changing the rate re-anchors, so nothing bursts to "catch up" afterwards.

@@ -8,7 +8,7 @@ import { checkStream, describeSeqs, expectedEntriesFromFixture } from '../../har
 import { waitUntil } from '../../harness/wait.js'
 import { startIngestor, type IngestorHandle } from '../../ingestor/index.js'
 import { startReplay, type ReplayHandle } from '../../replay/index.js'
-import { option, url } from '../options.js'
+import { option, positiveNumber, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface DemoFlags {
@@ -32,7 +32,7 @@ export function registerDemo(program: Command): void {
     .addOption(option('--fixture <file>', 'fixture to replay', 'FIREHOSE_FIXTURE', undefined, DEFAULT_FIXTURE))
     .addOption(option('--redis <url>', 'Redis to use (default: REDIS_URL or 127.0.0.1:6379 if it answers, else a redis-server started for the demo)', 'REDIS_URL', url(['redis:', 'rediss:'])))
     .addOption(option('--keep', 'keep the demo stream and cursor keys in an existing Redis', 'FIREHOSE_DEMO_KEEP'))
-    .addOption(option('--timeout <seconds>', 'give up after this long', 'FIREHOSE_DEMO_TIMEOUT', Number, 120))
+    .addOption(option('--timeout <seconds>', 'give up after this long', 'FIREHOSE_DEMO_TIMEOUT', positiveNumber(86_400), 120))
     .showHelpAfterError(false)
     .action(action(demo))
 }

@@ -12,6 +12,7 @@ interface RecordOptions {
   limit?: number
   duration?: number
   rotateMb?: number
+  level?: number
 }
 
 /** `firehose record`: live relay frames into a fixture file, byte-for-byte with receive times. */
@@ -25,6 +26,7 @@ export function registerRecord(program: Command): void {
     .addOption(option('--limit <frames>', 'stop after this many frames', 'FIREHOSE_LIMIT', integer(1)))
     .addOption(option('--duration <seconds>', 'stop after this many seconds', 'FIREHOSE_DURATION', positiveNumber()))
     .addOption(option('--rotate-mb <mb>', 'start a new file after this many MB on disk', 'FIREHOSE_ROTATE_MB', positiveNumber()))
+    .addOption(option('--level <n>', 'compression level (gzip 1-9, zstd 1-19); default 1, fast enough for live capture', 'FIREHOSE_LEVEL', integer(1, 19)))
     .action(action(record))
 }
 
@@ -39,6 +41,7 @@ async function record(options: RecordOptions): Promise<ExitCode> {
       ...(options.limit !== undefined && { limit: options.limit }),
       ...(options.duration !== undefined && { durationSec: options.duration }),
       ...(options.rotateMb !== undefined && { rotateMb: options.rotateMb }),
+      ...(options.level !== undefined && { compressionLevel: options.level }),
       logger,
     })
   } catch (err) {

@@ -13,6 +13,7 @@ const MAX_LAG_P99_MS = 1000
  */
 export const liveShape: Scenario = {
   name: 'live-shape',
+  exclusive: true,
   description: `original timing for ${SECONDS} s, like production: no loss, lag p99 < ${MAX_LAG_P99_MS} ms`,
   async run(ctx) {
     const fixture = await scenarioFixture()

@@ -1,5 +1,6 @@
 import { silentLogger, type Logger } from '../../common/logger.js'
 import { SeededRandom } from '../../common/random.js'
+import { withScenarioSlot } from '../scenario-slots.js'
 import type { Scenario, ScenarioOutcome, ScenarioResult } from './types.js'
 
 export function reproduceCommand(name: string, seed: number): string {
@@ -13,11 +14,15 @@ export function reproduceCommand(name: string, seed: number): string {
  */
 export async function runScenario(scenario: Scenario, options: { seed?: number; logger?: Logger } = {}): Promise<ScenarioResult> {
   const seed = options.seed ?? SeededRandom.freshSeed()
-  const started = performance.now()
+  let started = performance.now()
   let outcome: ScenarioOutcome
   const failures: string[] = []
   try {
-    outcome = await scenario.run({ name: scenario.name, seed, random: new SeededRandom(seed), logger: options.logger ?? silentLogger })
+    const ctx = { name: scenario.name, seed, random: new SeededRandom(seed), logger: options.logger ?? silentLogger }
+    outcome = await withScenarioSlot(scenario.exclusive === true, () => {
+      started = performance.now() // time spent waiting for the slot is not the scenario's
+      return scenario.run(ctx)
+    })
   } catch (err) {
     outcome = { stream: null, maxRssMb: null }
     failures.push(`error: ${err instanceof Error ? `${err.message}` : String(err)}`)

@@ -15,6 +15,7 @@ const MAX_LAG_P99_MS = 1000
  */
 export const throughputSmoke: Scenario = {
   name: 'throughput-smoke',
+  exclusive: true,
   description: `${EVENTS_PER_SEC} events/s for ${SECONDS} s: no loss, lag p99 < ${MAX_LAG_P99_MS} ms`,
   async run(ctx) {
     const fixture = await scenarioFixture()

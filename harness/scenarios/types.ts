@@ -33,6 +33,8 @@ export interface ScenarioOutcome {
 export interface Scenario {
   name: string
   description: string
+  /** Timing-sensitive (lag p99): runs alone among the scenarios on this machine (scenario-slots.ts). */
+  exclusive?: boolean
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>
 }
 

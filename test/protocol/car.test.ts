@@ -15,7 +15,7 @@ describe('readCar', () => {
       const car = decodeFrame(bytes).body.blocks
       if (!(car instanceof Uint8Array)) continue
       const reference = CarBufferReader.fromBytes(car)
-      const ours = readCar(car, true)
+      const ours = readCar(car, 'all')
       expect(ours.roots.map(String), name).toEqual(reference.getRoots().map(String))
       expect(ours.size, name).toBe(new Set(reference.blocks().map((b) => b.cid.toString())).size)
       for (const block of reference.blocks()) {
@@ -29,7 +29,7 @@ describe('readCar', () => {
   it('reads CIDv0 blocks and looks them up by a v0 CID', async () => {
     const bytes = dagCbor.encode({ hello: 'v0' })
     const v0 = CID.createV0(await sha256.digest(bytes))
-    const car = readCar(carOf([v0], [{ cid: v0, bytes }]), true)
+    const car = readCar(carOf([v0], [{ cid: v0, bytes }]), 'all')
     expect(car.get(v0)).toEqual(bytes)
     expect(car.get(CID.createV1(dagCbor.code, v0.multihash))).toBeUndefined() // another CID, even with the same hash
   })
@@ -52,18 +52,20 @@ describe('readCar', () => {
       ['CID past its section', concat(good, hex('05 01 71 12 20 00'))],
     ]
     for (const [name, bytes] of cases) {
-      const err = expectFrameError(() => readCar(bytes, true, { seq: 77 }), FrameErrorCode.BadCar)
+      const err = expectFrameError(() => readCar(bytes, 'all', { seq: 77 }), FrameErrorCode.BadCar)
       expect(err.seq, name).toBe(77)
     }
   })
 
-  it('verifies a block when it is read, and reports the offending CID on a mismatch', async () => {
+  it("'records' verifies a block when it is read, 'all' up front, 'none' never; a mismatch names the CID", async () => {
     const block = await blockOf({ a: 1 })
     const car = carOf([block.cid], [{ cid: block.cid, bytes: dagCbor.encode({ a: 2 }) }])
-    const verifying = readCar(car, true, { seq: 5 })
+    const verifying = readCar(car, 'records', { seq: 5 })
     const err = expectFrameError(() => verifying.get(block.cid), FrameErrorCode.BlockHashMismatch)
     expect(err.fields).toEqual({ seq: 5, cid: block.cid.toString() })
-    expect(readCar(car, false).get(block.cid)).toEqual(dagCbor.encode({ a: 2 }))
+    const eager = expectFrameError(() => readCar(car, 'all', { seq: 6 }), FrameErrorCode.BlockHashMismatch)
+    expect(eager.fields).toEqual({ seq: 6, cid: block.cid.toString() })
+    expect(readCar(car, 'none').get(block.cid)).toEqual(dagCbor.encode({ a: 2 }))
   })
 })
 

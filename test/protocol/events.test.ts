@@ -215,13 +215,14 @@ describe('decodeEvent: #commit rejections', () => {
     expect(decodeCommit(bytes, { verifyBlocks: false }).ops[0]!.record).toEqual(tampered)
   })
 
-  it('a tampered block that no op references is not hashed: it cannot change what we publish', async () => {
+  it("a tampered block that no op references: rejected by default ('all'), ignored with 'records'", async () => {
     const stray = await blockOf({ stray: true })
     const bytes = await commitFrame([{ action: 'create', path: 'app.bsky.feed.like/a', record: LIKE }], {
       seq: 503,
       carBlocks: (blocks) => [...blocks, { cid: stray.cid, bytes: dagCbor.encode({ stray: false }) }],
     })
-    expect(decodeCommit(bytes).ops[0]!.record).toEqual(LIKE)
+    expect(expectFrameError(() => decodeEvent(bytes), FrameErrorCode.BlockHashMismatch).fields.cid).toBe(stray.cid.toString())
+    expect(decodeCommit(bytes, { verifyBlocks: 'records' }).ops[0]!.record).toEqual(LIKE)
   })
 
   it('a record addressed by a non-sha256 CID is FRAME_BAD_CAR when verifying', async () => {

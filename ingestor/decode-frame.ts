@@ -1,3 +1,4 @@
+import type { BlockVerification } from '../protocol/car.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
 import { decodeEvent } from '../protocol/events.js'
 import { isSequenced, toStreamEntry, type StreamEntry } from '../protocol/stream-entry.js'
@@ -12,7 +13,7 @@ export type DecodeResult =
   | { kind: 'bad'; seq: number | null; code: string; message: string }
 
 export interface DecodeSettings {
-  verifyBlocks: boolean
+  verifyBlocks: BlockVerification
 }
 
 /** One frame to its stream entry. Never throws: every failure becomes a `bad` result. */

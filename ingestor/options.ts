@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger.js'
 import type { SeededRandom } from '../common/random.js'
+import type { BlockVerification } from '../protocol/car.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
 
 export type FutureCursorPolicy = 'live' | 'exit'
@@ -38,8 +39,8 @@ export interface IngestorOptions {
   maxConsecutiveBadFrames?: number
   /** Worker threads decoding frames (default 1); 0 decodes on the main thread. */
   decodeWorkers?: number
-  /** Check each CAR block's hash against its CID (default true). */
-  verifyBlocks?: boolean
+  /** Which CAR blocks must hash to their CID (default 'all'; see protocol/car.ts). */
+  verifyBlocks?: BlockVerification
   /** Status line period. Default 10_000; 0 disables. */
   statusIntervalMs?: number
   /** Serve GET /health on this port (0 = any free port); null = no HTTP server. */
@@ -94,7 +95,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     queueBytes: options.queueBytes ?? INGESTOR_DEFAULTS.queueBytes,
     maxConsecutiveBadFrames: options.maxConsecutiveBadFrames ?? INGESTOR_DEFAULTS.maxConsecutiveBadFrames,
     decodeWorkers: options.decodeWorkers ?? INGESTOR_DEFAULTS.decodeWorkers,
-    verifyBlocks: options.verifyBlocks ?? true,
+    verifyBlocks: options.verifyBlocks ?? 'all',
     statusIntervalMs: options.statusIntervalMs ?? INGESTOR_DEFAULTS.statusIntervalMs,
     healthPort: options.healthPort ?? null,
     crashAt: options.crashAt ?? null,

@@ -3,11 +3,8 @@ import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { createLogger, redactUrl, type Logger } from '../../common/logger.js'
 import type { RedisHandle } from '../../harness/redis/index.js'
-import { openRedisClient } from '../../harness/redis/redis-cli.js'
-import { checkStream, describeSeqs, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
-import { waitUntil } from '../../harness/wait.js'
-import { startIngestor, type IngestorHandle } from '../../ingestor/index.js'
-import { startReplay, type ReplayHandle } from '../../replay/index.js'
+import type { IngestorHandle } from '../../ingestor/index.js'
+import type { ReplayHandle } from '../../replay/index.js'
 import { option, positiveNumber, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -46,6 +43,11 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
   if (!existsSync(flags.fixture)) {
     return fail(`fixture ${flags.fixture} not found (it is committed as fixtures/generated.fixture.gz; regenerate it with the fixture generator, or pass --fixture FILE)`)
   }
+  // Loaded here, not at the top, so that other commands do not pay for these modules.
+  const { checkStream, describeSeqs, expectedEntriesFromFixture } = await import('../../harness/stream-checker.js')
+  const { waitUntil } = await import('../../harness/wait.js')
+  const { startIngestor } = await import('../../ingestor/index.js')
+  const { startReplay } = await import('../../replay/index.js')
   const logger = createLogger({ name: 'firehose-demo', level: process.env.FIREHOSE_LOG_LEVEL ?? 'warn' })
   // --redis on the command line must answer; REDIS_URL or the default may fall back to our own server.
   const explicit = command.getOptionValueSource('redis') === 'cli'
@@ -98,6 +100,7 @@ type DemoRedis = { url: string; owned: boolean; handle: RedisHandle | null }
 
 /** The given/ambient Redis if it answers PING, else a redis-server child, else a message saying how to get one. */
 async function demoRedis(candidate: string, explicit: boolean, logger: Logger): Promise<DemoRedis | string> {
+  const { openRedisClient } = await import('../../harness/redis/redis-cli.js')
   try {
     const client = await openRedisClient(candidate)
     await client.ping()
@@ -121,6 +124,7 @@ async function demoRedis(candidate: string, explicit: boolean, logger: Logger): 
 }
 
 async function deleteKeys(redisUrl: string, keys: string[]): Promise<void> {
+  const { openRedisClient } = await import('../../harness/redis/redis-cli.js')
   try {
     const client = await openRedisClient(redisUrl)
     await client.del(...keys)

@@ -1,8 +1,6 @@
 import type { Command } from 'commander'
-import { didDocsPathFor, generateFixture } from '../../fixtures/generator/index.js'
-import { progressBar } from '../../fixtures/generator/progress.js'
 import { SeededRandom } from '../../common/random.js'
-import { FixtureError } from '../../protocol/fixture/index.js'
+import { FixtureError } from '../../protocol/fixture/errors.js'
 import { integer, nonEmpty, option, positiveNumber } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -37,6 +35,9 @@ export function registerFixtureGenerate(fixture: Command): void {
 
 async function generate(flags: GenerateFlags): Promise<ExitCode> {
   const seed = flags.seed ?? SeededRandom.freshSeed()
+  // Loaded here: @atproto/repo and crypto are heavy, and other commands must not pay for them.
+  const { didDocsPathFor, generateFixture } = await import('../../fixtures/generator/index.js')
+  const { progressBar } = await import('../../fixtures/generator/progress.js')
   const bar = progressBar(process.stderr, 'generating')
   const started = performance.now()
   let manifest

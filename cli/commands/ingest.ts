@@ -1,6 +1,9 @@
 import type { Command } from 'commander'
 import { createLogger, redactUrl } from '../../common/logger.js'
-import { INGESTOR_DEFAULTS, parseCrashAt, startIngestor, type FutureCursorPolicy, type IngestorHandle } from '../../ingestor/index.js'
+import type { IngestorHandle } from '../../ingestor/index.js'
+import { parseCrashAt } from '../../ingestor/crash-points.js'
+import { INGESTOR_DEFAULTS, type FutureCursorPolicy } from '../../ingestor/options.js'
+import type { BlockVerification } from '../../protocol/car.js'
 import { integer, nonEmpty, oneOf, option, positiveNumber, relayUrl, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -18,7 +21,7 @@ interface IngestFlags {
   queueMb: number
   maxBadFrames: number
   decodeWorkers: number
-  skipBlockVerify?: boolean
+  verifyBlocks: BlockVerification
   healthPort?: number
   statusInterval: number
 }
@@ -55,7 +58,7 @@ export function registerIngest(program: Command): void {
     .addOption(option('--queue-mb <mib>', 'queue bound in MiB of raw frames', 'FIREHOSE_QUEUE_MB', integer(1, 16_384), INGESTOR_DEFAULTS.queueBytes / 1024 / 1024))
     .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
     .addOption(option('--decode-workers <n>', 'worker threads decoding frames; 0 = decode on the main thread', 'FIREHOSE_DECODE_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.decodeWorkers))
-    .addOption(option('--skip-block-verify', 'do not check CAR block hashes against their CIDs', 'FIREHOSE_SKIP_BLOCK_VERIFY'))
+    .addOption(option('--verify-blocks <which>', 'CAR blocks that must hash to their CID: all, records (op records only, faster), none', 'FIREHOSE_VERIFY_BLOCKS', oneOf(['all', 'records', 'none'] as const), 'all'))
     .addOption(option('--health-port <port>', 'serve GET /health on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
     .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
     .showHelpAfterError(false)
@@ -97,6 +100,8 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
   process.on('SIGTERM', onSignal)
 
   try {
+    // Loaded here, not at the top, so that `firehose <other command>` does not pay for it.
+    const { startIngestor } = await import('../../ingestor/index.js')
     handle = await startIngestor({
       relayUrl: flags.relay,
       redisUrl: flags.redis,
@@ -111,7 +116,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       queueBytes: flags.queueMb * 1024 * 1024,
       maxConsecutiveBadFrames: flags.maxBadFrames,
       decodeWorkers: flags.decodeWorkers,
-      verifyBlocks: flags.skipBlockVerify !== true,
+      verifyBlocks: flags.verifyBlocks,
       healthPort: flags.healthPort ?? null,
       statusIntervalMs: Math.round(flags.statusInterval * 1000),
       crashAt,

@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { createLogger } from '../../common/logger.js'
-import { startRecorder, type RecorderHandle } from '../../recorder/index.js'
-import { formatSummary, startProgress } from '../../recorder/progress.js'
+import type { RecorderHandle } from '../../recorder/index.js'
 import { integer, option, positiveNumber, relayUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -32,6 +31,9 @@ export function registerRecord(program: Command): void {
 
 async function record(options: RecordOptions): Promise<ExitCode> {
   const logger = createLogger({ name: 'firehose-record' })
+  // Loaded here so that other commands do not pay for the recorder's modules.
+  const { startRecorder } = await import('../../recorder/index.js')
+  const { formatSummary, startProgress } = await import('../../recorder/progress.js')
   let handle: RecorderHandle
   try {
     handle = await startRecorder({

@@ -1,7 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { createLogger } from '../../common/logger.js'
 import { SeededRandom } from '../../common/random.js'
-import { loadFaultPlan, parseFaultFlag, ReplayError, ReplayErrorCode, startReplay, type FaultSpec, type ReplayHandle, type ReplayRate } from '../../replay/index.js'
+import { ReplayError, ReplayErrorCode } from '../../replay/errors.js'
+import { loadFaultPlan, parseFaultFlag } from '../../replay/faults.js'
+import type { FaultSpec, ReplayHandle, ReplayRate } from '../../replay/index.js'
 import { integer, oneOf, option, positiveNumber } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -77,6 +79,8 @@ async function replay(files: string[], flags: ReplayFlags): Promise<ExitCode> {
   try {
     const plan = flags.faults === undefined ? { faults: [] } : await loadFaultPlan(flags.faults)
     const seed = flags.seed ?? plan.seed ?? SeededRandom.freshSeed()
+    // Loaded here so that other commands do not pay for the server's modules.
+    const { startReplay } = await import('../../replay/index.js')
     handle = await startReplay({
       files,
       host: flags.host,

@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { createLogger } from '../../common/logger.js'
 import { SeededRandom } from '../../common/random.js'
-import { findScenario, runScenario, SCENARIOS } from '../../harness/scenarios/index.js'
 import { integer, option } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -16,7 +15,7 @@ export function registerScenario(program: Command): void {
   program
     .command('scenario')
     .description('run one crash/fault scenario (replay -> ingestor child -> Redis, then check the stream); prints one JSON line, exit 1 on failure')
-    .argument('[name]', `scenario name (--list shows them)`)
+    .argument('[name]', 'scenario name (--list shows them)')
     .addOption(option('--seed <n>', 'seed for kill points and fault timing (default: fresh, printed)', 'FIREHOSE_SEED', integer(0, 0xffff_ffff)))
     .addOption(option('--list', 'list the scenarios and exit', 'FIREHOSE_SCENARIO_LIST'))
     .addOption(option('--verbose', 'harness and replay logs on stderr', 'FIREHOSE_VERBOSE'))
@@ -24,6 +23,8 @@ export function registerScenario(program: Command): void {
 }
 
 async function scenario(name: string | undefined, flags: ScenarioFlags): Promise<ExitCode> {
+  // Loaded here so that other commands (ingest in the production image) do not pay for the harness.
+  const { findScenario, runScenario, SCENARIOS } = await import('../../harness/scenarios/index.js')
   if (flags.list === true) {
     for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(28)} ${s.description}\n`)
     return ExitCode.Ok

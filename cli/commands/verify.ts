@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
-import { describeSeqs, checkStream, expectedEntriesFromFixture, type StreamCheckResult } from '../../harness/stream-checker.js'
+import type { StreamCheckResult } from '../../harness/stream-checker.js'
 import { redactUrl } from '../../common/logger.js'
-import { seqsLostToFaults } from '../../harness/replay-faults.js'
 import type { ReplayStatus } from '../../replay/index.js'
 import { nonEmpty, option, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
@@ -28,6 +27,9 @@ export function registerVerify(program: Command): void {
 }
 
 async function verify(options: VerifyOptions): Promise<ExitCode> {
+  // Loaded here so that other commands do not pay for the checker's modules.
+  const { checkStream, describeSeqs, expectedEntriesFromFixture } = await import('../../harness/stream-checker.js')
+  const { seqsLostToFaults } = await import('../../harness/replay-faults.js')
   let result: StreamCheckResult
   let skipSeqs = new Set<number>()
   try {

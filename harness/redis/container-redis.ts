@@ -1,8 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RedisContainer, type StartedRedisContainer } from '@testcontainers/redis'
-import { getContainerRuntimeClient } from 'testcontainers'
+import type { StartedRedisContainer } from '@testcontainers/redis'
 import { HarnessError, HarnessErrorCode } from '../errors.js'
 import { containerRuntimeUnavailableReason } from './container-runtime.js'
 import { redisCommand } from './redis-cli.js'
@@ -20,6 +19,9 @@ const DATA_DIR = '/data'
 export async function startContainerRedis(options: { persistence: RedisPersistence; password?: string | undefined }): Promise<RedisHandle> {
   const unavailable = await containerRuntimeUnavailableReason()
   if (unavailable !== null) throw new HarnessError(HarnessErrorCode.ContainerRuntimeUnavailable, unavailable, { kind: 'container' })
+  // Dev dependencies, loaded only when a runtime is there (see container-runtime.ts).
+  const { RedisContainer } = await import('@testcontainers/redis')
+  const { getContainerRuntimeClient } = await import('testcontainers')
 
   const dir = await mkdtemp(join(tmpdir(), 'firehose-redis-container-'))
   await chmod(dir, 0o777) // the image runs redis as its own uid

@@ -27,7 +27,7 @@ export function parseCursorParam(params: URLSearchParams): CursorParam {
 }
 
 /**
- * Cursor rules (docs/replay.md, /work/shared/docs/firehose-facts.md):
+ * Cursor rules (docs/replay.md, ../shared/docs/firehose-facts.md):
  * none -> live; N > head -> FutureCursor (quirks: live); N -> every retained frame with seq > N,
  * flagged `outdated` when frames after N were already evicted (the caller sends an #info
  * OutdatedCursor frame first unless in relay-quirks mode); 0 or negative -> the whole window.

@@ -10,6 +10,7 @@ import { decodeEvent, type SequencedEvent } from '../../protocol/events.js'
 import { FixtureWriter } from '../../protocol/fixture/index.js'
 import { encodeFrame } from '../../protocol/frame.js'
 import { entryFields, toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
+import { REAL_DATA } from '../shared-data.js'
 
 let redis: RedisHandle
 let client: Redis
@@ -112,7 +113,7 @@ describe('describeSeqs', () => {
 })
 
 describe('expectedEntriesFromFixture', () => {
-  const realFrames = '/work/shared/data/real/indigo-prod-commits/frames'
+  const realFrames = join(REAL_DATA, 'indigo-prod-commits/frames')
   let dir: string
 
   beforeAll(async () => {

@@ -1,16 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import * as CarBufferWriter from '@ipld/car/buffer-writer'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { expect } from 'vitest'
 import { FrameDecodeError } from '../../protocol/errors.js'
+import { REAL_DATA } from '../shared-data.js'
 import { encodeFrame } from '../../protocol/frame.js'
 
-/** `../shared/data/real` next to the repository (the same path on CI). */
-export const REAL_DATA = fileURLToPath(new URL('../../../shared/data/real', import.meta.url))
+export { REAL_DATA }
 export const DID = 'did:plc:44ybard66vv44zksje25o7dz'
 
 export interface Block {
@@ -163,7 +162,7 @@ export function prodCommitFrames(): RealFrame[] {
   return framesIn(join(REAL_DATA, 'indigo-prod-commits', 'frames'), 'indigo-prod-commits')
 }
 
-/** Every wire frame under /work/shared/data/real. */
+/** Every wire frame under ../shared/data/real. */
 export function allRealFrames(): RealFrame[] {
   return [...prodCommitFrames(), ...scenarioNames().flatMap(scenarioFrames)]
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { withSeq } from '../../replay/index.js'
 import { FixtureWriter, openFixture, type FixtureFrame, type FixtureManifest, type FixtureReader } from '../../protocol/fixture/index.js'
 
-const REAL_DATA = '/work/shared/data/real'
+import { REAL_DATA } from '../shared-data.js'
 
 /** Every real wire frame in ../shared/data/real, in a stable order. */
 export function realFrames(): Uint8Array[] {

@@ -8,7 +8,9 @@ import { peekFrame } from '../../protocol/peek.js'
 import { withSeq } from '../../replay/seq-field.js'
 import type { ReplayHandle, ReplayStatus } from '../../replay/index.js'
 
-export const REAL_DATA = '/work/shared/data/real'
+import { REAL_DATA } from '../shared-data.js'
+
+export { REAL_DATA }
 export const SCENARIOS = join(REAL_DATA, 'indigo-relay-scenarios')
 
 export interface TestFrame {

@@ -27,10 +27,18 @@ export interface IngestorOptions {
   stallTimeoutMs?: number
   /** What to do when the relay answers FutureCursor. Default 'live'. */
   onFutureCursor?: FutureCursorPolicy
-  /** Frames per atomic write. Default 500. */
+  /** Frames per decode batch (taken from the queue, decoded together). Default 500. */
   batchSize?: number
-  /** Bytes of raw frames per atomic write. Default 4 MiB. */
+  /** Bytes of raw frames per decode batch. Default 4 MiB. */
   batchBytes?: number
+  /**
+   * Most frames per atomic write: the decoded batches waiting for the writer are written as one
+   * script call up to this (a single larger batch is written alone). Also bounds the decoded
+   * batches waiting. Default 2000.
+   */
+  writeMaxFrames?: number
+  /** Most bytes of raw frames per atomic write (and waiting decoded). Default 16 MiB. */
+  writeMaxBytes?: number
   /** Queue bound between socket and Redis, in frames. Default 10_000. */
   queueFrames?: number
   /** Queue bound in bytes of raw frames. Default 64 MiB. */
@@ -67,6 +75,8 @@ export const INGESTOR_DEFAULTS = {
   onFutureCursor: 'live' as FutureCursorPolicy,
   batchSize: 500,
   batchBytes: 4 * 1024 * 1024,
+  writeMaxFrames: 2000,
+  writeMaxBytes: 16 * 1024 * 1024,
   queueFrames: 10_000,
   queueBytes: 64 * 1024 * 1024,
   maxConsecutiveBadFrames: 20,
@@ -91,6 +101,8 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     onFutureCursor: options.onFutureCursor ?? INGESTOR_DEFAULTS.onFutureCursor,
     batchSize: options.batchSize ?? INGESTOR_DEFAULTS.batchSize,
     batchBytes: options.batchBytes ?? INGESTOR_DEFAULTS.batchBytes,
+    writeMaxFrames: options.writeMaxFrames ?? INGESTOR_DEFAULTS.writeMaxFrames,
+    writeMaxBytes: options.writeMaxBytes ?? INGESTOR_DEFAULTS.writeMaxBytes,
     queueFrames: options.queueFrames ?? INGESTOR_DEFAULTS.queueFrames,
     queueBytes: options.queueBytes ?? INGESTOR_DEFAULTS.queueBytes,
     maxConsecutiveBadFrames: options.maxConsecutiveBadFrames ?? INGESTOR_DEFAULTS.maxConsecutiveBadFrames,
@@ -110,6 +122,8 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (resolved.stream === resolved.deadLetterStream) invalid('deadLetterStream', resolved.deadLetterStream, 'must differ from the stream')
   checkInteger('batchSize', resolved.batchSize, 1)
   checkInteger('batchBytes', resolved.batchBytes, 1)
+  checkInteger('writeMaxFrames', resolved.writeMaxFrames, 1)
+  checkInteger('writeMaxBytes', resolved.writeMaxBytes, 1)
   checkInteger('queueFrames', resolved.queueFrames, resolved.batchSize)
   checkInteger('queueBytes', resolved.queueBytes, 1)
   checkInteger('maxConsecutiveBadFrames', resolved.maxConsecutiveBadFrames, 1)

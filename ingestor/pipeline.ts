@@ -20,6 +20,8 @@ interface DecodedBatch {
   /** Resync generation the frames were accepted in; stale batches are dropped unwritten. */
   epoch: number
   frames: QueuedFrame[]
+  /** Raw bytes of `frames` (the channel's and the write's byte bound). */
+  bytes: number
   results: DecodeResult[]
 }
 
@@ -31,14 +33,16 @@ const WARN_EVERY_MS = 5_000
 /**
  * relay frames -> bounded queue -> decode (worker) -> bounded channel -> atomic CAS write.
  * Runs two loops: the decode loop takes batches from the frame queue, the write loop writes
- * them one at a time, so decoding batch n+1 overlaps writing batch n. The write loop is the
+ * every decoded batch waiting as one script call, so decoding overlaps the Redis write and a
+ * slow Redis gets fewer, larger writes instead of one round trip per decode batch. The write loop is the
  * only writer of the cursor; every frame it writes or skips was vetted in socket order by the
  * SeqTracker in onFrame().
  */
 export class Pipeline {
   readonly counters: IngestorCounters = emptyCounters()
   readonly queue: FrameQueue
-  private readonly decoded = new BatchChannel<DecodedBatch>(2)
+  /** Bounded by one write (--write-max-frames, writeMaxBytes): the writer takes all of it at once. */
+  private readonly decoded: BatchChannel<DecodedBatch>
   private readonly tracker = new SeqTracker()
   private readonly logger: Logger
   private client: RelayClient | null = null
@@ -57,7 +61,10 @@ export class Pipeline {
   private lastEventTimeMs: number | null = null
   private lastWarnMs = new Map<string, number>()
   private loops: Promise<void> = Promise.resolve()
-  /** Where this run started; the resume point if Redis comes back without any cursor. */
+  /**
+   * Where this run started; the resume point if Redis comes back without any cursor. A run that
+   * starts at the live tail (no cursor) starts just before the first seq it accepts.
+   */
   private startPosition: number | null = null
 
   constructor(
@@ -71,6 +78,7 @@ export class Pipeline {
   ) {
     this.logger = logger
     this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
+    this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (batch) => ({ frames: batch.frames.length, bytes: batch.bytes }))
   }
 
   attach(client: RelayClient): void {
@@ -99,6 +107,7 @@ export class Pipeline {
     if (this.goLive) {
       this.goLive = false
       this.tracker.reset(null) // a new seq space: accept whatever the relay sends from now on
+      this.startPosition = null // ... and this run now starts at its first seq there
     } else {
       this.tracker.newConnection()
     }
@@ -140,6 +149,7 @@ export class Pipeline {
         case 'next':
           break
       }
+      if (this.startPosition === null) this.startPosition = Math.max(0, peek.seq - 1)
     }
     this.enqueue({ bytes, seq: peek.seq, receivedAtUs })
   }
@@ -257,7 +267,8 @@ export class Pipeline {
         const epoch = this.epoch
         const frames = this.queue.take(this.options.batchSize, this.options.batchBytes)
         this.maybeResume()
-        inFlight.push(this.decoder.decode(frames.map((frame) => frame.bytes)).then((results) => ({ epoch, frames, results })))
+        const bytes = frames.reduce((sum, frame) => sum + frame.bytes.byteLength, 0)
+        inFlight.push(this.decoder.decode(frames.map((frame) => frame.bytes)).then((results) => ({ epoch, frames, bytes, results })))
         continue
       }
       const oldest = inFlight.shift()
@@ -273,38 +284,42 @@ export class Pipeline {
     this.decoded.close()
   }
 
+  /** Writes everything decoded while the previous write was in flight as one script call (one round trip). */
   private async writeLoop(): Promise<void> {
     for (;;) {
-      const batch = await this.decoded.take()
-      if (batch === null) return
-      if (batch.epoch !== this.epoch) continue // accepted before a resync; the relay sends these again
-      await this.writeBatch(batch)
+      const waiting = await this.decoded.takeWaiting()
+      if (waiting === null) return
+      // Batches accepted before a resync are dropped; the relay sends their frames again.
+      const current = waiting.filter((batch) => batch.epoch === this.epoch)
+      if (current.length > 0) await this.writeBatches(current)
     }
   }
 
-  private async writeBatch(batch: DecodedBatch): Promise<void> {
+  private async writeBatches(batches: readonly DecodedBatch[]): Promise<void> {
     const entries: StreamEntry[] = []
     const dead: DeadLetter[] = []
     let lastSeq: number | null = null
     let lastTimeMs: number | null = null
-    for (let i = 0; i < batch.frames.length; i++) {
-      const frame = batch.frames[i]!
-      const result = batch.results[i]!
-      if (frame.seq !== undefined) lastSeq = frame.seq
-      switch (result.kind) {
-        case 'entry':
-          this.consecutiveBad = 0
-          entries.push(result.entry)
-          if (result.timeMs !== null) lastTimeMs = result.timeMs
-          break
-        case 'skip':
-          this.counters.unknownTypes++
-          this.logger.debug({ t: result.t, seq: result.seq }, 'skipping a frame type we do not publish')
-          break
-        case 'bad':
-          dead.push({ seq: result.seq ?? frame.seq ?? null, code: result.code, message: result.message, bytes: frame.bytes })
-          this.noteBadFrame(result, frame)
-          break
+    for (const batch of batches) {
+      for (let i = 0; i < batch.frames.length; i++) {
+        const frame = batch.frames[i]!
+        const result = batch.results[i]!
+        if (frame.seq !== undefined) lastSeq = frame.seq
+        switch (result.kind) {
+          case 'entry':
+            this.consecutiveBad = 0
+            entries.push(result.entry)
+            if (result.timeMs !== null) lastTimeMs = result.timeMs
+            break
+          case 'skip':
+            this.counters.unknownTypes++
+            this.logger.debug({ t: result.t, seq: result.seq }, 'skipping a frame type we do not publish')
+            break
+          case 'bad':
+            dead.push({ seq: result.seq ?? frame.seq ?? null, code: result.code, message: result.message, bytes: frame.bytes })
+            this.noteBadFrame(result, frame)
+            break
+        }
       }
     }
     const next = lastSeq === null ? this.believed : String(lastSeq)

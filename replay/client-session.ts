@@ -20,9 +20,11 @@ export interface SessionHost {
   readonly window: RetainedWindow
   /** Max frames a client may owe (published after it went live, not yet sent) before ConsumerTooSlow. */
   readonly outbox: number
+  /** A socket that has not drained for this long is stuck (see ClientSession.stuck). */
+  readonly stuckAfterMs: number
   readonly random: SeededRandom
   readonly logger: Logger
-  /** A client sent frames: the timeline may be waiting for room (max mode). */
+  /** A client sent frames, got stuck or is ending: the timeline may be waiting for room (max mode). */
   onProgress(): void
   onClosed(session: ClientSession): void
 }
@@ -53,6 +55,13 @@ export class ClientSession {
   closeCode: number | null = null
   closeReason: string | null = null
   readonly faults: FaultRecord[] = []
+  /**
+   * Its socket has waited for 'drain' for `stuckAfterMs`: the peer takes less than one send
+   * buffer (SOCKET_HIGH_WATER_BYTES) in that time. Max mode stops pacing the timeline to a
+   * stuck client, so its outbox overflows and it gets ConsumerTooSlow like on a relay.
+   * Cleared when the socket drains.
+   */
+  stuck = false
 
   private position = 0
   /** Window head when the client went live; frames before it are backlog, not outbox debt. */
@@ -64,6 +73,8 @@ export class ClientSession {
   private stalledUntil = 0
   private stallTimer: NodeJS.Timeout | null = null
   private waitingForDrain = false
+  private stuckCheckDueAt = 0
+  private stuckTimer: NodeJS.Timeout | null = null
   private awaitingPong = false
 
   constructor(
@@ -79,6 +90,7 @@ export class ClientSession {
       this.closeCode ??= code
       this.closeReason ??= reason.toString()
       if (this.stallTimer !== null) clearTimeout(this.stallTimer)
+      if (this.stuckTimer !== null) clearTimeout(this.stuckTimer)
       host.onClosed(this)
     })
     ws.on('error', (err) => host.logger.debug({ client: id, err }, 'client socket error'))
@@ -191,6 +203,7 @@ export class ClientSession {
       if (this.socket.writableLength >= SOCKET_HIGH_WATER_BYTES && this.socket.writableNeedDrain) {
         this.waitingForDrain = true
         this.socket.once('drain', this.onDrain)
+        this.checkStuckAfter(this.host.stuckAfterMs)
         break
       }
       const index = this.position++
@@ -202,7 +215,34 @@ export class ClientSession {
 
   private readonly onDrain = (): void => {
     this.waitingForDrain = false
+    this.stuck = false
+    if (this.stuckTimer !== null) clearTimeout(this.stuckTimer)
+    this.stuckTimer = null
     this.pump()
+  }
+
+  /**
+   * Stuck = no 'drain' within `ms`. Drains are the progress Node lets us see: while one write
+   * is in flight it queues the rest and hands it over as one batch, so the queued byte count
+   * falls all at once, every SOCKET_HIGH_WATER_BYTES the peer reads.
+   */
+  private checkStuckAfter(ms: number): void {
+    this.stuckCheckDueAt = performance.now() + ms
+    this.stuckTimer = setTimeout(this.checkStuck, ms)
+  }
+
+  private readonly checkStuck = (): void => {
+    this.stuckTimer = null
+    if (!this.waitingForDrain || !this.active) return
+    // Fired late: this process was not running (GC, overload) and may not have seen that
+    // time's drain yet. That says nothing about the peer: give it another full period.
+    if (performance.now() - this.stuckCheckDueAt > this.host.stuckAfterMs / 4) {
+      this.checkStuckAfter(this.host.stuckAfterMs)
+      return
+    }
+    this.stuck = true
+    this.host.logger.warn({ client: this.id, stuckAfterMs: this.host.stuckAfterMs }, 'client socket not drained; max mode stops waiting for it')
+    this.host.onProgress()
   }
 
   private sendRecorded(bytes: Uint8Array, seq: number | undefined): void {
@@ -305,6 +345,8 @@ export class ClientSession {
     this.closeCode = code
     this.closeReason = reason
     this.ws.close(code, reason)
+    // No longer counted by max mode; its 'close' may come much later (a stuck peer never answers).
+    this.host.onProgress()
   }
 
   private write(bytes: Uint8Array): void {

@@ -19,6 +19,7 @@ const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 export interface HubOptions {
   window: RetainedWindow
   outbox: number
+  stuckAfterMs: number
   relayQuirks: boolean
   random: SeededRandom
   logger: Logger
@@ -42,6 +43,7 @@ interface Refusal {
 export class ReplayHub implements SessionHost, TimelineHost {
   readonly window: RetainedWindow
   readonly outbox: number
+  readonly stuckAfterMs: number
   readonly random: SeededRandom
   readonly logger: Logger
   readonly handshakesRefused: ReplayStatus['handshakesRefused'] = []
@@ -57,6 +59,7 @@ export class ReplayHub implements SessionHost, TimelineHost {
   constructor(private readonly options: HubOptions) {
     this.window = options.window
     this.outbox = options.outbox
+    this.stuckAfterMs = options.stuckAfterMs
     this.random = options.random
     this.logger = options.logger
     this.maxModeLag = Math.max(1, Math.floor(options.outbox / 2))
@@ -100,10 +103,11 @@ export class ReplayHub implements SessionHost, TimelineHost {
     for (const session of this.live.values()) session.published()
   }
 
+  /** A stuck client is not waited for: the timeline goes on and its outbox overflows. */
   room(): number {
     let room = Number.POSITIVE_INFINITY
     for (const session of this.live.values()) {
-      if (session.active) room = Math.min(room, this.maxModeLag - session.owed)
+      if (session.active && !session.stuck) room = Math.min(room, this.maxModeLag - session.owed)
     }
     return room
   }

@@ -19,6 +19,8 @@ export const WINDOW_MAX_BYTES = 256 * 1024 * 1024
 /** Like the Go relay's per-subscriber buffer. */
 export const DEFAULT_OUTBOX_FRAMES = 16_384
 export const DEFAULT_PING_INTERVAL_MS = 30_000
+/** --max stops waiting for a client that takes less than its 512 KiB send buffer in this time (< ~50 KiB/s). */
+export const DEFAULT_STUCK_AFTER_MS = 10_000
 
 /**
  * Starts a fake relay serving fixture files (docs/replay.md). Every fixture is checked in full
@@ -29,6 +31,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
   const windowFrames = positiveInt('window', options.window ?? DEFAULT_WINDOW_FRAMES)
   const outbox = positiveInt('outbox', options.outbox ?? DEFAULT_OUTBOX_FRAMES)
   const pingIntervalMs = positiveInt('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS)
+  const stuckAfterMs = positiveInt('stuckAfterMs', options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS)
   const rate: ReplayRate = parseReplayRate(options.rate ?? { mode: 'max' })
   const plannedFaults = (options.faults ?? []).map(parseFaultSpec)
   const startMode = options.start ?? 'now'
@@ -47,6 +50,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
   const hub = new ReplayHub({
     window,
     outbox,
+    stuckAfterMs,
     relayQuirks: options.relayQuirks ?? false,
     random,
     logger,

@@ -14,7 +14,7 @@ const MAX_SLEEP_MS = 100
 export interface TimelineHost {
   /** Frames were published (or the timeline finished): clients should send. */
   published(): void
-  /** Frames every client can still take before owing too much (max mode); Infinity with no clients. */
+  /** Frames every client can still take before owing too much (max mode; stuck clients not counted); Infinity with no clients. */
   room(): number
 }
 

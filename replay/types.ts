@@ -24,6 +24,8 @@ export interface ReplayOptions {
   window?: number
   /** Frames published but not yet sent that one client may owe before ConsumerTooSlow (default 16,384 like the relay). */
   outbox?: number
+  /** Max mode stops waiting for a client whose socket has not drained for this long; its outbox then overflows (default 10,000). */
+  stuckAfterMs?: number
   /** Mimic the Go relay: future cursor goes live silently, bad cursor is HTTP 400, no OutdatedCursor frame. */
   relayQuirks?: boolean
   faults?: FaultSpec[]

@@ -18,6 +18,7 @@ interface ReplayFlags {
   start: 'paused' | 'now' | 'first-client'
   window: number
   outbox: number
+  stuckAfter: number
   relayQuirks?: boolean
   faults?: string
   fault?: FaultSpec[]
@@ -44,6 +45,7 @@ export function registerReplay(program: Command): void {
     .addOption(option('--start <when>', 'start the timeline now, paused (POST /_replay/resume) or at the first subscriber', 'FIREHOSE_REPLAY_START', oneOf(['paused', 'now', 'first-client'] as const), 'now'))
     .addOption(option('--window <frames>', 'frames kept for cursor replays (also capped at 256 MiB)', 'FIREHOSE_REPLAY_WINDOW', integer(1, 100_000_000), 100_000))
     .addOption(option('--outbox <frames>', 'frames a client may owe before ConsumerTooSlow', 'FIREHOSE_REPLAY_OUTBOX', integer(1, 100_000_000), 16_384))
+    .addOption(option('--stuck-after <ms>', '--max stops waiting for a client whose socket has not drained this long (its outbox then overflows)', 'FIREHOSE_REPLAY_STUCK_AFTER', integer(1, 3_600_000), 10_000))
     .addOption(option('--relay-quirks', 'behave like the Go relay: future cursor goes live, bad cursor is HTTP 400, no OutdatedCursor frame', 'FIREHOSE_REPLAY_RELAY_QUIRKS'))
     .addOption(option('--faults <plan.json>', 'fault plan file (docs/replay.md)', 'FIREHOSE_REPLAY_FAULTS'))
     .addOption(option('--fault <spec>', 'one fault, repeatable: KIND[:key=value,...] e.g. drop:atFrame=500', 'FIREHOSE_REPLAY_FAULT').argParser(collectFault))
@@ -90,6 +92,7 @@ async function replay(files: string[], flags: ReplayFlags): Promise<ExitCode> {
       start: flags.start,
       window: flags.window,
       outbox: flags.outbox,
+      stuckAfterMs: flags.stuckAfter,
       relayQuirks: flags.relayQuirks === true,
       faults: [...plan.faults, ...(flags.fault ?? [])],
       seed,

@@ -5,24 +5,36 @@ import type { Scenario } from './types.js'
 
 const OUTBOX_FRAMES = 500
 const BANDWIDTH_BYTES_PER_SEC = 256 * 1024
-const EVENTS_PER_SEC = 3000
+/** Entries written over the slow link before it stops altogether. */
+const ENTRIES_BEFORE_STALL = 500
 
 /**
- * The link from the relay is slow (proxy at 256 KiB/s) while the relay publishes 3000
- * events/s (a fixed rate: in max mode the replay server waits for its slowest client and
- * never overflows): the per-client outbox (500 frames) overflows, the server sends
- * ConsumerTooSlow and drops the client. The ingestor reconnects from its cursor; once the link is fast again it
- * catches up with nothing lost.
+ * The replay server runs at --max with a 500-frame outbox. The link from the relay is slow
+ * first (proxy at 256 KiB/s): max mode paces to the slow reader, nothing overflows. Then the
+ * link stops (proxy stall): after --stuck-after (default 10 s, under the ingestor's 30 s
+ * stall timeout, so the relay acts first) the server stops waiting for the stuck client, its
+ * outbox overflows, it gets ConsumerTooSlow and is dropped. Once the link is back the
+ * ingestor reconnects from its cursor and catches up with nothing lost.
  */
 export const slowConsumer: Scenario = {
   name: 'slow-consumer',
-  description: 'relay outbox overflows -> ConsumerTooSlow -> reconnect from cursor -> no loss',
+  description: 'slow, then stuck relay link at --max -> outbox overflows -> ConsumerTooSlow -> reconnect from cursor -> no loss',
   async run(ctx) {
     const fixture = await scenarioFixture()
-    return withRig(ctx, { fixture, proxyRelay: true, replay: { outbox: OUTBOX_FRAMES, rate: { mode: 'rate', eventsPerSec: EVENTS_PER_SEC } } }, async (rig) => {
+    return withRig(ctx, { fixture, proxyRelay: true, replay: { outbox: OUTBOX_FRAMES, rate: { mode: 'max' } } }, async (rig) => {
       rig.relayProxy!.setBandwidth(BANDWIDTH_BYTES_PER_SEC)
       const ingestor = await rig.startIngestor()
+      await waitUntil(
+        async () => {
+          if (ingestor.exit !== null) throw ingestor.failure('exited early')
+          return (await rig.streamLength()) >= ENTRIES_BEFORE_STALL
+        },
+        { what: `${ENTRIES_BEFORE_STALL} entries over the slow link`, timeoutMs: 120_000 },
+      )
       const tooSlow = (): boolean => rig.replay.status().clients.some((client) => client.closeReason?.includes('ConsumerTooSlow') === true)
+      const tooSlowBeforeStall = tooSlow()
+      const publishedBeforeStall = rig.replay.status().framesPublished
+      rig.relayProxy!.stall()
       await waitUntil(
         () => {
           if (ingestor.exit !== null) throw ingestor.failure('exited early')
@@ -36,8 +48,17 @@ export const slowConsumer: Scenario = {
       return {
         stream,
         maxRssMb: rig.maxRssMb,
-        checks: [...checks, check('relayConnections', clients.length >= 2, clients.length, '>= 2 (reconnected after ConsumerTooSlow)')],
-        details: { outboxFrames: OUTBOX_FRAMES, bandwidthBytesPerSec: BANDWIDTH_BYTES_PER_SEC, closeReasons: clients.map((client) => client.closeReason) },
+        checks: [
+          ...checks,
+          check('tooSlowBeforeStall', !tooSlowBeforeStall, tooSlowBeforeStall, 'false (max mode paces to a slow reader)'),
+          check('relayConnections', clients.length >= 2, clients.length, '>= 2 (reconnected after ConsumerTooSlow)'),
+        ],
+        details: {
+          outboxFrames: OUTBOX_FRAMES,
+          bandwidthBytesPerSec: BANDWIDTH_BYTES_PER_SEC,
+          publishedBeforeStall,
+          closeReasons: clients.map((client) => client.closeReason),
+        },
       }
     })
   },

@@ -42,9 +42,11 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
     eventsPerSec: number,
     during: (ctx: { redis: RedisHandle; ingestor: IngestorHandle; admin: () => Redis; keys: ReturnType<typeof uniqueKeys> }) => Promise<void>,
     beforeStart?: (redis: RedisHandle) => Promise<void>,
+    /** null: start at the live tail, with the replay timeline starting at the first subscriber. */
+    startCursor: number | null = 0,
   ): Promise<IngestorHandle> {
     const redis = await startOwnRedis(persistence)
-    const relay = await replay([fixture], { rate: { mode: 'rate', eventsPerSec } })
+    const relay = await replay([fixture], { rate: { mode: 'rate', eventsPerSec }, ...(startCursor === null && { start: 'first-client' as const }) })
     const keys = uniqueKeys('test:redis-faults')
     let admin = adminClient(redis.url)
     const { startIngestor } = await loadIngestor()
@@ -54,7 +56,7 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
       redisUrl: redis.url,
       stream: keys.stream,
       cursorKey: keys.cursorKey,
-      startCursor: 0,
+      startCursor,
       batchSize: 100,
       statusIntervalMs: 0,
       redisBackoff: { initialMs: 20, maxMs: 200 },
@@ -115,6 +117,21 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
       await redis.kill()
       await redis.restart()
     })
+    expect(ingestor.status().counters.resyncs).toBeGreaterThanOrEqual(1)
+  })
+
+  it('Redis restarted empty under a run that started at the live tail: restarts from just before its first event, not live', async () => {
+    const ingestor = await run(
+      'none',
+      2000,
+      async ({ redis, ingestor }) => {
+        await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= 1000, { what: 'cursor 1000', timeoutMs: 30_000 })
+        await redis.kill()
+        await redis.restart()
+      },
+      undefined,
+      null,
+    )
     expect(ingestor.status().counters.resyncs).toBeGreaterThanOrEqual(1)
   })
 

@@ -50,19 +50,39 @@ describe('SeqTracker', () => {
 })
 
 describe('BatchChannel', () => {
-  it('blocks put() at capacity until take(), returns null once closed and empty, clear() drops waiting items', async () => {
-    const channel = new BatchChannel<number>(2)
-    await channel.put(1)
-    await channel.put(2)
+  // Items are frame counts; each frame weighs 10 bytes.
+  const channel = (): BatchChannel<number> => new BatchChannel<number>(4, 1000, (frames) => ({ frames, bytes: frames * 10 }))
+
+  it('blocks put() beyond its frame bound until the writer takes everything waiting, returns null once closed and empty', async () => {
+    const ch = channel()
+    await ch.put(2)
+    await ch.put(2)
     let third = false
-    const putting = channel.put(3).then(() => (third = true))
+    const putting = ch.put(1).then(() => (third = true))
     await Promise.resolve()
     expect(third).toBe(false)
-    expect(await channel.take()).toBe(1)
+    expect(await ch.takeWaiting()).toEqual([2, 2])
     await putting
-    expect(channel.clear()).toEqual([2, 3])
-    channel.close()
-    expect(await channel.take()).toBeNull()
+    expect(ch.clear()).toEqual([1])
+    ch.close()
+    expect(await ch.takeWaiting()).toBeNull()
+  })
+
+  it('bounds bytes too, admits an oversize item into an empty channel alone, and hands a waiting writer the next item at once', async () => {
+    const bytes = new BatchChannel<number>(100, 25, (frames) => ({ frames, bytes: frames * 10 }))
+    await bytes.put(2)
+    let blocked = true
+    const second = bytes.put(1).then(() => (blocked = false))
+    await Promise.resolve()
+    expect(blocked).toBe(true) // 20 + 10 bytes > 25
+    expect(await bytes.takeWaiting()).toEqual([2])
+    await second
+    expect(await bytes.takeWaiting()).toEqual([1])
+    await bytes.put(9) // 90 bytes: over the bound, but the channel is empty
+    expect(await bytes.takeWaiting()).toEqual([9])
+    const waiting = bytes.takeWaiting()
+    await bytes.put(3)
+    expect(await waiting).toEqual([3])
   })
 })
 

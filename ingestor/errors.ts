@@ -14,9 +14,4 @@ export const IngestorErrorCode = {
 } as const
 export type IngestorErrorCode = (typeof IngestorErrorCode)[keyof typeof IngestorErrorCode]
 
-export class IngestorError extends FirehoseError {
-  declare readonly code: IngestorErrorCode
-  constructor(code: IngestorErrorCode, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(code, message, fields, options)
-  }
-}
+export class IngestorError extends FirehoseError<IngestorErrorCode> {}

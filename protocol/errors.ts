@@ -2,11 +2,11 @@
  * Named errors with a stable `code` (like ws's WS_ERR_*). Callers branch on `code`,
  * never on message text. `fields` carries structured context for logs and metrics.
  */
-export class FirehoseError extends Error {
-  readonly code: string
+export class FirehoseError<Code extends string = string> extends Error {
+  readonly code: Code
   readonly fields: Readonly<Record<string, unknown>>
 
-  constructor(code: string, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(code: Code, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message, options)
     this.name = new.target.name
     this.code = code
@@ -29,8 +29,7 @@ export const FrameErrorCode = {
 export type FrameErrorCode = (typeof FrameErrorCode)[keyof typeof FrameErrorCode]
 
 /** Upstream sent bytes we cannot turn into an event. Never fatal to the process: metric + quarantine. */
-export class FrameDecodeError extends FirehoseError {
-  declare readonly code: FrameErrorCode
+export class FrameDecodeError extends FirehoseError<FrameErrorCode> {
   /** The frame's seq when the body decoded far enough to read it. */
   readonly seq: number | undefined
 

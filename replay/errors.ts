@@ -12,10 +12,4 @@ export const ReplayErrorCode = {
 } as const
 export type ReplayErrorCode = (typeof ReplayErrorCode)[keyof typeof ReplayErrorCode]
 
-export class ReplayError extends FirehoseError {
-  declare readonly code: ReplayErrorCode
-
-  constructor(code: ReplayErrorCode, message: string, fields: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(code, message, fields, options)
-  }
-}
+export class ReplayError extends FirehoseError<ReplayErrorCode> {}

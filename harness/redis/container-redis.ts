@@ -1,10 +1,10 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StartedRedisContainer } from '@testcontainers/redis'
 import { HarnessError, HarnessErrorCode } from '../errors.js'
 import { containerRuntimeUnavailableReason } from './container-runtime.js'
-import { redisCommand } from './redis-cli.js'
+import { ownedServerHandle } from './owned-server.js'
 import { redisServerArgs, redisUrl } from './server-args.js'
 import type { RedisHandle, RedisPersistence } from './types.js'
 
@@ -28,9 +28,9 @@ export async function startContainerRedis(options: { persistence: RedisPersisten
   let container: StartedRedisContainer | null = null
   let host = '127.0.0.1'
   let port = 0
-  let stopped = false
 
-  async function launch(hostPort: number | null): Promise<void> {
+  async function launch(newPort: boolean): Promise<void> {
+    const hostPort = newPort || port === 0 ? null : port
     const args = redisServerArgs({ ...options, password: undefined, dir: DATA_DIR, port: CONTAINER_PORT, bindHost: '0.0.0.0' })
     let definition = new RedisContainer(IMAGE)
       .withCommand(['redis-server', ...args, '--protected-mode', 'no'])
@@ -59,36 +59,11 @@ export async function startContainerRedis(options: { persistence: RedisPersisten
 
   const url = (): string => redisUrl(host, port, options.password)
 
-  try {
-    await launch(null)
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true })
-    throw err
+  async function shutdown(): Promise<void> {
+    const current = container
+    container = null
+    await current?.stop({ remove: true, timeout: 0 })
   }
 
-  return {
-    kind: 'container',
-    canKill: true,
-    dataDir: dir,
-    get url() {
-      return url()
-    },
-    async stop() {
-      if (stopped) return
-      stopped = true
-      const current = container
-      container = null
-      await current?.stop({ remove: true, timeout: 0 })
-      await rm(dir, { recursive: true, force: true })
-    },
-    kill: killContainer,
-    async restart(restartOptions = {}) {
-      if (stopped) throw new HarnessError(HarnessErrorCode.RedisStartFailed, 'restart() after stop(): the data dir is gone', { kind: 'container' })
-      const previousPort = port
-      await killContainer()
-      await launch(restartOptions.newPort === true ? null : previousPort)
-      return url()
-    },
-    cli: (...args: string[]) => redisCommand(url(), args),
-  }
+  return ownedServerHandle({ kind: 'container', dir, url, launch, kill: killContainer, shutdown })
 }

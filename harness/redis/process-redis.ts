@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { reapOnExit, type ReapHandle } from '../child-reaper.js'
 import { HarnessError, HarnessErrorCode } from '../errors.js'
 import { freePort } from '../free-port.js'
-import { redisCommand } from './redis-cli.js'
+import { ownedServerHandle } from './owned-server.js'
 import { redisServerArgs, redisUrl } from './server-args.js'
 import type { RedisHandle, RedisPersistence } from './types.js'
 
@@ -28,7 +28,6 @@ export async function startProcessRedis(options: { persistence: RedisPersistence
   const dir = await mkdtemp(join(tmpdir(), 'firehose-redis-'))
   let port = 0
   let running: Running | null = null
-  let stopped = false
 
   const url = (): string => redisUrl(HOST, port, options.password)
 
@@ -56,35 +55,7 @@ export async function startProcessRedis(options: { persistence: RedisPersistence
     current.reaper.release()
   }
 
-  try {
-    await launch(true)
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true })
-    throw err
-  }
-
-  return {
-    kind: 'process',
-    canKill: true,
-    dataDir: dir,
-    get url() {
-      return url()
-    },
-    async stop() {
-      if (stopped) return
-      stopped = true
-      await killServer()
-      await rm(dir, { recursive: true, force: true })
-    },
-    kill: killServer,
-    async restart(restartOptions = {}) {
-      if (stopped) throw new HarnessError(HarnessErrorCode.RedisStartFailed, 'restart() after stop(): the data dir is gone', { kind: 'process' })
-      await killServer()
-      await launch(restartOptions.newPort === true)
-      return url()
-    },
-    cli: (...args: string[]) => redisCommand(url(), args),
-  }
+  return ownedServerHandle({ kind: 'process', dir, url, launch, kill: killServer, shutdown: killServer })
 }
 
 async function spawnServer(dir: string, port: number, options: { persistence: RedisPersistence; password?: string | undefined }): Promise<Running> {

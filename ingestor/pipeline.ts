@@ -119,7 +119,8 @@ export class Pipeline {
     let peek
     try {
       peek = peekFrame(bytes)
-    } catch {
+    } catch (err) {
+      if (!isFrameDecodeError(err)) throw err // our own bug, not upstream garbage: fail loudly
       this.enqueue({ bytes, seq: undefined, receivedAtUs }) // the decoder names the error; it is dead-lettered
       return
     }

@@ -17,7 +17,7 @@ import { openFixture } from '../protocol/fixture/index.js'
  */
 // Repository root, whether this runs from dist/bench/ or bench/.
 const ROOT = fileURLToPath(new URL(existsSync(fileURLToPath(new URL('../../package.json', import.meta.url))) ? '../../' : '../', import.meta.url))
-const REAL_DATA = join(ROOT, '..', 'shared', 'data', 'real')
+const REAL_DATA = join(ROOT, 'test', 'data', 'real')
 
 interface Dataset {
   name: string
@@ -33,7 +33,7 @@ interface Result {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const datasets: Dataset[] = []
-  if (existsSync(REAL_DATA)) datasets.push({ name: '../shared/data/real (all frames)', frames: realFrames() })
+  if (existsSync(REAL_DATA)) datasets.push({ name: 'test/data/real (all frames)', frames: realFrames() })
   const fixturePath = args.fixture ?? join(ROOT, 'fixtures', 'generated.fixture.gz')
   if (existsSync(fixturePath)) datasets.push({ name: fixturePath, frames: await fixtureFrames(fixturePath) })
   else console.log(`(no fixture at ${fixturePath}: skipped)`)

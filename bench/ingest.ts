@@ -49,7 +49,7 @@ async function main(): Promise<void> {
 
     const ingestor = runs[0]!
     console.log(`\nload average at the end: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`)
-    console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from shared/data/real: the committed fixture is missing)' : ''}`)
+    console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from test/data/real: the committed fixture is missing)' : ''}`)
     console.log(`events per run: ${args.events}, cores: ${(await import('node:os')).availableParallelism()}`)
     for (const run of runs) {
       console.log(
@@ -231,7 +231,7 @@ async function benchFixture(path: string | undefined): Promise<{ path: string; s
 
 async function realFrames(): Promise<Buffer[]> {
   const { readdir } = await import('node:fs/promises')
-  const dir = join(root, '../shared/data/real')
+  const dir = join(root, 'test/data/real')
   const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.cbor')).sort()
   return Promise.all(files.map((f) => readFile(join(dir, f))))
 }

@@ -21,7 +21,7 @@ import { startReplay, withSeq, type ReplayHandle } from '../replay/index.js'
  * node dist/bench/replay.js [--frames N] [--real-frames N] [--rate-seconds S]   (prints numbers, no assertions)
  */
 const root = fileURLToPath(new URL(existsSync(fileURLToPath(new URL('../../package.json', import.meta.url))) ? '../../' : '../', import.meta.url))
-const SCENARIOS = fileURLToPath(new URL('../../../shared/data/real/indigo-relay-scenarios', import.meta.url))
+const SCENARIOS = fileURLToPath(new URL('../../test/data/real/indigo-relay-scenarios', import.meta.url))
 
 interface Args {
   frames: number

@@ -1,4 +1,4 @@
 import { fileURLToPath } from 'node:url'
 
-/** Real network data: `../shared/data/real` beside the repository (the same layout on CI). */
-export const REAL_DATA = fileURLToPath(new URL('../../shared/data/real', import.meta.url))
+/** Real network data committed with the tests (sources and licences: test/data/real/README.md). */
+export const REAL_DATA = fileURLToPath(new URL('./data/real', import.meta.url))

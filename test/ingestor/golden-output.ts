@@ -9,7 +9,7 @@ export const goldenDir = join(import.meta.dirname, 'golden')
 export const realGoldenPath = join(goldenDir, 'real-frames.json')
 export const fixtureGoldenPath = join(goldenDir, 'generated-fixture.json')
 
-/** Per folder of shared/data/real: its frame files and the exact field lists the ingestor wrote. */
+/** Per folder of test/data/real: its frame files and the exact field lists the ingestor wrote. */
 export type RealGolden = Record<string, { files: string[]; entries: string[][] }>
 /** For the committed fixture (too big to keep verbatim): seq, type and a sha256 prefix of data per entry. */
 export interface FixtureGolden {

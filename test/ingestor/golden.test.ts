@@ -18,7 +18,7 @@ describe('ingestor output against golden files (the worker contract)', () => {
     await redis.stop()
   })
 
-  it('every frame in shared/data/real: exact field lists, readable by map and by position', async () => {
+  it('every frame in test/data/real: exact field lists, readable by map and by position', async () => {
     const actual = await ingestRealFrames(redis.url)
     if (update) writeFileSync(realGoldenPath, `${JSON.stringify(actual, null, 1)}\n`)
     const golden = JSON.parse(readFileSync(realGoldenPath, 'utf8')) as RealGolden

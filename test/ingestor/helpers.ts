@@ -11,7 +11,7 @@ import { FixtureWriter } from '../../protocol/fixture/index.js'
 import { startReplay, withSeq, type ReplayHandle, type ReplayOptions } from '../../replay/index.js'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-export const realDataDir = resolve(repoRoot, '../shared/data/real')
+export const realDataDir = resolve(repoRoot, 'test/data/real')
 export const committedFixture = join(repoRoot, 'fixtures/generated.fixture.gz')
 
 /**

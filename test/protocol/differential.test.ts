@@ -2,7 +2,7 @@
  * Differential test: the official TypeScript stack decodes the same real frames independently
  * (@atproto/xrpc-server splits the frame, @atproto/sync parses commits and syncs as its Firehose
  * client does, @atproto/repo reads the CAR and records) and must agree with our codec.
- * Frames: everything in ../shared/data/real plus the committed generated fixture.
+ * Frames: everything in test/data/real plus the committed generated fixture.
  */
 import { existsSync } from 'node:fs'
 import { cborToLexRecord, readCar } from '@atproto/repo'

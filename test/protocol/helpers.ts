@@ -162,7 +162,7 @@ export function prodCommitFrames(): RealFrame[] {
   return framesIn(join(REAL_DATA, 'indigo-prod-commits', 'frames'), 'indigo-prod-commits')
 }
 
-/** Every wire frame under ../shared/data/real. */
+/** Every wire frame under test/data/real. */
 export function allRealFrames(): RealFrame[] {
   return [...prodCommitFrames(), ...scenarioNames().flatMap(scenarioFrames)]
 }

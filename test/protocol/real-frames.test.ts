@@ -59,7 +59,7 @@ function expectOpsMatch(event: FirehoseEvent, body: Json, label: string): void {
 }
 
 describe('real network frames', () => {
-  it('every frame in ../shared/data/real decodes, with and without block verification', () => {
+  it('every frame in test/data/real decodes, with and without block verification', () => {
     const frames = allRealFrames()
     expect(frames.length).toBe(4 + scenarioNames().reduce((n, s) => n + scenarioFrames(s).length, 0))
     for (const { name, bytes } of frames) {

@@ -5,7 +5,7 @@ import { FixtureWriter, openFixture, type FixtureFrame, type FixtureManifest, ty
 
 import { REAL_DATA } from '../shared-data.js'
 
-/** Every real wire frame in ../shared/data/real, in a stable order. */
+/** Every real wire frame in test/data/real, in a stable order. */
 export function realFrames(): Uint8Array[] {
   const dirs = [join(REAL_DATA, 'indigo-prod-commits/frames')]
   const scenarios = join(REAL_DATA, 'indigo-relay-scenarios')

@@ -8,6 +8,7 @@ import { registerDemo } from './commands/demo.js'
 import { registerRecord } from './commands/record.js'
 import { registerReplay } from './commands/replay.js'
 import { registerFixture } from './commands/fixture.js'
+import { registerLoadtest } from './commands/loadtest.js'
 
 // Wiring only: each command lives in its own file under cli/commands/.
 const program = new Command('firehose')
@@ -15,7 +16,7 @@ const program = new Command('firehose')
   .showHelpAfterError()
   .exitOverride()
 
-for (const register of [registerVerify, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerFixture] as ((program: Command) => void)[]) register(program)
+for (const register of [registerVerify, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerFixture, registerLoadtest] as ((program: Command) => void)[]) register(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import type { LoadtestResult } from '../../loadtest/types.js'
+
+// The built CLI, as a user runs it (npm test builds first).
+const run = promisify(execFile)
+async function firehose(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cliEntryPoint(), ...args], {
+      env: { PATH: process.env.PATH ?? '' }, // no HARNESS_REDIS: the load test's default is a redis-server child
+      timeout: 90_000,
+    })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const failed = err as { code: number; stdout: string; stderr: string }
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
+  }
+}
+
+const FIXTURE = fileURLToPath(new URL('../../fixtures/generated.fixture.gz', import.meta.url))
+const CHROMIUM = '/usr/bin/chromium'
+let dir: string
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'loadtest-cli-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('firehose loadtest: bad input is one line and exit 2, before anything starts', () => {
+  it.each([
+    [['--fixture', FIXTURE, '--rate', 'fast'], /--rate: expected an events\/s integer/],
+    [['--fixture', FIXTURE, '--profile', 'step:2000..1000/5s'], /TO \(1000\) must not be below FROM \(2000\)/],
+    [['--fixture', FIXTURE, '--rate', '100', '--profile', 'step:100..200/5s'], /--rate and --profile exclude each other/],
+    [['--fixture', FIXTURE], /give --rate N, --rate max or --profile/],
+    [['--fixture', join(FIXTURE, 'missing'), '--rate', '100'], /fixture .* not found/],
+    [['--fixture', FIXTURE, '--rate', 'max', '--duration', '5'], /shorter than one probe/],
+    [['--fixture', FIXTURE, '--rate', '100', '--duration', '0'], /--duration/],
+  ])('%j', async (args, message) => {
+    const result = await firehose(['loadtest', ...args])
+    expect(result.code).toBe(2)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(message)
+    expect(result.stdout).toBe('')
+  })
+})
+
+describe('firehose loadtest --rate 300 --duration 5 (replay -> ingestor child -> redis-server)', () => {
+  let result: { code: number; stdout: string; stderr: string }
+  let report: LoadtestResult
+
+  beforeAll(async () => {
+    result = await firehose(['loadtest', '--fixture', FIXTURE, '--rate', '300', '--duration', '5', '--report', dir, '--seed', '5'])
+    report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as LoadtestResult
+  }, 90_000)
+
+  it('passes with every published event in the stream exactly once', () => {
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    expect(report.verdict).toMatchObject({ pass: true, maxSustainableRate: 300, reasons: [] })
+    expect(report.summary.stream).toMatchObject({ lost: 0, duplicated: 0, unexpected: 0 })
+    // 5 s at 300/s loops the 1,500-event fixture only once, so this also covers the first rewritten seqs when the machine is slow.
+    expect(report.summary.stream.expected).toBe(report.summary.published)
+    expect(report.summary.stream.expected).toBeGreaterThan(1000)
+    expect(report.seed).toBe(5)
+  })
+
+  it('samples every second: rates, lag, RSS, CPU, queue, reconnects', () => {
+    expect(report.samples.length).toBeGreaterThanOrEqual(5)
+    const loaded = report.samples.filter((s) => s.targetRate === 300)
+    expect(loaded.length).toBeGreaterThanOrEqual(4)
+    for (const sample of loaded.slice(1)) {
+      expect(sample.offeredPerSec).toBeGreaterThan(150)
+      expect(sample.lagCount).toBeGreaterThan(0)
+      expect(sample.rssMb).toBeGreaterThan(10)
+      expect(sample.cpuPercent).not.toBeNull()
+      expect(sample.queueFrames).not.toBeNull()
+      expect(sample.reconnects).toBe(0)
+    }
+    expect(report.summary.lag.count).toBeGreaterThan(500)
+    expect(report.summary.lag.p99Ms).toBeLessThan(report.config.maxLagMs)
+  })
+
+  it('prints the summary table and the report paths', () => {
+    expect(result.stdout).toMatch(/^verdict +PASS$/m)
+    expect(result.stdout).toMatch(/^stream +expected \d+, delivered \d+, lost 0, duplicated 0, unexpected 0$/m)
+    expect(result.stdout).toContain(join(dir, 'report.html'))
+    expect(result.stdout).not.toContain('\r') // no progress bar when stdout is not a TTY
+  })
+
+  it('report.html renders offline in headless Chromium with its charts', async (ctx) => {
+    if (!existsSync(CHROMIUM)) ctx.skip(`${CHROMIUM} not installed (Debian package chromium; CI installs it)`)
+    const html = await readFile(join(dir, 'report.html'), 'utf8')
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/) // nothing to fetch, nothing to run
+    const profile = await mkdtemp(join(tmpdir(), 'loadtest-chromium-'))
+    try {
+      const { stdout: dom } = await run(
+        CHROMIUM,
+        ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+          '--disable-sync', `--user-data-dir=${profile}`, '--dump-dom', `file://${join(dir, 'report.html')}`],
+        { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      )
+      for (const id of ['chart-rate', 'chart-lag', 'chart-rss', 'chart-cpu', 'chart-queue']) expect(dom).toMatch(new RegExp(`<svg id="${id}" class="chart"`))
+      const points = (series: string): number[] => [...dom.matchAll(new RegExp(`data-series="${series}" data-points="(\\d+)"`, 'g'))].map((m) => Number(m[1]))
+      const sampled = report.samples.length
+      expect(points('offered').reduce((a, b) => a + b, 0)).toBe(sampled)
+      expect(points('p99').reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(sampled - 1)
+      expect(points('RSS').reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(sampled - 1)
+      expect(dom).toContain('PASS')
+    } finally {
+      await rm(profile, { recursive: true, force: true })
+    }
+  }, 70_000)
+})

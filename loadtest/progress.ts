@@ -9,7 +9,7 @@ export function progressLine(progress: Progress): string {
   const s = progress.sample
   const rate = s.targetRate === null ? 'draining' : `target ${s.targetRate}/s`
   return (
-    `\r[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${Math.round(progress.elapsedSec)}/${progress.totalSec} s  ${rate}  ` +
+    `\r[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${Math.round(Math.min(progress.elapsedSec, progress.totalSec))}/${progress.totalSec} s  ${rate}  ` +
     `offered ${s.offeredPerSec}/s  ingested ${s.ingestPerSec ?? '?'}/s  lag p99 ${s.lagP99Ms ?? '-'} ms  RSS ${s.rssMb ?? '?'} MiB\x1b[K`
   )
 }

@@ -53,12 +53,20 @@ describe('firehose loadtest: bad input is one line and exit 2, before anything s
   })
 })
 
+it('an unreachable --redis is an infrastructure error: exit 3, one line', async () => {
+  const result = await firehose(['loadtest', '--fixture', FIXTURE, '--rate', '100', '--duration', '2', '--redis', 'redis://127.0.0.1:1', '--report', join(dir, 'unused')])
+  expect(result.code).toBe(3)
+  expect(result.stderr).toMatch(/^firehose loadtest: Redis at --redis does not answer: .*ECONNREFUSED.*\n$/)
+  expect(existsSync(join(dir, 'unused'))).toBe(false)
+})
+
 describe('firehose loadtest --rate 300 --duration 5 (replay -> ingestor child -> redis-server)', () => {
   let result: { code: number; stdout: string; stderr: string }
   let report: LoadtestResult
 
   beforeAll(async () => {
-    result = await firehose(['loadtest', '--fixture', FIXTURE, '--rate', '300', '--duration', '5', '--report', dir, '--seed', '5'])
+    // A generous lag bound: this checks the pipeline and the report, not how loaded the test machine is.
+    result = await firehose(['loadtest', '--fixture', FIXTURE, '--rate', '300', '--duration', '5', '--max-lag-ms', '10000', '--report', dir, '--seed', '5'])
     report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8')) as LoadtestResult
   }, 90_000)
 

@@ -1,5 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { Digest } from 'multiformats/hashes/digest'
+import { bytesToBase64, cidToString, cidV1ToString } from './data-model.js'
 import { FrameDecodeError, FrameErrorCode } from './errors.js'
 
 /**
@@ -15,9 +16,21 @@ import { FrameDecodeError, FrameErrorCode } from './errors.js'
 export function decodeDagCborItem(bytes: Uint8Array, start: number, maxDepth: number, fields: Record<string, unknown> = {}): { value: unknown; end: number } {
   // Byte strings are views of the input: make them plain Uint8Arrays even when a Buffer comes in.
   const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const decoder = new Decoder(plain, start, maxDepth, fields)
+  const decoder = new Decoder(plain, start, maxDepth, fields, false)
   const value = decoder.item(0)
   return { value, end: decoder.pos }
+}
+
+/**
+ * Decodes one item straight into the AT Protocol JSON data model (what toJsonModel makes of
+ * decodeDagCborItem's value: `{$link}` for CIDs, `{$bytes}` for byte strings), in one pass and
+ * without CID objects. `exact` is false when the item holds an integer beyond 2^53, which has no
+ * JSON form: the caller then takes the two-step path, which names that error precisely.
+ */
+export function decodeDagCborJson(bytes: Uint8Array, start: number, maxDepth: number, fields: Record<string, unknown> = {}): { value: unknown; end: number; exact: boolean } {
+  const decoder = new Decoder(bytes, start, maxDepth, fields, true)
+  const value = decoder.item(0)
+  return { value, end: decoder.pos, exact: !decoder.sawBigInt }
 }
 
 const textDecoder = new TextDecoder()
@@ -28,6 +41,8 @@ const TWO_32 = 2 ** 32
 
 class Decoder {
   pos: number
+  /** An integer outside the safe range was read (decoded as BigInt). */
+  sawBigInt = false
   private view: DataView | undefined
 
   constructor(
@@ -35,6 +50,8 @@ class Decoder {
     start: number,
     private readonly maxDepth: number,
     private readonly fields: Record<string, unknown>,
+    /** Build JSON-model values (decodeDagCborJson) instead of IPLD ones. */
+    private readonly json: boolean,
   ) {
     this.pos = start
   }
@@ -51,13 +68,15 @@ class Decoder {
       case 1: {
         const n = this.argument(info)
         if (typeof n === 'number' && -1 - n >= Number.MIN_SAFE_INTEGER) return -1 - n
+        this.sawBigInt = true
         return -1n - BigInt(n)
       }
       case 2: {
         const length = this.length(info)
         const start = this.pos
         this.pos += length
-        return bytes.subarray(start, this.pos)
+        const view = bytes.subarray(start, this.pos)
+        return this.json ? { $bytes: bytesToBase64(view) } : view
       }
       case 3:
         return this.string(this.length(info))
@@ -70,7 +89,7 @@ class Decoder {
       case 5:
         return this.map(this.count(info, 2, depth), depth)
       case 6:
-        return this.cid(info)
+        return this.json ? { $link: this.cidString(info) } : this.cid(info)
       default:
         return this.simple(info)
     }
@@ -91,10 +110,32 @@ class Decoder {
       if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
       else out[key] = value
     }
+    // toJsonModel takes a map whose '/' equals its 'bytes' for a CID from another library.
+    if (this.json && Object.hasOwn(out, '/')) {
+      const cid = CID.asCID(out)
+      if (cid) return { $link: cidToString(cid) }
+    }
     return out
   }
 
   private cid(info: number): CID {
+    const at = this.pos - 1
+    const raw = this.cidBytes(info)
+    // Fast path for the usual CIDv1 (one-byte codec, hash code and digest length): the same CID
+    // CID.decode builds, without its generic re-parsing and byte coercion.
+    if (isSimpleCidV1(raw)) return new CID(1, raw[1]!, new Digest(raw[2]!, raw[3]!, raw.subarray(4), raw.subarray(2)), raw)
+    return this.decodeCid(raw, at)
+  }
+
+  /** What cidToString(this.cid(info)) gives, without building the CID for the usual CIDv1. */
+  private cidString(info: number): string {
+    const at = this.pos - 1
+    const raw = this.cidBytes(info)
+    return isSimpleCidV1(raw) ? cidV1ToString(raw) : cidToString(this.decodeCid(raw, at))
+  }
+
+  /** The binary CID of a tag 42 item (after the 0x00 multibase prefix). */
+  private cidBytes(info: number): Uint8Array {
     const at = this.pos - 1
     const tag = this.argument(info)
     if (tag !== CID_TAG) throw this.invalid(`CBOR tag ${String(tag)} at byte ${at} (DAG-CBOR allows only tag 42)`)
@@ -105,11 +146,10 @@ class Decoder {
     if (length === 0 || this.bytes[this.pos] !== 0) throw this.invalid(`CID at byte ${at} lacks the 0x00 multibase prefix`)
     const raw = this.bytes.subarray(this.pos + 1, this.pos + length)
     this.pos += length
-    // Fast path for the usual CIDv1 (one-byte codec, hash code and digest length): the same CID
-    // CID.decode builds, without its generic re-parsing and byte coercion.
-    if (raw[0] === 1 && raw[1]! < 0x80 && raw[2]! < 0x80 && raw[3]! < 0x80 && raw.length === 4 + raw[3]!) {
-      return new CID(1, raw[1]!, new Digest(raw[2]!, raw[3]!, raw.subarray(4), raw.subarray(2)), raw)
-    }
+    return raw
+  }
+
+  private decodeCid(raw: Uint8Array, at: number): CID {
     try {
       return CID.decode(raw)
     } catch (cause) {
@@ -219,7 +259,9 @@ class Decoder {
           break // < 2^32 in 8 bytes is not minimal
         }
         const big = high * TWO_32 + low
-        return big <= Number.MAX_SAFE_INTEGER ? big : (BigInt(high) << 32n) | BigInt(low)
+        if (big <= Number.MAX_SAFE_INTEGER) return big
+        this.sawBigInt = true
+        return (BigInt(high) << 32n) | BigInt(low)
       }
       default:
         throw this.invalid(info === 31 ? `indefinite-length CBOR at byte ${at - 1} (not allowed in DAG-CBOR)` : `reserved CBOR additional info ${info} at byte ${at - 1}`)
@@ -234,6 +276,11 @@ class Decoder {
   private invalid(reason: string, cause?: unknown): FrameDecodeError {
     return new FrameDecodeError(FrameErrorCode.InvalidCbor, `invalid DAG-CBOR: ${reason}`, this.fields, cause === undefined ? undefined : { cause })
   }
+}
+
+/** A CIDv1 whose codec, hash code and digest length take one byte each, digest included whole. */
+function isSimpleCidV1(raw: Uint8Array): boolean {
+  return raw[0] === 1 && raw[1]! < 0x80 && raw[2]! < 0x80 && raw[3]! < 0x80 && raw.length === 4 + raw[3]!
 }
 
 /** IEEE 754 half precision to a JS number. */

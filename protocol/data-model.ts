@@ -44,8 +44,11 @@ const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
  * per-CID WeakMap, which made CID formatting a large share of decode time and GC.
  */
 export function cidToString(cid: CID): string {
-  if (cid.version === 0) return cid.toString()
-  const bytes = cid.bytes
+  return cid.version === 0 ? cid.toString() : cidV1ToString(cid.bytes)
+}
+
+/** The multibase base32 string of a CIDv1 given its binary form. */
+export function cidV1ToString(bytes: Uint8Array): string {
   let out = 'b'
   let buffer = 0
   let bits = 0

@@ -1,5 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { readCar, type BlockVerification } from './car.js'
+import { decodeDagCborJson } from './dag-cbor.js'
 import { cidToString, toJsonModel } from './data-model.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, type Frame, type FrameLimits } from './frame.js'
@@ -120,7 +121,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
       if (tooBig) return out // tooBig commits legitimately omit blocks; the consumer fetches the repo
       throw new FrameDecodeError(FrameErrorCode.BlockMissing, `op ${action} ${path} references block ${cid} missing from the CAR`, { seq, cid, path })
     }
-    out.record = toJsonModel(decodeCbor(block, `record ${path}`, { seq, path }, maxDepth), { seq, path })
+    out.record = recordJson(block, path, seq, maxDepth)
     return out
   })
 
@@ -140,6 +141,15 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
     prevData: optionalCid(body.prevData, 'prevData', seq),
     ops,
   }
+}
+
+/** A record block in the JSON data model; the same value (or FrameDecodeError) as toJsonModel(decodeCbor(block)). */
+function recordJson(block: Uint8Array, path: string, seq: number, maxDepth: number): unknown {
+  const what = `record ${path}`
+  const { value, end, exact } = decodeDagCborJson(block, 0, maxDepth, { seq, path, part: what })
+  if (end === block.length && exact) return value
+  // Trailing bytes or an integer beyond 2^53: the two-step path throws the precise error.
+  return toJsonModel(decodeCbor(block, what, { seq, path }, maxDepth), { seq, path })
 }
 
 function syncEvent(body: Record<string, unknown>, seq: number, options: DecodeOptions): SyncEvent {

@@ -45,12 +45,14 @@ export async function runLoadtest(config: LoadtestConfig, onSample: (progress: P
     const driver = new Driver(config, rig, sampler, () => observer?.error ?? null, onSample)
     const outcome = await driver.run()
     const drainSeconds = await driver.drain(config.drainTimeoutSec)
-    const exit = await rig.ingestor.stop()
+    // Not stopping within its grace time is the ingestor's failure (SIGKILLed, reported), not ours.
+    const exit = await rig.ingestor.stop().catch(() => rig.ingestor.exited)
     await observer.finish()
     clock.poll()
     const stream = rig.tally.result(rig.replay.status().headSeq)
     return buildResult(config, { startedAt, lagClock, rig, sampler, driver, outcome, drainSeconds, stream, ingestorExit: describeExit(exit), ingestorOk: exit.code === 0 })
   } finally {
+    observer?.close()
     clock.stop()
     await rig.close()
   }

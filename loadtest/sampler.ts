@@ -67,6 +67,7 @@ export class Sampler {
 
   /** An entry reached the stream at `atMs` (epoch ms). */
   recordEntry(seq: number, atMs: number): void {
+    if (!Number.isSafeInteger(seq)) return // no seq, no send time (the tally counts it as unexpected)
     const sentMs = this.clock.sentAt(seq)
     if (sentMs === null) {
       this.lagUnmeasured++

@@ -73,6 +73,12 @@ export class StreamObserver {
     }
   }
 
+  /** Stops reading at once (after a failure elsewhere); idempotent, also after finish(). */
+  close(): void {
+    this.running = false
+    this.redis.disconnect()
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
       if ((await this.readPage()) > 0) continue

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import WebSocket from 'ws'
+import { LogAggregator } from '../common/log-aggregator.js'
 import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
 import { SeededRandom } from '../common/random.js'
 import { Backoff } from './backoff.js'
@@ -15,13 +16,16 @@ export interface RelayClientOptions {
   /** The sink; called in socket order with the message bytes exactly as received. */
   onFrame: (bytes: Uint8Array, receivedAtUs: number) => void
   logger?: Logger
-  /** No frame and no pong for this long => reconnect (default 30_000). */
+  /**
+   * No binary frame for this long => reconnect (default 30_000). Pongs and text messages do not
+   * count: a relay that answers pings but sends nothing is stalled.
+   */
   stallTimeoutMs?: number
-  /** Default 10_000. */
+  /** Keep-alive pings for proxies and NATs (default 10_000); they do not count as life. */
   pingIntervalMs?: number
   /** Default 1000 / 30000 / 60000, full jitter. */
   backoff?: { initialMs?: number; maxMs?: number; stableMs?: number }
-  /** ws hard cap (default 16 MiB); the codec enforces the 5 MB frame limit. */
+  /** ws hard cap (default 16 MiB); the codec enforces the 5 MB frame limit. A larger message ends the connection (see docs/relay-client.md). */
   maxPayloadBytes?: number
   /** Jitter source. */
   random?: SeededRandom
@@ -51,6 +55,15 @@ export interface RelayClientStats {
   paused: boolean
   /** Text messages received and ignored (the firehose only sends binary frames). */
   textMessagesIgnored: number
+  /** Connections ended by the relay because it sent no frame for stallTimeoutMs. */
+  stalls: number
+  /** Messages above maxPayloadBytes: each one ends the connection (ws closes with 1009). */
+  oversizedMessages: number
+  /**
+   * Why the last connection ended abnormally (stall, oversized message, refused handshake,
+   * socket error); null once a frame arrives again. Health checks report it.
+   */
+  lastError: string | null
 }
 
 /** Statuses where a relay tells us to come back later; their Retry-After is honoured. */
@@ -75,6 +88,7 @@ export class RelayClient extends EventEmitter {
   private readonly pingIntervalMs: number
   private readonly maxPayload: number
   private readonly backoff: Backoff
+  private readonly warnings: LogAggregator
   private readonly counters: Omit<RelayClientStats, 'paused'> = {
     connects: 0,
     reconnects: 0,
@@ -82,6 +96,9 @@ export class RelayClient extends EventEmitter {
     bytesReceived: 0,
     lastFrameAtMs: null,
     textMessagesIgnored: 0,
+    stalls: 0,
+    oversizedMessages: 0,
+    lastError: null,
   }
 
   private started = false
@@ -90,7 +107,8 @@ export class RelayClient extends EventEmitter {
   private attempts = 0
   private ws: WebSocket | null = null
   private openedAtMs: number | null = null
-  private lastAliveMs = 0
+  /** Last binary frame (or connect, or resume): the stall timer's base. */
+  private lastFrameMs = 0
   private lastPingMs = 0
   /** Why we dropped the current socket ourselves (stall, reconnect(reason)); reported on close. */
   private dropReason: string | null = null
@@ -109,6 +127,7 @@ export class RelayClient extends EventEmitter {
     this.pingIntervalMs = options.pingIntervalMs ?? 10_000
     this.maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD
     this.backoff = new Backoff(options.backoff, options.random)
+    this.warnings = new LogAggregator(this.logger, 'repeated relay warnings')
   }
 
   get stats(): RelayClientStats {
@@ -132,7 +151,7 @@ export class RelayClient extends EventEmitter {
     if (!this.paused) return
     this.paused = false
     // Time spent paused is not silence from the relay.
-    this.lastAliveMs = Date.now()
+    this.lastFrameMs = Date.now()
     this.ws?.resume()
   }
 
@@ -145,6 +164,7 @@ export class RelayClient extends EventEmitter {
     this.closed = true
     this.clearRetryTimer()
     this.stopLiveness()
+    this.warnings.close()
     const ws = this.ws
     if (ws === null) return Promise.resolve()
     return new Promise((resolve) => {
@@ -174,13 +194,8 @@ export class RelayClient extends EventEmitter {
     this.ws = ws
     ws.on('open', () => this.onOpen(ws, url, cursor))
     ws.on('message', (data, isBinary) => this.onMessage(ws, data, isBinary))
-    ws.on('pong', () => {
-      if (ws === this.ws) this.lastAliveMs = Date.now()
-    })
     ws.on('unexpected-response', (_req, res) => this.onUnexpectedResponse(ws, res))
-    ws.on('error', (err) => {
-      if (ws === this.ws) this.logger.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'relay socket error')
-    })
+    ws.on('error', (err) => this.onSocketError(ws, err))
     ws.on('close', (code, reason) => this.onSocketClose(ws, code, reason.toString()))
   }
 
@@ -188,7 +203,7 @@ export class RelayClient extends EventEmitter {
     if (ws !== this.ws) return
     this.counters.connects++
     this.openedAtMs = Date.now()
-    this.lastAliveMs = this.openedAtMs
+    this.lastFrameMs = this.openedAtMs
     this.lastPingMs = this.openedAtMs
     if (this.paused) ws.pause()
     this.startLiveness(ws)
@@ -201,13 +216,14 @@ export class RelayClient extends EventEmitter {
     if (ws !== this.ws || this.closed) return
     if (!isBinary) {
       this.counters.textMessagesIgnored++
-      this.logger.warn({ length: rawLength(data) }, 'ignoring a text message from the relay')
+      this.warnings.warn('text-message', { length: rawLength(data) }, 'ignoring a text message from the relay')
       return
     }
     // binaryType is the default 'nodebuffer', so binary messages arrive as one Buffer.
     const bytes = data as Buffer
     const now = Date.now()
-    this.lastAliveMs = now
+    this.lastFrameMs = now
+    this.counters.lastError = null
     this.counters.framesReceived++
     this.counters.bytesReceived += bytes.length
     this.counters.lastFrameAtMs = now
@@ -221,6 +237,7 @@ export class RelayClient extends EventEmitter {
     if (ws !== this.ws) return
     this.retryAfterMs = retryAfterMs
     this.dropReason = `handshake refused: HTTP ${status}`
+    this.counters.lastError = this.dropReason
     const event: RelayHandshakeErrorEvent = { status, retryAfterMs }
     this.logger.warn({ ...event, url: redactUrl(this.url) }, 'relay refused the WebSocket handshake')
     this.emit('handshake-error', event)
@@ -251,6 +268,31 @@ export class RelayClient extends EventEmitter {
     this.retryTimer = setTimeout(() => this.connect(), delayMs)
   }
 
+  /**
+   * ws reports a message above maxPayload as an error and closes the socket (1009 to the relay,
+   * 1006 here). A relay resends the same frame at the same cursor, so this repeats on every
+   * reconnect until an operator acts: logged as an error each time, counted, and kept in
+   * lastError for health checks; the reconnect uses the normal backoff.
+   */
+  private onSocketError(ws: WebSocket, err: Error): void {
+    if (ws !== this.ws) return
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      // Where a reconnect resumes: the message is the one right after it.
+      const cursor = this.options.cursor()
+      this.counters.oversizedMessages++
+      this.dropReason = `relay sent a message over the ${this.maxPayload}-byte limit after cursor ${cursor ?? 'none (live)'}`
+      this.counters.lastError = this.dropReason
+      this.logger.error(
+        { cursor, maxPayloadBytes: this.maxPayload, oversizedMessages: this.counters.oversizedMessages },
+        `${this.dropReason}: reconnecting; a relay resends it at this cursor, so ingestion is blocked until the limit is raised or the cursor moved`,
+      )
+      return
+    }
+    this.counters.lastError = `socket error: ${err.message}`
+    this.logger.warn({ err: { message: err.message, code } }, 'relay socket error')
+  }
+
   private dropSocket(reason: string): void {
     const ws = this.ws
     if (ws === null) return
@@ -269,13 +311,15 @@ export class RelayClient extends EventEmitter {
   private checkLiveness(ws: WebSocket): void {
     if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return
     const now = Date.now()
-    // A paused socket reads nothing, pongs included: silence is ours, not the relay's.
+    // A paused socket reads nothing: silence is ours, not the relay's.
     if (this.paused) {
-      this.lastAliveMs = now
+      this.lastFrameMs = now
       return
     }
-    if (now - this.lastAliveMs >= this.stallTimeoutMs) {
-      this.dropSocket(`stalled: no frame or pong for ${now - this.lastAliveMs} ms`)
+    if (now - this.lastFrameMs >= this.stallTimeoutMs) {
+      this.counters.stalls++
+      this.counters.lastError = `stalled: no frame for ${now - this.lastFrameMs} ms`
+      this.dropSocket(this.counters.lastError)
       return
     }
     if (now - this.lastPingMs >= this.pingIntervalMs) {

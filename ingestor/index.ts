@@ -53,6 +53,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
     onFrame: (bytes, receivedAtUs) => pipeline.onFrame(bytes, receivedAtUs),
     logger: baseLogger,
     stallTimeoutMs: options.stallTimeoutMs,
+    maxPayloadBytes: options.maxMessageBytes,
     ...(options.relayBackoff ? { backoff: options.relayBackoff } : {}),
     ...(options.random ? { random: options.random } : {}),
   })
@@ -78,7 +79,16 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       maxBytes: pipeline.queue.maxBytes,
       decodedBatches: pipeline.decodedBatches,
     },
-    relay: { connected: relayConnected, paused: client.stats.paused, connects: client.stats.connects, reconnects: client.stats.reconnects },
+    relay: {
+      connected: relayConnected,
+      paused: client.stats.paused,
+      connects: client.stats.connects,
+      reconnects: client.stats.reconnects,
+      lastError: client.stats.lastError,
+      stalls: client.stats.stalls,
+      oversizedMessages: client.stats.oversizedMessages,
+      textMessagesIgnored: client.stats.textMessagesIgnored,
+    },
     redis: { ready: sink.isReady },
     counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
   })

@@ -23,8 +23,10 @@ export interface IngestorOptions {
   maxLen?: number | null
   /** Bound of the dead-letter stream (MAXLEN ~). Default 10_000. */
   deadLetterMaxLen?: number
-  /** Relay silence (no frame, no pong) before a reconnect. Default 30_000. */
+  /** No frame from the relay (pongs do not count) for this long => reconnect. Default 30_000. */
   stallTimeoutMs?: number
+  /** Largest WebSocket message accepted; a larger one ends the connection (docs/relay-client.md). Default 16 MiB. */
+  maxMessageBytes?: number
   /** What to do when the relay answers FutureCursor. Default 'live'. */
   onFutureCursor?: FutureCursorPolicy
   /** Frames per decode batch (taken from the queue, decoded together). Default 500. */
@@ -72,6 +74,7 @@ export const INGESTOR_DEFAULTS = {
   group: 'firehose-processors',
   deadLetterMaxLen: 10_000,
   stallTimeoutMs: 30_000,
+  maxMessageBytes: 16 * 1024 * 1024,
   onFutureCursor: 'live' as FutureCursorPolicy,
   batchSize: 500,
   batchBytes: 4 * 1024 * 1024,
@@ -98,6 +101,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     maxLen: options.maxLen ?? null,
     deadLetterMaxLen: options.deadLetterMaxLen ?? INGESTOR_DEFAULTS.deadLetterMaxLen,
     stallTimeoutMs: options.stallTimeoutMs ?? INGESTOR_DEFAULTS.stallTimeoutMs,
+    maxMessageBytes: options.maxMessageBytes ?? INGESTOR_DEFAULTS.maxMessageBytes,
     onFutureCursor: options.onFutureCursor ?? INGESTOR_DEFAULTS.onFutureCursor,
     batchSize: options.batchSize ?? INGESTOR_DEFAULTS.batchSize,
     batchBytes: options.batchBytes ?? INGESTOR_DEFAULTS.batchBytes,
@@ -129,6 +133,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('maxConsecutiveBadFrames', resolved.maxConsecutiveBadFrames, 1)
   checkInteger('deadLetterMaxLen', resolved.deadLetterMaxLen, 1)
   checkInteger('stallTimeoutMs', resolved.stallTimeoutMs, 1)
+  checkInteger('maxMessageBytes', resolved.maxMessageBytes, 1)
   checkInteger('statusIntervalMs', resolved.statusIntervalMs, 0)
   checkInteger('decodeWorkers', resolved.decodeWorkers, 0, 64)
   if (resolved.maxLen !== null) checkInteger('maxLen', resolved.maxLen, 1)

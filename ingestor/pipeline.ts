@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RelayClient } from '../client/relay-client.js'
+import { LogAggregator } from '../common/log-aggregator.js'
 import type { Logger } from '../common/logger.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
 import { decodeEvent, type ErrorEvent, type InfoEvent } from '../protocol/events.js'
@@ -27,8 +28,6 @@ interface DecodedBatch {
 
 /** How many raw bytes of a malformed frame are logged (the whole frame goes to the dead-letter stream). */
 const HEX_PREFIX_BYTES = 32
-/** Warnings about relay misbehaviour that can repeat per frame are logged at most this often. */
-const WARN_EVERY_MS = 5_000
 
 /**
  * relay frames -> bounded queue -> decode (worker) -> bounded channel -> atomic CAS write.
@@ -59,7 +58,8 @@ export class Pipeline {
   private firstFrameOfConnection = false
   private consecutiveBad = 0
   private lastEventTimeMs: number | null = null
-  private lastWarnMs = new Map<string, number>()
+  /** Warnings a relay can trigger once per frame (malformed frames, seq regressions): first in full, then counted. */
+  private readonly warnings: LogAggregator
   private loops: Promise<void> = Promise.resolve()
   /**
    * Where this run started; the resume point if Redis comes back without any cursor. A run that
@@ -77,6 +77,7 @@ export class Pipeline {
     private readonly onFutureCursorExit: () => void,
   ) {
     this.logger = logger
+    this.warnings = new LogAggregator(logger, 'repeated relay frame warnings')
     this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
     this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (batch) => ({ frames: batch.frames.length, bytes: batch.bytes }))
   }
@@ -142,7 +143,7 @@ export class Pipeline {
         case 'repeat':
           if (verdict === 'backwards') this.counters.skippedBackwards++
           else this.counters.skippedRepeat++
-          this.warnRarely(verdict, { seq: peek.seq, position: this.tracker.position, verdict }, `relay sent seq ${verdict === 'backwards' ? 'going backwards' : 'twice'}; skipped`)
+          this.warnings.warn(verdict, { seq: peek.seq, position: this.tracker.position }, `relay sent seq ${verdict === 'backwards' ? 'going backwards' : 'twice'}; skipped`)
           return
         case 'jump':
           this.counters.seqJumps++
@@ -159,6 +160,7 @@ export class Pipeline {
   async drain(): Promise<void> {
     this.queue.close()
     await this.loops
+    this.warnings.close()
   }
 
   /** Abandons queued work (fatal error): nothing more is written; the cursor in Redis stays consistent. */
@@ -167,6 +169,7 @@ export class Pipeline {
     this.queue.clear()
     this.queue.close()
     this.decoded.clear()
+    this.warnings.close()
   }
 
   get storedCursor(): number | null {
@@ -330,10 +333,10 @@ export class Pipeline {
 
   private noteBadFrame(result: Extract<DecodeResult, { kind: 'bad' }>, frame: QueuedFrame): void {
     this.counters.deadLettered++
-    this.logger.warn(
+    this.warnings.warn(
+      result.code,
       {
         seq: result.seq ?? frame.seq ?? null,
-        code: result.code,
         reason: result.message,
         bytes: frame.bytes.byteLength,
         hexPrefix: Buffer.from(frame.bytes.subarray(0, HEX_PREFIX_BYTES)).toString('hex'),
@@ -342,7 +345,7 @@ export class Pipeline {
     )
     if (++this.consecutiveBad >= this.options.maxConsecutiveBadFrames) {
       this.counters.badFrameReconnects++
-      this.logger.warn({ consecutive: this.consecutiveBad }, 'too many malformed frames in a row; reconnecting to the relay')
+      this.warnings.warn('bad-frame-reconnect', { consecutive: this.consecutiveBad }, 'too many malformed frames in a row; reconnecting to the relay')
       this.consecutiveBad = 0
       this.client?.reconnect(`${this.options.maxConsecutiveBadFrames} malformed frames in a row`)
     }
@@ -435,12 +438,5 @@ export class Pipeline {
       'GAP WARNING: the relay started below our cursor: it may have reset its seqs (Go relays go live silently on a future cursor). ' +
         'Frames at or below our cursor are skipped; if this relay really restarted its seqs, restart the ingestor with --cursor 0 or a new --cursor-key',
     )
-  }
-
-  private warnRarely(key: string, fields: Record<string, unknown>, message: string): void {
-    const now = Date.now()
-    if (now - (this.lastWarnMs.get(key) ?? 0) < WARN_EVERY_MS) return
-    this.lastWarnMs.set(key, now)
-    this.logger.warn(fields, message)
   }
 }

@@ -88,7 +88,19 @@ export interface IngestorStatus {
   /** Entries written per second over the last status period. */
   eventsPerSec: number
   queue: { frames: number; bytes: number; maxFrames: number; maxBytes: number; decodedBatches: number }
-  relay: { connected: boolean; paused: boolean; connects: number; reconnects: number }
+  relay: {
+    connected: boolean
+    paused: boolean
+    connects: number
+    reconnects: number
+    /** Why the relay is failing now (stall, oversized message, refused handshake, socket error); null once frames flow. */
+    lastError: string | null
+    /** Connections dropped because no frame came for --stall-timeout. */
+    stalls: number
+    /** Messages over the WebSocket limit; each ends the connection (docs/relay-client.md). */
+    oversizedMessages: number
+    textMessagesIgnored: number
+  }
   redis: { ready: boolean }
   counters: IngestorCounters
 }

@@ -70,6 +70,11 @@ export class ClientSession {
   private ending = false
   private armed: ArmedFault[] = []
   private transforms: FrameTransform[] = []
+  /**
+   * Messages a fault inserts (garbage, duplicates), produced one at a time as the socket drains,
+   * so a fault of 100,000 messages costs one send buffer, not 100,000 messages of memory.
+   */
+  private inserts: Iterator<Uint8Array>[] = []
   private stalledUntil = 0
   private stallTimer: NodeJS.Timeout | null = null
   private waitingForDrain = false
@@ -191,12 +196,14 @@ export class ClientSession {
     const window = this.host.window
     let sent = 0
     for (;;) {
-      while (this.armed.length > 0 && this.armed[0]!.applyAt <= this.position) {
+      // Faults apply in order: the next one waits until the messages a previous one inserts are sent.
+      while (this.inserts.length === 0 && this.armed.length > 0 && this.armed[0]!.applyAt <= this.position) {
         this.apply(this.armed.shift()!.spec)
         if (!this.active || this.stalled) return
       }
-      if (this.position >= window.headIndex) break
-      if (this.position < window.oldestIndex) {
+      const inserting = this.inserts.length > 0
+      if (!inserting && this.position >= window.headIndex) break
+      if (!inserting && this.position < window.oldestIndex) {
         this.tooSlow(`its next frame (index ${this.position}) left the retained window`)
         return
       }
@@ -205,6 +212,12 @@ export class ClientSession {
         this.socket.once('drain', this.onDrain)
         this.checkStuckAfter(this.host.stuckAfterMs)
         break
+      }
+      if (inserting) {
+        const next = this.inserts[0]!.next()
+        if (next.done === true) this.inserts.shift()
+        else this.write(next.value)
+        continue
       }
       const index = this.position++
       this.sendRecorded(window.bytesAt(index), window.seqAt(index))
@@ -287,7 +300,7 @@ export class ClientSession {
         this.stall(spec.durationMs ?? DEFAULT_STALL_MS)
         return
       case 'garbage':
-        for (let i = 0; i < (spec.count ?? 1); i++) this.write(this.host.random.bytes(spec.bytes ?? DEFAULT_GARBAGE_BYTES))
+        this.inserts.push(this.garbage(spec.count ?? 1, spec.bytes ?? DEFAULT_GARBAGE_BYTES))
         return
       case 'oversize':
         this.write(oversizeFrame(spec.bytes ?? DEFAULT_OVERSIZE_BYTES))
@@ -295,16 +308,9 @@ export class ClientSession {
       case 'unknown-type':
         this.write(unknownTypeFrame(spec.type ?? '#replayUnknown'))
         return
-      case 'duplicate': {
-        const window = this.host.window
-        for (let index = Math.max(window.oldestIndex, this.position - (spec.count ?? 1)); index < this.position; index++) {
-          const seq = window.seqAt(index)
-          if (seq !== undefined) record.seqs.push(seq)
-          this.write(window.bytesAt(index))
-          if (seq !== undefined) this.lastSeqSent = seq
-        }
+      case 'duplicate':
+        this.inserts.push(this.duplicates(this.position - (spec.count ?? 1), this.position, record))
         return
-      }
       case 'truncate':
       case 'regress':
       case 'swallow':
@@ -319,6 +325,24 @@ export class ClientSession {
         return
       case 'refuse-handshake':
         return // a server-level fault (see server.ts); never armed on a session
+    }
+  }
+
+  private *garbage(count: number, bytes: number): Generator<Uint8Array> {
+    for (let i = 0; i < count; i++) yield this.host.random.bytes(bytes)
+  }
+
+  /** Window frames [from, to) again; those evicted meanwhile are skipped. */
+  private *duplicates(from: number, to: number, record: FaultRecord): Generator<Uint8Array> {
+    const window = this.host.window
+    for (let index = from; index < to; index++) {
+      if (index < window.oldestIndex) continue
+      const seq = window.seqAt(index)
+      if (seq !== undefined) {
+        record.seqs.push(seq)
+        this.lastSeqSent = seq
+      }
+      yield window.bytesAt(index)
     }
   }
 

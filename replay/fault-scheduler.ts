@@ -1,5 +1,9 @@
 import type { SeededRandom } from '../common/random.js'
+import { ReplayError, ReplayErrorCode } from './errors.js'
 import { resolveWhen, type FaultSpec } from './faults.js'
+
+/** Faults waiting for their frame or timer, at most (each costs memory until it fires). */
+export const MAX_PENDING_FAULTS = 10_000
 
 /** Fires a fault; `applyAt` is the window index at which each client applies it (undefined: its next frame). */
 export type FireFault = (spec: FaultSpec, applyAt: number | undefined) => void
@@ -27,8 +31,23 @@ export class FaultScheduler {
     return this.byFrame[0]?.at ?? Number.POSITIVE_INFINITY
   }
 
+  get pending(): number {
+    return this.byFrame.length + this.beforeStart.length + this.timers.size
+  }
+
+  /** Adds all of `specs` or, when they would exceed MAX_PENDING_FAULTS, none (REPLAY_BAD_FAULT). */
+  addAll(specs: readonly FaultSpec[], framesPublished: number, runtime = false): void {
+    if (this.pending + specs.length > MAX_PENDING_FAULTS) {
+      throw new ReplayError(ReplayErrorCode.BadFault, `invalid fault: ${this.pending} faults are pending and at most ${MAX_PENDING_FAULTS} may be`, {
+        pending: this.pending,
+        adding: specs.length,
+      })
+    }
+    for (const spec of specs) this.add(spec, framesPublished, runtime)
+  }
+
   /** `runtime`: injected while running (timers count from now even before the timeline starts). */
-  add(spec: FaultSpec, framesPublished: number, runtime = false): void {
+  private add(spec: FaultSpec, framesPublished: number, runtime: boolean): void {
     const atFrame = resolveWhen(spec.atFrame, this.random)
     const afterMs = resolveWhen(spec.afterMs, this.random)
     if (atFrame !== undefined) {

@@ -52,22 +52,55 @@ export interface FaultSpec {
   close?: boolean
 }
 
-type ParamType = 'count' | 'nonNegative' | 'string' | 'boolean' | 'closeCode' | 'httpStatus'
+/**
+ * Upper bounds of every numeric fault parameter (docs/replay.md): a control request must not be
+ * able to hang the server or exhaust its memory. Inserted messages (garbage, duplicates) are
+ * sent with socket backpressure, so memory per client stays at one send buffer plus one message.
+ */
+export const FAULT_LIMITS = {
+  /** Messages or frames one fault affects (also handshakes refused). */
+  count: 100_000,
+  /** One garbage message, and the cut point of a truncated frame. */
+  bytes: 16 * 1024 * 1024,
+  /** The one oversize frame (past the 16 MiB WebSocket limit clients use, to test it). */
+  oversizeBytes: 64 * 1024 * 1024,
+  /** A stall, and how late a fault may fire (afterMs). */
+  durationMs: 3_600_000,
+  retryAfterSec: 3_600,
+  /** How far a regressed seq goes below the previous one. */
+  by: 1_000_000_000_000,
+  client: 2 ** 31 - 1,
+  /** Characters of a string field. */
+  stringChars: 1_024,
+} as const
+/** WebSocket close reasons (close `reason`, and the error name an error-frame closes with) are at most 123 bytes. */
+const CLOSE_REASON_BYTES = 123
 
-const COMMON_PARAMS: Record<string, ParamType> = { client: 'nonNegative' }
+type ParamType =
+  | { int: [min: number, max: number] }
+  | 'string'
+  /** Also sent as a WebSocket close reason. */
+  | 'closeReason'
+  | 'boolean'
+  | 'closeCode'
+  | 'httpStatus'
+
+const count: ParamType = { int: [1, FAULT_LIMITS.count] }
+const bytes: ParamType = { int: [1, FAULT_LIMITS.bytes] }
+const COMMON_PARAMS: Record<string, ParamType> = { client: { int: [0, FAULT_LIMITS.client] } }
 const FAULT_PARAMS: Record<FaultKind, Record<string, ParamType>> = {
   drop: {},
-  close: { code: 'closeCode', reason: 'string' },
-  stall: { durationMs: 'count' },
-  'refuse-handshake': { count: 'count', status: 'httpStatus', retryAfterSec: 'nonNegative' },
-  garbage: { count: 'count', bytes: 'count' },
-  truncate: { count: 'count', bytes: 'count' },
-  oversize: { bytes: 'count' },
+  close: { code: 'closeCode', reason: 'closeReason' },
+  stall: { durationMs: { int: [1, FAULT_LIMITS.durationMs] } },
+  'refuse-handshake': { count, status: 'httpStatus', retryAfterSec: { int: [0, FAULT_LIMITS.retryAfterSec] } },
+  garbage: { count, bytes },
+  truncate: { count, bytes },
+  oversize: { bytes: { int: [1, FAULT_LIMITS.oversizeBytes] } },
   'unknown-type': { type: 'string' },
-  duplicate: { count: 'count' },
-  regress: { count: 'count', by: 'count' },
-  swallow: { count: 'count' },
-  'error-frame': { error: 'string', message: 'string', close: 'boolean' },
+  duplicate: { count },
+  regress: { count, by: { int: [1, FAULT_LIMITS.by] } },
+  swallow: { count },
+  'error-frame': { error: 'closeReason', message: 'string', close: 'boolean' },
   info: { name: 'string', message: 'string' },
 }
 
@@ -97,7 +130,7 @@ export function parseFaultSpec(value: unknown): FaultSpec {
   for (const [key, field] of Object.entries(raw)) {
     if (key === 'kind') continue
     if (key === 'atFrame' || key === 'afterMs') {
-      spec[key] = checkWhen(key, field, value)
+      spec[key] = checkWhen(key, field, key === 'afterMs' ? FAULT_LIMITS.durationMs : Number.MAX_SAFE_INTEGER, value)
       continue
     }
     const type = params[key]
@@ -109,25 +142,27 @@ export function parseFaultSpec(value: unknown): FaultSpec {
   return spec
 }
 
-function checkWhen(key: string, field: unknown, value: unknown): FaultWhen {
-  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+function checkWhen(key: string, field: unknown, max: number, value: unknown): FaultWhen {
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= max
   if (ok(field)) return field
   if (Array.isArray(field) && field.length === 2 && ok(field[0]) && ok(field[1]) && field[0] <= field[1]) return [field[0], field[1]]
-  throw badFault(`${key} must be a non-negative integer or a range [min, max]`, value)
+  throw badFault(`${key} must be an integer in [0, ${max}] or a range [min, max] within it`, value)
 }
 
 function checkParam(key: string, type: ParamType, field: unknown, value: unknown): unknown {
   const isInt = typeof field === 'number' && Number.isSafeInteger(field)
+  if (typeof type === 'object') {
+    const [min, max] = type.int
+    if (isInt && field >= min && field <= max) return field
+    throw badFault(`${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(field)}`, value)
+  }
   switch (type) {
-    case 'count':
-      if (isInt && field >= 1) return field
-      throw badFault(`${key} must be a positive integer`, value)
-    case 'nonNegative':
-      if (isInt && field >= 0) return field
-      throw badFault(`${key} must be a non-negative integer`, value)
     case 'string':
-      if (typeof field === 'string' && field.length > 0 && field.length <= 1024) return field
-      throw badFault(`${key} must be a non-empty string`, value)
+      if (typeof field === 'string' && field.length > 0 && field.length <= FAULT_LIMITS.stringChars) return field
+      throw badFault(`${key} must be a non-empty string of at most ${FAULT_LIMITS.stringChars} characters`, value)
+    case 'closeReason':
+      if (typeof field === 'string' && field.length > 0 && Buffer.byteLength(field) <= CLOSE_REASON_BYTES) return field
+      throw badFault(`${key} must be a non-empty string of at most ${CLOSE_REASON_BYTES} UTF-8 bytes (it is sent as a WebSocket close reason)`, value)
     case 'boolean':
       if (typeof field === 'boolean') return field
       throw badFault(`${key} must be true or false`, value)

@@ -1,14 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { FirehoseError } from '../protocol/errors.js'
 import { ReplayError, ReplayErrorCode } from './errors.js'
-import { parseFaultSpec } from './faults.js'
 import { parseReplayRate } from './pacer.js'
 import { SUBSCRIBE_PATH, type ReplayHandle } from './types.js'
 
 /** Control request bodies are tiny JSON objects; anything larger is refused (413). */
 const MAX_BODY_BYTES = 64 * 1024
 
-type Control = Pick<ReplayHandle, 'status' | 'setRate' | 'pause' | 'resume' | 'injectFault'>
+type Control = Pick<ReplayHandle, 'status' | 'setRate' | 'pause' | 'resume'> & {
+  /** Validates every fault, then injects all of them or none; returns how many. */
+  injectFaults(faults: readonly unknown[]): number
+}
 
 /**
  * Plain HTTP on the replay port: GET /_replay/status, POST /_replay/rate | pause | resume | fault.
@@ -47,10 +49,8 @@ async function handle(control: Control, req: IncomingMessage, res: ServerRespons
       return send(res, 200, { ok: true, paused: false })
     case '/_replay/fault': {
       const body = await readJson(req)
-      // Validate the whole batch before injecting any of it.
-      const faults = (Array.isArray(body) ? body : [body]).map(parseFaultSpec)
-      for (const fault of faults) control.injectFault(fault)
-      return send(res, 200, { ok: true, injected: faults.length })
+      const injected = control.injectFaults(Array.isArray(body) ? body : [body])
+      return send(res, 200, { ok: true, injected })
     }
   }
 }

@@ -15,6 +15,8 @@ import type { RetainedWindow } from './window.js'
 const MAX_CLOSED_CLIENTS = 1_000
 /** ws-level cap on what a client may send us (clients send nothing but control frames). */
 const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
+/** `#info` name sent to a client that subscribes after the timeline finished and would get nothing. */
+export const REPLAY_FINISHED_INFO = 'ReplayFinished'
 
 export interface HubOptions {
   window: RetainedWindow
@@ -24,6 +26,8 @@ export interface HubOptions {
   random: SeededRandom
   logger: Logger
   framesPublished: () => number
+  /** The fixture has been played to the end (never with --loop). */
+  finished: () => boolean
   /** A client subscribed successfully (for --start first-client). */
   onSubscribed: () => void
   onProgress: () => void
@@ -154,13 +158,30 @@ export class ReplayHub implements SessionHost, TimelineHost {
         session.fail(plan.error, plan.message)
         return
       case 'live':
-        session.start(this.window.headIndex)
+        session.start(this.window.headIndex, this.finishedHint(id, this.window.headIndex))
         break
       case 'backlog':
-        session.start(plan.from, plan.outdated && !this.options.relayQuirks ? [infoFrame('OutdatedCursor', OUTDATED_CURSOR_MESSAGE)] : [])
+        session.start(plan.from, [
+          ...(plan.outdated && !this.options.relayQuirks ? [infoFrame('OutdatedCursor', OUTDATED_CURSOR_MESSAGE)] : []),
+          ...this.finishedHint(id, plan.from),
+        ])
         break
     }
     this.options.onSubscribed()
+  }
+
+  /**
+   * A relay never ends, a replay does: a client starting at the head of a finished timeline
+   * would wait forever for nothing (typically `--start now` played the fixture before the client
+   * connected). Say so in the server log and, as an #info frame, to the client.
+   */
+  private finishedHint(id: number, from: number): Uint8Array[] {
+    if (!this.options.finished() || from < this.window.headIndex) return []
+    const message =
+      `replay finished: all ${this.options.framesPublished()} frames were published before this client connected, so it gets nothing; ` +
+      `reconnect with cursor=0 for the retained window (${this.window.size} frames), or run the replay with --start first-client or --loop`
+    this.logger.warn({ client: id }, message)
+    return [infoFrame(REPLAY_FINISHED_INFO, message)]
   }
 }
 

@@ -55,6 +55,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
     random,
     logger,
     framesPublished: () => timeline?.framesPublished ?? 0,
+    finished: () => timeline?.finished ?? false,
     onSubscribed: () => {
       if (startMode === 'first-client') timeline?.start()
     },
@@ -66,7 +67,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
   }
   const scheduler = new FaultScheduler(random, fire)
   timeline = new Timeline(source, new Pacer(rate), window, scheduler, hub, logger)
-  for (const spec of plannedFaults) scheduler.add(spec, 0)
+  scheduler.addAll(plannedFaults, 0)
 
   const status = (): ReplayStatus => ({
     headSeq: window.headSeq,
@@ -85,10 +86,15 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
     setRate: (next: ReplayRate) => timeline.setRate(parseReplayRate(next)),
     pause: () => timeline.pause(),
     resume: () => timeline.resume(),
-    injectFault: (fault: FaultSpec) => scheduler.add(parseFaultSpec(fault), timeline.framesPublished, true),
+    injectFault: (fault: FaultSpec) => scheduler.addAll([parseFaultSpec(fault)], timeline.framesPublished, true),
+  }
+  /** All or nothing: a control request's faults are validated and counted against the pending bound first. */
+  const injectFaults = (faults: readonly unknown[]): number => {
+    scheduler.addAll(faults.map(parseFaultSpec), timeline.framesPublished, true)
+    return faults.length
   }
 
-  const server = createServer(controlHandler(control))
+  const server = createServer(controlHandler({ ...control, injectFaults }))
   server.on('upgrade', hub.handleUpgrade)
   const address = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0)
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address

@@ -169,7 +169,7 @@ export class Timeline {
     if (this.state !== 'running') return
     if (this.source.done) {
       this.state = 'finished'
-      this.logger.info({ frames: this.framesPublished, failed: this.source.failure?.message }, 'fixture finished')
+      this.logger.info({ frames: this.framesPublished, failed: this.source.failure?.message }, 'fixture finished: clients connecting from now on need cursor=0 (or an older cursor) to get frames')
       this.host.published()
       return
     }

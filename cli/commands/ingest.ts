@@ -15,6 +15,7 @@ interface IngestFlags {
   cursor?: number
   maxLen?: number
   stallTimeout: number
+  maxMessageMb: number
   onFutureCursor: FutureCursorPolicy
   batchSize: number
   writeMaxFrames: number
@@ -52,7 +53,8 @@ export function registerIngest(program: Command): void {
     .addOption(option('--cursor-key <key>', 'Redis key holding the cursor', LEGACY_ENV.cursorKey, nonEmpty, INGESTOR_DEFAULTS.cursorKey))
     .addOption(option('--cursor <seq>', 'start from this seq instead of the stored cursor', 'FIREHOSE_CURSOR', integer(0)))
     .addOption(option('--max-len <n>', 'trim the stream to about n entries (XADD MAXLEN ~ n); 0 = never', LEGACY_ENV.maxLen, integer(0)))
-    .addOption(option('--stall-timeout <seconds>', 'reconnect when the relay sends no frame and no pong this long', 'FIREHOSE_STALL_TIMEOUT', positiveNumber(3600), 30))
+    .addOption(option('--stall-timeout <seconds>', 'reconnect when the relay sends no frame this long (pongs do not count)', 'FIREHOSE_STALL_TIMEOUT', positiveNumber(3600), 30))
+    .addOption(option('--max-message-mb <mib>', 'largest relay message accepted; a larger one ends the connection and is retried with backoff (docs/relay-client.md)', 'FIREHOSE_MAX_MESSAGE_MB', integer(1, 1024), INGESTOR_DEFAULTS.maxMessageBytes / 1024 / 1024))
     .addOption(option('--on-future-cursor <policy>', 'relay says FutureCursor: live = continue from its live tail, exit = drain and exit 1', 'FIREHOSE_ON_FUTURE_CURSOR', oneOf(['live', 'exit'] as const), 'live'))
     .addOption(option('--batch-size <frames>', 'frames per decode batch (and per write when Redis keeps up)', 'FIREHOSE_BATCH_SIZE', integer(1, 10_000), INGESTOR_DEFAULTS.batchSize))
     .addOption(option('--write-max-frames <frames>', 'most frames per atomic Redis write: batches decoded while a write is in flight are written together', 'FIREHOSE_WRITE_MAX_FRAMES', integer(1, 100_000), INGESTOR_DEFAULTS.writeMaxFrames))
@@ -112,6 +114,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       startCursor: flags.cursor ?? null,
       maxLen: flags.maxLen === undefined || flags.maxLen === 0 ? null : flags.maxLen,
       stallTimeoutMs: Math.round(flags.stallTimeout * 1000),
+      maxMessageBytes: flags.maxMessageMb * 1024 * 1024,
       onFutureCursor: flags.onFutureCursor,
       batchSize: flags.batchSize,
       writeMaxFrames: flags.writeMaxFrames,

@@ -138,13 +138,15 @@ describe(`RelayClient (seed ${seed})`, () => {
     const events = record(c)
     c.start()
     await until(() => s.connections.length === 2, 'a second connection')
-    expect(events.closes[0]?.reason).toMatch(/^stalled: no frame or pong for \d+ ms$/)
+    expect(events.closes[0]?.reason).toMatch(/^stalled: no frame for \d+ ms$/)
     expect(events.closes[0]?.willReconnect).toBe(true)
+    expect(c.stats.stalls).toBeGreaterThanOrEqual(1)
   })
 
-  it('keeps a quiet connection that answers pings, and one that sends frames', async () => {
+  it('counts frames only as life: a relay that answers every ping but sends no frame is stalled; one that sends frames is kept', async () => {
     const random = new SeededRandom(seed)
-    const quiet = await server({ autoPong: true })
+    let pingsAnswered = 0
+    const quiet = await server({ autoPong: true, onConnection: (conn) => conn.ws.on('ping', () => pingsAnswered++) })
     const chatty = await server({
       autoPong: false,
       onConnection: (conn) => {
@@ -152,16 +154,79 @@ describe(`RelayClient (seed ${seed})`, () => {
         conn.ws.on('close', () => clearInterval(timer))
       },
     })
-    const options = { cursor: () => null, onFrame: () => {}, stallTimeoutMs: 1000, pingIntervalMs: 100 }
+    const options = { cursor: () => null, onFrame: () => {}, stallTimeoutMs: 1000, pingIntervalMs: 100, backoff: { initialMs: 5, maxMs: 10 } }
     const a = client({ url: quiet.url, ...options })
     const b = client({ url: chatty.url, ...options })
+    const quietEvents = record(a)
+    const startedAt = Date.now()
     a.start()
     b.start()
-    await until(() => quiet.connections.length === 1 && chatty.connections.length === 1, 'both connected')
-    await new Promise((resolve) => setTimeout(resolve, 2500))
-    expect(quiet.upgrades).toHaveLength(1)
+    await until(() => quietEvents.closes.length >= 1, 'the quiet relay to be dropped', 5_000)
+    const stalledAfterMs = Date.now() - startedAt
+    expect(stalledAfterMs).toBeGreaterThanOrEqual(1000)
+    expect(pingsAnswered).toBeGreaterThanOrEqual(5) // the relay was alive at the WebSocket level all along
+    expect(quietEvents.closes[0]!.reason).toMatch(/^stalled: no frame for \d+ ms$/)
+    expect(a.stats.lastError).toMatch(/^stalled/)
+    await until(() => quiet.connections.length >= 2, 'a reconnect to the quiet relay')
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 2500 - (Date.now() - startedAt))))
     expect(chatty.upgrades).toHaveLength(1)
+    expect(b.stats.stalls).toBe(0)
     expect(b.stats.framesReceived).toBeGreaterThan(0)
+  })
+
+  it('a message over the size limit: an error log and a counter each time, lastError for health, normal backoff, cleared by the next frame', async () => {
+    const random = new SeededRandom(seed)
+    const limit = 4096
+    let blocked = true
+    // The relay resends the oversized message at this cursor every time, until "an operator" unblocks it.
+    const s = await server({
+      onConnection: (conn) => {
+        conn.ws.send(frame(1, random))
+        conn.ws.send(blocked ? frame(2, random, limit + 1) : frame(3, random))
+      },
+    })
+    const lines: { level: number; msg: string; cursor?: number }[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    const backoff = { initialMs: 20, maxMs: 80 }
+    const received: number[] = []
+    const c = client({ url: s.url, cursor: () => 41, onFrame: (bytes) => received.push(Buffer.from(bytes).readUInt32BE(0)), logger, maxPayloadBytes: limit, backoff })
+    const events = record(c)
+    c.start()
+    await until(() => events.closes.length >= 4, '4 closes')
+    blocked = false
+    const errors = lines.filter((line) => line.level === 50)
+    expect(c.stats.oversizedMessages).toBeGreaterThanOrEqual(4)
+    expect(errors.length).toBe(c.stats.oversizedMessages)
+    expect(errors[0]!.msg).toContain(`over the ${limit}-byte limit after cursor 41`)
+    expect(errors[0]!.cursor).toBe(41)
+    expect(c.stats.lastError).toBe(`relay sent a message over the ${limit}-byte limit after cursor 41`)
+    for (const close of events.closes.slice(0, 4)) expect(close.reason).toBe(c.stats.lastError)
+    // Not a tight loop: the reconnect delays are the seeded backoff's, growing to maxMs.
+    const replica = new Backoff(backoff, new SeededRandom(seed))
+    expect(events.closes.slice(0, 4).map((e) => e.delayMs)).toEqual([0, 1, 2, 3].map(() => replica.next()))
+    await until(() => received.includes(3), 'the frame after the oversized one, once unblocked')
+    expect(c.stats.lastError).toBeNull()
+  })
+
+  it('logs a flood of text messages as one line plus a summary with the count', async () => {
+    const count = 5_000
+    const s = await server({
+      onConnection: (conn) => {
+        for (let i = 0; i < count; i++) conn.ws.send(`text ${i}`)
+        conn.ws.send(Buffer.from([1, 2, 3]))
+      },
+    })
+    const lines: { msg: string; suppressed?: Record<string, number> }[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    let frames = 0
+    const c = client({ url: s.url, cursor: () => null, onFrame: () => frames++, logger })
+    c.start()
+    await until(() => frames === 1, 'the binary frame after the text flood')
+    await c.close()
+    expect(c.stats.textMessagesIgnored).toBe(count)
+    const textLines = lines.filter((line) => line.msg.includes('text message') || line.suppressed !== undefined)
+    expect(textLines).toHaveLength(2)
+    expect(textLines[1]!.suppressed).toEqual({ 'text-message': count - 1 })
   })
 
   it('pause() stops reading the socket so the relay sees backpressure, and resume() delivers everything', async () => {

@@ -127,10 +127,12 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     const out = join(dir, 'future.fixture.gz')
     const handle = await startRecorder({ relay: replay.url, out, cursor: 5000, relayClient: { backoff: { initialMs: 5, maxMs: 20 } } })
     await until(() => replay.status().clients.length === 2 && replay.status().clients[1]!.connected, 'the live reconnect')
+    await until(() => handle.status().frames === 2, 'the ReplayFinished hint on the live connection')
     const summary = await handle.stop()
     expect(replay.status().clients.map((c) => c.cursorAsked)).toEqual([5000, null])
     expect(summary.continuity.errorFrames).toEqual({ FutureCursor: 1 })
     const back = await readFixture(out)
-    expect(back.manifest?.countsByType).toEqual({ error: 1 })
+    // ...and, live on a finished replay, the replay's ReplayFinished hint (docs/replay.md).
+    expect(back.manifest?.countsByType).toEqual({ error: 1, '#info': 1 })
   })
 })

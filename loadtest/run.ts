@@ -108,7 +108,9 @@ class Driver {
   private async step(rate: number, seconds: number): Promise<StepVerdict> {
     const { replay } = this.rig
     replay.setRate({ mode: 'rate', eventsPerSec: rate })
-    this.sampler.beginStep(rate, Math.min(2, seconds / 4) * 1000)
+    // The ingestor's first seconds (JIT, decode workers starting) are slower than any later step's.
+    const warmupSec = this.steps.length === 0 ? Math.min(5, seconds / 2) : Math.min(2, seconds / 4)
+    this.sampler.beginStep(rate, warmupSec * 1000)
     replay.resume()
     const fromT = this.elapsedSec()
     const endMs = performance.now() + seconds * 1000

@@ -3,6 +3,8 @@ import type { ReplayRate } from './types.js'
 
 /** Highest accepted fixed rate; far beyond what one process can serve, it only catches typos. */
 export const MAX_EVENTS_PER_SEC = 10_000_000
+/** Accepted `speed` multipliers: a thousandth of recorded time (a day-long recording in 3 years) to a million times faster. */
+export const SPEED_RANGE = [0.001, 1_000_000] as const
 /** Token bucket depth in seconds of rate: stalls shorter than this cost no accuracy; longer ones catch up at most this much (a burst). */
 const BUCKET_SECONDS = 0.5
 /** Rate-mode timer period: at 20k/s that is bursts of ~100 frames, 200 wake-ups a second. */
@@ -95,7 +97,7 @@ export function parseReplayRate(value: unknown): ReplayRate {
     case 'speed': {
       only('mode', 'multiplier')
       const m = rate.multiplier
-      if (typeof m !== 'number' || !Number.isFinite(m) || m <= 0) throw bad('multiplier must be a positive number')
+      if (typeof m !== 'number' || !(m >= SPEED_RANGE[0] && m <= SPEED_RANGE[1])) throw bad(`multiplier must be a number in [${SPEED_RANGE[0]}, ${SPEED_RANGE[1]}]`)
       return { mode: 'speed', multiplier: m }
     }
     case 'original':

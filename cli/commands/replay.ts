@@ -38,7 +38,7 @@ export function registerReplay(program: Command): void {
     .addOption(option('--host <host>', 'interface to listen on', 'FIREHOSE_REPLAY_HOST', undefined, '127.0.0.1'))
     .addOption(option('--port <port>', 'port (0 = any free port)', 'FIREHOSE_REPLAY_PORT', integer(0, 65_535), 0))
     .addOption(option('--rate <events/s>', 'fixed rate (token bucket)', 'FIREHOSE_REPLAY_RATE', positiveNumber(10_000_000)).conflicts(RATE_FLAGS.filter((f) => f !== 'rate')))
-    .addOption(option('--speed <x>', 'recorded timing sped up x times', 'FIREHOSE_REPLAY_SPEED', positiveNumber()).conflicts(RATE_FLAGS.filter((f) => f !== 'speed')))
+    .addOption(option('--speed <x>', 'recorded timing sped up x times', 'FIREHOSE_REPLAY_SPEED', positiveNumber(1_000_000)).conflicts(RATE_FLAGS.filter((f) => f !== 'speed')))
     .addOption(option('--original', 'recorded timing', 'FIREHOSE_REPLAY_ORIGINAL').conflicts(RATE_FLAGS.filter((f) => f !== 'original')))
     .addOption(option('--max', 'as fast as the clients take frames (default)', 'FIREHOSE_REPLAY_MAX').conflicts(RATE_FLAGS.filter((f) => f !== 'max')))
     .addOption(option('--loop', 'play the files again forever, seqs shifted past the previous round', 'FIREHOSE_REPLAY_LOOP'))

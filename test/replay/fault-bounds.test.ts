@@ -77,6 +77,22 @@ describe('fault parameter bounds', () => {
     }
   })
 
+  test('rates are bounded too: POST /_replay/rate out of range is a 400 with the range', async () => {
+    const replay = await startReplay({ files: [file], start: 'paused', seed: SEED })
+    try {
+      const post = async (body: unknown): Promise<{ status: number; message: string }> => {
+        const response = await fetch(`${replay.httpUrl}/_replay/rate`, { method: 'POST', body: JSON.stringify(body) })
+        return { status: response.status, message: ((await response.json()) as { message: string }).message }
+      }
+      expect(await post({ mode: 'speed', multiplier: 1e9 })).toEqual({ status: 400, message: 'invalid rate: multiplier must be a number in [0.001, 1000000]' })
+      expect((await post({ mode: 'speed', multiplier: 1e-9 })).status).toBe(400)
+      expect((await post({ mode: 'rate', eventsPerSec: 1e9 })).status).toBe(400)
+      expect((await post({ mode: 'speed', multiplier: 1_000_000 })).status).toBe(200)
+    } finally {
+      await replay.close()
+    }
+  })
+
   test(`at most ${MAX_PENDING_FAULTS} faults pending; a batch that does not fit is refused whole`, async () => {
     const replay = await startReplay({ files: [file], start: 'paused', seed: SEED })
     try {

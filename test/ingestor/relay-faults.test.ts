@@ -185,7 +185,9 @@ describe('relay faults from the replay menu: expected outcome for each', () => {
   })
 
   it('FutureCursor with --on-future-cursor live: loud gap, then the live tail of a new seq space (auto IDs keep XADD working)', async () => {
-    const relay = await replay([fixture], { rate: { mode: 'rate', eventsPerSec: 400 } })
+    // Slow enough (10 s of timeline) that the live tail is still playing after the FutureCursor
+    // round trip on a loaded machine; 20 live events take a third of a second.
+    const relay = await replay([fixture], { rate: { mode: 'rate', eventsPerSec: 60 } })
     // A cursor stored by a previous relay whose seqs were far higher (a relay seq reset).
     const { handle, keys } = await ingest(relay, { startCursor: null, onFutureCursor: 'live' })
     await handle.stop()

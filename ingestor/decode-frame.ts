@@ -2,22 +2,90 @@ import type { BlockVerification } from '../protocol/car.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
 import { decodeEvent } from '../protocol/events.js'
 import { isSequenced, toStreamEntry, type StreamEntry } from '../protocol/stream-entry.js'
+import { EncodedEntry } from './encoded-entry.js'
 import { IngestorErrorCode } from './errors.js'
 
-/** What the decoder made of one frame; plain data so it crosses the worker boundary by structured clone. */
+/** What the decoder made of one frame. */
 export type DecodeResult =
-  | { kind: 'entry'; entry: StreamEntry; /** event `time` in ms since epoch, for lag; null if unparseable */ timeMs: number | null }
-  /** A frame that is not published: unknown/deprecated `t` (and #info/error if one got here). */
-  | { kind: 'skip'; t: string; seq: number | null }
-  /** Malformed: goes to the dead-letter stream with its raw bytes. */
-  | { kind: 'bad'; seq: number | null; code: string; message: string }
+  | { kind: 'entry'; entry: EncodedEntry; /** event `time` in ms since epoch, for lag; null if unparseable */ timeMs: number | null }
+  | SkipResult
+  | BadResult
+/** A frame that is not published: unknown/deprecated `t` (and #info/error if one got here). */
+export type SkipResult = { kind: 'skip'; t: string; seq: number | null }
+/** Malformed: goes to the dead-letter stream with its raw bytes. */
+export type BadResult = { kind: 'bad'; seq: number | null; code: string; message: string }
 
 export interface DecodeSettings {
   verifyBlocks: BlockVerification
 }
 
-/** One frame to its stream entry. Never throws: every failure becomes a `bad` result. */
-export function decodeToResult(bytes: Uint8Array, settings: DecodeSettings): DecodeResult {
+/**
+ * A decoded batch as it crosses the worker boundary, in transferable buffers rather than one
+ * cloned object per frame: the entries' JSON, UTF-8, back to back in `json`, and per frame
+ * ENTRY_FIELDS numbers in `entries` (see decodeBatch); frames without an entry are in `others`.
+ */
+export interface EncodedBatch {
+  json: ArrayBuffer
+  entries: Float64Array
+  others: { index: number; result: SkipResult | BadResult }[]
+}
+
+const ENTRY_TYPES: readonly StreamEntry['type'][] = ['commit', 'identity', 'account', 'sync']
+/** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in ENTRY_TYPES. */
+const ENTRY_FIELDS = 4
+
+/** Decodes frames [offsets[i], offsets[i+1]) of `packed`. Never throws: every failure becomes a `bad` result. */
+export function decodeBatch(packed: Uint8Array, offsets: readonly number[], settings: DecodeSettings): EncodedBatch {
+  const count = offsets.length - 1
+  const json = new Utf8Buffer(packed.byteLength)
+  const entries = new Float64Array(count * ENTRY_FIELDS)
+  const others: EncodedBatch['others'] = []
+  for (let i = 0; i < count; i++) {
+    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings)
+    const at = i * ENTRY_FIELDS
+    if (result.kind === 'entry') {
+      const { type, seq, data } = result.entry
+      entries[at] = json.append(data)
+      entries[at + 1] = seq
+      entries[at + 2] = result.timeMs ?? Number.NaN
+      entries[at + 3] = ENTRY_TYPES.indexOf(type)
+    } else {
+      entries[at] = -1
+      others.push({ index: i, result })
+    }
+  }
+  return { json: json.buffer, entries, others }
+}
+
+/** The batch's results, entries as views into its JSON buffer. */
+export function unpackBatch(batch: EncodedBatch): DecodeResult[] {
+  const { json, entries } = batch
+  const results = new Array<DecodeResult>(entries.length / ENTRY_FIELDS)
+  for (const { index, result } of batch.others) results[index] = result
+  let start = 0
+  for (let i = 0; i < results.length; i++) {
+    const at = i * ENTRY_FIELDS
+    const end = entries[at]!
+    if (end < 0) continue
+    const timeMs = entries[at + 2]!
+    const entry = new EncodedEntry(ENTRY_TYPES[entries[at + 3]!]!, entries[at + 1]!, Buffer.from(json, start, end - start))
+    results[i] = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs }
+    start = end
+  }
+  return results
+}
+
+/** Decodes a batch on the calling thread (no worker, or a worker failed). */
+export function decodeInline(frames: readonly Uint8Array[], settings: DecodeSettings): DecodeResult[] {
+  const offsets = [0]
+  for (const frame of frames) offsets.push(offsets[offsets.length - 1]! + frame.byteLength)
+  const packed = Buffer.concat(frames)
+  return unpackBatch(decodeBatch(packed, offsets, settings))
+}
+
+type OneResult = { kind: 'entry'; entry: StreamEntry; timeMs: number | null } | SkipResult | BadResult
+
+function decodeOne(bytes: Uint8Array, settings: DecodeSettings): OneResult {
   try {
     const event = decodeEvent(bytes, { verifyBlocks: settings.verifyBlocks })
     if (isSequenced(event)) {
@@ -31,5 +99,31 @@ export function decodeToResult(bytes: Uint8Array, settings: DecodeSettings): Dec
     // Our own bug on upstream input must not stop ingestion: quarantine the frame like garbage.
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
     return { kind: 'bad', seq: null, code: IngestorErrorCode.DecodeInternal, message }
+  }
+}
+
+/** Strings appended as UTF-8 into one growing buffer that owns its ArrayBuffer (so it can be transferred). */
+class Utf8Buffer {
+  private bytes: Buffer
+  private length = 0
+
+  constructor(initialBytes: number) {
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(initialBytes, 1024))
+  }
+
+  /** Appends `text`; returns the offset just past it. */
+  append(text: string): number {
+    // A UTF-16 unit takes at most 3 UTF-8 bytes.
+    if (this.length + text.length * 3 > this.bytes.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + text.length * 3))
+      this.bytes.copy(grown, 0, 0, this.length)
+      this.bytes = grown
+    }
+    this.length += this.bytes.write(text, this.length, 'utf8')
+    return this.length
+  }
+
+  get buffer(): ArrayBuffer {
+    return this.bytes.buffer as ArrayBuffer
   }
 }

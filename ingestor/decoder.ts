@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from '../common/logger.js'
-import { decodeToResult, type DecodeResult, type DecodeSettings } from './decode-frame.js'
+import { decodeInline, unpackBatch, type DecodeResult, type DecodeSettings } from './decode-frame.js'
 import type { DecodeRequest, DecodeResponse } from './decode-worker.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
 
@@ -27,7 +27,7 @@ class InlineDecoder implements FrameDecoder {
   constructor(private readonly settings: DecodeSettings) {}
 
   async decode(frames: readonly Uint8Array[]): Promise<DecodeResult[]> {
-    return frames.map((bytes) => decodeToResult(bytes, this.settings))
+    return decodeInline(frames, this.settings)
   }
 
   async close(): Promise<void> {}
@@ -35,8 +35,8 @@ class InlineDecoder implements FrameDecoder {
 
 /**
  * Decodes in worker threads, one batch per worker at a time. Each batch is copied into a
- * single ArrayBuffer that is transferred (not cloned) to the least busy worker; results come
- * back as plain objects. If a worker dies, the batches it held are decoded inline and the slot
+ * single ArrayBuffer that is transferred (not cloned) to the least busy worker; the entries'
+ * JSON comes back UTF-8 in one transferred buffer too (decode-frame.ts EncodedBatch). If a worker dies, the batches it held are decoded inline and the slot
  * starts a new worker for its next batch.
  */
 class WorkerPoolDecoder implements FrameDecoder {
@@ -73,7 +73,7 @@ class WorkerPoolDecoder implements FrameDecoder {
     } catch (err) {
       this.failures++
       this.logger.error({ err, frames: frames.length }, 'decode worker failed; decoding this batch on the main thread')
-      return frames.map((bytes) => decodeToResult(bytes, this.settings))
+      return decodeInline(frames, this.settings)
     }
   }
 
@@ -133,7 +133,7 @@ class DecodeThread {
     worker.on('message', (response: DecodeResponse) => {
       const waiter = this.waiting.get(response.id)
       this.waiting.delete(response.id)
-      waiter?.resolve(response.results)
+      waiter?.resolve(unpackBatch(response.batch))
     })
     const fail = (reason: string, cause?: unknown): void => {
       if (this.worker !== worker) return

@@ -22,7 +22,7 @@ export interface IngestorHandle {
   stop(): Promise<void>
   /** Resolves when the ingestor has ended (stop(), FutureCursor with policy 'exit', or a fatal error). */
   done: Promise<void>
-  /** The /health server's port when healthPort was given. */
+  /** The /health, /ready and /metrics server's port when healthPort was given. */
   healthPort: number | null
 }
 
@@ -70,7 +70,12 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
     error: fatal,
     storedCursor: pipeline.storedCursor,
     position: pipeline.position,
-    lagMs: pipeline.lagMs,
+    eventLagMs: pipeline.eventLagMs,
+    receiveLagMs: pipeline.receiveLagMs,
+    lastAckAtMs: pipeline.lastAckAt,
+    pendingSinceMs: pipeline.pendingSinceMs,
+    writtenByType: pipeline.writtenTypes,
+    deadLettersByCode: pipeline.deadLetterCodes,
     eventsPerSec: reporter.eventsPerSec,
     queue: {
       frames: pipeline.queue.frames,
@@ -84,6 +89,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       paused: client.stats.paused,
       connects: client.stats.connects,
       reconnects: client.stats.reconnects,
+      bytesReceived: client.stats.bytesReceived,
       lastError: client.stats.lastError,
       stalls: client.stats.stalls,
       oversizedMessages: client.stats.oversizedMessages,
@@ -98,7 +104,17 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const reporter = new StatusReporter(status, logger, options.statusIntervalMs)
   let health: HealthServer | null = null
   try {
-    if (options.healthPort !== null) health = await startHealthServer(options.healthPort, status)
+    if (options.healthPort !== null) {
+      health = await startHealthServer({
+        host: options.healthHost,
+        port: options.healthPort,
+        readyWriteTimeoutMs: options.readyWriteTimeoutMs,
+        status,
+        redis: sink.redis,
+        keys: { stream: options.stream, deadLetterStream: options.deadLetterStream },
+      })
+      pipeline.onWriteAnswered = health.observeWrite
+    }
   } catch (err) {
     // e.g. the port is taken: release what is already open so the caller's process can exit.
     await decoder.close()

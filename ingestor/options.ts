@@ -53,8 +53,12 @@ export interface IngestorOptions {
   verifyBlocks?: BlockVerification
   /** Status line period. Default 10_000; 0 disables. */
   statusIntervalMs?: number
-  /** Serve GET /health on this port (0 = any free port); null = no HTTP server. */
+  /** Serve GET /health, /ready and /metrics on this port (0 = any free port); null = no HTTP server. */
   healthPort?: number | null
+  /** Address the health server listens on. Default '0.0.0.0' (probes and scrapers come from outside a container). */
+  healthHost?: string
+  /** GET /ready fails when frames have waited this long with no write acknowledged. Default 10_000. */
+  readyWriteTimeoutMs?: number
   /** Relay reconnect backoff (RelayClient defaults 1 s -> 30 s, reset after 60 s stable). */
   relayBackoff?: { initialMs?: number; maxMs?: number; stableMs?: number }
   /** Redis retry backoff after a failed write. Default 100 ms -> 5 s. */
@@ -85,6 +89,8 @@ export const INGESTOR_DEFAULTS = {
   maxConsecutiveBadFrames: 20,
   statusIntervalMs: 10_000,
   decodeWorkers: 1,
+  healthHost: '0.0.0.0',
+  readyWriteTimeoutMs: 10_000,
 }
 
 /** Fills defaults and rejects values the pipeline cannot run with (library callers; the CLI validates first). */
@@ -114,6 +120,8 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     verifyBlocks: options.verifyBlocks ?? 'all',
     statusIntervalMs: options.statusIntervalMs ?? INGESTOR_DEFAULTS.statusIntervalMs,
     healthPort: options.healthPort ?? null,
+    healthHost: options.healthHost ?? INGESTOR_DEFAULTS.healthHost,
+    readyWriteTimeoutMs: options.readyWriteTimeoutMs ?? INGESTOR_DEFAULTS.readyWriteTimeoutMs,
     crashAt: options.crashAt ?? null,
     logger: options.logger,
     random: options.random,
@@ -139,6 +147,8 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (resolved.maxLen !== null) checkInteger('maxLen', resolved.maxLen, 1)
   if (resolved.startCursor !== null) checkInteger('startCursor', resolved.startCursor, 0)
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
+  if (resolved.healthHost === '') invalid('healthHost', resolved.healthHost, 'must not be empty')
+  checkInteger('readyWriteTimeoutMs', resolved.readyWriteTimeoutMs, 1)
   if (resolved.onFutureCursor !== 'live' && resolved.onFutureCursor !== 'exit') invalid('onFutureCursor', resolved.onFutureCursor, "must be 'live' or 'exit'")
   return resolved
 }

@@ -26,6 +26,16 @@ interface DecodedBatch {
   results: DecodeResult[]
 }
 
+/** What a write carries besides the batch: applied to the status only once Redis acknowledged it. */
+interface WriteMeta {
+  /** `time` of the last event written (event-time lag). */
+  lastTimeMs: number | null
+  /** The last frame of the write (receive-time lag, pending tracking). */
+  lastFrame: QueuedFrame
+  /** Raw frame bytes of the written entries by event type. */
+  bytesByType: Map<string, number>
+}
+
 /** How many raw bytes of a malformed frame are logged (the whole frame goes to the dead-letter stream). */
 const HEX_PREFIX_BYTES = 32
 
@@ -58,6 +68,18 @@ export class Pipeline {
   private firstFrameOfConnection = false
   private consecutiveBad = 0
   private lastEventTimeMs: number | null = null
+  /** When Redis last acknowledged a write (epoch ms); /ready compares it with pendingSinceUs. */
+  private lastAckAtMs: number | null = null
+  /** Receive-to-acknowledge time of the last frame written. */
+  private lastWriteLagMs: number | null = null
+  /** Receive time of the oldest frame not yet written (the last written one's while a backlog drains); null when none waits. */
+  private pendingSinceUs: number | null = null
+  private lastEnqueued: QueuedFrame | null = null
+  private readonly writtenByType = new Map<string, { events: number; bytes: number }>()
+  /** Keys are decode error codes: a fixed set, so this map is bounded. */
+  private readonly deadLettersByCode = new Map<string, number>()
+  /** Called with the duration of every script call Redis answered (the metrics histogram). */
+  onWriteAnswered: ((durationMs: number) => void) | null = null
   /** Warnings a relay can trigger once per frame (malformed frames, seq regressions): first in full, then counted. */
   private readonly warnings: LogAggregator
   private loops: Promise<void> = Promise.resolve()
@@ -184,8 +206,35 @@ export class Pipeline {
     return this.tracker.position
   }
 
-  get lagMs(): number | null {
+  /** now - `time` of the last written event; meaningless for replayed fixtures, whose times are old. */
+  get eventLagMs(): number | null {
     return this.lastEventTimeMs === null ? null : Date.now() - this.lastEventTimeMs
+  }
+
+  /**
+   * How far writes trail receipt: while frames wait, now - receive time of the oldest waiting
+   * frame (after a write, the receive time of its last frame); when none waits, the receive-to-ack
+   * time of the last frame written. Unlike event-time lag this is right for replayed fixtures too.
+   */
+  get receiveLagMs(): number | null {
+    if (this.pendingSinceUs !== null) return Math.max(0, Date.now() - this.pendingSinceUs / 1000)
+    return this.lastWriteLagMs
+  }
+
+  get lastAckAt(): number | null {
+    return this.lastAckAtMs
+  }
+
+  get pendingSinceMs(): number | null {
+    return this.pendingSinceUs === null ? null : Math.floor(this.pendingSinceUs / 1000)
+  }
+
+  get writtenTypes(): Record<string, { events: number; bytes: number }> {
+    return Object.fromEntries([...this.writtenByType].map(([type, tally]) => [type, { ...tally }]))
+  }
+
+  get deadLetterCodes(): Record<string, number> {
+    return Object.fromEntries(this.deadLettersByCode)
   }
 
   get decodedBatches(): number {
@@ -194,6 +243,8 @@ export class Pipeline {
 
   private enqueue(frame: QueuedFrame): void {
     if (this.queue.isClosed) return
+    this.lastEnqueued = frame
+    this.pendingSinceUs ??= frame.receivedAtUs
     if (this.queue.push(frame) && !this.pausedByQueue) {
       this.pausedByQueue = true
       this.counters.backpressurePauses++
@@ -304,6 +355,7 @@ export class Pipeline {
     const dead: DeadLetter[] = []
     let lastSeq: number | null = null
     let lastTimeMs: number | null = null
+    const bytesByType = new Map<string, number>()
     for (const batch of batches) {
       for (let i = 0; i < batch.frames.length; i++) {
         const frame = batch.frames[i]!
@@ -313,6 +365,7 @@ export class Pipeline {
           case 'entry':
             this.consecutiveBad = 0
             entries.push(result.entry)
+            bytesByType.set(result.entry.type, (bytesByType.get(result.entry.type) ?? 0) + frame.bytes.byteLength)
             if (result.timeMs !== null) lastTimeMs = result.timeMs
             break
           case 'skip':
@@ -326,13 +379,16 @@ export class Pipeline {
         }
       }
     }
+    const lastBatch = batches[batches.length - 1]!
+    const meta: WriteMeta = { lastTimeMs, lastFrame: lastBatch.frames[lastBatch.frames.length - 1]!, bytesByType }
     const next = lastSeq === null ? this.believed : String(lastSeq)
-    if (entries.length === 0 && dead.length === 0 && next === this.believed) return
-    await this.commit({ expected: this.believed, next, entries, dead }, lastTimeMs)
+    if (entries.length === 0 && dead.length === 0 && next === this.believed) return this.noteWritten(meta.lastFrame)
+    await this.commit({ expected: this.believed, next, entries, dead }, meta)
   }
 
   private noteBadFrame(result: Extract<DecodeResult, { kind: 'bad' }>, frame: QueuedFrame): void {
     this.counters.deadLettered++
+    this.deadLettersByCode.set(result.code, (this.deadLettersByCode.get(result.code) ?? 0) + 1)
     this.warnings.warn(
       result.code,
       {
@@ -356,7 +412,7 @@ export class Pipeline {
    * command may or may not have run, so after an error the stored cursor decides: still ours
    * -> not applied, retry; equal to this batch's -> applied; anything else -> resync.
    */
-  private async commit(write: WriteBatch, lastTimeMs: number | null): Promise<void> {
+  private async commit(write: WriteBatch, meta: WriteMeta): Promise<void> {
     let failures = 0
     let checkFirst = false
     for (;;) {
@@ -364,20 +420,22 @@ export class Pipeline {
         await this.sink.whenReady()
         if (checkFirst) {
           const stored = await this.sink.readCursor()
-          if (stored !== write.expected) return this.settle(write, stored, lastTimeMs, 'cursor changed while Redis was unreachable')
+          if (stored !== write.expected) return this.settle(write, stored, meta, 'cursor changed while Redis was unreachable')
         }
         this.crash.hit('before-write')
+        const startedMs = performance.now()
         const reply = this.sink.write(write)
         this.crash.hit('mid-batch')
         const outcome = await reply
+        this.onWriteAnswered?.(performance.now() - startedMs)
         this.crash.hit('after-write-before-ack')
         if (outcome.applied) {
-          this.acknowledge(write, lastTimeMs)
+          this.acknowledge(write, meta)
           this.crash.hit('after-ack')
           return
         }
         this.counters.casMismatches++
-        return this.settle(write, outcome.stored, lastTimeMs, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
+        return this.settle(write, outcome.stored, meta, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
       } catch (err) {
         this.counters.redisErrors++
         if (failures === 0) this.logger.warn({ err: { message: (err as Error).message }, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
@@ -389,20 +447,34 @@ export class Pipeline {
   }
 
   /** The stored cursor is not what this write expected: either the write already happened, or resync. */
-  private async settle(write: WriteBatch, stored: string, lastTimeMs: number | null, reason: string): Promise<void> {
+  private async settle(write: WriteBatch, stored: string, meta: WriteMeta, reason: string): Promise<void> {
     if (stored === write.next) {
       this.counters.casAlreadyApplied++
-      this.acknowledge(write, lastTimeMs)
+      this.acknowledge(write, meta)
       return
     }
     this.resync(stored, reason)
   }
 
-  private acknowledge(write: WriteBatch, lastTimeMs: number | null): void {
+  private acknowledge(write: WriteBatch, meta: WriteMeta): void {
     this.believed = write.next
     this.counters.eventsWritten += write.entries.length
     this.counters.batchesWritten++
-    if (lastTimeMs !== null) this.lastEventTimeMs = lastTimeMs
+    if (meta.lastTimeMs !== null) this.lastEventTimeMs = meta.lastTimeMs
+    for (const entry of write.entries) {
+      const tally = this.writtenByType.get(entry.type) ?? { events: 0, bytes: 0 }
+      tally.events++
+      this.writtenByType.set(entry.type, tally)
+    }
+    for (const [type, bytes] of meta.bytesByType) this.writtenByType.get(type)!.bytes += bytes
+    this.lastAckAtMs = Date.now()
+    this.lastWriteLagMs = Math.max(0, this.lastAckAtMs - meta.lastFrame.receivedAtUs / 1000)
+    this.noteWritten(meta.lastFrame)
+  }
+
+  /** Frames up to `last` need no more work: nothing waits unless frames arrived after it. */
+  private noteWritten(last: QueuedFrame): void {
+    this.pendingSinceUs = last === this.lastEnqueued ? null : last.receivedAtUs
   }
 
   /** Drops everything queued and restarts the relay from the cursor Redis actually holds. */
@@ -412,6 +484,9 @@ export class Pipeline {
     this.epoch++
     const dropped = this.queue.clear() + this.decoded.clear().reduce((sum, batch) => sum + batch.frames.length, 0)
     this.counters.framesRequeued += dropped
+    // The dropped frames are received again; until then nothing waits here.
+    this.pendingSinceUs = null
+    this.lastEnqueued = null
     this.logger.warn({ reason, believed: this.believed, stored: storedRaw, position: this.tracker.position, dropped }, 'resynchronising: restarting the relay from the stored cursor')
     this.believed = storedRaw
     if (stored === null && this.startPosition !== null) {

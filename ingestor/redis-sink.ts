@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import { redactUrl, type Logger } from '../common/logger.js'
-import { entryFields, type StreamEntry } from '../protocol/stream-entry.js'
+import type { StreamEntry } from '../protocol/stream-entry.js'
+import { pushEntryFields } from './encoded-entry.js'
 import { WRITE_BATCH_LUA, WRITE_BATCH_SHA } from './write-script.js'
 
 /** A frame quarantined in `<stream>:dead` with its raw bytes. */
@@ -115,7 +116,7 @@ export class RedisSink {
       String(this.keys.deadLetterMaxLen),
       String(batch.entries.length),
     ]
-    for (const entry of batch.entries) args.push(...entryFields(entry))
+    for (const entry of batch.entries) pushEntryFields(args, entry)
     for (const dead of batch.dead) {
       args.push(dead.seq === null ? '' : String(dead.seq), dead.code, dead.message, Buffer.from(dead.bytes.buffer, dead.bytes.byteOffset, dead.bytes.byteLength))
     }

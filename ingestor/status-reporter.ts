@@ -44,7 +44,9 @@ export class StatusReporter {
       {
         eventsPerSec: this.rate,
         cursor: status.storedCursor,
-        lagMs: status.lagMs,
+        // Receive-time lag: right for live relays and replayed fixtures alike (their event times are old).
+        lagMs: status.receiveLagMs,
+        eventLagMs: status.eventLagMs,
         queueFrames: status.queue.frames,
         queueBytes: status.queue.bytes,
         reconnects: status.relay.reconnects,

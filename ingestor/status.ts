@@ -83,8 +83,18 @@ export interface IngestorStatus {
   storedCursor: number | null
   /** Highest seq accepted into the pipeline; the cursor used on relay reconnects. */
   position: number | null
-  /** now - `time` of the last written event. */
-  lagMs: number | null
+  /** now - `time` of the last written event (the relay's clock; old for replayed fixtures). */
+  eventLagMs: number | null
+  /** now - receive time of the oldest frame not yet written; when none waits, the last written frame's receive-to-ack time. */
+  receiveLagMs: number | null
+  /** When Redis last acknowledged a write (epoch ms). */
+  lastAckAtMs: number | null
+  /** Receive time (epoch ms) of the oldest frame received and not yet written; null when none waits. */
+  pendingSinceMs: number | null
+  /** Entries written and their raw frame bytes, by event type. */
+  writtenByType: Record<string, { events: number; bytes: number }>
+  /** Dead-lettered frames by decode error code. */
+  deadLettersByCode: Record<string, number>
   /** Entries written per second over the last status period. */
   eventsPerSec: number
   queue: { frames: number; bytes: number; maxFrames: number; maxBytes: number; decodedBatches: number }
@@ -93,6 +103,7 @@ export interface IngestorStatus {
     paused: boolean
     connects: number
     reconnects: number
+    bytesReceived: number
     /** Why the relay is failing now (stall, oversized message, refused handshake, socket error); null once frames flow. */
     lastError: string | null
     /** Connections dropped because no frame came for --stall-timeout. */

@@ -25,6 +25,8 @@ interface IngestFlags {
   decodeWorkers: number
   verifyBlocks: BlockVerification
   healthPort?: number
+  healthHost: string
+  readyWriteTimeout: number
   statusInterval: number
 }
 
@@ -63,7 +65,9 @@ export function registerIngest(program: Command): void {
     .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
     .addOption(option('--decode-workers <n>', 'worker threads decoding frames; 0 = decode on the main thread', 'FIREHOSE_DECODE_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.decodeWorkers))
     .addOption(option('--verify-blocks <which>', 'CAR blocks that must hash to their CID: all, records (op records only, faster), none', 'FIREHOSE_VERIFY_BLOCKS', oneOf(['all', 'records', 'none'] as const), 'all'))
-    .addOption(option('--health-port <port>', 'serve GET /health on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
+    .addOption(option('--health-port <port>', 'serve GET /health (liveness), /ready and /metrics (Prometheus) on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
+    .addOption(option('--health-host <address>', 'address the health port listens on (127.0.0.1 = this host only)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
+    .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
     .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
     .showHelpAfterError(false)
     .action(action(ingest))
@@ -124,6 +128,8 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       decodeWorkers: flags.decodeWorkers,
       verifyBlocks: flags.verifyBlocks,
       healthPort: flags.healthPort ?? null,
+      healthHost: flags.healthHost,
+      readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),
       statusIntervalMs: Math.round(flags.statusInterval * 1000),
       crashAt,
       logger,
@@ -134,7 +140,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     return ExitCode.Error
   }
   if (signals > 0) void handle.stop()
-  if (handle.healthPort !== null) logger.info({ port: handle.healthPort }, 'health endpoint on GET /health')
+  if (handle.healthPort !== null) logger.info({ host: flags.healthHost, port: handle.healthPort, also: ['/ready', '/metrics'] }, 'health endpoint on GET /health')
 
   await handle.done
   const status = handle.status()

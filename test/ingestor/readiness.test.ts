@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest'
+import { IngestorMetrics } from '../../ingestor/metrics.js'
+import { liveness, readiness, type RedisPing } from '../../ingestor/readiness.js'
+import type { StreamInfo } from '../../ingestor/redis-probe.js'
+import { emptyCounters, type IngestorStatus } from '../../ingestor/status.js'
+import { parsePrometheus, sample } from './prometheus-text.js'
+
+const NOW = 1_800_000_000_000
+const PONG: RedisPing = { ok: true, ms: 0.3, error: null }
+const TIMEOUT = { writeTimeoutMs: 10_000, nowMs: NOW }
+
+/** A running ingestor with a connected relay, a ready Redis and nothing waiting. */
+function running(overrides: Partial<IngestorStatus> = {}): IngestorStatus {
+  return {
+    state: 'running',
+    stoppedBy: null,
+    error: null,
+    storedCursor: 41,
+    position: 42,
+    eventLagMs: 90_000_000,
+    receiveLagMs: 12,
+    lastAckAtMs: NOW - 60_000,
+    pendingSinceMs: null,
+    writtenByType: { commit: { events: 40, bytes: 88_000 }, identity: { events: 1, bytes: 300 } },
+    deadLettersByCode: { UnexpectedEnd: 2 },
+    eventsPerSec: 0,
+    queue: { frames: 0, bytes: 0, maxFrames: 10_000, maxBytes: 64 << 20, decodedBatches: 0 },
+    relay: { connected: true, paused: false, connects: 1, reconnects: 0, bytesReceived: 90_000, lastError: null, stalls: 0, oversizedMessages: 0, textMessagesIgnored: 0 },
+    redis: { ready: true },
+    counters: emptyCounters(),
+    ...overrides,
+  }
+}
+
+const relay = (fields: Partial<IngestorStatus['relay']>): Pick<IngestorStatus, 'relay'> => ({ relay: { ...running().relay, ...fields } })
+
+describe('liveness (/health)', () => {
+  it('is ok while starting or running, whatever Redis and the relay do', () => {
+    expect(liveness(running())).toEqual({ ok: true, reasons: [] })
+    expect(liveness(running({ state: 'starting', redis: { ready: false }, ...relay({ connected: false, connects: 0 }) }))).toEqual({ ok: true, reasons: [] })
+  })
+
+  it('fails with the reason when stopping, stopped or fatal', () => {
+    expect(liveness(running({ state: 'stopping', stoppedBy: 'stop' }))).toEqual({ ok: false, reasons: ['stopping (stop): draining the queue'] })
+    expect(liveness(running({ state: 'stopped', stoppedBy: 'future-cursor' }))).toEqual({ ok: false, reasons: ['stopped (future-cursor)'] })
+    expect(liveness(running({ state: 'stopping', stoppedBy: 'fatal', error: 'cursor key holds "abc"' }))).toEqual({ ok: false, reasons: ['fatal: cursor key holds "abc"'] })
+  })
+})
+
+describe('readiness (/ready)', () => {
+  it('is ok when running, connected, Redis answering, and an idle relay waits for nothing however old the last write', () => {
+    expect(readiness(running({ lastAckAtMs: NOW - 3_600_000 }), PONG, TIMEOUT)).toEqual({ ok: true, reasons: [] })
+  })
+
+  it('names the relay: never connected (with the last error), disconnected, connected but failing', () => {
+    const never = readiness(running(relay({ connected: false, connects: 0, lastError: 'socket error: connect ECONNREFUSED 127.0.0.1:9' })), PONG, TIMEOUT)
+    expect(never).toEqual({ ok: false, reasons: ['relay never connected (socket error: connect ECONNREFUSED 127.0.0.1:9)'] })
+    expect(readiness(running(relay({ connected: false, connects: 3 })), PONG, TIMEOUT).reasons).toEqual(['relay disconnected'])
+    const oversized = readiness(running(relay({ lastError: 'relay sent a message over the 16777216-byte limit' })), PONG, TIMEOUT)
+    expect(oversized.reasons).toEqual(['relay connected but failing, no frame since: relay sent a message over the 16777216-byte limit'])
+  })
+
+  it('names Redis: connection not ready, or not answering the probe (a frozen Redis keeps its connection ready)', () => {
+    expect(readiness(running({ redis: { ready: false } }), PONG, TIMEOUT).reasons).toEqual(['redis connection not ready'])
+    const frozen = readiness(running(), { ok: false, ms: null, error: 'no PING reply within 1000 ms' }, TIMEOUT)
+    expect(frozen).toEqual({ ok: false, reasons: ['redis not answering: no PING reply within 1000 ms'] })
+  })
+
+  it('fails when frames have waited longer than the write timeout since both their arrival and the last acknowledged write', () => {
+    const waiting = (pendingAgoMs: number, ackAgoMs: number): string[] =>
+      readiness(running({ pendingSinceMs: NOW - pendingAgoMs, lastAckAtMs: NOW - ackAgoMs }), PONG, TIMEOUT).reasons
+    expect(waiting(12_000, 60_000)).toEqual(['no write acknowledged for 12.0 s while frames wait (limit 10.0 s)'])
+    expect(waiting(5_000, 60_000)).toEqual([]) // first frame after an idle hour: not stuck yet
+    expect(waiting(60_000, 2_000)).toEqual([]) // a backlog draining: writes keep being acknowledged
+  })
+
+  it('while starting or stopping also says so, after the liveness reasons', () => {
+    const starting = readiness(running({ state: 'starting', redis: { ready: false }, ...relay({ connected: false, connects: 0 }) }), PONG, TIMEOUT)
+    expect(starting.reasons).toEqual(['starting: waiting for Redis to read the stored cursor', 'relay never connected', 'redis connection not ready'])
+    expect(readiness(running({ state: 'stopping', stoppedBy: 'stop' }), PONG, TIMEOUT).reasons[0]).toBe('stopping (stop): draining the queue')
+  })
+})
+
+describe('IngestorMetrics', () => {
+  const info: StreamInfo = { length: 41, deadLetterLength: 2, groups: [{ name: 'firehose-processors', consumers: 2, pending: 5, lag: 30, oldestUnreadAgeSeconds: 7.5 }] }
+  const metrics = (status: IngestorStatus, streamInfo: StreamInfo | null, ping: RedisPing = PONG): IngestorMetrics =>
+    new IngestorMetrics({
+      status: () => status,
+      probe: { ping: async () => ping, streamInfo: async () => streamInfo },
+      keys: { stream: 's', deadLetterStream: 's:dead' },
+      live: () => liveness(status),
+      ready: async () => readiness(status, ping, TIMEOUT),
+    })
+
+  it('exports every IngestorCounters field as firehose_<snake>_total, including ones it does not know', async () => {
+    const counters = { ...emptyCounters(), eventsWritten: 41, skippedKnown: 3, someCounterAddedLater: 9 }
+    const samples = parsePrometheus(await metrics(running({ counters }), info).render())
+    expect(sample(samples, 'firehose_events_written_total')).toBe(41)
+    expect(sample(samples, 'firehose_skipped_known_total')).toBe(3)
+    expect(sample(samples, 'firehose_some_counter_added_later_total')).toBe(9)
+    for (const key of Object.keys(emptyCounters())) expect(samples.some((s) => s.name === `firehose_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`), key).toBe(true)
+  })
+
+  it('exports by-type, by-code, lag, cursor, queue and per-group figures from status and the probe', async () => {
+    const m = metrics(running(), info)
+    m.observeWrite(3)
+    m.observeWrite(40)
+    const samples = parsePrometheus(await m.render())
+    expect(sample(samples, 'firehose_events_total', { type: 'commit' })).toBe(40)
+    expect(sample(samples, 'firehose_event_bytes_total', { type: 'identity' })).toBe(300)
+    expect(sample(samples, 'firehose_decode_errors_total', { code: 'UnexpectedEnd' })).toBe(2)
+    expect(sample(samples, 'firehose_relay_bytes_received_total')).toBe(90_000)
+    expect(sample(samples, 'firehose_cursor')).toBe(41)
+    expect(sample(samples, 'firehose_receive_lag_seconds')).toBe(0.012)
+    expect(sample(samples, 'firehose_event_lag_seconds')).toBe(90_000)
+    expect(sample(samples, 'firehose_write_duration_seconds_count')).toBe(2)
+    expect(sample(samples, 'firehose_write_duration_seconds_bucket', { le: '0.005' })).toBe(1)
+    expect(sample(samples, 'firehose_stream_length', { stream: 's' })).toBe(41)
+    expect(sample(samples, 'firehose_stream_length', { stream: 's:dead' })).toBe(2)
+    expect(sample(samples, 'firehose_group_oldest_unread_age_seconds', { group: 'firehose-processors' })).toBe(7.5)
+    expect(sample(samples, 'firehose_group_lag_entries', { group: 'firehose-processors' })).toBe(30)
+    expect(sample(samples, 'firehose_group_pending_entries', { group: 'firehose-processors' })).toBe(5)
+    expect([sample(samples, 'firehose_redis_up'), sample(samples, 'firehose_ready'), sample(samples, 'firehose_live')]).toEqual([1, 1, 1])
+  })
+
+  it('leaves out what Redis did not answer and says so in firehose_redis_up; unknown values are NaN, not 0', async () => {
+    const samples = parsePrometheus(await metrics(running({ storedCursor: null, eventLagMs: null }), null, { ok: false, ms: null, error: 'no PING reply within 1000 ms' }).render())
+    expect(sample(samples, 'firehose_redis_up')).toBe(0)
+    expect(sample(samples, 'firehose_ready')).toBe(0)
+    expect(samples.filter((s) => s.name === 'firehose_stream_length' || s.name.startsWith('firehose_group_') || s.name === 'firehose_redis_ping_seconds')).toEqual([])
+    expect(sample(samples, 'firehose_cursor')).toBeNaN()
+    expect(sample(samples, 'firehose_event_lag_seconds')).toBeNaN()
+  })
+})

@@ -43,6 +43,8 @@ export class Sampler {
   /** End of the step's warm-up: epoch ms (entries sent before it) and performance.now() ms (samples). */
   private warmupEndsEpochMs = 0
   private warmupEndsPerfMs = 0
+  /** Every step's warm-up, epoch ms, in order (one per step: bounded by the plan). */
+  private readonly warmups: { from: number; to: number }[] = []
   /** Entries whose send time had left the publish clock's ring (lag unknown). */
   lagUnmeasured = 0
   private lastAtMs = 0
@@ -75,9 +77,18 @@ export class Sampler {
     }
     const lag = atMs - sentMs
     this.second.record(lag)
-    if (sentMs < this.warmupEndsEpochMs) return
-    this.step.record(lag)
-    this.overall.record(lag)
+    if (sentMs >= this.warmupEndsEpochMs) this.step.record(lag)
+    if (!this.inWarmup(sentMs)) this.overall.record(lag)
+  }
+
+  /** Sent during some step's warm-up (entries of an earlier step may still arrive in this one). */
+  private inWarmup(sentMs: number): boolean {
+    for (let i = this.warmups.length - 1; i >= 0; i--) {
+      const warmup = this.warmups[i]!
+      if (sentMs >= warmup.to) return false // after this one, before the next began
+      if (sentMs >= warmup.from) return true
+    }
+    return false
   }
 
   beginStep(target: number, warmupMs: number): void {
@@ -87,6 +98,7 @@ export class Sampler {
     this.stepFromMs = performance.now()
     this.stepPublished = this.replay.status().framesPublished
     this.warmupEndsEpochMs = Date.now() + warmupMs
+    this.warmups.push({ from: Date.now(), to: this.warmupEndsEpochMs })
     this.warmupEndsPerfMs = this.stepFromMs + warmupMs
   }
 

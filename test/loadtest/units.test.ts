@@ -1,11 +1,15 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
 import { LoadtestError, LoadtestErrorCode } from '../../loadtest/errors.js'
 import { LogHistogram } from '../../loadtest/percentiles.js'
 import { parseProfile, parseRate } from '../../loadtest/profile.js'
+import { ProcStats } from '../../loadtest/proc-stats.js'
+import { PublishClock } from '../../loadtest/publish-clock.js'
 import { judgeStep, RateSearch, type StepObservation } from '../../loadtest/rate-search.js'
+import { Sampler } from '../../loadtest/sampler.js'
 import { SeqTally } from '../../loadtest/seq-tally.js'
 import { niceCeiling } from '../../loadtest/svg-chart.js'
+import type { ReplayHandle } from '../../replay/index.js'
 
 function badInput(fn: () => unknown): string {
   try {
@@ -158,4 +162,85 @@ describe('SeqTally', () => {
 
 it('niceCeiling rounds axis maxima to 1, 2, 5 x 10^k', () => {
   expect([0.3, 1, 7, 12, 2001, 45_000].map(niceCeiling)).toEqual([0.5, 1, 10, 20, 5000, 50_000])
+})
+
+describe('PublishClock', () => {
+  /** The clock only reads status().headSeq: a replay whose head the test moves. */
+  function fakeReplay(): { head: number | null; replay: ReplayHandle } {
+    const state = { head: null as number | null, replay: undefined as unknown as ReplayHandle }
+    state.replay = { status: () => ({ headSeq: state.head }) } as unknown as ReplayHandle
+    return state
+  }
+
+  it('dates each seq by the read before the head passed it (errs early, so lag errs high)', () => {
+    vi.useFakeTimers({ now: 1_000_000 })
+    const fake = fakeReplay()
+    const clock = new PublishClock(fake.replay)
+    try {
+      expect(clock.sentAt(1)).toBeNull()
+      vi.advanceTimersByTime(10) // reads at +2 .. +10, head still null
+      fake.head = 100
+      vi.advanceTimersByTime(2) // this read sees 100; the previous read was at +10
+      expect(clock.sentAt(1)).toBe(1_000_010)
+      expect(clock.sentAt(100)).toBe(1_000_010)
+      vi.advanceTimersByTime(20) // reads up to +32
+      fake.head = 150
+      vi.advanceTimersByTime(2)
+      expect(clock.sentAt(101)).toBe(1_000_032)
+      expect(clock.sentAt(100)).toBe(1_000_010)
+      fake.head = 160 // not read yet: a lookup reads the head now (the last read was at +34)
+      expect(clock.sentAt(155)).toBe(1_000_034)
+      expect(clock.sentAt(161)).toBeNull()
+      expect(clock.headSeq).toBe(160)
+    } finally {
+      clock.stop()
+      vi.useRealTimers()
+    }
+  })
+
+  it('forgets the oldest heads past its ring (2^17)', () => {
+    const fake = fakeReplay()
+    const clock = new PublishClock(fake.replay)
+    try {
+      for (let head = 1; head <= (1 << 17) + 10; head++) {
+        fake.head = head
+        clock.poll()
+      }
+      expect(clock.sentAt(10)).toBeNull()
+      expect(clock.sentAt(11)).not.toBeNull()
+      expect(clock.sentAt((1 << 17) + 10)).not.toBeNull()
+    } finally {
+      clock.stop()
+    }
+  })
+})
+
+describe('Sampler', () => {
+  it('leaves each step’s warm-up out of its lag and the run’s, even when entries arrive a step later', () => {
+    vi.useFakeTimers({ now: 5_000_000 })
+    let head: number | null = null
+    const replay = { status: () => ({ headSeq: head, framesPublished: 0 }) } as unknown as ReplayHandle
+    const clock = new PublishClock(replay)
+    const sampler = new Sampler(replay, clock, () => null, () => null, 1, new ProcStats(process.pid))
+    const publish = (to: number, afterMs: number): void => {
+      vi.advanceTimersByTime(afterMs)
+      head = to
+      vi.advanceTimersByTime(2)
+    }
+    try {
+      sampler.beginStep(1000, 1000)
+      publish(100, 10) // warm-up of step 1
+      publish(200, 2000) // steady part of step 1
+      sampler.beginStep(2000, 1000)
+      publish(300, 10) // warm-up of step 2
+      publish(400, 2000) // steady part of step 2
+      for (const seq of [50, 150, 250, 350]) sampler.recordEntry(seq, Date.now())
+      expect(sampler.overall.count).toBe(2) // 150 and 350
+      expect(sampler.endStep().lag.count).toBe(1) // 350 only: 150 belongs to step 1
+      expect(sampler.lagUnmeasured).toBe(0)
+    } finally {
+      clock.stop()
+      vi.useRealTimers()
+    }
+  })
 })

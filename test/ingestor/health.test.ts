@@ -219,6 +219,28 @@ describe('GET /health, /ready and /metrics tell the truth (real redis-server, re
     }
   })
 
+  it('200 /ready and /metrics requests in waves of 50 cost Redis about one PING per second (shared, cached probe)', async () => {
+    const relay = await replay([committedFixture], { rate: { mode: 'max' }, start: 'first-client' })
+    const { ingestor, port } = await startWithHealth(relay.url)
+    try {
+      await waitFor(port, '/ready', 'ready', (p) => p.status === 200)
+      await admin.config('RESETSTAT')
+      const started = performance.now()
+      const answers: number[] = []
+      // Waves of 50 at once: beyond 64 concurrent connections the server refuses (its bound).
+      for (let wave = 0; wave < 4; wave++) {
+        answers.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 5 === 0 ? scrape(port).then(() => 200) : get(port, '/ready').then((p) => p.status))))))
+      }
+      const seconds = (performance.now() - started) / 1000
+      expect(answers.every((status) => status === 200)).toBe(true)
+      const pings = Number(/cmdstat_ping:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)
+      expect(pings).toBeLessThanOrEqual(Math.ceil(seconds) + 1)
+    } finally {
+      await ingestor.stop()
+      await relay.close()
+    }
+  })
+
   it('CLI: --health-host and --ready-write-timeout (and their FIREHOSE_* variables); bad values exit 2', async () => {
     const relay = await replay([committedFixture], { rate: { mode: 'max' } })
     const keys = uniqueKeys('test:health-cli')

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
+import { redactUsageError } from './options.js'
 import { ExitCode } from './run.js'
 import { registerVerify } from './commands/verify.js'
 import { registerScenario } from './commands/scenario.js'
@@ -10,10 +12,16 @@ import { registerReplay } from './commands/replay.js'
 import { registerFixture } from './commands/fixture.js'
 import { registerLoadtest } from './commands/loadtest.js'
 
-// Wiring only: each command lives in its own file under cli/commands/.
+// dist/cli/index.js -> the package root: `firehose --version` is the package's version.
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+// Wiring only: each command lives in its own file under cli/commands/. Subcommands inherit the
+// error output: a usage error is one line with a pointer to --help, never the whole help.
 const program = new Command('firehose')
   .description('AT Protocol firehose tools: ingest into Redis, record, replay, verify, test')
-  .showHelpAfterError()
+  .version(version, '-V, --version')
+  .showHelpAfterError(false)
+  .configureOutput({ outputError: (message, write) => write(`${redactUsageError(message.trimEnd())} (see --help)\n`) })
   .exitOverride()
 
 for (const register of [registerVerify, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerFixture, registerLoadtest] as ((program: Command) => void)[]) register(program)

@@ -1,4 +1,8 @@
+import { isIP } from 'node:net'
 import { InvalidArgumentError, Option } from 'commander'
+import { redactText, redactUrl } from '../common/logger.js'
+import { RedisConfigError } from '../ingestor/errors.js'
+import { redisTarget } from '../ingestor/redis-connection.js'
 
 /**
  * Every option's parsing and validation lives here, so each rule is written once.
@@ -44,19 +48,31 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string) 
   }
 }
 
+/**
+ * Commander quotes the rejected value in its message ("option '--redis <url>' argument 'VALUE'
+ * is invalid."): a malformed URL would print its password. The quoted value goes through
+ * redactUrl (which also handles unparseable URLs), the rest through redactText.
+ */
+export function redactUsageError(message: string): string {
+  const quoted = /^(.*?(?:argument|value) ')(.*)(' (?:is invalid|from env '[^']*' is invalid)\b.*)$/s.exec(message)
+  if (quoted === null) return redactText(message)
+  return `${quoted[1]!}${redactUrl(quoted[2]!)}${redactText(quoted[3]!)}`
+}
+
 /** A non-empty string (Redis key names and the like). */
 export function nonEmpty(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('must not be empty')
   return value
 }
 
+/** Messages quote the value with its credentials redacted: a URL may carry a password. */
 export function url(protocols: readonly string[]): (value: string) => string {
   return (value: string) => {
     let parsed: URL
     try {
       parsed = new URL(value)
     } catch {
-      throw new InvalidArgumentError(`not a valid URL: "${value}"`)
+      throw new InvalidArgumentError(`not a valid URL: "${redactUrl(value)}"`)
     }
     if (!protocols.includes(parsed.protocol)) {
       throw new InvalidArgumentError(`expected a ${protocols.join(' or ')} URL, got "${parsed.protocol}"`)
@@ -65,18 +81,41 @@ export function url(protocols: readonly string[]): (value: string) => string {
   }
 }
 
+/** A redis:// or rediss:// URL the ingestor can use as is (a /N db path, no query): checked by the same code that connects. */
+export function redisUrl(value: string): string {
+  try {
+    redisTarget(value)
+  } catch (err) {
+    if (err instanceof RedisConfigError) throw new InvalidArgumentError(err.message)
+    throw err
+  }
+  return value
+}
+
 /**
- * A relay given as a bare host (`bsky.network`), a ws(s) origin, or the full xrpc URL;
+ * A relay given as a bare host (`bsky.network`, `localhost:2470`), a ws(s) origin, or the full xrpc URL;
  * always returns the full `.../xrpc/com.atproto.sync.subscribeRepos` URL.
  */
 export function relayUrl(value: string): string {
-  const withScheme = /^[a-z]+:\/\//i.test(value) ? value : `wss://${value}`
-  const checked = url(['ws:', 'wss:', 'http:', 'https:'])(withScheme)
+  const bare = !/^[a-z]+:\/\//i.test(value)
+  const checked = url(['ws:', 'wss:', 'http:', 'https:'])(bare ? `wss://${value}` : value)
   const parsed = new URL(checked)
+  // With a scheme any host goes (ws://replay:2470, a compose service); a bare word is a typo.
+  if (bare && !plausibleHost(parsed.hostname)) {
+    throw new InvalidArgumentError(`"${redactUrl(value)}" is not a relay: expected a host name with a dot (bsky.network), localhost or an IP address`)
+  }
   if (parsed.protocol === 'http:') parsed.protocol = 'ws:'
   if (parsed.protocol === 'https:') parsed.protocol = 'wss:'
   if (!parsed.pathname.endsWith('/xrpc/com.atproto.sync.subscribeRepos')) {
     parsed.pathname = `${parsed.pathname.replace(/\/+$/, '')}/xrpc/com.atproto.sync.subscribeRepos`
   }
   return parsed.toString()
+}
+
+/** A typo such as `not-a-url` parses as a host; a bare relay host has a dotted name, or is localhost or an IP. */
+function plausibleHost(hostname: string): boolean {
+  const bare = hostname.replace(/^\[|\]$/g, '')
+  if (isIP(bare) !== 0 || bare === 'localhost') return true
+  const labels = bare.replace(/\.$/, '').split('.')
+  return labels.length >= 2 && labels.every((label) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i.test(label)) && /[a-z]/i.test(labels.at(-1)!)
 }

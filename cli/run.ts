@@ -7,6 +7,8 @@ export const ExitCode = {
   Usage: 2,
   /** Something outside our control failed (file unreadable, server unreachable). */
   Error: 3,
+  /** A server refused our configuration (Redis: wrong password, missing ACL permission, no such db, TLS): retrying cannot help. */
+  Config: 4,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

@@ -16,20 +16,59 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const level = options.level ?? process.env.FIREHOSE_LOG_LEVEL ?? 'info'
   const pretty = options.pretty ?? process.stderr.isTTY === true
+  const base = { name: options.name, level, ...REDACTING }
   if (pretty) {
     return pino({
-      name: options.name,
-      level,
+      ...base,
       transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
     })
   }
-  return pino({ name: options.name, level }, pino.destination({ dest: 2, sync: false }))
+  return pino(base, pino.destination({ dest: 2, sync: false }))
+}
+
+/**
+ * Credentials never reach a log line: every string in the message, the fields and serialized
+ * errors has URL userinfo replaced (an error message may quote a URL we never saw, e.g. a
+ * library echoing its input).
+ */
+const REDACTING = {
+  hooks: {
+    logMethod(this: Logger, args: unknown[], method: (...args: unknown[]) => void) {
+      method.apply(
+        this,
+        args.map((arg) => (typeof arg === 'string' ? redactText(arg) : arg)),
+      )
+    },
+  },
+  formatters: { log: (fields: Record<string, unknown>) => redactFields(fields, 3) as Record<string, unknown> },
+  // The serialized error has a prototype of its own: spread it into a plain object to redact it.
+  serializers: { err: (err: Error) => redactFields({ ...pino.stdSerializers.err(err) }, 3) },
+}
+
+/** Strings in plain objects and arrays, down to `depth` levels, with redactText applied; anything else as is. */
+function redactFields(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return redactText(value)
+  if (depth === 0 || value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map((item) => redactFields(item, depth - 1))
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value // Errors etc.: their serializer redacts them
+  const out: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(value)) out[key] = redactFields(item, depth - 1)
+  return out
+}
+
+/** Replaces the userinfo of every URL in free text (`redis://user:pw@host` -> `redis://***@host`). */
+export function redactText(text: string): string {
+  return text.includes('@') ? text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s@/]*@/gi, '$1***@') : text
 }
 
 /** A logger that drops everything, for library callers and tests that pass none. */
 export const silentLogger: Logger = pino({ level: 'silent' })
 
-/** Removes credentials (userinfo) and password query params from a URL before it is logged. */
+/**
+ * Removes credentials (userinfo) from a URL before it is logged or printed. A string that does
+ * not parse loses everything up to its last '@' (after the scheme), since a malformed password
+ * may hold any character.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url)
@@ -37,6 +76,9 @@ export function redactUrl(url: string): string {
     if (parsed.password) parsed.password = '***'
     return parsed.toString()
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@')
+    const at = url.lastIndexOf('@')
+    if (at === -1) return url
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? ''
+    return `${scheme}***${url.slice(at)}`
   }
 }

@@ -6,6 +6,7 @@ import { createDecoder } from './decoder.js'
 import { startHealthServer, type HealthServer } from './health.js'
 import { resolveOptions, type IngestorOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
+import { redisConfigError } from './redis-connection.js'
 import { RedisSink } from './redis-sink.js'
 import type { IngestorState, IngestorStatus, StopReason } from './status.js'
 import { StatusReporter } from './status-reporter.js'
@@ -14,7 +15,8 @@ export type { IngestorOptions, FutureCursorPolicy } from './options.js'
 export { INGESTOR_DEFAULTS } from './options.js'
 export type { IngestorStatus, IngestorCounters, StopReason } from './status.js'
 export { CRASH_POINTS, parseCrashAt } from './crash-points.js'
-export { IngestorError, IngestorErrorCode } from './errors.js'
+export { IngestorError, IngestorErrorCode, RedisConfigError, RedisConfigErrorCode } from './errors.js'
+export type { RedisTlsOptions } from './redis-connection.js'
 
 export interface IngestorHandle {
   status(): IngestorStatus
@@ -24,6 +26,8 @@ export interface IngestorHandle {
   done: Promise<void>
   /** The /health, /ready and /metrics server's port when healthPort was given. */
   healthPort: number | null
+  /** What ended the ingestor when status().stoppedBy is 'fatal' (a RedisConfigError for configuration errors). */
+  error(): unknown
 }
 
 /**
@@ -36,12 +40,14 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const baseLogger = options.logger ?? silentLogger
   const logger = baseLogger.child({ component: 'ingestor' })
   const crash = new CrashPoints(options.crashAt)
+  // First: a bad URL or unreadable TLS file throws here, before anything needs closing.
+  const sink = new RedisSink(options.redisUrl, options, baseLogger, options.redisBackoff, { tls: options.redisTls, downLogIntervalMs: options.redisDownLogIntervalMs })
   const decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks }, logger)
-  const sink = new RedisSink(options.redisUrl, options, baseLogger, options.redisBackoff)
 
   let state: IngestorState = 'starting'
   let stoppedBy: StopReason | null = null
   let fatal: string | null = null
+  let fatalError: unknown = null
   let stopping: Promise<void> | null = null
   let resolveDone!: () => void
   const done = new Promise<void>((resolve) => (resolveDone = resolve))
@@ -59,9 +65,12 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   })
   client.on('open', () => pipeline.onRelayOpen())
   pipeline.attach(client)
+  sink.describeBacklog = () => ({ queueFrames: pipeline.queue.frames, queueBytes: pipeline.queue.bytes })
+  // Wrong credentials, a missing ACL permission, a bad db index: retrying cannot help.
+  sink.onFatal = (err) => void stop('fatal', err)
   // A Redis that comes back empty (no persistence) has lost the group too; recreate it.
   sink.redis.on('ready', () => {
-    if (state === 'running') sink.ensureGroup().catch((err: unknown) => logger.warn({ err }, 'could not recreate the consumer group'))
+    if (state === 'running' && sink.isReady) sink.ensureGroup().catch((err: unknown) => logger.warn({ err }, 'could not recreate the consumer group'))
   })
 
   const status = (): IngestorStatus => ({
@@ -129,6 +138,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       stoppedBy = reason
       if (error !== undefined) {
         fatal = error instanceof Error ? error.message : String(error)
+        fatalError = error
         logger.error({ err: error }, 'ingestor failed')
         pipeline.abandon()
       }
@@ -150,11 +160,12 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   void (async () => {
     try {
       logger.info({ relay: redactUrl(options.relayUrl), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
+      // Status lines start now, so a Redis that is down at startup is reported too.
+      reporter.start()
       const storedRaw = await startupRead(sink, () => state !== 'starting', logger, options.redisBackoff)
       if (storedRaw === null) return // stopped while waiting for Redis
       const finished = pipeline.start(storedRaw)
       state = 'running'
-      reporter.start()
       client.start()
       finished.catch((err: unknown) => void stop('fatal', err))
     } catch (err) {
@@ -162,10 +173,13 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
     }
   })()
 
-  return { status, stop: () => stop('stop'), done, healthPort: health?.port ?? null }
+  return { status, stop: () => stop('stop'), done, healthPort: health?.port ?? null, error: () => fatalError }
 }
 
-/** Waits for Redis (retrying forever: never exit on a Redis outage), prepares it and reads the cursor; null if stopped meanwhile. */
+/**
+ * Waits for Redis (retrying forever: never exit on a Redis outage), prepares it and reads the
+ * cursor; null if stopped meanwhile. Configuration errors (redis-connection.ts) are thrown.
+ */
 async function startupRead(
   sink: RedisSink,
   cancelled: () => boolean,
@@ -180,6 +194,8 @@ async function startupRead(
       await sink.loadScript()
       return await sink.readCursor()
     } catch (err) {
+      const fatal = redisConfigError(err)
+      if (fatal !== null) throw fatal
       logger.warn({ err: { message: (err as Error).message } }, 'redis not ready at startup; retrying')
       await sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 16)))
     }

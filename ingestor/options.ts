@@ -2,6 +2,7 @@ import type { Logger } from '../common/logger.js'
 import type { SeededRandom } from '../common/random.js'
 import type { BlockVerification } from '../protocol/car.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
+import type { RedisTlsOptions } from './redis-connection.js'
 
 export type FutureCursorPolicy = 'live' | 'exit'
 
@@ -63,6 +64,10 @@ export interface IngestorOptions {
   relayBackoff?: { initialMs?: number; maxMs?: number; stableMs?: number }
   /** Redis retry backoff after a failed write. Default 100 ms -> 5 s. */
   redisBackoff?: { initialMs?: number; maxMs?: number }
+  /** CA, client certificate and server name for a rediss:// URL (redis-connection.ts). */
+  redisTls?: RedisTlsOptions
+  /** While Redis is down, a "still down" warning this often. Default 30_000. */
+  redisDownLogIntervalMs?: number
   /** Test-only: `<point>:<n>` (see crash-points.ts); the CLI reads FIREHOSE_CRASH_AT. */
   crashAt?: string | null
   logger?: Logger
@@ -123,6 +128,8 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     healthHost: options.healthHost ?? INGESTOR_DEFAULTS.healthHost,
     readyWriteTimeoutMs: options.readyWriteTimeoutMs ?? INGESTOR_DEFAULTS.readyWriteTimeoutMs,
     crashAt: options.crashAt ?? null,
+    redisTls: options.redisTls ?? {},
+    redisDownLogIntervalMs: options.redisDownLogIntervalMs ?? 30_000,
     logger: options.logger,
     random: options.random,
     relayBackoff: options.relayBackoff,
@@ -143,6 +150,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('stallTimeoutMs', resolved.stallTimeoutMs, 1)
   checkInteger('maxMessageBytes', resolved.maxMessageBytes, 1)
   checkInteger('statusIntervalMs', resolved.statusIntervalMs, 0)
+  checkInteger('redisDownLogIntervalMs', resolved.redisDownLogIntervalMs, 1)
   checkInteger('decodeWorkers', resolved.decodeWorkers, 0, 64)
   if (resolved.maxLen !== null) checkInteger('maxLen', resolved.maxLen, 1)
   if (resolved.startCursor !== null) checkInteger('startCursor', resolved.startCursor, 0)

@@ -12,6 +12,7 @@ import type { DecodeResult } from './decode-frame.js'
 import type { FrameDecoder } from './decoder.js'
 import { FrameQueue, type QueuedFrame } from './frame-queue.js'
 import type { ResolvedOptions } from './options.js'
+import { redisConfigError } from './redis-connection.js'
 import type { DeadLetter, RedisSink, WriteBatch } from './redis-sink.js'
 import { SeqTracker } from './seq-tracker.js'
 import { emptyCounters, type IngestorCounters } from './status.js'
@@ -437,6 +438,9 @@ export class Pipeline {
         this.counters.casMismatches++
         return this.settle(write, outcome.stored, meta, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
       } catch (err) {
+        // Wrong credentials or a missing ACL permission never heal: end the run (ExitCode.Config).
+        const fatal = redisConfigError(err)
+        if (fatal !== null) throw fatal
         this.counters.redisErrors++
         if (failures === 0) this.logger.warn({ err: { message: (err as Error).message }, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
         const { initialMs, maxMs } = this.options.redisBackoff

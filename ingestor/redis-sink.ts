@@ -2,6 +2,8 @@ import { Redis } from 'ioredis'
 import { redactUrl, type Logger } from '../common/logger.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
 import { pushEntryFields } from './encoded-entry.js'
+import { RedisConfigError } from './errors.js'
+import { redisConfigError, redisTarget, type RedisTlsOptions } from './redis-connection.js'
 import { WRITE_BATCH_LUA, WRITE_BATCH_SHA } from './write-script.js'
 
 /** A frame quarantined in `<stream>:dead` with its raw bytes. */
@@ -32,57 +34,126 @@ export interface SinkKeys {
   deadLetterMaxLen: number
 }
 
+export interface RedisConnectionOptions {
+  tls?: RedisTlsOptions
+  /** While Redis is down, a "still down" line this often (default 30 s). */
+  downLogIntervalMs?: number
+}
+
 /**
  * The only writer of the stream and the cursor. One ioredis connection without an offline
  * queue and without resending unanswered commands: a failed command surfaces here, and the
- * pipeline decides (by re-reading the cursor) whether it was applied.
+ * pipeline decides (by re-reading the cursor) whether it was applied. A configuration error
+ * (credentials, ACL, db index, TLS) ends the connection for good: onFatal, whenReady() rejects.
  */
 export class RedisSink {
   readonly redis: Redis
   private readonly logger: Logger
+  private readonly db: number
   private connectedOnce = false
-  private down = false
   private closing = false
+  private fatalError: RedisConfigError | null = null
+  /** Called once with the first configuration error (set by the ingestor to stop itself). */
+  onFatal: ((err: RedisConfigError) => void) | null = null
+  /** Extra fields for the "still down" lines (the ingestor adds its queue depth). */
+  describeBacklog: () => Record<string, unknown> = () => ({})
+  /** One promise shared by every waiter of an outage: no listener per retry (MaxListenersExceeded). */
+  private readyWait: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | null = null
+  private outage: { sinceMs: number; retries: number; timer: NodeJS.Timeout } | null = null
 
   constructor(
     url: string,
     private readonly keys: SinkKeys,
     logger: Logger,
     backoff: { initialMs: number; maxMs: number },
+    connection: RedisConnectionOptions = {},
   ) {
-    this.logger = logger.child({ component: 'redis-sink' })
-    this.redis = new Redis(url, {
+    this.logger = logger.child({ component: 'redis-sink', redis: redactUrl(url) })
+    const target = redisTarget(url, connection.tls)
+    this.db = target.db
+    const downLogIntervalMs = connection.downLogIntervalMs ?? 30_000
+    this.redis = new Redis({
+      ...target.options,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       connectionName: 'firehose-ingest',
-      // Reconnect forever: a Redis outage pauses ingestion, it never ends it.
+      // Reconnect forever: a Redis outage pauses ingestion, it never ends it (configuration errors do).
       retryStrategy: (times) => Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(times - 1, 16)),
     })
     this.redis.on('ready', () => {
-      if (this.down || !this.connectedOnce) this.logger.info({ redis: redactUrl(url) }, this.connectedOnce ? 'redis reconnected' : 'redis connected')
+      // ioredis reports a failed SELECT as an error and then goes ready on db 0: never use that.
+      if (this.fatalError !== null) return
+      if (this.outage !== null || !this.connectedOnce) {
+        const downFor = this.outage === null ? {} : { downForMs: Date.now() - this.outage.sinceMs, retries: this.outage.retries }
+        this.logger.info(downFor, this.connectedOnce ? 'redis reconnected' : 'redis connected')
+      }
       this.connectedOnce = true
-      this.down = false
+      this.endOutage()
+      this.readyWait?.resolve()
+      this.readyWait = null
     })
     this.redis.on('error', (err: Error) => {
-      // ioredis reports every failed reconnect; one line per outage is enough.
-      if (!this.down) this.logger.warn({ err: { message: err.message }, redis: redactUrl(url) }, 'redis connection error; retrying')
-      this.down = true
+      const fatal = redisConfigError(err, this.db)
+      if (fatal !== null) return this.fail(fatal)
+      this.startOutage(downLogIntervalMs, { err: { message: err.message } }, 'redis connection error; retrying')
     })
     this.redis.on('close', () => {
-      if (this.connectedOnce && !this.down && !this.closing) this.logger.warn({ redis: redactUrl(url) }, 'redis connection closed; retrying')
-      this.down = true
+      if (!this.closing && this.fatalError === null) this.startOutage(downLogIntervalMs, {}, 'redis connection closed; retrying')
+    })
+    this.redis.on('reconnecting', () => {
+      if (this.outage !== null) this.outage.retries++
     })
   }
 
   get isReady(): boolean {
-    return this.redis.status === 'ready'
+    return this.fatalError === null && this.redis.status === 'ready'
   }
 
-  /** Resolves once the connection is ready (ioredis keeps reconnecting on its own). */
+  /** Resolves once the connection is ready (ioredis keeps reconnecting on its own); rejects on a configuration error. */
   whenReady(): Promise<void> {
+    if (this.fatalError !== null) return Promise.reject(this.fatalError)
     if (this.isReady) return Promise.resolve()
-    return new Promise((resolve) => this.redis.once('ready', () => resolve()))
+    if (this.readyWait === null) {
+      let resolve!: () => void
+      let reject!: (err: Error) => void
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)))
+      // Waiters may have given up (startupRead races a timer): a later rejection is not unhandled.
+      promise.catch(() => undefined)
+      this.readyWait = { promise, resolve, reject }
+    }
+    return this.readyWait.promise
+  }
+
+  /** One warning when an outage starts, then a "still down" line every interval until ready again. */
+  private startOutage(intervalMs: number, fields: Record<string, unknown>, message: string): void {
+    if (this.outage !== null || this.closing) return
+    this.logger.warn(fields, message)
+    const sinceMs = Date.now()
+    const timer = setInterval(() => {
+      const outage = this.outage
+      if (outage === null) return
+      const downForMs = Date.now() - outage.sinceMs
+      this.logger.warn({ downForMs, retries: outage.retries, ...this.describeBacklog() }, `redis still down for ${Math.round(downForMs / 1000)} s`)
+    }, intervalMs)
+    timer.unref()
+    this.outage = { sinceMs, retries: 0, timer }
+  }
+
+  private endOutage(): void {
+    if (this.outage !== null) clearInterval(this.outage.timer)
+    this.outage = null
+  }
+
+  private fail(err: RedisConfigError): void {
+    if (this.fatalError !== null) return
+    this.fatalError = err
+    this.endOutage()
+    this.logger.error({ code: err.code }, err.message)
+    this.redis.disconnect(false)
+    this.readyWait?.reject(err)
+    this.readyWait = null
+    this.onFatal?.(err)
   }
 
   /** Creates the consumer group (and the stream) if missing; idempotent. */
@@ -135,6 +206,7 @@ export class RedisSink {
 
   async close(): Promise<void> {
     this.closing = true
+    this.endOutage()
     try {
       await this.redis.quit()
     } catch {

@@ -16,14 +16,21 @@ interface GenerateFlags {
   info?: boolean
 }
 
+/**
+ * Bounds that keep one run to minutes and memory to a few GB: an event costs ~1 ms of CPU
+ * (docs/generator.md) and an account ~5 ms and tens of KB before its first event.
+ */
+const MAX_EVENTS = 1_000_000
+const MAX_ACCOUNTS = 50_000
+
 /** `firehose fixture generate`: a deterministic fixture of signed commits and identity/account/sync events. */
 export function registerFixtureGenerate(fixture: Command): void {
   fixture
     .command('generate')
     .description('generate realistic, signed firehose frames (plus FILE.did-docs.json to verify them); same seed, same bytes')
     .addOption(option('--out <file>', 'fixture to write (.gz/.zst by extension)', 'FIREHOSE_OUT', nonEmpty).makeOptionMandatory())
-    .addOption(option('--events <n>', 'number of frames', 'FIREHOSE_EVENTS', integer(1)).makeOptionMandatory())
-    .addOption(option('--accounts <n>', 'accounts in the simulated network (default events/20, min 10)', 'FIREHOSE_ACCOUNTS', integer(2)))
+    .addOption(option('--events <n>', `number of frames, at most ${MAX_EVENTS.toLocaleString('en')} (for more, generate several with --first-seq and replay them in order)`, 'FIREHOSE_EVENTS', integer(1, MAX_EVENTS)).makeOptionMandatory())
+    .addOption(option('--accounts <n>', `accounts in the simulated network (default events/20, min 10; at most ${MAX_ACCOUNTS.toLocaleString('en')})`, 'FIREHOSE_ACCOUNTS', integer(2, MAX_ACCOUNTS)))
     .addOption(option('--seed <n>', 'random seed (default: fresh, printed)', 'FIREHOSE_SEED', integer(0, 0xffffffff)))
     .addOption(option('--workers <n>', 'worker threads (0: this thread; default by size and cores)', 'FIREHOSE_WORKERS', integer(0, 64)))
     .addOption(option('--first-seq <n>', 'seq of the first event (default 20000000001)', 'FIREHOSE_FIRST_SEQ', integer(1)))

@@ -1,15 +1,20 @@
 import type { Command } from 'commander'
-import { createLogger, redactUrl } from '../../common/logger.js'
+import { createLogger, redactText } from '../../common/logger.js'
+import { RedisConfigError } from '../../ingestor/errors.js'
 import type { IngestorHandle } from '../../ingestor/index.js'
 import { parseCrashAt } from '../../ingestor/crash-points.js'
 import { INGESTOR_DEFAULTS, type FutureCursorPolicy } from '../../ingestor/options.js'
 import type { BlockVerification } from '../../protocol/car.js'
-import { integer, nonEmpty, oneOf, option, positiveNumber, relayUrl, url } from '../options.js'
+import { integer, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface IngestFlags {
   relay: string
   redis: string
+  redisCa?: string
+  redisCert?: string
+  redisKey?: string
+  redisServername?: string
   stream: string
   cursorKey: string
   cursor?: number
@@ -42,6 +47,17 @@ const LEGACY_ENV = {
   maxLen: 'REDIS_MAX_STREAM_LEN',
 } as const
 
+/** One line on stderr; Redis refusing the configuration (RedisConfigError) is ExitCode.Config, anything else ExitCode.Error. */
+function failed(err: unknown): ExitCode {
+  const message = (err instanceof Error ? err.message : String(err ?? 'failed')).replace(/\s+/g, ' ')
+  if (err instanceof RedisConfigError) {
+    process.stderr.write(`firehose ingest: ${redactText(message)} [${err.code}]\n`)
+    return ExitCode.Config
+  }
+  process.stderr.write(`firehose ingest: ${redactText(message)}\n`)
+  return ExitCode.Error
+}
+
 /** After the first SIGINT/SIGTERM the drain gets this long before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000
 
@@ -50,7 +66,11 @@ export function registerIngest(program: Command): void {
     .command('ingest')
     .description('ingest a relay firehose into a Redis stream, exactly once (cursor stored atomically with each batch)')
     .addOption(option('--relay <url>', 'relay host or full subscribeRepos URL', LEGACY_ENV.relay, relayUrl, relayUrl('bsky.network')))
-    .addOption(option('--redis <url>', 'Redis URL', LEGACY_ENV.redis, url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379'))
+    .addOption(option('--redis <url>', 'Redis URL: redis[s]://[[user]:password@]host[:port][/db]', LEGACY_ENV.redis, redisUrl, 'redis://127.0.0.1:6379'))
+    .addOption(option('--redis-ca <file>', 'rediss://: PEM CA bundle the server certificate must chain to (default: Node\'s CAs)', 'FIREHOSE_REDIS_CA', nonEmpty))
+    .addOption(option('--redis-cert <file>', 'rediss://: PEM client certificate (with --redis-key)', 'FIREHOSE_REDIS_CERT', nonEmpty))
+    .addOption(option('--redis-key <file>', 'rediss://: PEM client private key (with --redis-cert)', 'FIREHOSE_REDIS_KEY', nonEmpty))
+    .addOption(option('--redis-servername <name>', 'rediss://: TLS server name (SNI) the certificate must carry (default: the URL host)', 'FIREHOSE_REDIS_SERVERNAME', nonEmpty))
     .addOption(option('--stream <key>', 'stream key (dead letters go to <key>:dead)', LEGACY_ENV.stream, nonEmpty, INGESTOR_DEFAULTS.stream))
     .addOption(option('--cursor-key <key>', 'Redis key holding the cursor', LEGACY_ENV.cursorKey, nonEmpty, INGESTOR_DEFAULTS.cursorKey))
     .addOption(option('--cursor <seq>', 'start from this seq instead of the stored cursor', 'FIREHOSE_CURSOR', integer(0)))
@@ -69,7 +89,6 @@ export function registerIngest(program: Command): void {
     .addOption(option('--health-host <address>', 'address the health port listens on (127.0.0.1 = this host only)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
     .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
     .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
-    .showHelpAfterError(false)
     .action(action(ingest))
 }
 
@@ -113,6 +132,12 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     handle = await startIngestor({
       relayUrl: flags.relay,
       redisUrl: flags.redis,
+      redisTls: {
+        ...(flags.redisCa !== undefined ? { caFile: flags.redisCa } : {}),
+        ...(flags.redisCert !== undefined ? { certFile: flags.redisCert } : {}),
+        ...(flags.redisKey !== undefined ? { keyFile: flags.redisKey } : {}),
+        ...(flags.redisServername !== undefined ? { servername: flags.redisServername } : {}),
+      },
       stream: flags.stream,
       cursorKey: flags.cursorKey,
       startCursor: flags.cursor ?? null,
@@ -136,8 +161,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     })
   } catch (err) {
     logger.error({ err }, 'ingestor could not start')
-    process.stderr.write(`firehose ingest: ${(err as Error).message.replaceAll(flags.redis, redactUrl(flags.redis))}\n`)
-    return ExitCode.Error
+    return failed(err)
   }
   if (signals > 0) void handle.stop()
   if (handle.healthPort !== null) logger.info({ host: flags.healthHost, port: handle.healthPort, also: ['/ready', '/metrics'] }, 'health endpoint on GET /health')
@@ -148,8 +172,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     case 'future-cursor':
       return ExitCode.Failed
     case 'fatal':
-      process.stderr.write(`firehose ingest: ${status.error ?? 'failed'}\n`)
-      return ExitCode.Error
+      return failed(handle.error())
     default:
       return ExitCode.Ok
   }

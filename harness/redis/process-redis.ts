@@ -23,8 +23,18 @@ interface Running {
   logTail: string[]
 }
 
+interface ProcessRedisOptions {
+  persistence: RedisPersistence
+  password?: string | undefined
+  /**
+   * More redis-server arguments, e.g. `--tls-port N --tls-cert-file ...` for a TLS listener
+   * beside the plain port (which the harness keeps for its readiness check and cli()).
+   */
+  extraArgs?: readonly string[]
+}
+
 /** A real redis-server child on a free port with its own temp data dir. */
-export async function startProcessRedis(options: { persistence: RedisPersistence; password?: string | undefined }): Promise<RedisHandle> {
+export async function startProcessRedis(options: ProcessRedisOptions): Promise<RedisHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'firehose-redis-'))
   let port = 0
   let running: Running | null = null
@@ -58,8 +68,9 @@ export async function startProcessRedis(options: { persistence: RedisPersistence
   return ownedServerHandle({ kind: 'process', dir, url, launch, kill: killServer, shutdown: killServer })
 }
 
-async function spawnServer(dir: string, port: number, options: { persistence: RedisPersistence; password?: string | undefined }): Promise<Running> {
-  const child = spawn(REDIS_SERVER, redisServerArgs({ ...options, dir, port, bindHost: HOST }), { stdio: ['ignore', 'pipe', 'pipe'] })
+async function spawnServer(dir: string, port: number, options: ProcessRedisOptions): Promise<Running> {
+  const args = [...redisServerArgs({ ...options, dir, port, bindHost: HOST }), ...(options.extraArgs ?? [])]
+  const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const reaper = reapOnExit(child, dir)
   const logTail: string[] = []
   const keep = (chunk: Buffer): void => {

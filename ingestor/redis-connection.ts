@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs'
+import type { RedisOptions } from 'ioredis'
+import { redactUrl } from '../common/logger.js'
+import { RedisConfigError, RedisConfigErrorCode } from './errors.js'
+
+/** Client-side TLS for a rediss:// URL; files are PEM. Without caFile, Node's bundled CAs are trusted. */
+export interface RedisTlsOptions {
+  caFile?: string
+  certFile?: string
+  keyFile?: string
+  /** SNI name and the name the server certificate must carry (default: the URL's host). */
+  servername?: string
+}
+
+/** The connection part of ioredis' options (host, port, credentials, db, tls), checked before connecting. */
+export interface RedisTarget {
+  options: Pick<RedisOptions, 'host' | 'port' | 'username' | 'password' | 'db' | 'tls'>
+  db: number
+}
+
+/**
+ * Turns a redis:// or rediss:// URL (plus TLS files) into ioredis options. Parsed here rather
+ * than by ioredis so that a malformed URL or db index fails before any connection instead of
+ * being coerced (ioredis would connect `/abc` or `/99` to db 0).
+ */
+export function redisTarget(url: string, tls: RedisTlsOptions = {}): RedisTarget {
+  const bad = (reason: string): never => {
+    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${redactUrl(url)}: ${reason}`, { reason })
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return bad('not a URL')
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') bad(`expected redis:// or rediss://, got ${parsed.protocol}//`)
+  if (parsed.hostname === '') bad('no host')
+  if (parsed.search !== '' || parsed.hash !== '') bad('query parameters and fragments are not supported (use the --redis-* flags)')
+  const path = parsed.pathname.replace(/^\//, '')
+  if (path !== '' && !/^\d{1,9}$/.test(path)) bad(`the path must be a database number (/0, /1, ...), got /${path}`)
+  const db = path === '' ? 0 : Number(path)
+  const options: RedisTarget['options'] = {
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    db,
+  }
+  try {
+    if (parsed.username !== '') options.username = decodeURIComponent(parsed.username)
+    if (parsed.password !== '') options.password = decodeURIComponent(parsed.password)
+  } catch {
+    bad('the user or password holds a malformed %-escape')
+  }
+
+  const given = Object.entries(tls).filter(([, value]) => value !== undefined)
+  if (parsed.protocol === 'redis:') {
+    if (given.length > 0) {
+      throw new RedisConfigError(RedisConfigErrorCode.Tls, `TLS options (${given.map(([key]) => key).join(', ')}) need a rediss:// URL, got ${redactUrl(url)}`, {})
+    }
+    return { options, db }
+  }
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    throw new RedisConfigError(RedisConfigErrorCode.Tls, 'a client certificate needs both its cert and key file', {})
+  }
+  options.tls = {
+    ...(tls.caFile !== undefined ? { ca: readPem(tls.caFile, 'CA') } : {}),
+    ...(tls.certFile !== undefined ? { cert: readPem(tls.certFile, 'client certificate') } : {}),
+    ...(tls.keyFile !== undefined ? { key: readPem(tls.keyFile, 'client key') } : {}),
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+  }
+  return { options, db }
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new RedisConfigError(RedisConfigErrorCode.Tls, `cannot read the Redis TLS ${what} file ${file}: ${(err as Error).message}`, { file }, { cause: err })
+  }
+}
+
+/** Certificate verification failures Node reports by OpenSSL name (tls.TLSSocket authorizationError codes). */
+const CERT_ERROR_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'HOSTNAME_MISMATCH',
+])
+
+/**
+ * The configuration error behind a Redis reply or connection error, or null for errors worth
+ * retrying (connection refused, reset, timeouts, LOADING, ...).
+ */
+export function redisConfigError(err: unknown, db?: number): RedisConfigError | null {
+  if (err instanceof RedisConfigError) return err
+  if (!(err instanceof Error)) return null
+  // OpenSSL messages end in a newline; the reason is printed as one line.
+  const message = err.message.replace(/\s+/g, ' ').trim()
+  const code = (err as NodeJS.ErrnoException).code ?? ''
+  if (/^(WRONGPASS|NOAUTH)\b/.test(message)) {
+    return new RedisConfigError(RedisConfigErrorCode.Auth, `Redis refused the credentials: ${message} (check the user and password in the Redis URL)`, {}, { cause: err })
+  }
+  // Inside the write script Redis reports a missing permission as an ERR, not NOPERM.
+  if (/^NOPERM\b/.test(message) || message.includes("The user executing the script can't")) {
+    return new RedisConfigError(RedisConfigErrorCode.NoPerm, `the Redis user lacks a permission the ingestor needs: ${message} (see docs/ingestor.md for the ACL)`, {}, { cause: err })
+  }
+  if (message.includes('DB index is out of range')) {
+    const which = db === undefined ? 'the URL database' : `database ${db}`
+    return new RedisConfigError(RedisConfigErrorCode.DbRange, `${which} does not exist on this Redis server (its "databases" setting is lower): ${message}`, { db }, { cause: err })
+  }
+  if (CERT_ERROR_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
+    return new RedisConfigError(RedisConfigErrorCode.Tls, `TLS connection to Redis failed: ${message} [${code}]`, { tlsCode: code }, { cause: err })
+  }
+  return null
+}

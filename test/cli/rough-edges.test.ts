@@ -1,0 +1,98 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { InvalidArgumentError } from 'commander'
+import { describe, expect, it } from 'vitest'
+import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import { redactText, redactUrl } from '../../common/logger.js'
+import { redactUsageError, redisUrl, relayUrl } from '../../cli/options.js'
+
+const SECRET = 'hunter2-topsecret'
+
+function cli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cliEntryPoint(), ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 20_000 })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+describe('CLI rough edges', () => {
+  it('--version prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    for (const flag of ['--version', '-V']) {
+      const result = cli([flag])
+      expect(result.status).toBe(0)
+      expect(result.stdout.trim()).toBe(version)
+    }
+  })
+
+  it.each([
+    [['replay', '--bogus', 'x.gz'], /unknown option '--bogus'/],
+    [['replay', '--port', '99999', 'x.gz'], /--port/],
+    [['record', '--relay', 'bsky.network'], /required option '--out <file>'/],
+    [['record', '--relay', 'not-a-url', '--out', 'x.gz'], /not a relay/],
+    [['fixture', 'generate', '--out', 'x.gz', '--events', '1e12'], /expected an integer/],
+    [['fixture', 'generate', '--out', 'x.gz', '--events', '1000000000000'], /from 1 to 1000000/],
+    [['fixture', 'generate', '--out', 'x.gz', '--events', '10', '--accounts', '10000000'], /--accounts/],
+    [['ingest', '--relay', 'not-a-url'], /"not-a-url" is not a relay/],
+    [['verify'], /error:/],
+  ])('%j: exit 2, one line with the reason and a pointer to --help, no help dump', (args, reason) => {
+    const result = cli(args)
+    expect(result.status).toBe(2)
+    const lines = result.stderr.trim().split('\n')
+    expect(lines, result.stderr).toHaveLength(1)
+    expect(lines[0]).toMatch(reason)
+    expect(lines[0]).toMatch(/\(see --help\)$/)
+    expect(result.stdout).toBe('')
+  })
+
+  it('a malformed Redis URL never shows its password (commander quotes the raw value; the env fallback too)', () => {
+    for (const bad of [`redis://:${SECRET}/x@h:1`, `redis://u:${SECRET}@h:1/abc`, `redis://u:${SECRET}%zz@h:1`]) {
+      for (const result of [cli(['ingest', '--redis', bad]), cli(['ingest'], { REDIS_URL: bad })]) {
+        expect(result.status).toBe(2)
+        expect(result.stderr).toMatch(/--redis/)
+        expect(result.stderr).not.toContain(SECRET)
+      }
+    }
+  })
+
+  it('relayUrl: a bare host needs a dot, localhost or an IP (port optional); with a scheme any host goes', () => {
+    const xrpc = '/xrpc/com.atproto.sync.subscribeRepos'
+    expect(relayUrl('bsky.network')).toBe(`wss://bsky.network${xrpc}`)
+    expect(relayUrl('relay.example.com:8443')).toBe(`wss://relay.example.com:8443${xrpc}`)
+    expect(relayUrl('localhost:2470')).toBe(`wss://localhost:2470${xrpc}`)
+    expect(relayUrl('127.0.0.1:2470')).toBe(`wss://127.0.0.1:2470${xrpc}`)
+    expect(relayUrl('[::1]:2470')).toBe(`wss://[::1]:2470${xrpc}`)
+    expect(relayUrl('ws://replay:2470')).toBe(`ws://replay:2470${xrpc}`)
+    for (const typo of ['not-a-url', 'relay:2470', 'bsky.', 'bsky.123', '-bad.example']) expect(() => relayUrl(typo), typo).toThrow(InvalidArgumentError)
+  })
+
+  it('redisUrl rejects what would connect somewhere else, and says so without the password', () => {
+    expect(redisUrl('redis://127.0.0.1:6379/2')).toBe('redis://127.0.0.1:6379/2')
+    for (const bad of [`redis://:${SECRET}@h/abc`, `redis://:${SECRET}@h/0?db=3`, `http://:${SECRET}@h`]) {
+      expect(() => redisUrl(bad)).toThrow(InvalidArgumentError)
+      try {
+        redisUrl(bad)
+      } catch (err) {
+        expect((err as Error).message).not.toContain(SECRET)
+      }
+    }
+  })
+
+  it('redaction: URLs in free text, unparseable URLs and commander messages', () => {
+    expect(redactText(`connect to redis://user:${SECRET}@h:6379 failed; rediss://:${SECRET}@x too`)).toBe('connect to redis://***@h:6379 failed; rediss://***@x too')
+    expect(redactUrl(`redis://:${SECRET}/x@h:1`)).toBe('redis://***@h:1')
+    expect(redactUrl(`:${SECRET}@h`)).toBe('***@h')
+    expect(redactUsageError(`error: option '--redis <url>' argument 'redis://:${SECRET}/x@h' is invalid. bad`)).not.toContain(SECRET)
+    expect(redactUsageError(`error: option '--redis <url>' value 'redis://:${SECRET}/x@h' from env 'REDIS_URL' is invalid. bad`)).not.toContain(SECRET)
+  })
+
+  it('the logger redacts URLs in messages, fields and errors', () => {
+    const script = `
+      import { createLogger } from ${JSON.stringify(new URL('../../dist/common/logger.js', import.meta.url).href)}
+      const logger = createLogger({ name: 't', pretty: false })
+      logger.error({ err: new Error('cannot reach redis://u:${SECRET}@h:1'), target: 'redis://u:${SECRET}@h:1', nested: { urls: ['redis://:${SECRET}@h'] } }, 'failed on redis://u:${SECRET}@h:1')
+    `
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+    expect(result.status, result.stderr).toBe(0)
+    expect(result.stderr).toContain('redis://***@h:1')
+    expect(result.stderr).not.toContain(SECRET)
+  })
+})

@@ -34,10 +34,10 @@ const ENTRY_TYPES: readonly StreamEntry['type'][] = ['commit', 'identity', 'acco
 /** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in ENTRY_TYPES. */
 const ENTRY_FIELDS = 4
 
-/** Decodes frames [offsets[i], offsets[i+1]) of `packed`. Never throws: every failure becomes a `bad` result. */
+/** Decodes frames [offsets[i], offsets[i+1]) of `packed` (which may be longer). Never throws: every failure becomes a `bad` result. */
 export function decodeBatch(packed: Uint8Array, offsets: readonly number[], settings: DecodeSettings): EncodedBatch {
   const count = offsets.length - 1
-  const json = new Utf8Buffer(packed.byteLength)
+  const json = new Utf8Buffer(offsets[count]! - offsets[0]!)
   const entries = new Float64Array(count * ENTRY_FIELDS)
   const others: EncodedBatch['others'] = []
   for (let i = 0; i < count; i++) {

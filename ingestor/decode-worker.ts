@@ -11,6 +11,8 @@ export interface DecodeRequest {
 export interface DecodeResponse {
   id: number
   batch: EncodedBatch
+  /** The request's buffer, handed back for the next batch. */
+  request: ArrayBuffer
 }
 
 // Worker thread entry: decoding (CBOR, CAR, block hashes, JSON, UTF-8) runs here so the main
@@ -21,6 +23,6 @@ if (port === null) throw new Error('decode-worker.js must run as a worker thread
 
 port.on('message', (request: DecodeRequest) => {
   const batch = decodeBatch(new Uint8Array(request.buffer), request.offsets, settings)
-  const response: DecodeResponse = { id: request.id, batch }
-  port.postMessage(response, [batch.json, batch.entries.buffer as ArrayBuffer])
+  const response: DecodeResponse = { id: request.id, batch, request: request.buffer }
+  port.postMessage(response, [batch.json, batch.entries.buffer as ArrayBuffer, request.buffer])
 })

@@ -92,6 +92,8 @@ class DecodeThread {
   private worker: Worker | null = null
   private nextId = 0
   private readonly waiting = new Map<number, Pending>()
+  /** A request buffer the worker gave back, reused for the next batch. */
+  private spare: ArrayBuffer | null = null
 
   constructor(
     private readonly script: URL,
@@ -111,14 +113,27 @@ class DecodeThread {
       total += frames[i]!.byteLength
     }
     offsets[frames.length] = total
-    const packed = new Uint8Array(total)
+    const buffer = this.packBuffer(total)
+    const packed = new Uint8Array(buffer)
     for (let i = 0; i < frames.length; i++) packed.set(frames[i]!, offsets[i])
     const id = this.nextId++
-    const request: DecodeRequest = { id, buffer: packed.buffer, offsets }
+    const request: DecodeRequest = { id, buffer, offsets }
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject })
-      worker.postMessage(request, [packed.buffer])
+      worker.postMessage(request, [buffer])
     })
+  }
+
+  /**
+   * A buffer of at least `bytes` to pack a batch into: the one the worker handed back with its
+   * last response when it is large enough. Fresh megabytes per batch cost more in page faults
+   * than the copy itself.
+   */
+  private packBuffer(bytes: number): ArrayBuffer {
+    const spare = this.spare
+    this.spare = null
+    if (spare !== null && spare.byteLength >= bytes) return spare
+    return new ArrayBuffer(Math.max(bytes, spare?.byteLength ?? 0))
   }
 
   async close(): Promise<void> {
@@ -133,6 +148,7 @@ class DecodeThread {
     worker.on('message', (response: DecodeResponse) => {
       const waiter = this.waiting.get(response.id)
       this.waiting.delete(response.id)
+      this.spare = response.request
       waiter?.resolve(unpackBatch(response.batch))
     })
     const fail = (reason: string, cause?: unknown): void => {

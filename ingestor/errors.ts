@@ -11,6 +11,10 @@ export const IngestorErrorCode = {
   BadStoredCursor: 'INGESTOR_BAD_STORED_CURSOR',
   /** A frame failed in our own code (not the codec): quarantined like a malformed frame. */
   DecodeInternal: 'INGESTOR_DECODE_INTERNAL',
+  /** startCursor differs from the cursor already stored and forceCursor is not set (fields: key, stored, start). */
+  CursorConflict: 'INGESTOR_CURSOR_CONFLICT',
+  /** A write would have moved the stored cursor backwards; the write script refused it (fields: stored, next). Our bug: nothing was written. */
+  CursorBackwards: 'INGESTOR_CURSOR_BACKWARDS',
 } as const
 export type IngestorErrorCode = (typeof IngestorErrorCode)[keyof typeof IngestorErrorCode]
 

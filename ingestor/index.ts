@@ -105,6 +105,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       textMessagesIgnored: client.stats.textMessagesIgnored,
     },
     redis: { ready: sink.isReady },
+    streamFull: pipeline.streamFull,
     counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
   })
   let relayConnected = false

@@ -3,6 +3,7 @@ import type { SeededRandom } from '../common/random.js'
 import type { BlockVerification } from '../protocol/car.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
 import type { RedisTlsOptions } from './redis-connection.js'
+import type { TrimMode } from './redis-sink.js'
 
 export type FutureCursorPolicy = 'live' | 'exit'
 
@@ -18,10 +19,20 @@ export interface IngestorOptions {
   deadLetterStream?: string
   /** Consumer group created (MKSTREAM) when missing. Default `firehose-processors`. */
   group?: string
-  /** Start from this seq instead of the stored cursor (the stored one is still the CAS base). */
+  /**
+   * Start from this seq instead of the stored cursor (the stored one is still the CAS base).
+   * Refused (INGESTOR_CURSOR_CONFLICT) when a different cursor is stored, unless forceCursor.
+   */
   startCursor?: number | null
-  /** `XADD ... MAXLEN ~ N` on every entry; null = unbounded. */
+  /** Let startCursor override a different stored cursor (events between are written again, or skipped). */
+  forceCursor?: boolean
+  /** Keep the stream at about this many entries; null = unbounded. */
   maxLen?: number | null
+  /**
+   * How maxLen trims. 'safe' (default): never an entry some consumer group has not read and
+   * acknowledged; ingestion pauses while the stream is full of them. 'unsafe': `XADD MAXLEN ~`.
+   */
+  trim?: TrimMode
   /** Bound of the dead-letter stream (MAXLEN ~). Default 10_000. */
   deadLetterMaxLen?: number
   /** No frame from the relay (pongs do not count) for this long => reconnect. Default 30_000. */
@@ -109,7 +120,9 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     deadLetterStream: options.deadLetterStream ?? `${stream}:dead`,
     group: options.group ?? INGESTOR_DEFAULTS.group,
     startCursor: options.startCursor ?? null,
+    forceCursor: options.forceCursor ?? false,
     maxLen: options.maxLen ?? null,
+    trim: options.trim ?? 'safe',
     deadLetterMaxLen: options.deadLetterMaxLen ?? INGESTOR_DEFAULTS.deadLetterMaxLen,
     stallTimeoutMs: options.stallTimeoutMs ?? INGESTOR_DEFAULTS.stallTimeoutMs,
     maxMessageBytes: options.maxMessageBytes ?? INGESTOR_DEFAULTS.maxMessageBytes,
@@ -157,6 +170,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
   if (resolved.healthHost === '') invalid('healthHost', resolved.healthHost, 'must not be empty')
   checkInteger('readyWriteTimeoutMs', resolved.readyWriteTimeoutMs, 1)
+  if (resolved.trim !== 'safe' && resolved.trim !== 'unsafe') invalid('trim', resolved.trim, "must be 'safe' or 'unsafe'")
   if (resolved.onFutureCursor !== 'live' && resolved.onFutureCursor !== 'exit') invalid('onFutureCursor', resolved.onFutureCursor, "must be 'live' or 'exit'")
   return resolved
 }

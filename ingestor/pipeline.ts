@@ -11,11 +11,13 @@ import type { CrashPoints } from './crash-points.js'
 import type { DecodeResult } from './decode-frame.js'
 import type { FrameDecoder } from './decoder.js'
 import { FrameQueue, type QueuedFrame } from './frame-queue.js'
+import { IngestorError, IngestorErrorCode } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { redisConfigError } from './redis-connection.js'
 import type { DeadLetter, RedisSink, WriteBatch } from './redis-sink.js'
 import { SeqTracker } from './seq-tracker.js'
 import { emptyCounters, type IngestorCounters } from './status.js'
+import { StreamFullWait } from './trim-wait.js'
 import { parseStoredCursor } from './stored-cursor.js'
 
 interface DecodedBatch {
@@ -89,6 +91,14 @@ export class Pipeline {
    * starts at the live tail (no cursor) starts just before the first seq it accepts.
    */
   private startPosition: number | null = null
+  /**
+   * The next write may set the cursor below the stored one, once, and only from a well-formed
+   * frame: after FutureCursor with policy 'live' (a new relay seq space) or a forced start
+   * cursor below the stored one. Otherwise a frame's seq never moves the cursor back (I15).
+   */
+  private cursorMayGoLower = false
+  /** Safe trimming: a write refused because the stream is full waits here (null without --max-len or with --trim unsafe). */
+  private readonly streamFullWait: StreamFullWait | null
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -103,6 +113,7 @@ export class Pipeline {
     this.warnings = new LogAggregator(logger, 'repeated relay frame warnings')
     this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
     this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (batch) => ({ frames: batch.frames.length, bytes: batch.bytes }))
+    this.streamFullWait = options.maxLen !== null && options.trim === 'safe' ? new StreamFullWait(sink, options.maxLen, this.counters, logger) : null
   }
 
   attach(client: RelayClient): void {
@@ -113,11 +124,32 @@ export class Pipeline {
   start(storedRaw: string): Promise<void> {
     this.believed = storedRaw
     const stored = parseStoredCursor(storedRaw, this.options.cursorKey)
+    this.checkStartCursor(stored)
     this.tracker.reset(this.options.startCursor ?? stored)
     this.startPosition = this.tracker.position
     this.logger.info({ storedCursor: stored, startCursor: this.options.startCursor, from: this.tracker.position }, 'starting from cursor')
     this.loops = Promise.all([this.decodeLoop(), this.writeLoop()]).then(() => undefined)
     return this.loops
+  }
+
+  /**
+   * A start cursor other than the stored one writes events again (below) or skips them (above):
+   * only on purpose (forceCursor). One equal to the stored cursor, or with none stored, is fine.
+   */
+  private checkStartCursor(stored: number | null): void {
+    const start = this.options.startCursor
+    if (start === null || stored === null || start === stored) return
+    const effect = start < stored ? `write events ${start + 1}..${stored} to the stream again` : `skip events ${stored + 1}..${start}`
+    if (!this.options.forceCursor) {
+      throw new IngestorError(
+        IngestorErrorCode.CursorConflict,
+        `start cursor ${start} differs from the cursor ${stored} stored in ${this.options.cursorKey}: starting there would ${effect}. ` +
+          'Omit --cursor to resume from the stored cursor, or add --force-cursor to start there anyway',
+        { key: this.options.cursorKey, stored, start },
+      )
+    }
+    this.cursorMayGoLower = start < stored
+    this.logger.warn({ storedCursor: stored, startCursor: start }, `forced start cursor: this run will ${effect}`)
   }
 
   /** The relay client asks this at every (re)connect. */
@@ -131,6 +163,7 @@ export class Pipeline {
     if (this.goLive) {
       this.goLive = false
       this.tracker.reset(null) // a new seq space: accept whatever the relay sends from now on
+      this.cursorMayGoLower = true // ... and its first well-formed frame may set a lower cursor
       this.startPosition = null // ... and this run now starts at its first seq there
     } else {
       this.tracker.newConnection()
@@ -236,6 +269,10 @@ export class Pipeline {
 
   get deadLetterCodes(): Record<string, number> {
     return Object.fromEntries(this.deadLettersByCode)
+  }
+
+  get streamFull(): boolean {
+    return this.streamFullWait?.isFull ?? false
   }
 
   get decodedBatches(): number {
@@ -355,13 +392,23 @@ export class Pipeline {
     const entries: StreamEntry[] = []
     const dead: DeadLetter[] = []
     let lastSeq: number | null = null
+    let lowers = false
     let lastTimeMs: number | null = null
     const bytesByType = new Map<string, number>()
     for (const batch of batches) {
       for (let i = 0; i < batch.frames.length; i++) {
         const frame = batch.frames[i]!
         const result = batch.results[i]!
-        if (frame.seq !== undefined) lastSeq = frame.seq
+        if (frame.seq !== undefined) {
+          // Forward only; the one sanctioned step back is taken by a frame that decoded (I15).
+          const cursor = lastSeq ?? this.storedCursor
+          if (cursor === null || frame.seq > cursor) lastSeq = frame.seq
+          else if (this.cursorMayGoLower && result.kind !== 'bad') {
+            lastSeq = frame.seq
+            lowers = true
+            this.cursorMayGoLower = false
+          }
+        }
         switch (result.kind) {
           case 'entry':
             this.consecutiveBad = 0
@@ -384,7 +431,7 @@ export class Pipeline {
     const meta: WriteMeta = { lastTimeMs, lastFrame: lastBatch.frames[lastBatch.frames.length - 1]!, bytesByType }
     const next = lastSeq === null ? this.believed : String(lastSeq)
     if (entries.length === 0 && dead.length === 0 && next === this.believed) return this.noteWritten(meta.lastFrame)
-    await this.commit({ expected: this.believed, next, entries, dead }, meta)
+    await this.commit({ expected: this.believed, next, entries, dead, ...(lowers ? { cursorMayGoLower: true } : {}) }, meta)
   }
 
   private noteBadFrame(result: Extract<DecodeResult, { kind: 'bad' }>, frame: QueuedFrame): void {
@@ -430,14 +477,25 @@ export class Pipeline {
         const outcome = await reply
         this.onWriteAnswered?.(performance.now() - startedMs)
         this.crash.hit('after-write-before-ack')
-        if (outcome.applied) {
+        if (outcome.kind === 'applied') {
           this.acknowledge(write, meta)
           this.crash.hit('after-ack')
           return
         }
+        if (outcome.kind === 'stream-full') {
+          if (await this.streamFullWait!.wait(outcome, () => this.queue.isClosed)) continue
+          return this.abandonWhileFull(write)
+        }
+        if (outcome.kind === 'cursor-backwards') {
+          throw new IngestorError(IngestorErrorCode.CursorBackwards, `refused to move cursor ${this.options.cursorKey} back from ${outcome.stored} to ${write.next}; nothing was written`, {
+            stored: outcome.stored,
+            next: write.next,
+          })
+        }
         this.counters.casMismatches++
         return this.settle(write, outcome.stored, meta, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
       } catch (err) {
+        if (err instanceof IngestorError) throw err // our own refusal above, not a Redis failure
         // Wrong credentials or a missing ACL permission never heal: end the run (ExitCode.Config).
         const fatal = redisConfigError(err)
         if (fatal !== null) throw fatal
@@ -448,6 +506,15 @@ export class Pipeline {
         checkFirst = true
       }
     }
+  }
+
+  /** Stopping while the stream is full: this write and everything queued are given up; the stored cursor still matches the stream. */
+  private abandonWhileFull(write: WriteBatch): void {
+    this.logger.warn(
+      { unwrittenEntries: write.entries.length, queuedFrames: this.queue.frames, storedCursor: write.expected },
+      'stopping while the stream is full: unwritten frames are fetched again from the stored cursor on the next run',
+    )
+    this.abandon()
   }
 
   /** The stored cursor is not what this write expected: either the write already happened, or resync. */
@@ -493,6 +560,7 @@ export class Pipeline {
     this.lastEnqueued = null
     this.logger.warn({ reason, believed: this.believed, stored: storedRaw, position: this.tracker.position, dropped }, 'resynchronising: restarting the relay from the stored cursor')
     this.believed = storedRaw
+    this.cursorMayGoLower = false // a new FutureCursor (if the relay still says so) allows it again
     if (stored === null && this.startPosition !== null) {
       // No cursor key at all: not one write of this run survived (each write sets it), so the
       // stream lacks everything since our start position; a live tail would skip all of that.

@@ -4,6 +4,7 @@ import type { StreamEntry } from '../protocol/stream-entry.js'
 import { pushEntryFields } from './encoded-entry.js'
 import { RedisConfigError } from './errors.js'
 import { redisConfigError, redisTarget, type RedisTlsOptions } from './redis-connection.js'
+import { TRIM_STREAM_LUA, TRIM_STREAM_SHA } from './trim-script.js'
 import { WRITE_BATCH_LUA, WRITE_BATCH_SHA } from './write-script.js'
 
 /** A frame quarantined in `<stream>:dead` with its raw bytes. */
@@ -21,9 +22,28 @@ export interface WriteBatch {
   next: string
   entries: readonly StreamEntry[]
   dead: readonly DeadLetter[]
+  /** `next` may be below the stored cursor: only for a new relay seq space or a forced start cursor (docs/invariants.md I15). */
+  cursorMayGoLower?: boolean
 }
 
-export type WriteOutcome = { applied: true; lastId: string } | { applied: false; stored: string }
+/** What the write script did (write-script.ts); only 'applied' wrote anything. */
+export type WriteOutcome =
+  | { kind: 'applied'; lastId: string }
+  /** The stored cursor is not the expected one. */
+  | { kind: 'cas-mismatch'; stored: string }
+  /** Safe trim: the stream is over its max length with entries `floorGroup` has not acknowledged. */
+  | { kind: 'stream-full'; length: number; floorGroup: string | null }
+  /** `next` is below the stored cursor and the batch did not allow that. */
+  | { kind: 'cursor-backwards'; stored: string }
+
+/** `safe`: never trim entries a consumer group still needs (trim-script.ts); `unsafe`: `XADD MAXLEN ~`. */
+export type TrimMode = 'safe' | 'unsafe'
+
+/** After a safe trim: the stream's length and the group whose unacknowledged entries hold it up. */
+export interface TrimResult {
+  length: number
+  floorGroup: string | null
+}
 
 export interface SinkKeys {
   stream: string
@@ -31,6 +51,7 @@ export interface SinkKeys {
   deadLetterStream: string
   group: string
   maxLen: number | null
+  trim: TrimMode
   deadLetterMaxLen: number
 }
 
@@ -173,6 +194,7 @@ export class RedisSink {
 
   async loadScript(): Promise<void> {
     await this.redis.script('LOAD', WRITE_BATCH_LUA)
+    await this.redis.script('LOAD', TRIM_STREAM_LUA)
   }
 
   /** One atomic compare-and-set write (write-script.ts). Throws on connection errors: outcome unknown. */
@@ -184,6 +206,8 @@ export class RedisSink {
       batch.expected,
       batch.next,
       String(this.keys.maxLen ?? 0),
+      this.keys.trim,
+      batch.cursorMayGoLower === true ? '1' : '0',
       String(this.keys.deadLetterMaxLen),
       String(batch.entries.length),
     ]
@@ -191,17 +215,34 @@ export class RedisSink {
     for (const dead of batch.dead) {
       args.push(dead.seq === null ? '' : String(dead.seq), dead.code, dead.message, Buffer.from(dead.bytes.buffer, dead.bytes.byteOffset, dead.bytes.byteLength))
     }
-    let reply: unknown
+    const [status, value, floorGroup] = (await this.evalScript(WRITE_BATCH_SHA, 3, args)) as [number, string | number, string | null]
+    switch (status) {
+      case 1:
+        return { kind: 'applied', lastId: String(value) }
+      case 0:
+        return { kind: 'cas-mismatch', stored: String(value) }
+      case 2:
+        return { kind: 'stream-full', length: Number(value), floorGroup: floorGroup ?? null }
+      default:
+        return { kind: 'cursor-backwards', stored: String(value) }
+    }
+  }
+
+  /** Safe trim of the stream alone (trim-script.ts); meaningful only with a max length. */
+  async trimStream(): Promise<TrimResult> {
+    const [length, floorGroup] = (await this.evalScript(TRIM_STREAM_SHA, 1, [this.keys.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
+    return { length, floorGroup: floorGroup ?? null }
+  }
+
+  private async evalScript(sha: string, keys: number, args: (string | Buffer)[]): Promise<unknown> {
     try {
-      reply = await this.redis.evalsha(WRITE_BATCH_SHA, 3, ...args)
+      return await this.redis.evalsha(sha, keys, ...args)
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
       // A restarted (or flushed) Redis forgot the script; it did not run, so retrying is safe.
       await this.loadScript()
-      reply = await this.redis.evalsha(WRITE_BATCH_SHA, 3, ...args)
+      return await this.redis.evalsha(sha, keys, ...args)
     }
-    const [applied, value] = reply as [number, string]
-    return applied === 1 ? { applied: true, lastId: value } : { applied: false, stored: value }
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,8 @@ export interface IngestorCounters {
   framesRequeued: number
   /** Times the socket was paused because the queue was full. */
   backpressurePauses: number
+  /** Times writing stopped because the stream was at --max-len with entries a consumer group has not acknowledged (safe trim). */
+  trimBlocked: number
   decodeWorkerFailures: number
 }
 
@@ -66,6 +68,7 @@ export function emptyCounters(): IngestorCounters {
     resyncs: 0,
     framesRequeued: 0,
     backpressurePauses: 0,
+    trimBlocked: 0,
     decodeWorkerFailures: 0,
   }
 }
@@ -113,5 +116,7 @@ export interface IngestorStatus {
     textMessagesIgnored: number
   }
   redis: { ready: boolean }
+  /** Writing is paused: the stream is at --max-len and safe trimming may not remove unacknowledged entries. */
+  streamFull: boolean
   counters: IngestorCounters
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { SAFE_TRIM_LUA } from './trim-script.js'
 
 /**
  * The one atomic write of the ingestor: a batch of stream entries, its dead letters and the
@@ -8,23 +9,39 @@ import { createHash } from 'node:crypto'
  * and its cursor exist or none of it does.
  *
  * KEYS: 1 stream, 2 cursor key, 3 dead-letter stream
- * ARGV: 1 expected cursor ('' = no key), 2 new cursor, 3 stream MAXLEN (0 = none),
- *       4 dead-letter MAXLEN, 5 entry count n, then n x the 6 contract fields (entryFields:
- *       type <t> data <json> seq <n>, in that order), then dead letters
- *       as (seq, code, message, bytes) until the end.
- * Returns {1, last entry id or ''} when applied, {0, stored cursor or ''} on a CAS mismatch.
- * Entry IDs are '*' (see docs/invariants.md, I5).
+ * ARGV: 1 expected cursor ('' = no key), 2 new cursor, 3 stream max length (0 = none),
+ *       4 trim mode ('safe' | 'unsafe'), 5 '1' when the cursor may go lower (a new relay seq
+ *       space or a forced --cursor; otherwise a lower cursor is refused), 6 dead-letter MAXLEN,
+ *       7 entry count n, then n x the 6 contract fields (entryFields: type <t> data <json>
+ *       seq <n>, in that order), then dead letters as (seq, code, message, bytes) until the end.
+ * Returns, first element:
+ *   1 applied: {1, last entry id or ''}
+ *   0 CAS mismatch, nothing written: {0, stored cursor or ''}
+ *   2 stream full, nothing written (safe trim: over max length with entries some group still
+ *     needs): {2, length, group holding the floor}
+ *   3 the new cursor is below the stored one and that was not allowed, nothing written: {3, stored}
+ * Trimming: 'unsafe' is `XADD MAXLEN ~` per entry (deletes unread entries); 'safe' trims after
+ * the entries with safe_trim (trim-script.ts). A batch is refused only when the stream is
+ * already over its max length before it, so a stream with room takes one whole write: it holds
+ * at most max length + one write's entries.
+ * Entry IDs are '*' (see docs/invariants.md, I8).
  */
-export const WRITE_BATCH_LUA = `
+export const WRITE_BATCH_LUA = `${SAFE_TRIM_LUA}
 local stored = redis.call('GET', KEYS[2])
 if not stored then stored = '' end
 if stored ~= ARGV[1] then return {0, stored} end
+if ARGV[5] ~= '1' and stored ~= '' and ARGV[2] ~= '' and tonumber(ARGV[2]) < tonumber(stored) then return {3, stored} end
 local maxLen = tonumber(ARGV[3])
-local n = tonumber(ARGV[5])
-local i = 6
+local safe = maxLen > 0 and ARGV[4] == 'safe'
+local n = tonumber(ARGV[7])
+if safe and n > 0 then
+  local len, owner = safe_trim(KEYS[1], maxLen)
+  if len > maxLen then return {2, len, owner} end
+end
+local i = 8
 local last = ''
 for _ = 1, n do
-  if maxLen > 0 then
+  if maxLen > 0 and not safe then
     last = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxLen, '*', ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
   else
     last = redis.call('XADD', KEYS[1], '*', ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
@@ -32,9 +49,10 @@ for _ = 1, n do
   i = i + 6
 end
 while i <= #ARGV do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'seq', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'bytes', ARGV[i + 3])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'seq', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'bytes', ARGV[i + 3])
   i = i + 4
 end
+if safe and n > 0 then safe_trim(KEYS[1], maxLen) end
 if ARGV[2] ~= ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) end
 return {1, last}
 `

@@ -1,9 +1,10 @@
 import type { Command } from 'commander'
 import { createLogger, redactText } from '../../common/logger.js'
-import { RedisConfigError } from '../../ingestor/errors.js'
+import { IngestorError, IngestorErrorCode, RedisConfigError } from '../../ingestor/errors.js'
 import type { IngestorHandle } from '../../ingestor/index.js'
 import { parseCrashAt } from '../../ingestor/crash-points.js'
 import { INGESTOR_DEFAULTS, type FutureCursorPolicy } from '../../ingestor/options.js'
+import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
 import { integer, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
@@ -18,7 +19,9 @@ interface IngestFlags {
   stream: string
   cursorKey: string
   cursor?: number
+  forceCursor?: boolean
   maxLen?: number
+  trim: TrimMode
   stallTimeout: number
   maxMessageMb: number
   onFutureCursor: FutureCursorPolicy
@@ -54,6 +57,11 @@ function failed(err: unknown): ExitCode {
     process.stderr.write(`firehose ingest: ${redactText(message)} [${err.code}]\n`)
     return ExitCode.Config
   }
+  // --cursor against a different stored cursor: an operator decision, nothing was done.
+  if (err instanceof IngestorError && err.code === IngestorErrorCode.CursorConflict) {
+    process.stderr.write(`firehose ingest: ${message}\n`)
+    return ExitCode.Usage
+  }
   process.stderr.write(`firehose ingest: ${redactText(message)}\n`)
   return ExitCode.Error
 }
@@ -74,7 +82,17 @@ export function registerIngest(program: Command): void {
     .addOption(option('--stream <key>', 'stream key (dead letters go to <key>:dead)', LEGACY_ENV.stream, nonEmpty, INGESTOR_DEFAULTS.stream))
     .addOption(option('--cursor-key <key>', 'Redis key holding the cursor', LEGACY_ENV.cursorKey, nonEmpty, INGESTOR_DEFAULTS.cursorKey))
     .addOption(option('--cursor <seq>', 'start from this seq instead of the stored cursor', 'FIREHOSE_CURSOR', integer(0)))
-    .addOption(option('--max-len <n>', 'trim the stream to about n entries (XADD MAXLEN ~ n); 0 = never', LEGACY_ENV.maxLen, integer(0)))
+    .addOption(option('--force-cursor', 'let --cursor override a different stored cursor (writes events again, or skips them)', 'FIREHOSE_FORCE_CURSOR'))
+    .addOption(option('--max-len <n>', 'keep the stream at about n entries; 0 = never trim', LEGACY_ENV.maxLen, integer(0)))
+    .addOption(
+      option(
+        '--trim <mode>',
+        'how --max-len trims: safe = only entries every consumer group has acknowledged, pausing ingestion while the stream is full; unsafe = XADD MAXLEN ~ (deletes unread entries)',
+        'FIREHOSE_TRIM',
+        oneOf(['safe', 'unsafe'] as const),
+        'safe',
+      ),
+    )
     .addOption(option('--stall-timeout <seconds>', 'reconnect when the relay sends no frame this long (pongs do not count)', 'FIREHOSE_STALL_TIMEOUT', positiveNumber(3600), 30))
     .addOption(option('--max-message-mb <mib>', 'largest relay message accepted; a larger one ends the connection and is retried with backoff (docs/relay-client.md)', 'FIREHOSE_MAX_MESSAGE_MB', integer(1, 1024), INGESTOR_DEFAULTS.maxMessageBytes / 1024 / 1024))
     .addOption(option('--on-future-cursor <policy>', 'relay says FutureCursor: live = continue from its live tail, exit = drain and exit 1', 'FIREHOSE_ON_FUTURE_CURSOR', oneOf(['live', 'exit'] as const), 'live'))
@@ -141,7 +159,9 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       stream: flags.stream,
       cursorKey: flags.cursorKey,
       startCursor: flags.cursor ?? null,
+      forceCursor: flags.forceCursor === true,
       maxLen: flags.maxLen === undefined || flags.maxLen === 0 ? null : flags.maxLen,
+      trim: flags.trim,
       stallTimeoutMs: Math.round(flags.stallTimeout * 1000),
       maxMessageBytes: flags.maxMessageMb * 1024 * 1024,
       onFutureCursor: flags.onFutureCursor,

@@ -4,6 +4,7 @@ import { redisCrashAlways, redisCrashEverysec } from './redis-crash.js'
 import { RELAY_FAULT_SCENARIOS } from './relay-faults.js'
 import { slowRedis } from './slow-redis.js'
 import { stalledRedis } from './stalled-redis.js'
+import { stoppedGroup } from './stopped-group.js'
 import { slowConsumer } from './slow-consumer.js'
 import { throughputSmoke } from './throughput.js'
 import { liveShape } from './live-shape.js'
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly Scenario[] = [
   slowRedis,
   stalledRedis,
   slowConsumer,
+  stoppedGroup,
   throughputSmoke,
   liveShape,
 ]

@@ -20,7 +20,7 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
     // Our own server: SCRIPT FLUSH below must not touch anyone else's scripts.
     redis = await startOwnRedis()
     REDIS_URL = redis.url
-    sink = new RedisSink(REDIS_URL, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: 'firehose-processors', maxLen: null, deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    sink = new RedisSink(REDIS_URL, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: 'firehose-processors', maxLen: null, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
     await sink.whenReady()
     admin = new Redis(REDIS_URL)
   })
@@ -35,7 +35,7 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
     await sink.ensureGroup()
     await sink.ensureGroup() // BUSYGROUP is fine
     const outcome = await sink.write({ expected: '', next: '3', entries: entries(1, 3), dead: [{ seq: 4, code: 'FRAME_TRUNCATED', message: 'cut', bytes: Uint8Array.of(0xa1, 0xff, 0x00) }] })
-    expect(outcome).toMatchObject({ applied: true, lastId: expect.stringMatching(/^\d+-\d+$/) })
+    expect(outcome).toMatchObject({ kind: 'applied', lastId: expect.stringMatching(/^\d+-\d+$/) })
     expect(await admin.get(keys.cursorKey)).toBe('3')
     expect((await readStream(REDIS_URL, keys.stream)).map((f) => f[5])).toEqual(['1', '2', '3'])
     const [dead] = await admin.xrangeBuffer(keys.dead, '-', '+')
@@ -49,7 +49,7 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
   it('writes nothing and reports the stored cursor when the stored cursor is not the expected one', async () => {
     const before = await admin.xlen(keys.stream)
     const outcome = await sink.write({ expected: '2', next: '6', entries: entries(4, 6), dead: [] })
-    expect(outcome).toEqual({ applied: false, stored: '3' })
+    expect(outcome).toEqual({ kind: 'cas-mismatch', stored: '3' })
     expect(await admin.xlen(keys.stream)).toBe(before)
     expect(await admin.xlen(keys.dead)).toBe(1)
     expect(await admin.get(keys.cursorKey)).toBe('3')
@@ -58,19 +58,33 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
   it('reloads the script after SCRIPT FLUSH (NOSCRIPT), running it exactly once', async () => {
     await admin.script('FLUSH')
     const outcome = await sink.write({ expected: '3', next: '5', entries: entries(4, 5), dead: [] })
-    expect(outcome.applied).toBe(true)
+    expect(outcome.kind).toBe('applied')
     expect((await readStream(REDIS_URL, keys.stream)).map((f) => f[5])).toEqual(['1', '2', '3', '4', '5'])
   })
 
-  it('trims with MAXLEN ~ when a max length is set', async () => {
+  it('refuses to move the cursor backwards, writing nothing, unless the batch allows it (I15)', async () => {
+    const before = await admin.xlen(keys.stream)
+    expect(await sink.write({ expected: '5', next: '4', entries: entries(4, 4), dead: [{ seq: 4, code: 'X', message: 'm', bytes: Uint8Array.of(1) }] })).toEqual({ kind: 'cursor-backwards', stored: '5' })
+    // Numeric, not string, order: '10' < '5' as strings.
+    expect((await sink.write({ expected: '5', next: '10', entries: entries(6, 10), dead: [] })).kind).toBe('applied')
+    expect(await sink.write({ expected: '10', next: '9', entries: [], dead: [] })).toEqual({ kind: 'cursor-backwards', stored: '10' })
+    expect(await admin.xlen(keys.stream)).toBe(before + 5)
+    expect(await admin.xlen(keys.dead)).toBe(1)
+    expect(await admin.get(keys.cursorKey)).toBe('10')
+    expect((await sink.write({ expected: '10', next: '2', entries: entries(1, 2), dead: [], cursorMayGoLower: true })).kind).toBe('applied')
+    expect(await admin.get(keys.cursorKey)).toBe('2')
+  })
+
+  it('--trim unsafe: trims with MAXLEN ~ even entries no group has read', async () => {
     const trimmed = uniqueKeys('test:cas-trim')
-    const small = new RedisSink(REDIS_URL, { stream: trimmed.stream, cursorKey: trimmed.cursorKey, deadLetterStream: trimmed.dead, group: 'g', maxLen: 100, deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    const small = new RedisSink(REDIS_URL, { stream: trimmed.stream, cursorKey: trimmed.cursorKey, deadLetterStream: trimmed.dead, group: 'g', maxLen: 100, trim: 'unsafe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
     try {
       await small.whenReady()
+      await small.ensureGroup() // a group that never reads: unsafe trimming ignores it
       let expected = ''
       for (let batch = 0; batch < 10; batch++) {
         const next = String((batch + 1) * 100)
-        expect((await small.write({ expected, next, entries: entries(batch * 100 + 1, (batch + 1) * 100), dead: [] })).applied).toBe(true)
+        expect((await small.write({ expected, next, entries: entries(batch * 100 + 1, (batch + 1) * 100), dead: [] })).kind).toBe('applied')
         expected = next
       }
       const length = await admin.xlen(trimmed.stream)

@@ -54,6 +54,7 @@ export class IngestorMetrics {
     relayCounter('textMessagesIgnored', 'text messages from the relay, ignored')
     gauge(r, 'firehose_relay_connected', '1 while the relay WebSocket is open', () => (status().relay.connected ? 1 : 0))
     gauge(r, 'firehose_backpressure', '1 while the relay socket is paused because the pipeline cannot take more', () => (status().relay.paused ? 1 : 0))
+    gauge(r, 'firehose_stream_full', '1 while writes wait for consumer groups to acknowledge entries (safe trim at --max-len)', () => (status().streamFull ? 1 : 0))
     gauge(r, 'firehose_cursor', 'the cursor (seq) Redis holds as far as the ingestor knows', () => status().storedCursor)
     gauge(r, 'firehose_position', 'highest seq accepted from the relay (the reconnect cursor)', () => status().position)
     gauge(r, 'firehose_event_lag_seconds', 'now - `time` of the last written event (relay clock; old for replayed fixtures)', () => seconds(status().eventLagMs))

@@ -42,6 +42,7 @@ export function readiness(status: IngestorStatus, ping: RedisPing, options: { wr
   else if (status.relay.lastError !== null) reasons.push(`relay connected but failing, no frame since: ${status.relay.lastError}`)
   if (!status.redis.ready) reasons.push('redis connection not ready')
   if (!ping.ok) reasons.push(`redis not answering: ${ping.error ?? 'no reply'}`)
+  if (status.streamFull) reasons.push('stream full: writes wait until consumer groups acknowledge entries (safe trim at --max-len)')
   if (status.pendingSinceMs !== null) {
     // Waiting since the later of: the oldest waiting frame's arrival, the last acknowledged write.
     const waitingMs = options.nowMs - Math.max(status.pendingSinceMs, status.lastAckAtMs ?? 0)

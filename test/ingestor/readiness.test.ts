@@ -27,6 +27,7 @@ function running(overrides: Partial<IngestorStatus> = {}): IngestorStatus {
     queue: { frames: 0, bytes: 0, maxFrames: 10_000, maxBytes: 64 << 20, decodedBatches: 0 },
     relay: { connected: true, paused: false, connects: 1, reconnects: 0, bytesReceived: 90_000, lastError: null, stalls: 0, oversizedMessages: 0, textMessagesIgnored: 0 },
     redis: { ready: true },
+    streamFull: false,
     counters: emptyCounters(),
     ...overrides,
   }
@@ -72,6 +73,10 @@ describe('readiness (/ready)', () => {
     expect(waiting(12_000, 60_000)).toEqual(['no write acknowledged for 12.0 s while frames wait (limit 10.0 s)'])
     expect(waiting(5_000, 60_000)).toEqual([]) // first frame after an idle hour: not stuck yet
     expect(waiting(60_000, 2_000)).toEqual([]) // a backlog draining: writes keep being acknowledged
+  })
+
+  it('names a full stream (safe trim waiting for consumer groups)', () => {
+    expect(readiness(running({ streamFull: true }), PONG, TIMEOUT).reasons).toEqual(['stream full: writes wait until consumer groups acknowledge entries (safe trim at --max-len)'])
   })
 
   it('while starting or stopping also says so, after the liveness reasons', () => {
@@ -121,6 +126,7 @@ describe('IngestorMetrics', () => {
     expect(sample(samples, 'firehose_group_lag_entries', { group: 'firehose-processors' })).toBe(30)
     expect(sample(samples, 'firehose_group_pending_entries', { group: 'firehose-processors' })).toBe(5)
     expect([sample(samples, 'firehose_redis_up'), sample(samples, 'firehose_ready'), sample(samples, 'firehose_live')]).toEqual([1, 1, 1])
+    expect([sample(samples, 'firehose_backpressure'), sample(samples, 'firehose_stream_full')]).toEqual([0, 0])
   })
 
   it('leaves out what Redis did not answer and says so in firehose_redis_up; unknown values are NaN, not 0', async () => {

@@ -10,6 +10,9 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would compile before the sources are copied.
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
+COPY index.ts ./index.ts
+COPY consumer ./consumer
+COPY testing ./testing
 COPY common ./common
 COPY protocol ./protocol
 COPY client ./client

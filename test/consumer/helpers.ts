@@ -1,0 +1,56 @@
+import { Redis } from 'ioredis'
+import type { SequencedEvent } from '../../protocol/events.js'
+import { entryFields, toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
+
+let unique = 0
+/** A fresh stream key per test: one redis-server serves the whole file. */
+export const streamKey = (name: string): string => `consumer-test:${name}:${process.pid}:${++unique}`
+
+/** Entries of every type in turn, through the ingestor's own mapping (toStreamEntry). */
+export function sampleEntries(firstSeq: number, count: number): StreamEntry[] {
+  return Array.from({ length: count }, (_, i) => toStreamEntry(sampleEvent(firstSeq + i, i)))
+}
+
+function sampleEvent(seq: number, i: number): SequencedEvent {
+  const did = `did:plc:test${i % 7}`
+  const time = '2026-01-01T00:00:00.000Z'
+  switch (i % 4) {
+    case 0: {
+      const record = { $type: 'app.bsky.feed.post', text: `post ${i}`, createdAt: time }
+      const ops = [{ action: 'create', path: `app.bsky.feed.post/3k${i}`, cid: 'bafyreib', record }]
+      return { type: 'commit', seq, repo: did, rev: `3k${i}`, since: null, commit: 'bafyreic', time, tooBig: false, rebase: false, blobs: [], prevData: null, ops }
+    }
+    case 1:
+      return { type: 'identity', seq, did, handle: `user${i}.test`, time }
+    case 2:
+      return { type: 'account', seq, did, active: true, status: null, time }
+    default:
+      return { type: 'sync', seq, did, rev: `3k${i}`, commit: 'bafyreic', time }
+  }
+}
+
+export async function addEntries(client: Redis, stream: string, entries: StreamEntry[]): Promise<string[]> {
+  const pipeline = client.pipeline()
+  for (const entry of entries) pipeline.xadd(stream, '*', ...entryFields(entry))
+  const results = (await pipeline.exec()) ?? []
+  return results.map(([err, id]) => {
+    if (err !== null) throw err
+    return id as string
+  })
+}
+
+/** Entries of the group still pending (delivered, not acked). */
+export async function pendingCount(client: Redis, stream: string, group = 'firehose-processors'): Promise<number> {
+  const summary = (await client.xpending(stream, group)) as [number, ...unknown[]]
+  return summary[0]
+}
+
+/** Dead-letter entries as field maps (the original fields first, then dead-*). */
+export async function deadLetters(client: Redis, key: string): Promise<{ fields: string[]; map: Record<string, string> }[]> {
+  const entries = await client.xrange(key, '-', '+')
+  return entries.map(([, fields]) => {
+    const map: Record<string, string> = {}
+    for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]!] ??= fields[i + 1]!
+    return { fields, map }
+  })
+}

@@ -1,0 +1,50 @@
+/**
+ * `appview-firehose/testing`: what an AppView's own test suite needs to run its workers against
+ * a real firehose stream: a Redis, a fake relay playing a fixture, a generator of realistic
+ * signed fixtures, and a stream checker. A small surface over harness/, replay/ and
+ * fixtures/generator, so those can change without breaking suites that use it.
+ */
+import { generateFixture as generate, type GenerateOptions } from '../fixtures/generator/index.js'
+import { HarnessError, HarnessErrorCode } from '../harness/errors.js'
+import { checkStream as check, expectedEntriesFromFixture, type StreamCheckResult } from '../harness/stream-checker.js'
+import { startReplay, type ReplayHandle, type ReplayOptions } from '../replay/index.js'
+import type { FixtureManifest } from '../protocol/fixture/index.js'
+import type { StreamEntry } from '../protocol/stream-entry.js'
+
+export { startRedis, type RedisHandle, type RedisStartOptions } from '../harness/redis/index.js'
+export { waitUntil } from '../harness/wait.js'
+export type { FixtureManifest, ReplayHandle, StreamCheckResult, StreamEntry }
+
+export type FixtureOptions = Pick<GenerateOptions, 'out' | 'events' | 'seed' | 'accounts' | 'firstSeq' | 'startTime' | 'eventsPerSecond'>
+
+/** Writes a deterministic fixture of really signed frames to `out` (same options and seed: same bytes). */
+export function generateFixture(options: FixtureOptions): Promise<FixtureManifest> {
+  return generate(options)
+}
+
+export interface ReplayServerOptions extends Pick<ReplayOptions, 'rate' | 'loop' | 'start' | 'faults' | 'seed' | 'relayQuirks' | 'host' | 'port'> {
+  /** Fixture file(s) to play, in order. */
+  fixture: string | string[]
+}
+
+/** A fake relay on a free port playing the fixture (at full speed unless `rate`); point an ingestor at `.url`. */
+export function startReplayServer(options: ReplayServerOptions): Promise<ReplayHandle> {
+  const { fixture, ...rest } = options
+  return startReplay({ ...rest, files: typeof fixture === 'string' ? [fixture] : fixture })
+}
+
+export interface CheckStreamOptions {
+  redisUrl: string
+  /** Default `firehose:events`. */
+  stream?: string
+  /** The fixture the stream was ingested from; or give `expected` entries yourself. */
+  fixture?: string
+  expected?: StreamEntry[]
+}
+
+/** Every event of the fixture in the stream exactly once, in order, in the contract's field order? See StreamCheckResult. */
+export async function checkStream(options: CheckStreamOptions): Promise<StreamCheckResult> {
+  const expected = options.expected ?? (options.fixture !== undefined ? await expectedEntriesFromFixture(options.fixture) : undefined)
+  if (expected === undefined) throw new HarnessError(HarnessErrorCode.InvalidConfig, 'checkStream needs `fixture` or `expected`')
+  return check({ redisUrl: options.redisUrl, stream: options.stream ?? 'firehose:events', expected })
+}

@@ -47,28 +47,27 @@ export function readCar(bytes: Uint8Array, verify: BlockVerification, fields: Re
   if (headerLength === 0 || headerEnd > bytes.length) throw bad('header truncated')
   const roots = readHeader(bytes.subarray(headerStart, headerEnd), bad)
 
-  const sections = new Map<string, Section>()
+  const sections = new SectionIndex(bytes)
   let pos = headerEnd
   while (pos < bytes.length) {
     const [sectionLength, start] = readVarint(bytes, pos, bad)
     const end = start + sectionLength
     if (sectionLength === 0 || end > bytes.length) throw bad(`block section at byte ${pos} truncated`)
     const cid = readCidHead(bytes, start, end, bad)
-    const key = cidKey(bytes.subarray(start, cid.end))
-    sections.set(key, { key, cid, data: bytes.subarray(cid.end, end), verified: verify === 'none' })
+    sections.set(cid, bytes.subarray(cid.end, end), verify === 'none')
     pos = end
   }
   if (verify === 'all') {
-    for (const section of sections.values()) {
+    for (const section of sections.inOrder) {
       verifyBlock(bytes, section, fields)
       section.verified = true
     }
   }
   return {
     roots,
-    size: sections.size,
+    size: sections.inOrder.length,
     get(cid) {
-      const section = sections.get(cidKey(cid.bytes))
+      const section = sections.get(cid.bytes)
       if (section === undefined) return undefined
       if (!section.verified) {
         verifyBlock(bytes, section, fields)
@@ -79,12 +78,60 @@ export function readCar(bytes: Uint8Array, verify: BlockVerification, fields: Re
   }
 }
 
+/**
+ * The CAR's blocks by CID, keyed by the CID's last four bytes (digest bytes: uniformly spread)
+ * and confirmed by comparing the whole CID; no string per block. A CID present twice keeps its
+ * first position and its last data, as a Map keyed by CID would.
+ */
+class SectionIndex {
+  readonly inOrder: Section[] = []
+  private readonly byTail = new Map<number, Section>()
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  set(cid: CidHead, data: Uint8Array, verified: boolean): void {
+    const tail = tailKey(this.bytes, cid.start, cid.end)
+    const first = this.byTail.get(tail)
+    for (let section = first; section !== undefined; section = section.next) {
+      if (sameBytes(this.bytes, section.cid.start, section.cid.end, this.bytes, cid.start, cid.end)) {
+        section.cid = cid
+        section.data = data
+        section.verified = verified
+        return
+      }
+    }
+    const section: Section = { cid, data, verified, next: first }
+    this.byTail.set(tail, section)
+    this.inOrder.push(section)
+  }
+
+  get(cidBytes: Uint8Array): Section | undefined {
+    for (let section = this.byTail.get(tailKey(cidBytes, 0, cidBytes.length)); section !== undefined; section = section.next) {
+      if (sameBytes(this.bytes, section.cid.start, section.cid.end, cidBytes, 0, cidBytes.length)) return section
+    }
+    return undefined
+  }
+}
+
+/** Up to the last four bytes of bytes[start, end) as an integer. */
+function tailKey(bytes: Uint8Array, start: number, end: number): number {
+  let key = 0
+  for (let i = Math.max(start, end - 4); i < end; i++) key = key * 256 + bytes[i]!
+  return key
+}
+
+function sameBytes(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): boolean {
+  if (aEnd - aStart !== bEnd - bStart) return false
+  for (let i = 0; i < aEnd - aStart; i++) if (a[aStart + i] !== b[bStart + i]) return false
+  return true
+}
+
 interface Section {
-  /** The CID's bytes as a latin1 string (cidKey). */
-  key: string
   cid: CidHead
   data: Uint8Array
   verified: boolean
+  /** The next section whose CID ends in the same four bytes. */
+  next: Section | undefined
 }
 
 function readHeader(header: Uint8Array, bad: (reason: string, cause?: unknown) => FrameDecodeError): CID[] {
@@ -130,16 +177,18 @@ function readCidHead(bytes: Uint8Array, start: number, limit: number, bad: (reas
 }
 
 function verifyBlock(bytes: Uint8Array, section: Section, fields: Record<string, unknown>): void {
-  const { cid, key } = section
+  const { cid } = section
   const digestLength = cid.end - cid.digestStart
   if (cid.hashCode !== SHA2_256 || digestLength !== SHA2_256_LENGTH) {
     const name = cidString(bytes, cid)
     throw new FrameDecodeError(FrameErrorCode.BadCar, `block ${name} uses unsupported hash 0x${cid.hashCode.toString(16)}`, { ...fields, cid: name })
   }
-  // The digest is the CID's last 32 bytes, so the last 32 chars of its latin1 key.
-  if (sha256Latin1(section.data) !== key.slice(key.length - SHA2_256_LENGTH)) {
-    const name = cidString(bytes, cid)
-    throw new FrameDecodeError(FrameErrorCode.BlockHashMismatch, `block ${name} does not hash to its CID`, { ...fields, cid: name })
+  const digest = sha256Latin1(section.data)
+  for (let i = 0; i < SHA2_256_LENGTH; i++) {
+    if (digest.charCodeAt(i) !== bytes[cid.digestStart + i]) {
+      const name = cidString(bytes, cid)
+      throw new FrameDecodeError(FrameErrorCode.BlockHashMismatch, `block ${name} does not hash to its CID`, { ...fields, cid: name })
+    }
   }
 }
 
@@ -151,11 +200,6 @@ function cidString(bytes: Uint8Array, cid: CidHead): string {
   } catch {
     return Buffer.from(raw).toString('hex')
   }
-}
-
-/** Map key for a CID: its binary form as a latin1 string (no base32 encoding on the hot path). */
-function cidKey(cidBytes: Uint8Array): string {
-  return Buffer.from(cidBytes.buffer, cidBytes.byteOffset, cidBytes.byteLength).toString('latin1')
 }
 
 /** Unsigned LEB128 varint (multiformats, CAR section lengths); returns [value, offset after it]. */

@@ -26,8 +26,9 @@ import { openFixture } from '../protocol/fixture/index.js'
  * atcute and ipld have no hash check of their own: theirs is node:crypto's one-shot sha256 per block.
  * Peers stop at their own value model; decodeEvent also builds JSON-model records.
  *
- * node --expose-gc dist/bench/decode.js [--seconds S] [--fixture FILE]   (no assertions; prints numbers)
- * (--expose-gc: a full GC before each timed slice, so garbage one decoder left is not billed to the next)
+ * node dist/bench/decode.js [--seconds S] [--fixture FILE]   (no assertions; prints numbers)
+ * (No forced GC between slices: tried, it shrinks the young generation and bills the regrowth
+ * to whoever runs next, distorting far more than the garbage one decoder leaves to the next.)
  */
 // Repository root, whether this runs from dist/bench/ or bench/.
 const ROOT = fileURLToPath(new URL(existsSync(fileURLToPath(new URL('../../package.json', import.meta.url))) ? '../../' : '../', import.meta.url))
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   else console.log(`(no fixture at ${fixturePath}: skipped)`)
   if (datasets.length === 0) throw new Error('no frames to decode')
 
-  console.log(`node ${process.version}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, ${args.seconds} s per measurement, decoders interleaved in ${ROUNDS} rounds, ${collectGarbage ? 'GC between slices' : 'no GC between slices (run with --expose-gc)'}`)
+  console.log(`node ${process.version}, ${cpus()[0]?.model ?? '?'} x ${cpus().length}, ${args.seconds} s per measurement, decoders interleaved in ${ROUNDS} rounds`)
   console.log('frames/s is wall-clock; "per CPU-s" divides by the process CPU time, steadier on a shared machine\n')
   for (const { name, frames } of datasets) {
     const bytes = frames.reduce((n, f) => n + f.byteLength, 0)
@@ -155,8 +156,6 @@ async function peerDecode(bytes: Uint8Array, verify: boolean): Promise<void> {
 }
 
 const ROUNDS = 10
-/** Present under `node --expose-gc`. */
-const collectGarbage = (globalThis as { gc?: () => void }).gc
 
 type Decoder = (frame: Uint8Array) => void | Promise<void>
 
@@ -168,8 +167,6 @@ async function measureAll(frames: Uint8Array[], seconds: number, decoders: Decod
   for (const total of totals) for (let i = 0; i < 3; i++) await pass(frames, total.decode)
   for (let round = 0; round < ROUNDS; round++) {
     for (const total of totals) {
-      // Each slice starts with an empty young generation, so no decoder pays for another's garbage.
-      collectGarbage?.()
       const cpuStart = process.cpuUsage()
       const start = process.hrtime.bigint()
       let elapsed = 0

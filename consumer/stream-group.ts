@@ -39,22 +39,28 @@ export class StreamGroup {
     private readonly logger: Logger,
   ) {
     // Own connection, also for a caller's client: a blocking XREADGROUP holds it, and close() quits it.
-    this.redis = typeof redis === 'string' ? new Redis(redis, { maxRetriesPerRequest: null, lazyConnect: true }) : redis.duplicate({ lazyConnect: true })
+    // A command fails after one reconnect attempt instead of waiting out an outage: the caller's
+    // loop retries with backoff, and stop() is never stuck behind a dead server.
+    const settings = { lazyConnect: true, maxRetriesPerRequest: 1 }
+    this.redis = typeof redis === 'string' ? new Redis(redis, settings) : redis.duplicate(settings)
     this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'))
   }
 
-  /** Connects and creates the group when missing. Idempotent. */
+  /** Connects and creates the group when missing. Idempotent; after a failure the next call tries again. */
   ready(): Promise<void> {
     this.connected ??= (async () => {
       if (this.redis.status === 'wait') await this.redis.connect()
       await this.ensureGroup()
-    })()
+    })().catch((err: unknown) => {
+      this.connected = null
+      throw err
+    })
     return this.connected
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === 'wait') this.redis.disconnect() // never connected: nothing to quit
-    else if (this.redis.status !== 'end') await this.redis.quit().catch(() => this.redis.disconnect())
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect())
+    else this.redis.disconnect() // not connected: nothing to quit, and no reconnecting either
   }
 
   private ensureGroup(): Promise<void> {

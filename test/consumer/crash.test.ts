@@ -58,3 +58,59 @@ describe('a consumer process SIGKILLed mid-batch', () => {
     expect(consumers.map((c) => [c[1], c[3]])).toEqual(expect.arrayContaining([['doomed', 0], ['survivor', 0]]))
   })
 })
+
+describe('Redis itself crashing under a consumer', () => {
+  it('retries while Redis is down and resumes on the restarted (empty) server, recreating the group', async () => {
+    const own = await startRedis({ kind: 'process' })
+    const writer = new Redis(own.url, { maxRetriesPerRequest: null })
+    writer.on('error', () => undefined) // down on purpose
+    const stream = streamKey('redis-crash')
+    const seen: number[] = []
+    const worker = new FirehoseConsumer({ redis: own.url, stream, consumer: 'w', blockMs: 50, minIdleMs: 200, claimIntervalMs: 100 })
+    try {
+      await worker.start((event) => void seen.push(event.seq))
+      await addEntries(writer, stream, sampleEntries(1, 3))
+      await waitUntil(() => seen.length === 3, { what: '3 events before the crash', timeoutMs: 10_000 })
+      await own.kill()
+      await waitUntil(() => worker.stats.redisErrors > 0, { what: 'a failed read while Redis is down', timeoutMs: 10_000 })
+      await own.restart() // persistence 'none': stream and group are gone
+      await addEntries(writer, stream, sampleEntries(4, 3))
+      await waitUntil(() => seen.length === 6, { what: '3 events after the restart', timeoutMs: 20_000 })
+    } finally {
+      await worker.stop()
+      writer.disconnect()
+      await own.stop()
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6])
+  })
+
+  it('stop() returns promptly while Redis is down', async () => {
+    const own = await startRedis({ kind: 'process' })
+    const worker = new FirehoseConsumer({ redis: own.url, stream: streamKey('down-stop'), consumer: 'w', blockMs: 1000 })
+    try {
+      await worker.start(() => undefined)
+      await own.kill()
+      const startedAt = Date.now()
+      await worker.stop()
+      expect(Date.now() - startedAt).toBeLessThan(5000)
+    } finally {
+      await own.stop()
+    }
+  })
+
+  it('connect() fails while Redis is down and succeeds once it is back', async () => {
+    const own = await startRedis({ kind: 'process' })
+    const worker = new FirehoseConsumer({ redis: own.url, stream: streamKey('late'), consumer: 'w', blockMs: 50 })
+    try {
+      await own.kill()
+      await expect(worker.connect()).rejects.toThrow(/ECONNREFUSED|Connection is closed/)
+      await own.restart()
+      await worker.connect()
+      expect(await worker.consume()).toEqual([])
+    } finally {
+      await worker.stop()
+      await own.stop()
+    }
+  })
+})
+

@@ -6,6 +6,7 @@ import { RedisConfigError } from './errors.js'
 import { redisConfigError, redisTarget, type RedisTlsOptions } from './redis-connection.js'
 import { TRIM_STREAM_LUA, TRIM_STREAM_SHA } from './trim-script.js'
 import { WRITE_BATCH_LUA, WRITE_BATCH_SHA } from './write-script.js'
+import { ensureConsumerGroup } from '../common/consumer-group.js'
 
 /** A frame quarantined in `<stream>:dead` with its raw bytes. */
 export interface DeadLetter {
@@ -179,12 +180,7 @@ export class RedisSink {
 
   /** Creates the consumer group (and the stream) if missing; idempotent. */
   async ensureGroup(): Promise<void> {
-    try {
-      // '0': entries already in the stream when the group is first created are delivered too.
-      await this.redis.xgroup('CREATE', this.keys.stream, this.keys.group, '0', 'MKSTREAM')
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err
-    }
+    await ensureConsumerGroup(this.redis, this.keys.stream, this.keys.group)
   }
 
   /** The stored cursor as its raw string ('' when the key does not exist). */

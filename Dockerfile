@@ -1,14 +1,24 @@
-# syntax=docker/dockerfile:1
-# Production image: `firehose ingest` (see docs/harness.md). Stages:
-#   build   all dependencies, compiled dist/
-#   test    build + test sources: the scenario runner of docker-compose.test.yml
-#   runtime production dependencies + dist/ only, non-root (the default target)
+# Production image: `firehose ingest` (see docs/harness.md). Builds offline, with no registry:
+#   NODE_IMAGE   the base, default appview-firehose/node:local (this host's node and npm, made by
+#                docker/build-local-images.sh); `--build-arg NODE_IMAGE=node:20-slim` also works
+#   node_modules taken from the build context as `npm ci` installed it (run that first), not fetched
+# Stages (dependencies first, so a source change rebuilds neither node_modules layer):
+#   deps      package files + node_modules
+#   prod-deps deps minus devDependencies
+#   build     deps + sources, compiled dist/
+#   test      build + test sources: the scenario runner of docker-compose.test.yml
+#   runtime   production dependencies + dist/ only, non-root (the default target)
+ARG NODE_IMAGE=appview-firehose/node:local
 
-FROM node:20-slim AS build
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would compile before the sources are copied.
-RUN npm ci --ignore-scripts
+COPY node_modules ./node_modules
+
+FROM deps AS prod-deps
+RUN npm prune --omit=dev --offline --no-audit --no-fund
+
+FROM deps AS build
 COPY tsconfig.json ./
 COPY index.ts ./index.ts
 COPY consumer ./consumer
@@ -20,10 +30,11 @@ COPY ingestor ./ingestor
 COPY recorder ./recorder
 COPY replay ./replay
 COPY harness ./harness
+COPY loadtest ./loadtest
 COPY fixtures ./fixtures
 COPY cli ./cli
 COPY bench ./bench
-RUN npx tsc -p tsconfig.json
+RUN node node_modules/typescript/bin/tsc -p tsconfig.json
 
 # Runs as root: vitest writes its cache under /app (this stage never ships).
 FROM build AS test
@@ -32,10 +43,7 @@ COPY test ./test
 ENTRYPOINT ["npx", "vitest", "run"]
 CMD ["test/scenarios"]
 
-FROM build AS prod-deps
-RUN npm prune --omit=dev
-
-FROM node:20-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     FIREHOSE_HEALTH_PORT=8080
 WORKDIR /app

@@ -5,7 +5,7 @@ export const HarnessErrorCode = {
   RedisCannotKill: 'HARNESS_REDIS_CANNOT_KILL',
   /** redis-server or the container did not come up (fields: kind, reason, log tail). */
   RedisStartFailed: 'HARNESS_REDIS_START_FAILED',
-  /** HARNESS_REDIS=container but no Docker/Podman runtime answers. */
+  /** HARNESS_REDIS=container but no Docker/Podman runtime answers, or the Redis image is not present locally. */
   ContainerRuntimeUnavailable: 'HARNESS_CONTAINER_RUNTIME_UNAVAILABLE',
   /** A child process (ingestor) exited or timed out before a condition held. */
   ChildProcessFailed: 'HARNESS_CHILD_PROCESS_FAILED',

@@ -5,9 +5,10 @@ import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import { DEFAULT_REDIS_IMAGE } from '../../harness/redis/index.js'
 
-// The Docker files cannot run here (no Docker engine): check they are well-formed and that
-// every command they run matches the CLI as built (npm test builds first).
+// .ci/compose-test.sh runs these files for real; this checks, without Docker, that they agree
+// with each other, with the offline image builder and with the CLI as built (npm test builds first).
 const root = join(import.meta.dirname, '..', '..')
 const run = promisify(execFile)
 
@@ -24,6 +25,12 @@ interface Service {
 const compose = parse(readFileSync(join(root, 'docker-compose.test.yml'), 'utf8')) as { services: Record<string, Service> }
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
 const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)\s+AS\s+(\S+)/gm)].map((m) => ({ image: m[1]!, name: m[2]! }))
+const imageBuilder = readFileSync(join(root, 'docker', 'build-local-images.sh'), 'utf8')
+
+/** `${NAME:-default}` (compose) or `NAME=${NAME:-default}` (shell): the default. */
+function defaultOf(text: string, name: string): string | undefined {
+  return new RegExp(`\\$\\{${name}:-([^}]+)\\}`).exec(text)?.[1]
+}
 
 /** The long flags `firehose <command> --help` lists. */
 async function flagsOf(command: string): Promise<Set<string>> {
@@ -41,10 +48,11 @@ function stageOf(service: Service): string {
 }
 
 describe('Dockerfile', () => {
-  it('is multi-stage on a Node LTS slim image, with a non-root runtime as the last (default) stage', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'test', 'prod-deps', 'runtime'])
-    expect(stages[0]!.image).toMatch(/^node:(20|22|24)-slim$/)
-    expect(stages[3]!.image).toBe(stages[0]!.image)
+  it('is multi-stage on NODE_IMAGE (the offline local node image by default), with a non-root runtime as the last (default) stage', () => {
+    expect(stages.map((s) => s.name)).toEqual(['deps', 'prod-deps', 'build', 'test', 'runtime'])
+    expect(/^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1]).toBe(defaultOf(imageBuilder, 'NODE_IMAGE'))
+    expect(stages.filter((s) => !stages.some((t) => t.name === s.image)).map((s) => s.image)).toEqual(['${NODE_IMAGE}', '${NODE_IMAGE}'])
+    expect(dockerfile).not.toMatch(/^RUN .*npm (ci|install)/m) // no registry: dependencies come from the build context
     const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'))
     expect(runtime).toMatch(/^USER node$/m)
     expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/cli\/index.js"\]$/m)
@@ -52,11 +60,18 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/HEALTHCHECK[\s\S]*\/health/)
   })
 
+  it('takes node_modules from the context, which .dockerignore keeps (without caches)', () => {
+    expect(dockerfile).toMatch(/^COPY node_modules \.\/node_modules$/m)
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').filter((line) => line !== '' && !line.startsWith('#'))
+    expect(ignored).not.toContain('node_modules')
+    expect(ignored).toEqual(expect.arrayContaining(['dist', '.git']))
+  })
+
   it('copies only paths that exist and are compiled by tsconfig', () => {
     const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { include: string[] }
     const buildStage = dockerfile.slice(dockerfile.indexOf('AS build'), dockerfile.indexOf('AS test'))
     const copied = [...buildStage.matchAll(/^COPY (\S+) \.\/\1$/gm)].map((m) => m[1]!)
-    expect(copied.sort()).toEqual([...tsconfig.include].sort())
+    expect(copied.sort(), 'the build stage must COPY exactly what tsconfig.json includes').toEqual([...tsconfig.include].sort())
     for (const path of [...copied, 'fixtures/generated.fixture.gz', 'fixtures/generated.fixture.gz.did-docs.json', 'vitest.config.ts', 'test']) {
       expect(existsSync(join(root, path)), path).toBe(true)
     }
@@ -69,11 +84,13 @@ describe('Dockerfile', () => {
 })
 
 describe('docker-compose.test.yml', () => {
-  it('has redis with AOF on, replay, ingestor and runner', () => {
+  it('has redis (the offline local image by default, the one the harness runs) with AOF on, replay, ingestor and runner', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['ingestor', 'redis', 'replay', 'runner'])
     const redis = compose.services.redis!
-    expect(redis.image).toMatch(/^redis:7/)
-    expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']))
+    expect(redis.image).toBe(`\${REDIS_IMAGE:-${DEFAULT_REDIS_IMAGE}}`)
+    expect(defaultOf(imageBuilder, 'HARNESS_REDIS_IMAGE')).toBe(DEFAULT_REDIS_IMAGE)
+    // The local image has no entrypoint adding --protected-mode no (the official one does).
+    expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--protected-mode', 'no']))
   })
 
   it('builds the ingestor and replay from the runtime stage and the runner from the test stage', () => {
@@ -107,7 +124,7 @@ describe('docker-compose.test.yml', () => {
     const runner = compose.services.runner!
     expect(runner.environment).toMatchObject({ HARNESS_REDIS: 'external', REDIS_URL: 'redis://redis:6379' })
     const script = runner.command!.join(' ')
-    expect(script).toContain('npx vitest run test/scenarios')
+    expect(script).toContain('npx vitest run ${COMPOSE_SCENARIOS:-test/scenarios}')
     expect(existsSync(join(root, 'test', 'scenarios'))).toBe(true)
     const verify = script.slice(script.indexOf('dist/cli/index.js verify')).split(/\s+/)
     const verifyFlags = await flagsOf('verify')

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs docker-compose.test.yml for real, once, bounded: builds the app images (offline, on the
+# local base images), runs the stack until the runner exits, then removes it (down -v).
+# The runner's scenario suite is narrowed to keep CI short (COMPOSE_SCENARIOS, fixture size);
+# the full suite already runs on the host in `npm test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export COMPOSE_SCENARIOS=${COMPOSE_SCENARIOS:-test/scenarios/crash.test.ts -t cursor-recovery}
+export HARNESS_FIXTURE_EVENTS=${HARNESS_FIXTURE_EVENTS:-2000}
+COMPOSE_TIMEOUT_SECONDS=${COMPOSE_TIMEOUT_SECONDS:-900}
+compose=(docker-compose -p appview-firehose-ci -f docker-compose.test.yml)
+log=$(mktemp)
+trap '"${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true; rm -f "$log"' EXIT
+
+start=$(date +%s)
+status=0
+timeout "$COMPOSE_TIMEOUT_SECONDS" "${compose[@]}" up --build --abort-on-container-exit --exit-code-from runner >"$log" 2>&1 || status=$?
+seconds=$(($(date +%s) - start))
+if [ "$status" -eq 0 ]; then
+  "${compose[@]}" logs --no-color runner | sed 's/^runner_1 *| //' | grep -v '^$' || true
+  echo "compose: ok in ${seconds}s"
+else
+  [ "$status" -eq 124 ] && echo "compose: timed out after ${COMPOSE_TIMEOUT_SECONDS}s" >&2
+  tail -n 80 "$log" >&2
+  echo "compose: FAILED (exit $status) after ${seconds}s" >&2
+fi
+exit "$status"

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import { IngestorProcess } from '../harness/ingestor-process.js'
+import { IngestorProcess, ingestArgs, type IngestorProcessOptions } from '../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../harness/redis/index.js'
 import { sleep } from '../harness/wait.js'
 import { FixtureWriter, openFixture } from '../protocol/fixture/index.js'
@@ -18,7 +18,10 @@ import { startReplay, withSeq } from '../replay/index.js'
  * its main thread, and the naive peer (bench/naive-consumer.ts: one awaited XADD per event).
  * Then RSS of the ingestor while Redis is stopped (SIGSTOP) for --pause-seconds under load.
  *
- * node dist/bench/ingest.js [--events N] [--pause-seconds S] [--fixture FILE]
+ * With --baseline DIR, also the ingestor of another built checkout (e.g. `git archive <commit>`
+ * unpacked and built there), so a change is compared with its baseline in the same run.
+ *
+ * node dist/bench/ingest.js [--events N] [--pause-seconds S] [--fixture FILE] [--baseline DIR]
  */
 const root = fileURLToPath(new URL(existsSync(fileURLToPath(new URL('../../package.json', import.meta.url))) ? '../../' : '../', import.meta.url))
 const args = parseArgs(process.argv.slice(2))
@@ -45,6 +48,10 @@ async function main(): Promise<void> {
     runs.push(await measure('ingestor (2 decode workers)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '2'])))
     runs.push(await measure('ingestor (main-thread decode)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '0'])))
     runs.push(await measure('naive peer (awaited XADD per event)', fixture, redis, (relay, keys) => naiveChild(relay, redis.url, keys)))
+    if (args.baseline !== undefined) {
+      const cli = join(args.baseline, 'dist/cli/index.js')
+      runs.push(await measure(`baseline build ${args.baseline} (1 worker)`, fixture, redis, (relay, keys) => spawnConsumer(cli, ingestArgs(ingestorOptions(relay, redis.url, keys, [])))))
+    }
     const paused = args.pauseSeconds > 0 ? await pausedRedisRss(fixture, redis, args.pauseSeconds) : null
 
     const ingestor = runs[0]!
@@ -105,11 +112,15 @@ async function measure(name: string, fixture: { path: string }, redis: RedisHand
   }
 }
 
-function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, extra: string[]): Consumer {
+function ingestorOptions(relayUrl: string, redisUrl: string, keys: Keys, extra: string[]): IngestorProcessOptions {
   const url = new URL(relayUrl)
   const cursor = url.searchParams.get('cursor') ?? '0'
   url.searchParams.delete('cursor')
-  const child = IngestorProcess.start({ relayUrl: url.toString(), redisUrl, ...keys, args: ['--cursor', cursor, '--status-interval', '1', ...extra], env: { FIREHOSE_LOG_LEVEL: 'warn' } })
+  return { relayUrl: url.toString(), redisUrl, ...keys, args: ['--cursor', cursor, '--status-interval', '1', ...extra], env: { FIREHOSE_LOG_LEVEL: 'warn' } }
+}
+
+function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, extra: string[]): Consumer {
+  const child = IngestorProcess.start(ingestorOptions(relayUrl, redisUrl, keys, extra))
   return {
     pid: child.pid,
     maxRssMb: () => child.maxRssMb,
@@ -120,7 +131,12 @@ function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, extra: st
 }
 
 function naiveChild(relayUrl: string, redisUrl: string, keys: Keys): Consumer {
-  const child = spawn(process.execPath, [join(root, 'dist/bench/naive-consumer.js'), relayUrl, redisUrl, keys.stream, keys.cursorKey], { stdio: 'inherit' })
+  return spawnConsumer(join(root, 'dist/bench/naive-consumer.js'), [relayUrl, redisUrl, keys.stream, keys.cursorKey])
+}
+
+/** A consumer script as a child process, its RSS sampled from /proc. */
+function spawnConsumer(script: string, argv: string[]): Consumer {
+  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FIREHOSE_LOG_LEVEL: 'warn' } })
   let max: number | null = null
   const timer = setInterval(() => {
     void rssMb(child.pid).then((mb) => {
@@ -236,12 +252,12 @@ async function realFrames(): Promise<Buffer[]> {
   return Promise.all(files.map((f) => readFile(join(dir, f))))
 }
 
-function parseArgs(argv: string[]): { events: number; pauseSeconds: number; fixture: string | undefined } {
+function parseArgs(argv: string[]): { events: number; pauseSeconds: number; fixture: string | undefined; baseline: string | undefined } {
   const value = (flag: string): string | undefined => {
     const i = argv.indexOf(flag)
     return i === -1 ? undefined : argv[i + 1]
   }
-  return { events: Number(value('--events') ?? 100_000), pauseSeconds: Number(value('--pause-seconds') ?? 30), fixture: value('--fixture') }
+  return { events: Number(value('--events') ?? 100_000), pauseSeconds: Number(value('--pause-seconds') ?? 30), fixture: value('--fixture'), baseline: value('--baseline') }
 }
 
 await main()

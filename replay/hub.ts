@@ -158,12 +158,13 @@ export class ReplayHub implements SessionHost, TimelineHost {
         session.fail(plan.error, plan.message)
         return
       case 'live':
-        session.start(this.window.headIndex, this.finishedHint(id, this.window.headIndex))
+        // Only a client that asked for no cursor: one with a cursor got the past it asked for,
+        // and a future cursor under --relay-quirks must go live as silently as a Go relay does.
+        session.start(this.window.headIndex, cursor.kind === 'value' ? [] : this.finishedHint(id))
         break
       case 'backlog':
         session.start(plan.from, [
           ...(plan.outdated && !this.options.relayQuirks ? [infoFrame('OutdatedCursor', OUTDATED_CURSOR_MESSAGE)] : []),
-          ...this.finishedHint(id, plan.from),
         ])
         break
     }
@@ -171,12 +172,12 @@ export class ReplayHub implements SessionHost, TimelineHost {
   }
 
   /**
-   * A relay never ends, a replay does: a client starting at the head of a finished timeline
+   * A relay never ends, a replay does: a client joining the live tail of a finished timeline
    * would wait forever for nothing (typically `--start now` played the fixture before the client
    * connected). Say so in the server log and, as an #info frame, to the client.
    */
-  private finishedHint(id: number, from: number): Uint8Array[] {
-    if (!this.options.finished() || from < this.window.headIndex) return []
+  private finishedHint(id: number): Uint8Array[] {
+    if (!this.options.finished()) return []
     const message =
       `replay finished: all ${this.options.framesPublished()} frames were published before this client connected, so it gets nothing; ` +
       `reconnect with cursor=0 for the retained window (${this.window.size} frames), or run the replay with --start first-client or --loop`

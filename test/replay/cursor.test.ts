@@ -42,12 +42,15 @@ describe('cursor semantics (PDS behaviour)', () => {
       await client.waitFor(200)
       expect(seqs(client.frames)).toEqual(expectedAfter(0))
       expect(client.frames.every((bytes, i) => sameBytes(bytes, frames[i]!.bytes))).toBe(true)
-      // A live subscriber arriving after the end gets nothing of the past; an empty cursor
-      // (what @atproto/sync sends when it has none) means the same as no cursor.
+      // A live subscriber arriving after the end gets nothing of the past, only an #info hint
+      // saying so; an empty cursor (what @atproto/sync sends when it has none) means no cursor.
       const late = subscribe(replay.url, '?cursor=')
-      await late.opened
-      await until(replay, (s) => s.clients.length === 2 && s.finished)
-      expect(late.frames).toHaveLength(0)
+      await late.waitFor(1)
+      expect(replay.status().finished).toBe(true)
+      expect(late.frames).toHaveLength(1)
+      const hint = decodeFrame(late.frames[0]!)
+      expect(hint.header).toEqual({ op: 1, t: '#info' })
+      expect(hint.body.name).toBe('ReplayFinished')
       await Promise.all([client.close(), late.close()])
     } finally {
       await replay.close()

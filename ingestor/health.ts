@@ -25,7 +25,7 @@ export interface HealthServer {
   close(): Promise<void>
 }
 
-/** Connections served at once; a flood of probes or scrapes is refused beyond this. */
+/** Connections served at once (each closes after its answer); a flood beyond this is refused. */
 const MAX_CONNECTIONS = 64
 
 /**
@@ -57,6 +57,9 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     },
   }
   const server = createServer((req, res) => {
+    // No keep-alive: probes and scrapes come seconds apart, and idle sockets would hold the
+    // MAX_CONNECTIONS slots that concurrent requests need.
+    res.setHeader('connection', 'close')
     const route = req.method === 'GET' ? routes[(req.url ?? '').split('?')[0]!] : undefined
     if (route === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /health, /ready or /metrics\n')

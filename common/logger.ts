@@ -26,6 +26,9 @@ export function createLogger(options: LoggerOptions): Logger {
   return pino(base, pino.destination({ dest: 2, sync: false }))
 }
 
+/** How deep into log fields strings are redacted (deeper than any field we log). */
+const REDACT_DEPTH = 8
+
 /**
  * Credentials never reach a log line: every string in the message, the fields and serialized
  * errors has URL userinfo replaced (an error message may quote a URL we never saw, e.g. a
@@ -40,9 +43,9 @@ const REDACTING = {
       )
     },
   },
-  formatters: { log: (fields: Record<string, unknown>) => redactFields(fields, 3) as Record<string, unknown> },
+  formatters: { log: (fields: Record<string, unknown>) => redactFields(fields, REDACT_DEPTH) as Record<string, unknown> },
   // The serialized error has a prototype of its own: spread it into a plain object to redact it.
-  serializers: { err: (err: Error) => redactFields({ ...pino.stdSerializers.err(err) }, 3) },
+  serializers: { err: (err: Error) => redactFields({ ...pino.stdSerializers.err(err) }, REDACT_DEPTH) },
 }
 
 /** Strings in plain objects and arrays, down to `depth` levels, with redactText applied; anything else as is. */

@@ -119,3 +119,16 @@ function plausibleHost(hostname: string): boolean {
   const labels = bare.replace(/\.$/, '').split('.')
   return labels.length >= 2 && labels.every((label) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i.test(label)) && /[a-z]/i.test(labels.at(-1)!)
 }
+
+/** A comma-separated list (`a,b`), each item checked by `error` (a reason, or null when valid). */
+export function list(error: (item: string) => string | null): (value: string) => string[] {
+  return (value: string) => {
+    const items = value.split(',').map((item) => item.trim())
+    if (items.some((item) => item === '')) throw new InvalidArgumentError(`expected a comma-separated list without empty items, got "${value}"`)
+    for (const item of items) {
+      const reason = error(item)
+      if (reason !== null) throw new InvalidArgumentError(reason)
+    }
+    return items
+  }
+}

@@ -3,20 +3,26 @@ import { isFrameDecodeError } from '../protocol/errors.js'
 import { decodeEvent } from '../protocol/events.js'
 import { isSequenced, toStreamEntry, type StreamEntry } from '../protocol/stream-entry.js'
 import { EncodedEntry } from './encoded-entry.js'
+import { EventFilter, type EventFilterSpec } from './event-filter.js'
 import { IngestorErrorCode } from './errors.js'
 
 /** What the decoder made of one frame. */
 export type DecodeResult =
-  | { kind: 'entry'; entry: EncodedEntry; /** event `time` in ms since epoch, for lag; null if unparseable */ timeMs: number | null }
+  | { kind: 'entry'; entry: EncodedEntry; /** event `time` in ms since epoch, for lag; null if unparseable */ timeMs: number | null; /** commit ops removed by the filter (absent: none) */ filteredOps?: number }
   | SkipResult
+  | FilteredResult
   | BadResult
 /** A frame that is not published: unknown/deprecated `t` (and #info/error if one got here). */
 export type SkipResult = { kind: 'skip'; t: string; seq: number | null }
+/** A well-formed event the filter drops (its type, or a commit with no matching op left); its seq still moves the cursor. */
+export type FilteredResult = { kind: 'filtered'; seq: number; /** commit ops removed */ ops: number }
 /** Malformed: goes to the dead-letter stream with its raw bytes. */
 export type BadResult = { kind: 'bad'; seq: number | null; code: string; message: string }
 
 export interface DecodeSettings {
   verifyBlocks: BlockVerification
+  /** Absent or null: every event is published as decoded. */
+  filter?: EventFilterSpec | null
 }
 
 /**
@@ -27,12 +33,12 @@ export interface DecodeSettings {
 export interface EncodedBatch {
   json: ArrayBuffer
   entries: Float64Array
-  others: { index: number; result: SkipResult | BadResult }[]
+  others: { index: number; result: SkipResult | FilteredResult | BadResult }[]
 }
 
 const ENTRY_TYPES: readonly StreamEntry['type'][] = ['commit', 'identity', 'account', 'sync']
-/** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in ENTRY_TYPES. */
-const ENTRY_FIELDS = 4
+/** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in ENTRY_TYPES, ops filtered out. */
+const ENTRY_FIELDS = 5
 
 /** Decodes frames [offsets[i], offsets[i+1]) of `packed` (which may be longer). Never throws: every failure becomes a `bad` result. */
 export function decodeBatch(packed: Uint8Array, offsets: readonly number[], settings: DecodeSettings): EncodedBatch {
@@ -40,8 +46,9 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
   const json = new Utf8Buffer(offsets[count]! - offsets[0]!)
   const entries = new Float64Array(count * ENTRY_FIELDS)
   const others: EncodedBatch['others'] = []
+  const filter = settings.filter ? new EventFilter(settings.filter) : null
   for (let i = 0; i < count; i++) {
-    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings)
+    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings.verifyBlocks, filter)
     const at = i * ENTRY_FIELDS
     if (result.kind === 'entry') {
       const { type, seq, data } = result.entry
@@ -49,6 +56,7 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
       entries[at + 1] = seq
       entries[at + 2] = result.timeMs ?? Number.NaN
       entries[at + 3] = ENTRY_TYPES.indexOf(type)
+      entries[at + 4] = result.filteredOps
     } else {
       entries[at] = -1
       others.push({ index: i, result })
@@ -68,8 +76,9 @@ export function unpackBatch(batch: EncodedBatch): DecodeResult[] {
     const end = entries[at]!
     if (end < 0) continue
     const timeMs = entries[at + 2]!
+    const filteredOps = entries[at + 4]!
     const entry = new EncodedEntry(ENTRY_TYPES[entries[at + 3]!]!, entries[at + 1]!, Buffer.from(json, start, end - start))
-    results[i] = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs }
+    results[i] = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs, ...(filteredOps > 0 ? { filteredOps } : {}) }
     start = end
   }
   return results
@@ -83,14 +92,17 @@ export function decodeInline(frames: readonly Uint8Array[], settings: DecodeSett
   return unpackBatch(decodeBatch(packed, offsets, settings))
 }
 
-type OneResult = { kind: 'entry'; entry: StreamEntry; timeMs: number | null } | SkipResult | BadResult
+type OneResult = { kind: 'entry'; entry: StreamEntry; timeMs: number | null; filteredOps: number } | SkipResult | FilteredResult | BadResult
 
-function decodeOne(bytes: Uint8Array, settings: DecodeSettings): OneResult {
+function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: EventFilter | null): OneResult {
   try {
-    const event = decodeEvent(bytes, { verifyBlocks: settings.verifyBlocks })
+    const event = decodeEvent(bytes, { verifyBlocks })
     if (isSequenced(event)) {
-      const timeMs = Date.parse(event.time)
-      return { kind: 'entry', entry: toStreamEntry(event), timeMs: Number.isNaN(timeMs) ? null : timeMs }
+      // Filtered before toStreamEntry, so dropped ops and events cost no JSON.
+      const { event: kept, removedOps } = filter === null ? { event, removedOps: 0 } : filter.apply(event)
+      if (kept === null) return { kind: 'filtered', seq: event.seq, ops: removedOps }
+      const timeMs = Date.parse(kept.time)
+      return { kind: 'entry', entry: toStreamEntry(kept), timeMs: Number.isNaN(timeMs) ? null : timeMs, filteredOps: removedOps }
     }
     if (event.type === 'unknown') return { kind: 'skip', t: event.t, seq: event.seq }
     return { kind: 'skip', t: event.type === 'info' ? '#info' : 'error', seq: null }

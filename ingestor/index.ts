@@ -12,6 +12,7 @@ import type { IngestorState, IngestorStatus, StopReason } from './status.js'
 import { StatusReporter } from './status-reporter.js'
 
 export type { IngestorOptions, FutureCursorPolicy } from './options.js'
+export type { EventType } from './event-filter.js'
 export { INGESTOR_DEFAULTS } from './options.js'
 export type { IngestorStatus, IngestorCounters, StopReason } from './status.js'
 export { CRASH_POINTS, parseCrashAt } from './crash-points.js'
@@ -42,7 +43,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const crash = new CrashPoints(options.crashAt)
   // First: a bad URL or unreadable TLS file throws here, before anything needs closing.
   const sink = new RedisSink(options.redisUrl, options, baseLogger, options.redisBackoff, { tls: options.redisTls, downLogIntervalMs: options.redisDownLogIntervalMs })
-  const decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks }, logger)
+  const decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks, filter: options.filter }, logger)
 
   let state: IngestorState = 'starting'
   let stoppedBy: StopReason | null = null

@@ -2,6 +2,7 @@ import type { Logger } from '../common/logger.js'
 import type { SeededRandom } from '../common/random.js'
 import type { BlockVerification } from '../protocol/car.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
+import { eventFilterSpec, type EventFilterSpec, type EventType } from './event-filter.js'
 import type { RedisTlsOptions } from './redis-connection.js'
 import type { TrimMode } from './redis-sink.js'
 
@@ -63,6 +64,10 @@ export interface IngestorOptions {
   decodeWorkers?: number
   /** Which CAR blocks must hash to their CID (default 'all'; see protocol/car.ts). */
   verifyBlocks?: BlockVerification
+  /** Publish only commit ops in these collections: exact NSIDs or `prefix.*`; a commit left without ops is not published (its seq still moves the cursor). Default: all. */
+  collections?: string[]
+  /** Publish only these event types. Default: all. */
+  types?: EventType[]
   /** Status line period. Default 10_000; 0 disables. */
   statusIntervalMs?: number
   /** Serve GET /health, /ready and /metrics on this port (0 = any free port); null = no HTTP server. */
@@ -85,8 +90,8 @@ export interface IngestorOptions {
   random?: SeededRandom
 }
 
-export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random' | 'relayBackoff' | 'redisBackoff'>> &
-  Pick<IngestorOptions, 'logger' | 'random' | 'relayBackoff'> & { redisBackoff: { initialMs: number; maxMs: number } }
+export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random' | 'relayBackoff' | 'redisBackoff' | 'collections' | 'types'>> &
+  Pick<IngestorOptions, 'logger' | 'random' | 'relayBackoff'> & { redisBackoff: { initialMs: number; maxMs: number }; /** null: publish everything */ filter: EventFilterSpec | null }
 
 export const INGESTOR_DEFAULTS = {
   stream: 'firehose:events',
@@ -136,6 +141,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     maxConsecutiveBadFrames: options.maxConsecutiveBadFrames ?? INGESTOR_DEFAULTS.maxConsecutiveBadFrames,
     decodeWorkers: options.decodeWorkers ?? INGESTOR_DEFAULTS.decodeWorkers,
     verifyBlocks: options.verifyBlocks ?? 'all',
+    filter: eventFilterSpec(options.collections, options.types),
     statusIntervalMs: options.statusIntervalMs ?? INGESTOR_DEFAULTS.statusIntervalMs,
     healthPort: options.healthPort ?? null,
     healthHost: options.healthHost ?? INGESTOR_DEFAULTS.healthHost,

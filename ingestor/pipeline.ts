@@ -413,12 +413,19 @@ export class Pipeline {
           case 'entry':
             this.consecutiveBad = 0
             entries.push(result.entry)
+            this.counters.filteredOps += result.filteredOps ?? 0
             bytesByType.set(result.entry.type, (bytesByType.get(result.entry.type) ?? 0) + frame.bytes.byteLength)
             if (result.timeMs !== null) lastTimeMs = result.timeMs
             break
           case 'skip':
             this.counters.unknownTypes++
             this.logger.debug({ t: result.t, seq: result.seq }, 'skipping a frame type we do not publish')
+            break
+          case 'filtered':
+            // Well-formed, not wanted (--collections/--types); its seq above still moves the cursor.
+            this.consecutiveBad = 0
+            this.counters.filteredEvents++
+            this.counters.filteredOps += result.ops
             break
           case 'bad':
             dead.push({ seq: result.seq ?? frame.seq ?? null, code: result.code, message: result.message, bytes: frame.bytes })

@@ -19,6 +19,10 @@ export interface IngestorCounters {
   seqJumps: number
   /** Frames with an unknown or deprecated `t` (not published). */
   unknownTypes: number
+  /** Events not published because of --types/--collections (their seq still moves the cursor). */
+  filteredEvents: number
+  /** Commit ops removed by --collections (from published and unpublished commits). */
+  filteredOps: number
   infoFrames: number
   /** `#info OutdatedCursor`: the relay no longer had our position; events were lost upstream. */
   outdatedCursor: number
@@ -56,6 +60,8 @@ export function emptyCounters(): IngestorCounters {
     skippedRepeat: 0,
     seqJumps: 0,
     unknownTypes: 0,
+    filteredEvents: 0,
+    filteredOps: 0,
     infoFrames: 0,
     outdatedCursor: 0,
     errorFrames: 0,

@@ -3,10 +3,11 @@ import { createLogger, redactText } from '../../common/logger.js'
 import { IngestorError, IngestorErrorCode, RedisConfigError } from '../../ingestor/errors.js'
 import type { IngestorHandle } from '../../ingestor/index.js'
 import { parseCrashAt } from '../../ingestor/crash-points.js'
+import { collectionPatternError, eventTypeError, type EventType } from '../../ingestor/event-filter.js'
 import { INGESTOR_DEFAULTS, type FutureCursorPolicy } from '../../ingestor/options.js'
 import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
-import { integer, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayUrl } from '../options.js'
+import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface IngestFlags {
@@ -32,6 +33,8 @@ interface IngestFlags {
   maxBadFrames: number
   decodeWorkers: number
   verifyBlocks: BlockVerification
+  collections?: string[]
+  types?: EventType[]
   healthPort?: number
   healthHost: string
   readyWriteTimeout: number
@@ -103,6 +106,8 @@ export function registerIngest(program: Command): void {
     .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
     .addOption(option('--decode-workers <n>', 'worker threads decoding frames; 0 = decode on the main thread', 'FIREHOSE_DECODE_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.decodeWorkers))
     .addOption(option('--verify-blocks <which>', 'CAR blocks that must hash to their CID: all, records (op records only, faster), none', 'FIREHOSE_VERIFY_BLOCKS', oneOf(['all', 'records', 'none'] as const), 'all'))
+    .addOption(option('--collections <list>', 'publish only commit ops in these collections (NSIDs or prefix.* wildcards, comma-separated); a commit left without ops is not published, its seq still moves the cursor', 'FIREHOSE_COLLECTIONS', list(collectionPatternError)))
+    .addOption(option('--types <list>', 'publish only these event types (comma-separated: commit, identity, account, sync)', 'FIREHOSE_TYPES', list(eventTypeError) as (value: string) => EventType[]))
     .addOption(option('--health-port <port>', 'serve GET /health (liveness), /ready and /metrics (Prometheus) on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
     .addOption(option('--health-host <address>', 'address the health port listens on (127.0.0.1 = this host only)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
     .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
@@ -172,6 +177,8 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       maxConsecutiveBadFrames: flags.maxBadFrames,
       decodeWorkers: flags.decodeWorkers,
       verifyBlocks: flags.verifyBlocks,
+      ...(flags.collections !== undefined ? { collections: flags.collections } : {}),
+      ...(flags.types !== undefined ? { types: flags.types } : {}),
       healthPort: flags.healthPort ?? null,
       healthHost: flags.healthHost,
       readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),

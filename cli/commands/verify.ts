@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import type { StreamCheckResult } from '../../harness/stream-checker.js'
-import { redactUrl } from '../../common/logger.js'
+import { redactText, redactUrl } from '../../common/logger.js'
 import type { ReplayStatus } from '../../replay/index.js'
 import { nonEmpty, option, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
@@ -38,7 +38,8 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
     result = await checkStream({ redisUrl: options.redis, stream: options.stream, expected })
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
-    process.stderr.write(`firehose verify: ${reason.replaceAll(options.redis, redactUrl(options.redis))}\n`)
+    // Any URL may be quoted (--redis raw, --replay in a fetch error): none keeps its password.
+    process.stderr.write(`firehose verify: ${redactText(reason.replaceAll(options.redis, redactUrl(options.redis)))}\n`)
     return ExitCode.Error
   }
   if (options.json === true) {

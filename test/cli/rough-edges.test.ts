@@ -53,6 +53,14 @@ describe('CLI rough edges', () => {
     }
   })
 
+  it('verify: a failing --replay URL is quoted without its password (the fetch error carries it whole)', () => {
+    const fixture = new URL('../../fixtures/generated.fixture.gz', import.meta.url).pathname
+    const result = cli(['verify', '--fixture', fixture, '--redis', 'redis://127.0.0.1:1', '--replay', `http://u:${SECRET}@127.0.0.1:1`])
+    expect(result.status).toBe(3)
+    expect(result.stderr).toMatch(/^firehose verify: .*http:\/\/\*\*\*@127\.0\.0\.1:1/)
+    expect(result.stderr).not.toContain(SECRET)
+  })
+
   it('relayUrl: a bare host needs a dot, localhost or an IP (port optional); with a scheme any host goes', () => {
     const xrpc = '/xrpc/com.atproto.sync.subscribeRepos'
     expect(relayUrl('bsky.network')).toBe(`wss://bsky.network${xrpc}`)

@@ -8,10 +8,11 @@ import type { ScenarioContext, ScenarioOutcome } from './types.js'
 /**
  * Shared body of the paced-load scenarios: the fixture looped at `rate` for `seconds` into the
  * ingestor, end-to-end lag sampled the whole time, then the stream checked. Fails when lag p99
- * reaches `maxLagP99Ms`. The replay server's achieved rate is reported: on a loaded machine it
+ * reaches `defaultMaxLagP99Ms` (or HARNESS_MAX_LAG_P99_MS). The replay server's achieved rate is reported: on a loaded machine it
  * may fall short, which is not the ingestor's fault.
  */
-export async function runPacedLoad(ctx: ScenarioContext, rate: ReplayRate, seconds: number, maxLagP99Ms: number): Promise<ScenarioOutcome> {
+export async function runPacedLoad(ctx: ScenarioContext, rate: ReplayRate, seconds: number, defaultMaxLagP99Ms: number): Promise<ScenarioOutcome> {
+  const maxLagP99Ms = Number(process.env.HARNESS_MAX_LAG_P99_MS ?? defaultMaxLagP99Ms)
   const fixture = await scenarioFixture()
   return withRig(ctx, { fixture, replay: { rate, loop: true } }, async (rig) => {
     await rig.expected() // decode before the clock starts

@@ -44,7 +44,9 @@ ENTRYPOINT ["npx", "vitest", "run"]
 CMD ["test/scenarios"]
 
 FROM ${NODE_IMAGE} AS runtime
+# Semi-spaces of 4 MiB instead of up to 16: ~15 MiB less RSS, no measured CPU cost (docs/performance.md).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=4 \
     FIREHOSE_HEALTH_PORT=8080
 WORKDIR /app
 COPY --from=prod-deps /app/package.json ./

@@ -116,8 +116,11 @@ function ingestorOptions(relayUrl: string, redisUrl: string, keys: Keys, extra: 
   const url = new URL(relayUrl)
   const cursor = url.searchParams.get('cursor') ?? '0'
   url.searchParams.delete('cursor')
-  return { relayUrl: url.toString(), redisUrl, ...keys, args: ['--cursor', cursor, '--status-interval', '1', ...extra], env: { FIREHOSE_LOG_LEVEL: 'warn' } }
+  return { relayUrl: url.toString(), redisUrl, ...keys, args: ['--cursor', cursor, '--status-interval', '1', ...extra], env: { FIREHOSE_LOG_LEVEL: 'warn', NODE_OPTIONS: SHIPPED_NODE_OPTIONS } }
 }
+
+/** The node flags the `firehose` bin (shebang) and the Docker image run the ingestor with. */
+const SHIPPED_NODE_OPTIONS = '--max-semi-space-size=4'
 
 function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, extra: string[]): Consumer {
   const child = IngestorProcess.start(ingestorOptions(relayUrl, redisUrl, keys, extra))
@@ -160,7 +163,7 @@ async function pausedRedisRss(fixture: { path: string }, redis: RedisHandle, sec
   const relay = await startReplay({ files: [fixture.path], loop: true, rate: { mode: 'max' }, start: 'first-client' })
   const client = new Redis(redis.url)
   const redisPid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1])
-  const child = IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, ...keys, args: ['--cursor', '0', '--status-interval', '1', '--health-port', '0'], env: { FIREHOSE_LOG_LEVEL: 'info' } })
+  const child = IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, ...keys, args: ['--cursor', '0', '--status-interval', '1', '--health-port', '0'], env: { FIREHOSE_LOG_LEVEL: 'info', NODE_OPTIONS: SHIPPED_NODE_OPTIONS } })
   try {
     while ((await client.xlen(keys.stream)) < 20_000) await sleep(20)
     const rssBeforeMb = child.maxRssMb

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { redactUsageError } from './options.js'

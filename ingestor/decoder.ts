@@ -82,6 +82,13 @@ class WorkerPoolDecoder implements FrameDecoder {
   }
 }
 
+/**
+ * The worker's young generation (V8 default: up to 16 MiB of semi-spaces, kept committed once
+ * grown). Its garbage dies within one batch, so small semi-spaces scavenge as cheaply and save
+ * ~11 MiB of RSS (docs/performance.md).
+ */
+const WORKER_YOUNG_GENERATION_MB = 6
+
 interface Pending {
   resolve: (results: DecodeResult[]) => void
   reject: (err: Error) => void
@@ -144,7 +151,7 @@ class DecodeThread {
 
   private ensureWorker(): Worker {
     if (this.worker !== null) return this.worker
-    const worker = new Worker(this.script, { workerData: this.settings })
+    const worker = new Worker(this.script, { workerData: this.settings, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } })
     worker.on('message', (response: DecodeResponse) => {
       const waiter = this.waiting.get(response.id)
       this.waiting.delete(response.id)

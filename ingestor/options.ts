@@ -54,9 +54,9 @@ export interface IngestorOptions {
   writeMaxFrames?: number
   /** Most bytes of raw frames per atomic write (and waiting decoded). Default 16 MiB. */
   writeMaxBytes?: number
-  /** Queue bound between socket and Redis, in frames. Default 10_000. */
+  /** Queue bound between socket and Redis, in frames. Default 4_000 (RSS: docs/performance.md). */
   queueFrames?: number
-  /** Queue bound in bytes of raw frames. Default 64 MiB. */
+  /** Queue bound in bytes of raw frames. Default 32 MiB. */
   queueBytes?: number
   /** This many malformed frames in a row => reconnect. Default 20. */
   maxConsecutiveBadFrames?: number
@@ -105,8 +105,8 @@ export const INGESTOR_DEFAULTS = {
   batchBytes: 4 * 1024 * 1024,
   writeMaxFrames: 2000,
   writeMaxBytes: 16 * 1024 * 1024,
-  queueFrames: 10_000,
-  queueBytes: 64 * 1024 * 1024,
+  queueFrames: 4_000,
+  queueBytes: 32 * 1024 * 1024,
   maxConsecutiveBadFrames: 20,
   statusIntervalMs: 10_000,
   decodeWorkers: 1,

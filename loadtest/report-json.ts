@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { redactUrl } from '../common/logger.js'
 import { renderReportHtml } from './report-html.js'
 import type { LoadtestResult } from './types.js'
 
@@ -8,7 +9,10 @@ export async function writeReports(dir: string, result: LoadtestResult): Promise
   await mkdir(dir, { recursive: true })
   const json = join(dir, 'report.json')
   const html = join(dir, 'report.html')
-  await writeFile(json, `${JSON.stringify(result, null, 2)}\n`)
-  await writeFile(html, renderReportHtml(result))
+  // Reports get shared: the --redis URL goes in without its password.
+  const { redisUrl } = result.config
+  const shown = { ...result, config: { ...result.config, redisUrl: redisUrl === null ? null : redactUrl(redisUrl) } }
+  await writeFile(json, `${JSON.stringify(shown, null, 2)}\n`)
+  await writeFile(html, renderReportHtml(shown))
   return { json, html }
 }

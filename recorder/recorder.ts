@@ -23,7 +23,7 @@ export interface RecorderOptions {
   compressionLevel?: number
   logger?: Logger
   /** Relay client tuning (tests use short timeouts and seeded jitter). */
-  relayClient?: Pick<RelayClientOptions, 'stallTimeoutMs' | 'pingIntervalMs' | 'backoff' | 'random'>
+  relayClient?: Pick<RelayClientOptions, 'stallTimeoutMs' | 'pingIntervalMs' | 'backoff' | 'random' | 'maxPayloadBytes'>
 }
 
 export type RecorderState = 'recording' | 'stopping' | 'stopped' | 'failed'

@@ -12,6 +12,7 @@ interface RecordOptions {
   duration?: number
   rotateMb?: number
   level?: number
+  maxMessageMb: number
 }
 
 /** `firehose record`: live relay frames into a fixture file, byte-for-byte with receive times. */
@@ -26,6 +27,7 @@ export function registerRecord(program: Command): void {
     .addOption(option('--duration <seconds>', 'stop after this many seconds', 'FIREHOSE_DURATION', positiveNumber()))
     .addOption(option('--rotate-mb <mb>', 'start a new file after this many MB on disk', 'FIREHOSE_ROTATE_MB', positiveNumber()))
     .addOption(option('--level <n>', 'compression level (gzip 1-9, zstd 1-19); default 1, fast enough for live capture', 'FIREHOSE_LEVEL', integer(1, 19)))
+    .addOption(option('--max-message-mb <mib>', 'largest relay message accepted; a larger one ends the connection and is retried with backoff (docs/relay-client.md)', 'FIREHOSE_MAX_MESSAGE_MB', integer(1, 1024), 16))
     .action(action(record))
 }
 
@@ -44,6 +46,7 @@ async function record(options: RecordOptions): Promise<ExitCode> {
       ...(options.duration !== undefined && { durationSec: options.duration }),
       ...(options.rotateMb !== undefined && { rotateMb: options.rotateMb }),
       ...(options.level !== undefined && { compressionLevel: options.level }),
+      relayClient: { maxPayloadBytes: options.maxMessageMb * 1024 * 1024 },
       logger,
     })
   } catch (err) {

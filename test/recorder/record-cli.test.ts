@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { encode } from '@ipld/dag-cbor'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { reapOnExit } from '../../harness/child-reaper.js'
 import { startMiniRelay } from './mini-relay.js'
@@ -69,6 +70,7 @@ describe('firehose record (CLI)', () => {
       [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'd.gz'), '--cursor', 'abc'], /integer/],
       [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'e.gz'), '--rotate-mb', '0'], /positive number/],
       [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'g.gz'), '--bogus'], /unknown option/],
+      [['--relay', 'ws://127.0.0.1:1', '--out', join(dir, 'h.gz'), '--max-message-mb', '0'], /integer/],
     ]
     // Three at a time: each is a full Node start-up, on two shared cores.
     const results: Awaited<Run['exit']>[] = []
@@ -78,8 +80,24 @@ describe('firehose record (CLI)', () => {
       expect(result.stderr, cases[i]![0].join(' ')).toMatch(cases[i]![1])
     })
     // Nothing was created: validation happens before the recorder starts.
-    for (const name of ['a.gz', 'b.gz', 'c.gz', 'd.gz', 'e.gz', 'g.gz']) expect(existsSync(join(dir, name))).toBe(false)
+    for (const name of ['a.gz', 'b.gz', 'c.gz', 'd.gz', 'e.gz', 'g.gz', 'h.gz']) expect(existsSync(join(dir, name))).toBe(false)
   }, 90_000)
+
+  it('--max-message-mb: a relay message over the limit is refused (logged, retried); raising the limit records it', async () => {
+    // Frame 5 is a 1.5 MiB #identity (a valid header + body with seq 5).
+    const source = sequencedFrames(10, 1)
+    source[4] = new Uint8Array(Buffer.concat([encode({ op: 1, t: '#identity' }), encode({ seq: 5, did: 'did:plc:big', time: '2024-01-01T00:00:00Z', handle: 'x'.repeat(1.5 * 1024 * 1024) })]))
+    const relay = await startMiniRelay({ frames: source })
+    cleanups.push(() => relay.close())
+    const dir = tempDir()
+    const refused = await runCli(['--relay', relay.url, '--out', join(dir, 'refused.gz'), '--max-message-mb', '1', '--duration', '3']).exit
+    expect(refused.code, refused.stderr).toBe(0)
+    expect(refused.stderr).toMatch(/over the 1048576-byte limit after cursor 4/)
+    expect((await readFixture(join(dir, 'refused.gz'))).frames.map((frame) => frame.bytes.byteLength > 1024 * 1024)).toEqual([false, false, false, false])
+    const recorded = await runCli(['--relay', relay.url, '--out', join(dir, 'recorded.gz'), '--max-message-mb', '2', '--limit', '10']).exit
+    expect(recorded.code, recorded.stderr).toBe(0)
+    expect(firstDifference((await readFixture(join(dir, 'recorded.gz'))).frames.map((f) => f.bytes), source)).toBe(-1)
+  })
 
   it('--limit: records exactly N frames, prints a summary line and exits 0', async () => {
     const source = sequencedFrames(200, 1)

@@ -15,6 +15,13 @@ import { registerLoadtest } from './commands/loadtest.js'
 // dist/cli/index.js -> the package root: `firehose --version` is the package's version.
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
+// `firehose scenario --list | head`: a reader that closed the pipe wants no more output; that
+// is not an error of ours (without this, Node throws EPIPE with a stack trace).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err
+  process.exit(ExitCode.Ok)
+})
+
 // Wiring only: each command lives in its own file under cli/commands/. Subcommands inherit the
 // error output: a usage error is one line with a pointer to --help, never the whole help.
 const program = new Command('firehose')

@@ -7,6 +7,7 @@ import { IngestorProcess } from '../../harness/ingestor-process.js'
 import type { RedisHandle } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
+import { INGESTOR_DEFAULTS } from '../../ingestor/options.js'
 import { SUBSCRIBE_PATH } from '../../replay/index.js'
 import { committedFixture, loadIngestor, replay, repoRoot, startOwnRedis, uniqueKeys } from './helpers.js'
 import { parsePrometheus, sample, type Sample } from './prometheus-text.js'
@@ -118,7 +119,7 @@ describe('GET /health, /ready and /metrics tell the truth (real redis-server, re
       expect(m('firehose_write_duration_seconds_count')).toBeGreaterThanOrEqual(m('firehose_batches_written_total')!)
       expect(m('firehose_write_duration_seconds_sum')).toBeGreaterThan(0)
       expect(m('firehose_queue_frames')).toBe(0)
-      expect(m('firehose_queue_max_frames')).toBe(10_000)
+      expect(m('firehose_queue_max_frames')).toBe(INGESTOR_DEFAULTS.queueFrames)
       expect(m('firehose_backpressure')).toBe(0)
       expect(m('firehose_stream_length', { stream: keys.stream })).toBe(FIXTURE.frames)
       expect(m('firehose_stream_length', { stream: keys.dead })).toBe(3)

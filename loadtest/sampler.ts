@@ -40,10 +40,9 @@ export class Sampler {
   private stepSamples: Sample[] = []
   private stepFromMs = 0
   private stepPublished = 0
-  /** End of the step's warm-up: epoch ms (entries sent before it) and performance.now() ms (samples). */
-  private warmupEndsEpochMs = 0
+  /** End of the step's warm-up, performance.now() ms (samples); its epoch ms end is the last entry of warmups. */
   private warmupEndsPerfMs = 0
-  /** Every step's warm-up, epoch ms, in order (one per step: bounded by the plan). */
+  /** Every step's warm-up, epoch ms, in order (one per step: bounded by the plan); the last is the current step's. */
   private readonly warmups: { from: number; to: number }[] = []
   /** Entries whose send time had left the publish clock's ring (lag unknown). */
   lagUnmeasured = 0
@@ -77,7 +76,7 @@ export class Sampler {
     }
     const lag = atMs - sentMs
     this.second.record(lag)
-    if (sentMs >= this.warmupEndsEpochMs) this.step.record(lag)
+    if (sentMs >= (this.warmups.at(-1)?.to ?? 0)) this.step.record(lag)
     if (!this.inWarmup(sentMs)) this.overall.record(lag)
   }
 
@@ -97,8 +96,8 @@ export class Sampler {
     this.stepSamples = []
     this.stepFromMs = performance.now()
     this.stepPublished = this.replay.status().framesPublished
-    this.warmupEndsEpochMs = Date.now() + warmupMs
-    this.warmups.push({ from: Date.now(), to: this.warmupEndsEpochMs })
+    const nowMs = Date.now()
+    this.warmups.push({ from: nowMs, to: nowMs + warmupMs })
     this.warmupEndsPerfMs = this.stepFromMs + warmupMs
   }
 

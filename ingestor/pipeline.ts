@@ -35,8 +35,8 @@ interface WriteMeta {
   lastTimeMs: number | null
   /** The last frame of the write (receive-time lag, pending tracking). */
   lastFrame: QueuedFrame
-  /** Raw frame bytes of the written entries by event type. */
-  bytesByType: Map<string, number>
+  /** Entries and their raw frame bytes by event type. */
+  byType: Map<string, { events: number; bytes: number }>
 }
 
 /** How many raw bytes of a malformed frame are logged (the whole frame goes to the dead-letter stream). */
@@ -394,7 +394,7 @@ export class Pipeline {
     let lastSeq: number | null = null
     let lowers = false
     let lastTimeMs: number | null = null
-    const bytesByType = new Map<string, number>()
+    const byType = new Map<string, { events: number; bytes: number }>()
     for (const batch of batches) {
       for (let i = 0; i < batch.frames.length; i++) {
         const frame = batch.frames[i]!
@@ -414,7 +414,7 @@ export class Pipeline {
             this.consecutiveBad = 0
             entries.push(result.entry)
             this.counters.filteredOps += result.filteredOps ?? 0
-            bytesByType.set(result.entry.type, (bytesByType.get(result.entry.type) ?? 0) + frame.bytes.byteLength)
+            addTally(byType, result.entry.type, 1, frame.bytes.byteLength)
             if (result.timeMs !== null) lastTimeMs = result.timeMs
             break
           case 'skip':
@@ -435,7 +435,7 @@ export class Pipeline {
       }
     }
     const lastBatch = batches[batches.length - 1]!
-    const meta: WriteMeta = { lastTimeMs, lastFrame: lastBatch.frames[lastBatch.frames.length - 1]!, bytesByType }
+    const meta: WriteMeta = { lastTimeMs, lastFrame: lastBatch.frames[lastBatch.frames.length - 1]!, byType }
     const next = lastSeq === null ? this.believed : String(lastSeq)
     if (entries.length === 0 && dead.length === 0 && next === this.believed) return this.noteWritten(meta.lastFrame)
     await this.commit({ expected: this.believed, next, entries, dead, ...(lowers ? { cursorMayGoLower: true } : {}) }, meta)
@@ -539,12 +539,7 @@ export class Pipeline {
     this.counters.eventsWritten += write.entries.length
     this.counters.batchesWritten++
     if (meta.lastTimeMs !== null) this.lastEventTimeMs = meta.lastTimeMs
-    for (const entry of write.entries) {
-      const tally = this.writtenByType.get(entry.type) ?? { events: 0, bytes: 0 }
-      tally.events++
-      this.writtenByType.set(entry.type, tally)
-    }
-    for (const [type, bytes] of meta.bytesByType) this.writtenByType.get(type)!.bytes += bytes
+    for (const [type, { events, bytes }] of meta.byType) addTally(this.writtenByType, type, events, bytes)
     this.lastAckAtMs = Date.now()
     this.lastWriteLagMs = Math.max(0, this.lastAckAtMs - meta.lastFrame.receivedAtUs / 1000)
     this.noteWritten(meta.lastFrame)
@@ -592,5 +587,14 @@ export class Pipeline {
       'GAP WARNING: the relay started below our cursor: it may have reset its seqs (Go relays go live silently on a future cursor). ' +
         'Frames at or below our cursor are skipped; if this relay really restarted its seqs, restart the ingestor with --cursor 0 or a new --cursor-key',
     )
+  }
+}
+
+function addTally(tallies: Map<string, { events: number; bytes: number }>, type: string, events: number, bytes: number): void {
+  const tally = tallies.get(type)
+  if (tally === undefined) tallies.set(type, { events, bytes })
+  else {
+    tally.events += events
+    tally.bytes += bytes
   }
 }

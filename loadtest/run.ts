@@ -62,7 +62,6 @@ export async function runLoadtest(config: LoadtestConfig, onSample: (progress: P
 class Driver {
   readonly samples: Sample[] = []
   readonly steps: StepRecord[] = []
-  private readonly loadStartMs: number
   private ticks = 0
 
   constructor(
@@ -71,8 +70,11 @@ class Driver {
     private readonly sampler: Sampler,
     private readonly observerError: () => Error | null,
     private readonly onSample: (progress: Progress) => void,
-  ) {
-    this.loadStartMs = sampler.startMs
+  ) {}
+
+  /** The load's time zero: the sampler's. */
+  private get loadStartMs(): number {
+    return this.sampler.startMs
   }
 
   /** Why the load stopped early (the ingestor died), or null. Search results for 'max'. */

@@ -163,9 +163,7 @@ export class ReplayHub implements SessionHost, TimelineHost {
         session.start(this.window.headIndex, cursor.kind === 'value' ? [] : this.finishedHint(id))
         break
       case 'backlog':
-        session.start(plan.from, [
-          ...(plan.outdated && !this.options.relayQuirks ? [infoFrame('OutdatedCursor', OUTDATED_CURSOR_MESSAGE)] : []),
-        ])
+        session.start(plan.from, plan.outdated && !this.options.relayQuirks ? [infoFrame('OutdatedCursor', OUTDATED_CURSOR_MESSAGE)] : [])
         break
     }
     this.options.onSubscribed()

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
+import { afterAll, beforeAll } from 'vitest'
 import { startRedis, type RedisHandle, type RedisPersistence } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
@@ -74,6 +75,23 @@ export async function writeFixture(path: string, frames: readonly Uint8Array[]):
 /** A redis-server child on a free port with its own data dir (tests that kill or restart Redis). */
 export function startOwnRedis(persistence: RedisPersistence = 'none'): Promise<RedisHandle> {
   return startRedis({ kind: 'process', persistence })
+}
+
+/**
+ * A redis-server of the suite's own and an admin connection to it, for one describe block
+ * (started in beforeAll, stopped in afterAll); read `.redis` and `.admin` inside tests.
+ */
+export function ownRedisForSuite(): { readonly redis: RedisHandle; readonly admin: Redis } {
+  const suite = {} as { redis: RedisHandle; admin: Redis }
+  beforeAll(async () => {
+    suite.redis = await startOwnRedis()
+    suite.admin = new Redis(suite.redis.url)
+  })
+  afterAll(async () => {
+    suite.admin?.disconnect()
+    await suite.redis?.stop()
+  })
+  return suite
 }
 
 export function replay(files: string[], options: Omit<ReplayOptions, 'files'> = {}): Promise<ReplayHandle> {

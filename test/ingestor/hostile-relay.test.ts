@@ -1,13 +1,11 @@
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RedisHandle } from '../../harness/redis/index.js'
 import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorOptions } from '../../ingestor/index.js'
 import type { FaultSpec } from '../../replay/index.js'
-import { loadIngestor, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { loadIngestor, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture, ownRedisForSuite } from './helpers.js'
 
 const FRAMES = 300
 const AT = 100
@@ -23,18 +21,11 @@ interface LogLine {
 describe('hostile relays (real replay server, real Redis)', () => {
   const temp = tempDir()
   let fixture: string
-  let redis: RedisHandle
-  let admin: Redis
+  const own = ownRedisForSuite()
   beforeAll(async () => {
-    redis = await startOwnRedis()
-    admin = new Redis(redis.url)
     fixture = await writeFixture(join(temp.dir, 'hostile.fixture.gz'), sequencedRealFrames(FRAMES))
   })
-  afterAll(async () => {
-    admin.disconnect()
-    await redis.stop()
-    temp.cleanup()
-  })
+  afterAll(() => temp.cleanup())
 
   /** Ingests the fixture through a replay with `faults` until the cursor reaches the end; returns the logs. */
   async function ingestThrough(faults: FaultSpec[], options: Partial<IngestorOptions>): Promise<{ lines: LogLine[]; status: Awaited<ReturnType<typeof run>> }> {
@@ -50,7 +41,7 @@ describe('hostile relays (real replay server, real Redis)', () => {
     const { startIngestor } = await loadIngestor()
     const handle = await startIngestor({
       relayUrl: relay.url,
-      redisUrl: redis.url,
+      redisUrl: own.redis.url,
       stream: keys.stream,
       cursorKey: keys.cursorKey,
       startCursor: 0,
@@ -62,13 +53,13 @@ describe('hostile relays (real replay server, real Redis)', () => {
     try {
       await waitUntil(() => relay.status().finished && (handle.status().storedCursor ?? 0) >= FRAMES, { what: `cursor ${FRAMES}`, timeoutMs: 60_000, intervalMs: 25 })
       await handle.stop()
-      const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture) })
+      const result = await checkStream({ redisUrl: own.redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture) })
       expect(result).toMatchObject({ ok: true, delivered: FRAMES })
       return handle.status()
     } finally {
       await handle.stop()
       await relay.close()
-      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
     }
   }
 

@@ -1,12 +1,10 @@
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { RedisHandle } from '../../harness/redis/index.js'
 import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorCounters, IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
 import type { FaultSpec, ReplayHandle } from '../../replay/index.js'
-import { loadIngestor, readStream, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { loadIngestor, readStream, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture, ownRedisForSuite } from './helpers.js'
 
 const FRAMES = 600
 const AT = 200
@@ -107,25 +105,18 @@ const CASES: FaultCase[] = [
 describe('relay faults from the replay menu: expected outcome for each', () => {
   const temp = tempDir()
   let fixture: string
-  let redis: RedisHandle
-  let admin: Redis
+  const own = ownRedisForSuite()
   beforeAll(async () => {
-    redis = await startOwnRedis()
-    admin = new Redis(redis.url)
     fixture = await writeFixture(join(temp.dir, 'relay-faults.fixture.gz'), sequencedRealFrames(FRAMES))
   })
-  afterAll(async () => {
-    admin.disconnect()
-    await redis.stop()
-    temp.cleanup()
-  })
+  afterAll(() => temp.cleanup())
 
   async function ingest(relay: ReplayHandle, options: Partial<IngestorOptions> = {}): Promise<{ handle: IngestorHandle; keys: ReturnType<typeof uniqueKeys> }> {
     const keys = uniqueKeys('test:relay-faults')
     const { startIngestor } = await loadIngestor()
     const handle = await startIngestor({
       relayUrl: relay.url,
-      redisUrl: redis.url,
+      redisUrl: own.redis.url,
       stream: keys.stream,
       cursorKey: keys.cursorKey,
       startCursor: 0,
@@ -148,14 +139,14 @@ describe('relay faults from the replay menu: expected outcome for each', () => {
       expect(faults.map((f) => f.kind)).toEqual(expect.arrayContaining(perClient))
       const lost = new Set(faults.filter((f) => testCase.lostKinds?.includes(f.kind)).flatMap((f) => f.seqs))
       if (testCase.lostKinds) expect(lost.size).toBeGreaterThan(0)
-      const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture, { skipSeqs: lost }) })
+      const result = await checkStream({ redisUrl: own.redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture, { skipSeqs: lost }) })
       expect(result).toMatchObject({ ok: true, delivered: FRAMES - lost.size })
-      const deadLetters = (await admin.xrange(keys.dead, '-', '+')).map(([, fields]) => fields)
+      const deadLetters = (await own.admin.xrange(keys.dead, '-', '+')).map(([, fields]) => fields)
       testCase.expect(handle.status().counters, handle.status(), { deadLetters })
     } finally {
       await handle.stop()
       await relay.close()
-      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
     }
   })
 
@@ -167,7 +158,7 @@ describe('relay faults from the replay menu: expected outcome for each', () => {
       expect(handle.status()).toMatchObject({ state: 'stopped', stoppedBy: 'future-cursor', counters: { futureCursor: 1, eventsWritten: 0 } })
     } finally {
       await relay.close()
-      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
     }
   })
 
@@ -180,7 +171,7 @@ describe('relay faults from the replay menu: expected outcome for each', () => {
     } finally {
       await handle.stop()
       await relay.close()
-      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
     }
   })
 
@@ -191,23 +182,23 @@ describe('relay faults from the replay menu: expected outcome for each', () => {
     // A cursor stored by a previous relay whose seqs were far higher (a relay seq reset).
     const { handle, keys } = await ingest(relay, { startCursor: null, onFutureCursor: 'live' })
     await handle.stop()
-    await admin.set(keys.cursorKey, String(FRAMES * 10))
-    await admin.xadd(keys.stream, '*', 'type', 'identity', 'data', JSON.stringify({ seq: FRAMES * 10 }), 'seq', String(FRAMES * 10))
+    await own.admin.set(keys.cursorKey, String(FRAMES * 10))
+    await own.admin.xadd(keys.stream, '*', 'type', 'identity', 'data', JSON.stringify({ seq: FRAMES * 10 }), 'seq', String(FRAMES * 10))
     const { startIngestor } = await loadIngestor()
-    const live = await startIngestor({ relayUrl: relay.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, statusIntervalMs: 0, relayBackoff: { initialMs: 50, maxMs: 200 } })
+    const live = await startIngestor({ relayUrl: relay.url, redisUrl: own.redis.url, stream: keys.stream, cursorKey: keys.cursorKey, statusIntervalMs: 0, relayBackoff: { initialMs: 50, maxMs: 200 } })
     try {
       await waitUntil(() => live.status().counters.eventsWritten >= 20, { what: '20 live events', timeoutMs: 20_000 })
       await live.stop()
       expect(live.status().counters.futureCursor).toBe(1)
-      const seqs = (await readStream(redis.url, keys.stream)).map((f) => Number(f[5]))
+      const seqs = (await readStream(own.redis.url, keys.stream)).map((f) => Number(f[5]))
       expect(seqs[0]).toBe(FRAMES * 10)
       const after = seqs.slice(1)
       expect(after.every((seq, i) => seq < FRAMES && (i === 0 || seq > after[i - 1]!))).toBe(true)
-      expect(Number(await admin.get(keys.cursorKey))).toBe(after[after.length - 1])
+      expect(Number(await own.admin.get(keys.cursorKey))).toBe(after[after.length - 1])
     } finally {
       await live.stop()
       await relay.close()
-      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
     }
   })
 })

@@ -3,11 +3,10 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../common/logger.js'
 import { SeededRandom } from '../../common/random.js'
-import type { RedisHandle } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
 import { RedisSink } from '../../ingestor/redis-sink.js'
 import type { StreamEntry } from '../../protocol/stream-entry.js'
-import { loadIngestor, readStream, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { loadIngestor, readStream, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture, ownRedisForSuite } from './helpers.js'
 
 const GROUPS = ['firehose-processors', 'search-indexer'] as const
 
@@ -29,26 +28,17 @@ interface GroupModel {
 }
 
 describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
-  let redis: RedisHandle
-  let admin: Redis
-  beforeAll(async () => {
-    redis = await startOwnRedis()
-    admin = new Redis(redis.url)
-  })
-  afterAll(async () => {
-    admin.disconnect()
-    await redis.stop()
-  })
+  const own = ownRedisForSuite()
 
   it('never removes an entry a group has not acknowledged, and otherwise keeps exactly --max-len (seeded model check)', async () => {
     const MAX_LEN = 40
     const random = new SeededRandom(8)
     const keys = uniqueKeys('test:trim-model')
-    const sink = new RedisSink(redis.url, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: GROUPS[0], maxLen: MAX_LEN, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    const sink = new RedisSink(own.redis.url, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: GROUPS[0], maxLen: MAX_LEN, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
     try {
       await sink.whenReady()
       await sink.ensureGroup()
-      await admin.xgroup('CREATE', keys.stream, GROUPS[1], '0')
+      await own.admin.xgroup('CREATE', keys.stream, GROUPS[1], '0')
       const written: string[] = [] // every entry ID ever written, in order
       const groups = new Map<string, GroupModel>(GROUPS.map((g) => [g, { delivered: [], pending: new Set<string>() }]))
       let cursor = 0
@@ -65,7 +55,7 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
       }
       /** After a trim the stream holds max(MAX_LEN, entries at or above the floor), newest last. */
       const expectTrimmed = async (): Promise<number> => {
-        const ids = (await admin.xrange(keys.stream, '-', '+')).map(([id]) => id)
+        const ids = (await own.admin.xrange(keys.stream, '-', '+')).map(([id]) => id)
         expect(ids).toEqual(written.slice(written.length - ids.length)) // a suffix: only the oldest go
         const needed = written.filter((id) => !idLess(id, floor())).length
         expect(ids.length).toBe(Math.min(written.length, Math.max(MAX_LEN, needed)))
@@ -76,18 +66,18 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
         if (action < 4) {
           const count = random.int(1, 15)
           const batch = Array.from({ length: count }, (_, i) => entry(cursor + 1 + i, random))
-          const before = await admin.xlen(keys.stream)
+          const before = await own.admin.xlen(keys.stream)
           const outcome = await sink.write({ expected: cursor === 0 ? '' : String(cursor), next: String(cursor + count), entries: batch, dead: [] })
           if (outcome.kind === 'stream-full') {
             refusals++
             expect(outcome.length).toBeGreaterThan(MAX_LEN)
             expect(outcome.floorGroup).not.toBeNull()
-            expect(await admin.get(keys.cursorKey)).toBe(cursor === 0 ? null : String(cursor))
+            expect(await own.admin.get(keys.cursorKey)).toBe(cursor === 0 ? null : String(cursor))
             expect(await expectTrimmed()).toBeLessThanOrEqual(before)
             continue
           }
           expect(outcome.kind).toBe('applied')
-          const all = (await admin.xrange(keys.stream, '-', '+')).map(([id]) => id)
+          const all = (await own.admin.xrange(keys.stream, '-', '+')).map(([id]) => id)
           // The batch's own IDs are the newest `count` in the stream.
           written.push(...all.slice(all.length - count))
           cursor += count
@@ -96,7 +86,7 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
           const name = random.pick(GROUPS)
           // The second group stops reading for long stretches: the stream fills up behind it.
           if (name === GROUPS[1] && step % 100 < 60) continue
-          const reply = (await admin.xreadgroup('GROUP', name, 'c', 'COUNT', random.int(1, 20), 'STREAMS', keys.stream, '>')) as [string, [string, string[]][]][] | null
+          const reply = (await own.admin.xreadgroup('GROUP', name, 'c', 'COUNT', random.int(1, 20), 'STREAMS', keys.stream, '>')) as [string, [string, string[]][]][] | null
           const group = groups.get(name)!
           for (const [id] of reply?.[0]?.[1] ?? []) {
             group.delivered.push(id)
@@ -106,7 +96,7 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
           const name = random.pick(GROUPS)
           const group = groups.get(name)!
           const acked = [...group.pending].filter(() => random.bool(0.6))
-          if (acked.length > 0) await admin.xack(keys.stream, name, ...acked)
+          if (acked.length > 0) await own.admin.xack(keys.stream, name, ...acked)
           for (const id of acked) group.pending.delete(id)
           const trimmed = await sink.trimStream()
           expect(trimmed.length).toBe(await expectTrimmed())
@@ -116,22 +106,22 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
       for (const group of groups.values()) expect(group.delivered).toEqual(written.slice(0, group.delivered.length))
       expect(refusals).toBeGreaterThan(0)
     } finally {
-      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
       await sink.close()
     }
   }, 60_000)
 
   it('with no consumer group at all, trims to exactly --max-len', async () => {
     const keys = uniqueKeys('test:trim-nogroup')
-    const sink = new RedisSink(redis.url, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: GROUPS[0], maxLen: 10, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    const sink = new RedisSink(own.redis.url, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: GROUPS[0], maxLen: 10, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
     try {
       await sink.whenReady()
       const random = new SeededRandom(1)
       const batch = Array.from({ length: 25 }, (_, i) => entry(i + 1, random))
       expect((await sink.write({ expected: '', next: '25', entries: batch, dead: [] })).kind).toBe('applied')
-      expect((await readStream(redis.url, keys.stream)).map((f) => Number(f[5]))).toEqual(Array.from({ length: 10 }, (_, i) => 16 + i))
+      expect((await readStream(own.redis.url, keys.stream)).map((f) => Number(f[5]))).toEqual(Array.from({ length: 10 }, (_, i) => 16 + i))
     } finally {
-      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
       await sink.close()
     }
   })
@@ -153,7 +143,7 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
       const { startIngestor } = await loadIngestor()
       const options = {
         relayUrl: relay.url,
-        redisUrl: redis.url,
+        redisUrl: own.redis.url,
         stream: keys.stream,
         cursorKey: keys.cursorKey,
         maxLen: MAX_LEN,
@@ -164,19 +154,19 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
         relayBackoff: { initialMs: 50, maxMs: 200 },
       }
       const first = await startIngestor({ ...options, startCursor: 0 })
-      const reader = new Redis(redis.url)
+      const reader = new Redis(own.redis.url)
       try {
         await waitUntil(() => first.status().streamFull && first.status().relay.paused, { what: 'a full stream and a paused relay', timeoutMs: 20_000 })
         expect(first.status().counters.trimBlocked).toBe(1)
-        const length = await admin.xlen(keys.stream)
+        const length = await own.admin.xlen(keys.stream)
         expect(length).toBeGreaterThan(MAX_LEN)
         expect(length).toBeLessThanOrEqual(MAX_LEN + WRITE_MAX)
         // A graceful stop while full gives up the unwritten frames; the cursor still matches the stream.
         const stopStarted = Date.now()
         await first.stop()
         expect(Date.now() - stopStarted).toBeLessThan(5_000)
-        const entries = await readStream(redis.url, keys.stream)
-        expect(await admin.get(keys.cursorKey)).toBe(entries[entries.length - 1]![5])
+        const entries = await readStream(own.redis.url, keys.stream)
+        expect(await own.admin.get(keys.cursorKey)).toBe(entries[entries.length - 1]![5])
 
         const second = await startIngestor(options)
         try {
@@ -194,7 +184,7 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
           )
           expect(seqs).toEqual(Array.from({ length: FRAMES }, (_, i) => i + 1))
           await waitUntil(() => second.status().storedCursor === FRAMES && !second.status().streamFull, { what: 'the last cursor', timeoutMs: 20_000 })
-          expect(await admin.xlen(keys.stream)).toBeLessThanOrEqual(MAX_LEN + WRITE_MAX)
+          expect(await own.admin.xlen(keys.stream)).toBeLessThanOrEqual(MAX_LEN + WRITE_MAX)
         } finally {
           await second.stop()
         }
@@ -202,7 +192,7 @@ describe('safe trimming (--trim safe, ingestor/trim-script.ts)', () => {
         reader.disconnect()
         await first.stop()
         await relay.close()
-        await admin.del(keys.stream, keys.cursorKey, keys.dead)
+        await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
       }
     }, 120_000)
   })

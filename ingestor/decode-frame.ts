@@ -3,7 +3,7 @@ import { isFrameDecodeError } from '../protocol/errors.js'
 import { decodeEvent } from '../protocol/events.js'
 import { isSequenced, toStreamEntry, type StreamEntry } from '../protocol/stream-entry.js'
 import { EncodedEntry } from './encoded-entry.js'
-import { EventFilter, type EventFilterSpec } from './event-filter.js'
+import { EVENT_TYPES, EventFilter, type EventFilterSpec } from './event-filter.js'
 import { IngestorErrorCode } from './errors.js'
 
 /** What the decoder made of one frame. */
@@ -36,8 +36,7 @@ export interface EncodedBatch {
   others: { index: number; result: SkipResult | FilteredResult | BadResult }[]
 }
 
-const ENTRY_TYPES: readonly StreamEntry['type'][] = ['commit', 'identity', 'account', 'sync']
-/** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in ENTRY_TYPES, ops filtered out. */
+/** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in EVENT_TYPES, ops filtered out. */
 const ENTRY_FIELDS = 5
 
 /** Decodes frames [offsets[i], offsets[i+1]) of `packed` (which may be longer). Never throws: every failure becomes a `bad` result. */
@@ -55,7 +54,7 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
       entries[at] = json.append(data)
       entries[at + 1] = seq
       entries[at + 2] = result.timeMs ?? Number.NaN
-      entries[at + 3] = ENTRY_TYPES.indexOf(type)
+      entries[at + 3] = EVENT_TYPES.indexOf(type)
       entries[at + 4] = result.filteredOps
     } else {
       entries[at] = -1
@@ -77,7 +76,7 @@ export function unpackBatch(batch: EncodedBatch): DecodeResult[] {
     if (end < 0) continue
     const timeMs = entries[at + 2]!
     const filteredOps = entries[at + 4]!
-    const entry = new EncodedEntry(ENTRY_TYPES[entries[at + 3]!]!, entries[at + 1]!, Buffer.from(json, start, end - start))
+    const entry = new EncodedEntry(EVENT_TYPES[entries[at + 3]!]!, entries[at + 1]!, Buffer.from(json, start, end - start))
     results[i] = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs, ...(filteredOps > 0 ? { filteredOps } : {}) }
     start = end
   }

@@ -77,7 +77,9 @@ export function unpackBatch(batch: EncodedBatch): DecodeResult[] {
     const timeMs = entries[at + 2]!
     const filteredOps = entries[at + 4]!
     const entry = new EncodedEntry(EVENT_TYPES[entries[at + 3]!]!, entries[at + 1]!, Buffer.from(json, start, end - start))
-    results[i] = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs, ...(filteredOps > 0 ? { filteredOps } : {}) }
+    const result: Extract<DecodeResult, { kind: 'entry' }> = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs }
+    if (filteredOps > 0) result.filteredOps = filteredOps
+    results[i] = result
     start = end
   }
   return results

@@ -81,17 +81,17 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
     window: { oldestSeq: window.oldestSeq, frames: window.size, bytes: window.bytes },
     handshakesRefused: [...hub.handshakesRefused],
   })
+  /** All or nothing: a control request's faults are validated and counted against the pending bound first. */
+  const injectFaults = (faults: readonly unknown[]): number => {
+    scheduler.addAll(faults.map(parseFaultSpec), timeline.framesPublished, true)
+    return faults.length
+  }
   const control = {
     status,
     setRate: (next: ReplayRate) => timeline.setRate(parseReplayRate(next)),
     pause: () => timeline.pause(),
     resume: () => timeline.resume(),
-    injectFault: (fault: FaultSpec) => scheduler.addAll([parseFaultSpec(fault)], timeline.framesPublished, true),
-  }
-  /** All or nothing: a control request's faults are validated and counted against the pending bound first. */
-  const injectFaults = (faults: readonly unknown[]): number => {
-    scheduler.addAll(faults.map(parseFaultSpec), timeline.framesPublished, true)
-    return faults.length
+    injectFault: (fault: FaultSpec): void => void injectFaults([fault]),
   }
 
   const server = createServer(controlHandler({ ...control, injectFaults }))

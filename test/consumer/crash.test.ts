@@ -1,50 +1,40 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { FirehoseConsumer } from '../../consumer/consumer.js'
-import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
+import { startRedis } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
-import { addEntries, pendingCount, sampleEntries, streamKey } from './helpers.js'
+import { addEntries, pendingCount, sampleEntries, streamKey, redisForFile } from './helpers.js'
 
 const CHILD = fileURLToPath(new URL('./crash-child.mjs', import.meta.url))
 
-let redis: RedisHandle
-let client: Redis
-
-beforeAll(async () => {
-  redis = await startRedis({ kind: 'process' })
-  client = new Redis(redis.url)
-})
-afterAll(async () => {
-  client.disconnect()
-  await redis?.stop()
-})
+const shared = redisForFile()
 
 describe('a consumer process SIGKILLed mid-batch', () => {
   it('leaves its batch pending; another consumer reclaims it with XAUTOCLAIM after minIdleMs and nothing is lost', async () => {
     const stream = streamKey('crash')
     const handledKey = `${stream}:handled`
-    await addEntries(client, stream, sampleEntries(1000, 100))
+    await addEntries(shared.client, stream, sampleEntries(1000, 100))
     // The child runs dist/ through the package's self-reference (`npm test` builds first).
-    const child = spawn(process.execPath, [CHILD, redis.url, stream, handledKey], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [CHILD, shared.redis.url, stream, handledKey], { stdio: ['ignore', 'pipe', 'inherit'] })
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
     try {
-      await waitUntil(async () => (await client.llen(handledKey)) >= 5, { what: 'the child to handle 5 events', timeoutMs: 20_000 })
+      await waitUntil(async () => (await shared.client.llen(handledKey)) >= 5, { what: 'the child to handle 5 events', timeoutMs: 20_000 })
     } finally {
       child.kill('SIGKILL')
     }
     expect(await exited).toBe('SIGKILL')
-    const byChild = (await client.lrange(handledKey, 0, -1)).map((line) => Number(line.split(' ')[1]))
+    const byChild = (await shared.client.lrange(handledKey, 0, -1)).map((line) => Number(line.split(' ')[1]))
     // Mid-batch: it acks a batch of 20 only when all 20 are handled.
     expect(byChild.length).toBeLessThan(20)
-    expect(await pendingCount(client, stream)).toBe(20)
+    expect(await pendingCount(shared.client, stream)).toBe(20)
 
     const handled = new Map<number, number>()
-    const survivor = new FirehoseConsumer({ redis: redis.url, stream, consumer: 'survivor', count: 20, blockMs: 50, minIdleMs: 500, claimIntervalMs: 100 })
+    const survivor = new FirehoseConsumer({ redis: shared.redis.url, stream, consumer: 'survivor', count: 20, blockMs: 50, minIdleMs: 500, claimIntervalMs: 100 })
     await survivor.start((event) => void handled.set(event.seq, event.deliveries))
     try {
-      await waitUntil(async () => handled.size === 100 && (await pendingCount(client, stream)) === 0, { what: 'all 100 handled and acked', timeoutMs: 20_000 })
+      await waitUntil(async () => handled.size === 100 && (await pendingCount(shared.client, stream)) === 0, { what: 'all 100 handled and acked', timeoutMs: 20_000 })
     } finally {
       await survivor.stop()
     }
@@ -54,7 +44,7 @@ describe('a consumer process SIGKILLed mid-batch', () => {
     for (let seq = 1020; seq < 1100; seq++) expect(handled.get(seq)).toBe(1)
     expect(byChild.every((seq) => seq >= 1000 && seq < 1020)).toBe(true)
     expect(survivor.stats).toMatchObject({ claimed: 20, read: 80, handled: 100, acked: 100, deadLettered: 0 })
-    const consumers = (await client.xinfo('CONSUMERS', stream, 'firehose-processors')) as unknown[][]
+    const consumers = (await shared.client.xinfo('CONSUMERS', stream, 'firehose-processors')) as unknown[][]
     expect(consumers.map((c) => [c[1], c[3]])).toEqual(expect.arrayContaining([['doomed', 0], ['survivor', 0]]))
   })
 })

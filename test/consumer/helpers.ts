@@ -1,6 +1,25 @@
 import { Redis } from 'ioredis'
+import { afterAll, beforeAll } from 'vitest'
+import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import type { SequencedEvent } from '../../protocol/events.js'
 import { entryFields, toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
+
+/**
+ * One redis-server child for the whole test file and a client to it (beforeAll/afterAll);
+ * read `.redis` and `.client` inside tests.
+ */
+export function redisForFile(): { readonly redis: RedisHandle; readonly client: Redis } {
+  const file = {} as { redis: RedisHandle; client: Redis }
+  beforeAll(async () => {
+    file.redis = await startRedis({ kind: 'process' })
+    file.client = new Redis(file.redis.url)
+  })
+  afterAll(async () => {
+    file.client?.disconnect()
+    await file.redis?.stop()
+  })
+  return file
+}
 
 let unique = 0
 /** A fresh stream key per test: one redis-server serves the whole file. */

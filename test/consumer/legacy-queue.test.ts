@@ -1,27 +1,15 @@
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createLegacyQueue } from '../../consumer/legacy-queue.js'
-import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
-import { addEntries, deadLetters, pendingCount, sampleEntries, streamKey } from './helpers.js'
+import { addEntries, deadLetters, pendingCount, sampleEntries, streamKey, redisForFile } from './helpers.js'
 
-let redis: RedisHandle
-let client: Redis
-
-beforeAll(async () => {
-  redis = await startRedis({ kind: 'process' })
-  client = new Redis(redis.url)
-})
-afterAll(async () => {
-  client.disconnect()
-  await redis?.stop()
-})
+const own = redisForFile()
 
 describe('createLegacyQueue: the redis-queue.ts drop-in', () => {
   it("runs redis-queue.ts's worker loop unchanged: consume, ack, claimPendingMessages from a dead worker", async () => {
     const stream = streamKey('legacy')
     const entries = sampleEntries(50, 12)
-    const ids = await addEntries(client, stream, entries)
-    const redisQueue = createLegacyQueue({ redis: redis.url, stream })
+    const ids = await addEntries(own.client, stream, entries)
+    const redisQueue = createLegacyQueue({ redis: own.redis.url, stream })
     try {
       await redisQueue.connect()
       // worker-1 takes 10 (the old default count) and dies after acking 4 of them.
@@ -38,7 +26,7 @@ describe('createLegacyQueue: the redis-queue.ts drop-in', () => {
       const rest = await redisQueue.consume('worker-2', 10)
       expect(rest.map((e) => e.seq)).toEqual(['60', '61'])
       for (const event of [...reclaimed, ...rest]) await redisQueue.ack(event.messageId)
-      expect(await pendingCount(client, stream)).toBe(0)
+      expect(await pendingCount(own.client, stream)).toBe(0)
     } finally {
       await redisQueue.disconnect()
     }
@@ -46,14 +34,14 @@ describe('createLegacyQueue: the redis-queue.ts drop-in', () => {
 
   it('dead-letters an unparseable entry where the original acked it away', async () => {
     const stream = streamKey('legacy-bad')
-    await client.xadd(stream, '*', 'type', 'commit', 'data', 'oops', 'seq', '9')
-    const redisQueue = createLegacyQueue({ redis: redis.url, stream })
+    await own.client.xadd(stream, '*', 'type', 'commit', 'data', 'oops', 'seq', '9')
+    const redisQueue = createLegacyQueue({ redis: own.redis.url, stream })
     try {
       expect(await redisQueue.consume('worker-1')).toEqual([])
-      const [dead] = await deadLetters(client, `${stream}:dead-consumer`)
+      const [dead] = await deadLetters(own.client, `${stream}:dead-consumer`)
       expect(dead!.fields.slice(0, 6)).toEqual(['type', 'commit', 'data', 'oops', 'seq', '9'])
       expect(dead!.map['dead-reason']).toBe('malformed')
-      expect(await pendingCount(client, stream)).toBe(0)
+      expect(await pendingCount(own.client, stream)).toBe(0)
     } finally {
       await redisQueue.disconnect()
     }
@@ -61,12 +49,12 @@ describe('createLegacyQueue: the redis-queue.ts drop-in', () => {
 
   it('recreates a group deleted under it (NOGROUP), like the original', async () => {
     const stream = streamKey('legacy-nogroup')
-    const redisQueue = createLegacyQueue({ redis: redis.url, stream })
+    const redisQueue = createLegacyQueue({ redis: own.redis.url, stream })
     try {
       await redisQueue.connect()
-      await client.xgroup('DESTROY', stream, 'firehose-processors')
+      await own.client.xgroup('DESTROY', stream, 'firehose-processors')
       expect(await redisQueue.consume('worker-1')).toEqual([])
-      await addEntries(client, stream, sampleEntries(70, 1))
+      await addEntries(own.client, stream, sampleEntries(70, 1))
       expect((await redisQueue.consume('worker-1')).map((e) => e.seq)).toEqual(['70'])
     } finally {
       await redisQueue.disconnect()

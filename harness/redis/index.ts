@@ -44,11 +44,6 @@ export async function startRedis(options: RedisStartOptions = {}): Promise<Redis
   }
 }
 
-/** The kind startRedis() picks without options.kind. */
-export async function defaultRedisKind(): Promise<RedisKind> {
-  return (await chooseRedisKind()).kind
-}
-
 /** The kind startRedis() picks without options.kind, and why (`image`: the container image to look for). */
 export async function chooseRedisKind(image: string = redisImage()): Promise<RedisKindChoice> {
   const forced = process.env.HARNESS_REDIS

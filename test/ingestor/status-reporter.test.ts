@@ -2,28 +2,19 @@ import { pino } from 'pino'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { StatusReporter } from '../../ingestor/status-reporter.js'
 import { emptyCounters, type IngestorStatus } from '../../ingestor/status.js'
+import { running } from './status-sample.js'
 
 /** A replayed fixture: its events are a day old by their own clock, yet written 12 ms after arrival. */
 function status(eventsWritten: number): IngestorStatus {
-  return {
-    state: 'running',
-    stoppedBy: null,
-    error: null,
-    storedCursor: 41,
-    position: 42,
+  return running({
     eventLagMs: 86_400_000,
-    receiveLagMs: 12,
     lastAckAtMs: null,
-    pendingSinceMs: null,
     writtenByType: {},
     deadLettersByCode: {},
-    eventsPerSec: 0,
-    queue: { frames: 3, bytes: 900, maxFrames: 10_000, maxBytes: 64 << 20, decodedBatches: 0 },
-    relay: { connected: true, paused: false, connects: 1, reconnects: 0, bytesReceived: 0, lastError: null, stalls: 0, oversizedMessages: 0, textMessagesIgnored: 0 },
-    redis: { ready: true },
-    streamFull: false,
+    queue: { ...running().queue, frames: 3, bytes: 900 },
+    relay: { ...running().relay, bytesReceived: 0 },
     counters: { ...emptyCounters(), eventsWritten },
-  }
+  })
 }
 
 describe('StatusReporter', () => {

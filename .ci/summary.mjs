@@ -1,5 +1,8 @@
-// Prints vitest's JSON report as the plain closing line CI reads: "N passed, N failed, N skipped".
+// Prints vitest's JSON report as the plain closing line CI reads: "N passed, N failed, N skipped",
+// then one line per failed test (file, name, first line of the failure), so the end of the log
+// names what failed even when the log is cut.
 import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
 
 const [label, file] = process.argv.slice(2)
 let report
@@ -11,3 +14,15 @@ try {
 }
 const skipped = report.numPendingTests + report.numTodoTests
 console.log(`${label}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped`)
+for (const suite of report.testResults ?? []) {
+  const path = relative(process.cwd(), suite.name)
+  const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed')
+  for (const test of failed) {
+    const firstLine = String(test.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300)
+    console.log(`${label}: FAILED ${path} > ${test.fullName}: ${firstLine}`)
+  }
+  // A file that failed to load or whose hooks threw has no failed test but a message.
+  if (failed.length === 0 && suite.status === 'failed') {
+    console.log(`${label}: FAILED ${path}: ${String(suite.message ?? '').split('\n')[0].slice(0, 300)}`)
+  }
+}

@@ -62,7 +62,7 @@ function failed(err: unknown): ExitCode {
   }
   // --cursor against a different stored cursor: an operator decision, nothing was done.
   if (err instanceof IngestorError && err.code === IngestorErrorCode.CursorConflict) {
-    process.stderr.write(`firehose ingest: ${message}\n`)
+    process.stderr.write(`firehose ingest: ${redactText(message)}\n`)
     return ExitCode.Usage
   }
   process.stderr.write(`firehose ingest: ${redactText(message)}\n`)

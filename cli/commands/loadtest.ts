@@ -47,7 +47,7 @@ export function registerLoadtest(program: Command): void {
     .addOption(option('--drain-timeout <seconds>', 'after the load, time the ingestor gets to write what was published', 'FIREHOSE_LOADTEST_DRAIN_TIMEOUT', positiveNumber(3600), 60))
     .addOption(option('--redis <url>', 'existing Redis (unique keys, deleted afterwards); default: a redis-server child (HARNESS_REDIS chooses another provider)', 'FIREHOSE_LOADTEST_REDIS', url(['redis:', 'rediss:'])))
     .addOption(option('--report <dir>', 'directory for report.json and report.html', 'FIREHOSE_LOADTEST_REPORT', undefined, 'loadtest-report'))
-    .addOption(option('--seed <n>', 'replay server seed (default: fresh, in the report)', 'FIREHOSE_LOADTEST_SEED', integer(0)))
+    .addOption(option('--seed <n>', 'replay server seed (default: fresh, in the report)', 'FIREHOSE_LOADTEST_SEED', integer(0, 0xffff_ffff)))
     .showHelpAfterError(false)
     .action(action(loadtest))
 }

@@ -44,6 +44,8 @@ describe('firehose loadtest: bad input is one line and exit 2, before anything s
     [['--fixture', join(FIXTURE, 'missing'), '--rate', '100'], /fixture .* not found/],
     [['--fixture', FIXTURE, '--rate', 'max', '--duration', '5'], /shorter than one probe/],
     [['--fixture', FIXTURE, '--rate', '100', '--duration', '0'], /--duration/],
+    // The replay's random source takes 32-bit seeds: a larger one would be silently truncated.
+    [['--fixture', FIXTURE, '--rate', '100', '--seed', String(2 ** 33)], /--seed.*from 0 to 4294967295/],
   ])('%j', async (args, message) => {
     const result = await firehose(['loadtest', ...args])
     expect(result.code).toBe(2)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { freePort } from '../harness/free-port.js'
 import { IngestorProcess } from '../harness/ingestor-process.js'
-import { openRedisClient } from '../harness/redis/redis-cli.js'
+import { deleteKeys, openRedisClient } from '../harness/redis/redis-cli.js'
 import { startRedis, type RedisHandle } from '../harness/redis/index.js'
 import { expectedEntriesFromFixture } from '../harness/stream-checker.js'
 import { waitUntil } from '../harness/wait.js'
@@ -81,15 +81,6 @@ async function openRedis(url: string | null): Promise<{ url: string; handle: Red
   // HARNESS_REDIS picks the provider; without it a redis-server child (fast, no image pull).
   const handle = await startRedis(process.env.HARNESS_REDIS ? {} : { kind: 'process' })
   return { url: handle.url, handle, close: () => handle.stop() }
-}
-
-async function deleteKeys(url: string, keys: string[]): Promise<void> {
-  const client = await openRedisClient(url)
-  try {
-    await client.del(...keys)
-  } finally {
-    client.disconnect()
-  }
 }
 
 /** Redis on this host shares our clock: lag can use the entry id's time. */

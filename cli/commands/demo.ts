@@ -91,7 +91,7 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
   } finally {
     await ingestor?.stop()
     await replay?.close()
-    if (!redis.owned && flags.keep !== true) await deleteKeys(redis.url, [keys.stream, keys.cursorKey, `${keys.stream}:dead`])
+    if (!redis.owned && flags.keep !== true) await deleteDemoKeys(redis.url, [keys.stream, keys.cursorKey, `${keys.stream}:dead`])
     await redis.handle?.stop()
   }
 }
@@ -123,13 +123,8 @@ async function demoRedis(candidate: string, explicit: boolean, logger: Logger): 
   }
 }
 
-async function deleteKeys(redisUrl: string, keys: string[]): Promise<void> {
-  const { openRedisClient } = await import('../../harness/redis/redis-cli.js')
-  try {
-    const client = await openRedisClient(redisUrl)
-    await client.del(...keys)
-    client.disconnect()
-  } catch {
-    // best effort: the summary already named the keys
-  }
+async function deleteDemoKeys(redisUrl: string, keys: string[]): Promise<void> {
+  const { deleteKeys } = await import('../../harness/redis/redis-cli.js')
+  // Best effort: the summary already named the keys.
+  await deleteKeys(redisUrl, keys).catch(() => undefined)
 }

@@ -23,6 +23,16 @@ export async function openRedisClient(url: string): Promise<Redis> {
   return client
 }
 
+/** Deletes `keys` on a fresh connection (cleanup of the keys a run made on a Redis it did not start). */
+export async function deleteKeys(url: string, keys: readonly string[]): Promise<void> {
+  const client = await openRedisClient(url)
+  try {
+    await client.del(...keys)
+  } finally {
+    client.disconnect()
+  }
+}
+
 /**
  * Runs one command on a fresh connection and renders the reply like `redis-cli --raw`
  * (arrays one element per line, nil as an empty line). Uses ioredis rather than the

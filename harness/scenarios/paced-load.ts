@@ -1,4 +1,5 @@
 import type { ReplayRate } from '../../replay/index.js'
+import { HarnessError, HarnessErrorCode } from '../errors.js'
 import { LagSampler } from '../lag-sampler.js'
 import { sleep } from '../wait.js'
 import { check, finishAndCheck, scenarioFixture } from './common.js'
@@ -12,7 +13,7 @@ import type { ScenarioContext, ScenarioOutcome } from './types.js'
  * may fall short, which is not the ingestor's fault.
  */
 export async function runPacedLoad(ctx: ScenarioContext, rate: ReplayRate, seconds: number, defaultMaxLagP99Ms: number): Promise<ScenarioOutcome> {
-  const maxLagP99Ms = Number(process.env.HARNESS_MAX_LAG_P99_MS ?? defaultMaxLagP99Ms)
+  const maxLagP99Ms = maxLagP99MsSetting(process.env.HARNESS_MAX_LAG_P99_MS, defaultMaxLagP99Ms)
   const fixture = await scenarioFixture()
   return withRig(ctx, { fixture, replay: { rate, loop: true } }, async (rig) => {
     await rig.expected() // decode before the clock starts
@@ -40,4 +41,14 @@ export async function runPacedLoad(ctx: ScenarioContext, rate: ReplayRate, secon
       },
     }
   })
+}
+
+/** HARNESS_MAX_LAG_P99_MS, when set, must be a positive number of ms: a typo would otherwise make every check pass (NaN) or fail. */
+export function maxLagP99MsSetting(value: string | undefined, defaultMs: number): number {
+  if (value === undefined || value.trim() === '') return defaultMs
+  const ms = Number(value)
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new HarnessError(HarnessErrorCode.InvalidConfig, `HARNESS_MAX_LAG_P99_MS must be a positive number of milliseconds, got "${value}"`, { value })
+  }
+  return ms
 }

@@ -27,9 +27,12 @@ type Labels = Record<string, string>
 export class IngestorMetrics {
   readonly registry = new Registry()
   private readonly writeSeconds: Histogram
+  /** One status() per scrape, shared by every metric (status() builds a whole object). */
+  private scrapeStatus: IngestorStatus | null = null
 
   constructor(sources: MetricsSources) {
-    const { status, probe, keys } = sources
+    const { probe, keys } = sources
+    const status = (): IngestorStatus => (this.scrapeStatus ??= sources.status())
     const r = this.registry
     collectDefaultMetrics({ register: r }) // process_* and nodejs_* (RSS, event loop lag, GC)
 
@@ -54,6 +57,7 @@ export class IngestorMetrics {
     relayCounter('textMessagesIgnored', 'text messages from the relay, ignored')
     gauge(r, 'firehose_relay_connected', '1 while the relay WebSocket is open', () => (status().relay.connected ? 1 : 0))
     gauge(r, 'firehose_backpressure', '1 while the relay socket is paused because the pipeline cannot take more', () => (status().relay.paused ? 1 : 0))
+    if (status().lease !== null) gauge(r, 'firehose_leader', '--ha: 1 while this ingestor holds the lease (writes), 0 while a standby', () => (status().lease?.held === true ? 1 : 0))
     gauge(r, 'firehose_stream_full', '1 while writes wait for consumer groups to acknowledge entries (safe trim at --max-len)', () => (status().streamFull ? 1 : 0))
     gauge(r, 'firehose_cursor', 'the cursor (seq) Redis holds as far as the ingestor knows', () => status().storedCursor)
     gauge(r, 'firehose_position', 'highest seq accepted from the relay (the reconnect cursor)', () => status().position)
@@ -106,8 +110,13 @@ export class IngestorMetrics {
     this.writeSeconds.observe(durationMs / 1000)
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics()
+  async render(): Promise<string> {
+    this.scrapeStatus = null
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.scrapeStatus = null
+    }
   }
 }
 

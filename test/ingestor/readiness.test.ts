@@ -82,6 +82,24 @@ describe('IngestorMetrics', () => {
     for (const key of Object.keys(emptyCounters())) expect(samples.some((s) => s.name === `firehose_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`), key).toBe(true)
   })
 
+  it('builds the status once per scrape, and each scrape sees the status of its time', async () => {
+    let calls = 0
+    let cursor = 41
+    const m = new IngestorMetrics({
+      status: () => (calls++, running({ storedCursor: cursor })),
+      probe: { ping: async () => PONG, streamInfo: async () => info },
+      keys: { stream: 's', deadLetterStream: 's:dead' },
+      live: () => ({ ok: true, reasons: [] }),
+      ready: async () => ({ ok: true, reasons: [] }),
+    })
+    calls = 0
+    expect(sample(parsePrometheus(await m.render()), 'firehose_cursor')).toBe(41)
+    expect(calls).toBe(1)
+    cursor = 42
+    expect(sample(parsePrometheus(await m.render()), 'firehose_cursor')).toBe(42)
+    expect(calls).toBe(2)
+  })
+
   it('exports by-type, by-code, lag, cursor, queue and per-group figures from status and the probe', async () => {
     const m = metrics(running(), info)
     m.observeWrite(3)

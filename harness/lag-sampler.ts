@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { ReplayHandle } from '../replay/index.js'
+import { PublishClock } from './publish-clock.js'
 import { openRedisClient } from './redis/redis-cli.js'
 
 const SAMPLE_MS = 50
@@ -8,20 +9,19 @@ const MAX_SAMPLES = 12_000
 
 /**
  * End-to-end lag as a user sees it: how long after the relay published an event it is in
- * the stream. Every 50 ms it notes the replay server's head seq (publish time) and the
- * newest seq in the stream; the lag of that stream seq is now minus the first time the head
- * had reached it. Resolution is the sample period (the figure errs high, never low).
+ * the stream. Every 50 ms it reads the newest seq in the stream; its lag is now minus the time
+ * the replay server sent it (PublishClock: errs high by the clock's poll period, never low).
  * Event `time` fields cannot be used: fixtures carry their recording's timestamps.
  * Percentiles leave out the first `warmupMs` (JIT, decode worker start, first batches);
  * the maximum covers every sample.
  */
 export class LagSampler {
-  private readonly published: { atMs: number; headSeq: number }[] = []
   private readonly lagsMs: number[] = []
   private maxLagMs: number | null = null
   private timer: NodeJS.Timeout | null = null
   private busy = false
   private readonly steadyFromMs: number
+  private readonly clock: PublishClock
 
   private constructor(
     private readonly replay: ReplayHandle,
@@ -29,7 +29,8 @@ export class LagSampler {
     private readonly stream: string,
     warmupMs: number,
   ) {
-    this.steadyFromMs = performance.now() + warmupMs
+    this.steadyFromMs = Date.now() + warmupMs
+    this.clock = new PublishClock(replay)
   }
 
   static async start(replay: ReplayHandle, redisUrl: string, stream: string, options: { warmupMs?: number } = {}): Promise<LagSampler> {
@@ -41,6 +42,7 @@ export class LagSampler {
   stop(): { samples: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null } {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
+    this.clock.stop()
     this.redis.disconnect()
     const sorted = [...this.lagsMs].sort((a, b) => a - b)
     const at = (q: number): number | null => (sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!)
@@ -51,27 +53,20 @@ export class LagSampler {
     if (this.busy) return // a slow XREVRANGE must not pile up samples
     this.busy = true
     try {
-      const now = performance.now()
       const status = this.replay.status()
       // Lag only means something while events are being published.
       if (status.paused || status.finished) return
-      const head = status.headSeq
-      const last = this.published[this.published.length - 1]
-      if (head !== null && (last === undefined || head > last.headSeq)) {
-        this.published.push({ atMs: now, headSeq: head })
-        if (this.published.length > MAX_SAMPLES) this.published.shift()
-      }
       const [newest] = await this.redis.xrevrange(this.stream, '+', '-', 'COUNT', 1)
       const fields = newest?.[1] ?? []
       const seq = Number(fields[fields.indexOf('seq') + 1])
-      const publishedAt = this.published.find((p) => p.headSeq >= seq)?.atMs
-      if (Number.isFinite(seq) && publishedAt !== undefined) {
-        const lag = Math.round(performance.now() - publishedAt)
-        this.maxLagMs = Math.max(this.maxLagMs ?? 0, lag)
-        if (now < this.steadyFromMs) return
-        this.lagsMs.push(lag)
-        if (this.lagsMs.length > MAX_SAMPLES) this.lagsMs.shift()
-      }
+      const sentAt = Number.isFinite(seq) ? this.clock.sentAt(seq) : null
+      if (sentAt === null) return
+      const now = Date.now()
+      const lag = Math.max(0, now - sentAt)
+      this.maxLagMs = Math.max(this.maxLagMs ?? 0, lag)
+      if (now < this.steadyFromMs) return
+      this.lagsMs.push(lag)
+      if (this.lagsMs.length > MAX_SAMPLES) this.lagsMs.shift()
     } catch {
       // Redis briefly unreachable: no sample
     } finally {

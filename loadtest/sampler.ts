@@ -2,7 +2,7 @@ import type { ReplayHandle } from '../replay/index.js'
 import { readHealth } from './ingestor-health.js'
 import { LogHistogram, type LagSummary } from './percentiles.js'
 import type { ProcStats } from './proc-stats.js'
-import type { PublishClock } from './publish-clock.js'
+import type { PublishClock } from '../harness/publish-clock.js'
 import type { StepObservation } from './rate-search.js'
 
 /** One second of the run. Rates are per second over the sample's interval; lag covers entries that landed in it. */

@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option } from 'commander'
 import { redactText, redactUrl } from '../common/logger.js'
 import { RedisConfigError } from '../ingestor/errors.js'
 import { redisTarget } from '../ingestor/redis-connection.js'
+import { duplicateRelay } from '../ingestor/relay-failover.js'
 
 /**
  * Every option's parsing and validation lives here, so each rule is written once.
@@ -110,6 +111,18 @@ export function relayUrl(value: string): string {
     parsed.pathname = `${parsed.pathname.replace(/\/+$/, '')}/xrpc/com.atproto.sync.subscribeRepos`
   }
   return parsed.toString()
+}
+
+/**
+ * A repeatable relay flag (`--relay a --relay b`, or `a,b` in one value or in RELAY_URL), each
+ * item as relayUrl() builds it, in order (the first is the primary). The same relay (host[:port])
+ * twice is refused: each relay's cursor key is named after it (ingestor/relay-failover.ts).
+ */
+export function relayList(value: string, previous: string[] | undefined): string[] {
+  const relays = [...(previous ?? []), ...list(() => null)(value).map(relayUrl)]
+  const twice = duplicateRelay(relays)
+  if (twice !== null) throw new InvalidArgumentError(`relay ${twice} is given twice (each relay keeps its own cursor, named after its host[:port])`)
+  return relays
 }
 
 /** A typo such as `not-a-url` parses as a host; a bare relay host has a dotted name, or is localhost or an IP. */

@@ -7,9 +7,11 @@ import { startHealthServer, type HealthServer } from './health.js'
 import { resolveOptions, type IngestorOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
 import { redisConfigError } from './redis-connection.js'
+import { RelayFailover } from './relay-failover.js'
 import { RedisSink } from './redis-sink.js'
 import type { IngestorState, IngestorStatus, StopReason } from './status.js'
 import { StatusReporter } from './status-reporter.js'
+import { parseStoredCursor } from './stored-cursor.js'
 
 export type { IngestorOptions, FutureCursorPolicy } from './options.js'
 export type { EventType } from './event-filter.js'
@@ -54,18 +56,37 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const done = new Promise<void>((resolve) => (resolveDone = resolve))
 
   const pipeline = new Pipeline(options, sink, decoder, crash, logger, () => void stop('future-cursor'))
-  const client = new RelayClient({
-    url: options.relayUrl,
-    cursor: () => pipeline.cursorForConnect(),
-    onFrame: (bytes, receivedAtUs) => pipeline.onFrame(bytes, receivedAtUs),
-    logger: baseLogger,
-    stallTimeoutMs: options.stallTimeoutMs,
+  // One RelayClient per relay in use; relay-failover.ts moves between them (a single relay never moves).
+  const relays = new RelayFailover({
+    relays: options.relays,
+    failoverAfter: options.failoverAfter,
+    probeIntervalMs: options.primaryProbeIntervalMs,
+    probeTimeoutMs: options.stallTimeoutMs,
     maxPayloadBytes: options.maxMessageBytes,
-    ...(options.relayBackoff ? { backoff: options.relayBackoff } : {}),
-    ...(options.random ? { random: options.random } : {}),
+    createClient: (relay) => {
+      const client = new RelayClient({
+        url: relay.url,
+        cursor: () => pipeline.cursorForConnect(),
+        onFrame: (bytes, receivedAtUs) => pipeline.onFrame(bytes, receivedAtUs),
+        logger: baseLogger,
+        stallTimeoutMs: options.stallTimeoutMs,
+        maxPayloadBytes: options.maxMessageBytes,
+        ...(options.relayBackoff ? { backoff: options.relayBackoff } : {}),
+        ...(options.random ? { random: options.random } : {}),
+      })
+      client.on('open', () => {
+        relayConnected = true
+        pipeline.onRelayOpen()
+      })
+      client.on('close', () => (relayConnected = false))
+      pipeline.attach(client)
+      return client
+    },
+    switchCursor: (relay) => pipeline.switchRelay(relay.cursorKey),
+    storedCursor: async (relay) => parseStoredCursor(await sink.readCursor(relay.cursorKey), relay.cursorKey),
+    onFatal: (err) => void stop('fatal', err),
+    logger,
   })
-  client.on('open', () => pipeline.onRelayOpen())
-  pipeline.attach(client)
   sink.describeBacklog = () => ({ queueFrames: pipeline.queue.frames, queueBytes: pipeline.queue.bytes })
   // Wrong credentials, a missing ACL permission, a bad db index: retrying cannot help.
   sink.onFatal = (err) => void stop('fatal', err)
@@ -96,22 +117,23 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
     },
     relay: {
       connected: relayConnected,
-      paused: client.stats.paused,
-      connects: client.stats.connects,
-      reconnects: client.stats.reconnects,
-      bytesReceived: client.stats.bytesReceived,
-      lastError: client.stats.lastError,
-      stalls: client.stats.stalls,
-      oversizedMessages: client.stats.oversizedMessages,
-      textMessagesIgnored: client.stats.textMessagesIgnored,
+      paused: relays.stats.paused,
+      connects: relays.stats.connects,
+      reconnects: relays.stats.reconnects,
+      bytesReceived: relays.stats.bytesReceived,
+      lastError: relays.stats.lastError,
+      stalls: relays.stats.stalls,
+      oversizedMessages: relays.stats.oversizedMessages,
+      textMessagesIgnored: relays.stats.textMessagesIgnored,
+      active: relays.current.label,
+      failovers: relays.failovers,
+      primaryReturns: relays.primaryReturns,
     },
     redis: { ready: sink.isReady },
     streamFull: pipeline.streamFull,
     counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
   })
   let relayConnected = false
-  client.on('open', () => (relayConnected = true))
-  client.on('close', () => (relayConnected = false))
   const reporter = new StatusReporter(status, logger, options.statusIntervalMs)
   let health: HealthServer | null = null
   try {
@@ -145,7 +167,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         pipeline.abandon()
       }
       logger.info({ reason, queued: pipeline.queue.frames }, 'stopping: no more relay reads; draining the queue')
-      await client.close()
+      await relays.close()
       if (wasRunning) await pipeline.drain().catch((err: unknown) => logger.error({ err }, 'drain failed'))
       reporter.stop()
       await decoder.close()
@@ -161,14 +183,14 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
 
   void (async () => {
     try {
-      logger.info({ relay: redactUrl(options.relayUrl), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
+      logger.info({ relay: redactUrl(options.relayUrl), ...(options.relays.length > 1 ? { fallbackRelays: options.relays.slice(1).map((r) => redactUrl(r.url)) } : {}), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
       // Status lines start now, so a Redis that is down at startup is reported too.
       reporter.start()
       const storedRaw = await startupRead(sink, () => state !== 'starting', logger, options.redisBackoff)
       if (storedRaw === null) return // stopped while waiting for Redis
       const finished = pipeline.start(storedRaw)
       state = 'running'
-      client.start()
+      relays.start()
       finished.catch((err: unknown) => void stop('fatal', err))
     } catch (err) {
       void stop('fatal', err)

@@ -47,7 +47,7 @@ export class IngestorMetrics {
     counter(r, 'firehose_decode_errors_total', 'malformed frames dead-lettered, by decode error code', ['code'], () =>
       Object.entries(status().deadLettersByCode).map(([code, n]) => [{ code }, n]),
     )
-    const relayCounter = (field: 'connects' | 'reconnects' | 'bytesReceived' | 'stalls' | 'oversizedMessages' | 'textMessagesIgnored', help: string): void =>
+    const relayCounter = (field: 'connects' | 'reconnects' | 'bytesReceived' | 'stalls' | 'oversizedMessages' | 'textMessagesIgnored' | 'failovers' | 'primaryReturns', help: string): void =>
       counter(r, `firehose_relay_${snake(field)}_total`, help, [], () => [[{}, status().relay[field]]])
     relayCounter('connects', 'relay connections opened')
     relayCounter('reconnects', 'relay connection attempts after the first')
@@ -55,6 +55,9 @@ export class IngestorMetrics {
     relayCounter('stalls', 'relay connections dropped because no frame came for --stall-timeout')
     relayCounter('oversizedMessages', 'relay messages over the WebSocket limit (each ends the connection)')
     relayCounter('textMessagesIgnored', 'text messages from the relay, ignored')
+    relayCounter('failovers', 'switches to the next relay after failed connects in a row or a stall (--relay given more than once)')
+    relayCounter('primaryReturns', 'switches back to the primary relay after a probe found it healthy')
+    asyncGauge(r, 'firehose_relay_active', '1 for the relay (host[:port]) ingested from now', ['relay'], async () => [[{ relay: status().relay.active }, 1]])
     gauge(r, 'firehose_relay_connected', '1 while the relay WebSocket is open', () => (status().relay.connected ? 1 : 0))
     gauge(r, 'firehose_backpressure', '1 while the relay socket is paused because the pipeline cannot take more', () => (status().relay.paused ? 1 : 0))
     if (status().lease !== null) gauge(r, 'firehose_leader', '--ha: 1 while this ingestor holds the lease (writes), 0 while a standby', () => (status().lease?.held === true ? 1 : 0))

@@ -5,12 +5,22 @@ import { IngestorError, IngestorErrorCode } from './errors.js'
 import { eventFilterSpec, type EventFilterSpec, type EventType } from './event-filter.js'
 import type { RedisTlsOptions } from './redis-connection.js'
 import type { TrimMode } from './redis-sink.js'
+import { duplicateRelay, relayEndpoints, type RelayEndpoint } from './relay-failover.js'
 
 export type FutureCursorPolicy = 'live' | 'exit'
 
 export interface IngestorOptions {
-  /** Full ws(s)://.../xrpc/com.atproto.sync.subscribeRepos URL (cli/options.ts relayUrl builds it). */
-  relayUrl: string
+  /** Full ws(s)://.../xrpc/com.atproto.sync.subscribeRepos URL (cli/options.ts relayUrl builds it). Give this or relayUrls. */
+  relayUrl?: string
+  /**
+   * Relays in order of preference (relay failover, docs/ingestor.md): the first is the primary
+   * and keeps `cursorKey`; each other one stores its cursor in `<cursorKey>:<host[:port]>`.
+   */
+  relayUrls?: string[]
+  /** With several relays: this many connection attempts in a row without a frame (or one stall) => next relay. Default 3. */
+  failoverAfter?: number
+  /** With several relays: while on a fallback, probe the primary this often and go back once it delivers a frame. Default 30_000. */
+  primaryProbeIntervalMs?: number
   redisUrl: string
   /** Default `firehose:events`. */
   stream?: string
@@ -90,8 +100,14 @@ export interface IngestorOptions {
   random?: SeededRandom
 }
 
-export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random' | 'relayBackoff' | 'redisBackoff' | 'collections' | 'types'>> &
-  Pick<IngestorOptions, 'logger' | 'random' | 'relayBackoff'> & { redisBackoff: { initialMs: number; maxMs: number }; /** null: publish everything */ filter: EventFilterSpec | null }
+export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random' | 'relayBackoff' | 'redisBackoff' | 'collections' | 'types' | 'relayUrls'>> &
+  Pick<IngestorOptions, 'logger' | 'random' | 'relayBackoff'> & {
+    redisBackoff: { initialMs: number; maxMs: number }
+    /** null: publish everything */
+    filter: EventFilterSpec | null
+    /** The primary first; `relayUrl` is the primary's URL. */
+    relays: RelayEndpoint[]
+  }
 
 export const INGESTOR_DEFAULTS = {
   stream: 'firehose:events',
@@ -112,16 +128,23 @@ export const INGESTOR_DEFAULTS = {
   decodeWorkers: 1,
   healthHost: '0.0.0.0',
   readyWriteTimeoutMs: 10_000,
+  failoverAfter: 3,
+  primaryProbeIntervalMs: 30_000,
 }
 
 /** Fills defaults and rejects values the pipeline cannot run with (library callers; the CLI validates first). */
 export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   const stream = options.stream ?? INGESTOR_DEFAULTS.stream
+  const cursorKey = options.cursorKey ?? INGESTOR_DEFAULTS.cursorKey
+  const relays = relayEndpoints(relayList(options), cursorKey)
   const resolved: ResolvedOptions = {
-    relayUrl: options.relayUrl,
+    relayUrl: relays[0]!.url,
+    relays,
+    failoverAfter: options.failoverAfter ?? INGESTOR_DEFAULTS.failoverAfter,
+    primaryProbeIntervalMs: options.primaryProbeIntervalMs ?? INGESTOR_DEFAULTS.primaryProbeIntervalMs,
     redisUrl: options.redisUrl,
     stream,
-    cursorKey: options.cursorKey ?? INGESTOR_DEFAULTS.cursorKey,
+    cursorKey,
     deadLetterStream: options.deadLetterStream ?? `${stream}:dead`,
     group: options.group ?? INGESTOR_DEFAULTS.group,
     startCursor: options.startCursor ?? null,
@@ -176,9 +199,24 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
   if (resolved.healthHost === '') invalid('healthHost', resolved.healthHost, 'must not be empty')
   checkInteger('readyWriteTimeoutMs', resolved.readyWriteTimeoutMs, 1)
+  checkInteger('failoverAfter', resolved.failoverAfter, 1)
+  checkInteger('primaryProbeIntervalMs', resolved.primaryProbeIntervalMs, 1)
   if (resolved.trim !== 'safe' && resolved.trim !== 'unsafe') invalid('trim', resolved.trim, "must be 'safe' or 'unsafe'")
   if (resolved.onFutureCursor !== 'live' && resolved.onFutureCursor !== 'exit') invalid('onFutureCursor', resolved.onFutureCursor, "must be 'live' or 'exit'")
   return resolved
+}
+
+/** relayUrl or relayUrls (not both, not none), each a ws(s) URL, no relay (host[:port]) twice. */
+function relayList(options: IngestorOptions): string[] {
+  if (options.relayUrl !== undefined && options.relayUrls !== undefined) invalid('relayUrls', options.relayUrls, 'cannot be combined with relayUrl')
+  const urls = options.relayUrls ?? (options.relayUrl === undefined ? [] : [options.relayUrl])
+  if (urls.length === 0) invalid('relayUrl', options.relayUrl, 'is required (or relayUrls)')
+  for (const url of urls) {
+    if (!URL.canParse(url) || !['ws:', 'wss:'].includes(new URL(url).protocol)) invalid('relayUrls', url, 'must be ws:// or wss:// URLs')
+  }
+  const twice = duplicateRelay(urls)
+  if (twice !== null) invalid('relayUrls', urls, `name relay ${twice} twice (each relay's cursor key is named after its host[:port])`)
+  return urls
 }
 
 function checkInteger(option: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {

@@ -59,6 +59,8 @@ export class Pipeline {
   private readonly logger: Logger
   private client: RelayClient | null = null
 
+  /** The cursor key of the relay frames come from now (relay failover switches it: seq is relay-scoped). */
+  private cursorKey: string
   /** What we believe the cursor key holds ('' = no key); the CAS base of the next write. */
   private believed = ''
   private epoch = 0
@@ -86,6 +88,8 @@ export class Pipeline {
   /** Warnings a relay can trigger once per frame (malformed frames, seq regressions): first in full, then counted. */
   private readonly warnings: LogAggregator
   private loops: Promise<void> = Promise.resolve()
+  /** The write in flight, awaited by switchRelay() before the cursor key changes. */
+  private writing: Promise<void> = Promise.resolve()
   /**
    * Where this run started; the resume point if Redis comes back without any cursor. A run that
    * starts at the live tail (no cursor) starts just before the first seq it accepts.
@@ -110,6 +114,7 @@ export class Pipeline {
     private readonly onFutureCursorExit: () => void,
   ) {
     this.logger = logger
+    this.cursorKey = options.cursorKey
     this.warnings = new LogAggregator(logger, 'repeated relay frame warnings')
     this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
     this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (batch) => ({ frames: batch.frames.length, bytes: batch.bytes }))
@@ -123,7 +128,7 @@ export class Pipeline {
   /** Starts from the stored cursor (raw string from Redis) or the --cursor override; resolves when drained. */
   start(storedRaw: string): Promise<void> {
     this.believed = storedRaw
-    const stored = parseStoredCursor(storedRaw, this.options.cursorKey)
+    const stored = parseStoredCursor(storedRaw, this.cursorKey)
     this.checkStartCursor(stored)
     this.tracker.reset(this.options.startCursor ?? stored)
     this.startPosition = this.tracker.position
@@ -143,9 +148,9 @@ export class Pipeline {
     if (!this.options.forceCursor) {
       throw new IngestorError(
         IngestorErrorCode.CursorConflict,
-        `start cursor ${start} differs from the cursor ${stored} stored in ${this.options.cursorKey}: starting there would ${effect}. ` +
+        `start cursor ${start} differs from the cursor ${stored} stored in ${this.cursorKey}: starting there would ${effect}. ` +
           'Omit --cursor to resume from the stored cursor, or add --force-cursor to start there anyway',
-        { key: this.options.cursorKey, stored, start },
+        { key: this.cursorKey, stored, start },
       )
     }
     this.cursorMayGoLower = start < stored
@@ -230,7 +235,7 @@ export class Pipeline {
 
   get storedCursor(): number | null {
     try {
-      return parseStoredCursor(this.believed, this.options.cursorKey)
+      return parseStoredCursor(this.believed, this.cursorKey)
     } catch {
       return null
     }
@@ -384,7 +389,9 @@ export class Pipeline {
       if (waiting === null) return
       // Batches accepted before a resync are dropped; the relay sends their frames again.
       const current = waiting.filter((batch) => batch.epoch === this.epoch)
-      if (current.length > 0) await this.writeBatches(current)
+      if (current.length === 0) continue
+      this.writing = this.writeBatches(current)
+      await this.writing
     }
   }
 
@@ -438,7 +445,7 @@ export class Pipeline {
     const meta: WriteMeta = { lastTimeMs, lastFrame: lastBatch.frames[lastBatch.frames.length - 1]!, byType }
     const next = lastSeq === null ? this.believed : String(lastSeq)
     if (entries.length === 0 && dead.length === 0 && next === this.believed) return this.noteWritten(meta.lastFrame)
-    await this.commit({ expected: this.believed, next, entries, dead, ...(lowers ? { cursorMayGoLower: true } : {}) }, meta)
+    await this.commit({ cursorKey: this.cursorKey, expected: this.believed, next, entries, dead, ...(lowers ? { cursorMayGoLower: true } : {}) }, meta)
   }
 
   private noteBadFrame(result: Extract<DecodeResult, { kind: 'bad' }>, frame: QueuedFrame): void {
@@ -474,7 +481,7 @@ export class Pipeline {
       try {
         await this.sink.whenReady()
         if (checkFirst) {
-          const stored = await this.sink.readCursor()
+          const stored = await this.sink.readCursor(write.cursorKey)
           if (stored !== write.expected) return this.settle(write, stored, meta, 'cursor changed while Redis was unreachable')
         }
         this.crash.hit('before-write')
@@ -494,7 +501,7 @@ export class Pipeline {
           return this.abandonWhileFull(write)
         }
         if (outcome.kind === 'cursor-backwards') {
-          throw new IngestorError(IngestorErrorCode.CursorBackwards, `refused to move cursor ${this.options.cursorKey} back from ${outcome.stored} to ${write.next}; nothing was written`, {
+          throw new IngestorError(IngestorErrorCode.CursorBackwards, `refused to move cursor ${write.cursorKey} back from ${outcome.stored} to ${write.next}; nothing was written`, {
             stored: outcome.stored,
             next: write.next,
           })
@@ -552,14 +559,9 @@ export class Pipeline {
 
   /** Drops everything queued and restarts the relay from the cursor Redis actually holds. */
   private resync(storedRaw: string, reason: string): void {
-    const stored = parseStoredCursor(storedRaw, this.options.cursorKey)
+    const stored = parseStoredCursor(storedRaw, this.cursorKey)
     this.counters.resyncs++
-    this.epoch++
-    const dropped = this.queue.clear() + this.decoded.clear().reduce((sum, batch) => sum + batch.frames.length, 0)
-    this.counters.framesRequeued += dropped
-    // The dropped frames are received again; until then nothing waits here.
-    this.pendingSinceUs = null
-    this.lastEnqueued = null
+    const dropped = this.dropUnwritten()
     this.logger.warn({ reason, believed: this.believed, stored: storedRaw, position: this.tracker.position, dropped }, 'resynchronising: restarting the relay from the stored cursor')
     this.believed = storedRaw
     this.cursorMayGoLower = false // a new FutureCursor (if the relay still says so) allows it again
@@ -572,6 +574,58 @@ export class Pipeline {
     this.awaitingConnection = true
     this.maybeResume()
     this.client?.reconnect(`resync to cursor ${storedRaw || 'none'}`)
+  }
+
+  /** Drops every frame not yet written (a new epoch: batches decoding now are dropped by the writer); returns how many. */
+  private dropUnwritten(): number {
+    this.epoch++
+    const dropped = this.queue.clear() + this.decoded.clear().reduce((sum, batch) => sum + batch.frames.length, 0)
+    this.counters.framesRequeued += dropped
+    // The dropped frames are received again; until then nothing waits here.
+    this.pendingSinceUs = null
+    this.lastEnqueued = null
+    return dropped
+  }
+
+  /**
+   * Relay failover (relay-failover.ts); the caller has closed the old relay's client. Frames not
+   * yet written came from the old relay: they are dropped (fetched again from its cursor when it
+   * is used again), never written against another relay's cursor. The write in flight finishes
+   * against the old key; then the new relay's cursor key is read and becomes the CAS base.
+   * Frames are accepted again from the next onRelayOpen(). Resolves with the new relay's stored
+   * cursor (null: none, its live tail).
+   */
+  async switchRelay(cursorKey: string): Promise<{ stored: number | null; dropped: number }> {
+    this.awaitingConnection = true
+    const dropped = this.dropUnwritten()
+    this.maybeResume()
+    await this.writing.catch(() => undefined) // a failing write ends the run through loops, not here
+    const raw = await this.readCursorRetrying(cursorKey)
+    const stored = parseStoredCursor(raw, cursorKey)
+    this.cursorKey = cursorKey
+    this.believed = raw
+    this.tracker.reset(stored)
+    this.startPosition = stored
+    this.goLive = false
+    this.cursorMayGoLower = false
+    this.consecutiveBad = 0
+    return { stored, dropped }
+  }
+
+  /** Reads a cursor key, waiting out a Redis outage like a write does; configuration errors are thrown. */
+  private async readCursorRetrying(key: string): Promise<string> {
+    for (let failures = 0; ; failures++) {
+      try {
+        await this.sink.whenReady()
+        return await this.sink.readCursor(key)
+      } catch (err) {
+        const fatal = redisConfigError(err)
+        if (fatal !== null) throw fatal
+        if (this.queue.isClosed) throw err
+        const { initialMs, maxMs } = this.options.redisBackoff
+        await sleep(Math.min(maxMs, initialMs * 2 ** Math.min(failures, 16)))
+      }
+    }
   }
 
   /**

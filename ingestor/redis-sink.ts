@@ -17,6 +17,11 @@ export interface DeadLetter {
 }
 
 export interface WriteBatch {
+  /**
+   * The cursor key this write is compare-and-set against: the one of the relay its frames came
+   * from (seq is relay-scoped, see relay-failover.ts). Default: the sink's cursor key.
+   */
+  cursorKey?: string
   /** The cursor this ingestor believes Redis holds ('' = no cursor key). */
   expected: string
   /** The cursor after this batch (may equal `expected` when the batch carries no seq). */
@@ -183,9 +188,9 @@ export class RedisSink {
     await ensureConsumerGroup(this.redis, this.keys.stream, this.keys.group)
   }
 
-  /** The stored cursor as its raw string ('' when the key does not exist). */
-  async readCursor(): Promise<string> {
-    return (await this.redis.get(this.keys.cursorKey)) ?? ''
+  /** The stored cursor as its raw string ('' when the key does not exist); `key` defaults to the sink's cursor key. */
+  async readCursor(key = this.keys.cursorKey): Promise<string> {
+    return (await this.redis.get(key)) ?? ''
   }
 
   async loadScript(): Promise<void> {
@@ -197,7 +202,7 @@ export class RedisSink {
   async write(batch: WriteBatch): Promise<WriteOutcome> {
     const args: (string | Buffer)[] = [
       this.keys.stream,
-      this.keys.cursorKey,
+      batch.cursorKey ?? this.keys.cursorKey,
       this.keys.deadLetterStream,
       batch.expected,
       batch.next,

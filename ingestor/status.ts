@@ -120,6 +120,12 @@ export interface IngestorStatus {
     /** Messages over the WebSocket limit; each ends the connection (docs/relay-client.md). */
     oversizedMessages: number
     textMessagesIgnored: number
+    /** host[:port] of the relay ingested from now (relay failover: the primary or a fallback). */
+    active: string
+    /** Switches away from a failing relay (failed connects in a row, or a stall). */
+    failovers: number
+    /** Switches back to the primary after a probe found it healthy. */
+    primaryReturns: number
   }
   redis: { ready: boolean }
   /** Writing is paused: the stream is at --max-len and safe trimming may not remove unacknowledged entries. */

@@ -7,11 +7,14 @@ import { collectionPatternError, eventTypeError, type EventType } from '../../in
 import { INGESTOR_DEFAULTS, type FutureCursorPolicy } from '../../ingestor/options.js'
 import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
-import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayUrl } from '../options.js'
+import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface IngestFlags {
-  relay: string
+  /** Unset: bsky.network. */
+  relay?: string[]
+  failoverAfter: number
+  primaryProbeInterval: number
   redis: string
   redisCa?: string
   redisCert?: string
@@ -76,7 +79,13 @@ export function registerIngest(program: Command): void {
   program
     .command('ingest')
     .description('ingest a relay firehose into a Redis stream, exactly once (cursor stored atomically with each batch)')
-    .addOption(option('--relay <url>', 'relay host or full subscribeRepos URL', LEGACY_ENV.relay, relayUrl, relayUrl('bsky.network')))
+    .addOption(
+      option('--relay <url>', 'relay host or full subscribeRepos URL (default: bsky.network); repeat it (or a,b) for fallback relays, the first is the primary', LEGACY_ENV.relay).argParser(relayList),
+    )
+    .addOption(option('--failover-after <n>', 'with several --relay: move to the next relay after n connection attempts in a row without a frame (a stall moves at once)', 'FIREHOSE_FAILOVER_AFTER', integer(1, 1_000), INGESTOR_DEFAULTS.failoverAfter))
+    .addOption(
+      option('--primary-probe-interval <seconds>', 'with several --relay: while on a fallback, probe the primary this often; back to it once it delivers a frame', 'FIREHOSE_PRIMARY_PROBE_INTERVAL', positiveNumber(86_400), INGESTOR_DEFAULTS.primaryProbeIntervalMs / 1000),
+    )
     .addOption(option('--redis <url>', 'Redis URL: redis[s]://[[user]:password@]host[:port][/db]', LEGACY_ENV.redis, redisUrl, 'redis://127.0.0.1:6379'))
     .addOption(option('--redis-ca <file>', 'rediss://: PEM CA bundle the server certificate must chain to (default: Node\'s CAs)', 'FIREHOSE_REDIS_CA', nonEmpty))
     .addOption(option('--redis-cert <file>', 'rediss://: PEM client certificate (with --redis-key)', 'FIREHOSE_REDIS_CERT', nonEmpty))
@@ -153,7 +162,9 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     // Loaded here, not at the top, so that `firehose <other command>` does not pay for it.
     const { startIngestor } = await import('../../ingestor/index.js')
     handle = await startIngestor({
-      relayUrl: flags.relay,
+      relayUrls: flags.relay ?? [relayUrl('bsky.network')],
+      failoverAfter: flags.failoverAfter,
+      primaryProbeIntervalMs: Math.max(1, Math.round(flags.primaryProbeInterval * 1000)),
       redisUrl: flags.redis,
       redisTls: {
         ...(flags.redisCa !== undefined ? { caFile: flags.redisCa } : {}),

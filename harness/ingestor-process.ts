@@ -103,7 +103,9 @@ export class IngestorProcess {
       if (options.env?.[name] === undefined) delete env[name]
     }
     if (options.crashAt != null) env.FIREHOSE_CRASH_AT = options.crashAt
-    const child = spawn(process.execPath, [cliEntryPoint(), ...ingestArgs(options)], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Own process group: a Ctrl-C meant for the harness (loadtest's report on SIGINT) must not reach
+    // the child; the harness stops it, and reapOnExit kills it if the harness dies.
+    const child = spawn(process.execPath, [cliEntryPoint(), ...ingestArgs(options)], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     return new IngestorProcess(child, options)
   }
 

@@ -28,7 +28,7 @@ const MAX_SAMPLES = 6 * 3600 + 600
  * One load test (docs/loadtest.md): the rig, then the steps of the plan with a sample every
  * second, then a drain and the stream check.
  */
-export async function runLoadtest(config: LoadtestConfig, onSample: (progress: Progress) => void = () => {}): Promise<LoadtestResult> {
+export async function runLoadtest(config: LoadtestConfig, onSample: (progress: Progress) => void = () => {}, interrupt?: AbortSignal): Promise<LoadtestResult> {
   const startedAt = new Date().toISOString()
   const rig = await startRig(config)
   const lagClock = isLocalRedis(rig.redisUrl) ? 'redis' : 'observer'
@@ -42,7 +42,7 @@ export async function runLoadtest(config: LoadtestConfig, onSample: (progress: P
       sampler.recordEntry(seq, atMs) // first: it brings the clock's head up to date
       rig.tally.record(seq, clock.headSeq)
     })
-    const driver = new Driver(config, rig, sampler, () => observer?.error ?? null, onSample)
+    const driver = new Driver(config, rig, sampler, () => observer?.error ?? null, onSample, interrupt)
     const outcome = await driver.run()
     const drainSeconds = await driver.drain(config.drainTimeoutSec)
     // Not stopping within its grace time is the ingestor's failure (SIGKILLed, reported), not ours.
@@ -70,7 +70,13 @@ class Driver {
     private readonly sampler: Sampler,
     private readonly observerError: () => Error | null,
     private readonly onSample: (progress: Progress) => void,
+    /** Aborted (Ctrl-C): the load ends at the next second; the drain, the check and the report still happen. */
+    private readonly interrupt?: AbortSignal,
   ) {}
+
+  get interrupted(): boolean {
+    return this.interrupt?.aborted === true
+  }
 
   /** The load's time zero: the sampler's. */
   private get loadStartMs(): number {
@@ -86,7 +92,7 @@ class Driver {
       const stepSeconds = config.profile?.stepSeconds ?? config.durationSec
       for (const rate of rates) {
         const left = config.durationSec - this.elapsedSec()
-        if (left < 1) break
+        if (left < 1 || this.interrupted) break
         await this.step(rate, Math.min(stepSeconds, left))
       }
       return { abort: null, search: null }
@@ -99,7 +105,7 @@ class Driver {
   private async search(): Promise<RateSearch> {
     const search = new RateSearch(SEARCH_START, { maxRate: MAX_RATE, minRate: SEARCH_MIN_RATE, precision: SEARCH_PRECISION })
     for (let rate = search.next(); rate !== null; rate = search.next()) {
-      if (this.config.durationSec - this.elapsedSec() < this.config.stepSeconds) break
+      if (this.config.durationSec - this.elapsedSec() < this.config.stepSeconds || this.interrupted) break
       search.record(rate, await this.step(rate, this.config.stepSeconds))
       // Each probe starts from an empty backlog: a failed one must not count against the next.
       await this.drain(Math.max(this.config.stepSeconds, 10))
@@ -116,7 +122,7 @@ class Driver {
     replay.resume()
     const fromT = this.elapsedSec()
     const endMs = performance.now() + seconds * 1000
-    while (performance.now() < endMs - 50) {
+    while (performance.now() < endMs - 50 && !this.interrupted) {
       await this.tick()
       if (this.rig.ingestor.exit !== null) throw new IngestorExited(`the ingestor exited during the load (${describeExit(this.rig.ingestor.exit)})`)
     }
@@ -183,6 +189,7 @@ function buildResult(config: LoadtestConfig, done: Finished): LoadtestResult {
   const loadSteps = steps.reduce((sum, step) => sum + (step.toT - step.fromT), 0)
   const published = done.rig.replay.status().framesPublished
   const reasons: string[] = []
+  if (done.driver.interrupted) reasons.push(`interrupted after ${Math.round(loadSteps)} s of load (the stream check covers what was published)`)
   if (done.outcome.abort !== null) reasons.push(done.outcome.abort)
   else if (!done.ingestorOk) reasons.push(`the ingestor did not stop cleanly (${done.ingestorExit})`)
   if (done.stream.lost > 0) reasons.push(`${done.stream.lost} events lost`)

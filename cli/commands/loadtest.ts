@@ -71,6 +71,17 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
   const { summaryRows } = await import('../../loadtest/summary.js')
   const { LoadtestError, LoadtestErrorCode } = await import('../../loadtest/errors.js')
   const tty = process.stdout.isTTY === true
+  // First Ctrl-C/SIGTERM: end the load now, then drain, check and write the report as usual
+  // (the children run in their own process group, so the terminal's signal does not reach them).
+  // A second one quits at once.
+  const interrupt = new AbortController()
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupt.signal.aborted) process.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+    interrupt.abort()
+    process.stderr.write(`\nfirehose loadtest: ${signal}: ending the load; draining, checking and writing the report (again to quit at once)\n`)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   try {
     const result = await runLoadtest(
       {
@@ -87,6 +98,7 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
       (progress) => {
         if (tty) process.stdout.write(progressLine(progress))
       },
+      interrupt.signal,
     )
     if (tty) process.stdout.write('\n')
     const paths = await writeReports(resolve(flags.report), result)
@@ -98,5 +110,8 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
     if (err instanceof LoadtestError && err.code === LoadtestErrorCode.BadInput) return usage(message!)
     process.stderr.write(`firehose loadtest: ${message}\n`)
     return ExitCode.Error
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
 }

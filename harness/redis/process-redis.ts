@@ -70,7 +70,8 @@ export async function startProcessRedis(options: ProcessRedisOptions): Promise<R
 
 async function spawnServer(dir: string, port: number, options: ProcessRedisOptions): Promise<Running> {
   const args = [...redisServerArgs({ ...options, dir, port, bindHost: HOST }), ...(options.extraArgs ?? [])]
-  const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Own process group, like the ingestor children (harness/ingestor-process.ts): a terminal's Ctrl-C is the harness' to handle.
+  const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const reaper = reapOnExit(child, dir)
   const logTail: string[] = []
   const keep = (chunk: Buffer): void => {

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -130,3 +130,40 @@ describe('firehose loadtest --rate 300 --duration 5 (replay -> ingestor child ->
     }
   }, 70_000)
 })
+
+it('Ctrl-C (SIGINT to the whole process group, as a terminal sends it) ends the load, then drains, checks and writes the report: exit 1, nothing lost', async () => {
+  const reportDir = join(dir, 'interrupted')
+  // detached: its own process group, which the test signals like a terminal signals its foreground group.
+  const child = spawn(process.execPath, [cliEntryPoint(), 'loadtest', '--fixture', FIXTURE, '--rate', '300', '--duration', '120', '--max-lag-ms', '10000', '--report', reportDir, '--seed', '6'], {
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  try {
+    // Rig start (Redis, replay, ingestor) plus a few seconds of load.
+    await new Promise((resolve) => setTimeout(resolve, 12_000))
+    process.kill(-child.pid!, 'SIGINT')
+    const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 90_000))])
+    expect(code, stderr).toBe(1)
+  } finally {
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  expect(stderr).toMatch(/SIGINT: ending the load/)
+  const report = JSON.parse(await readFile(join(reportDir, 'report.json'), 'utf8')) as LoadtestResult
+  expect(report.verdict.pass).toBe(false)
+  expect(report.verdict.reasons[0]).toMatch(/^interrupted after \d+ s of load/)
+  expect(report.summary.loadSeconds).toBeLessThan(100)
+  expect(report.summary.published).toBeGreaterThan(0)
+  expect(report.summary.stream).toMatchObject({ lost: 0, duplicated: 0, unexpected: 0 })
+  expect(report.summary.ingestorExit).toBe('code 0') // stopped by the load test, not by the terminal's signal
+  expect(stdout).toMatch(/^verdict +FAIL: interrupted after/m)
+}, 120_000)

@@ -9,6 +9,8 @@ export const ExitCode = {
   Error: 3,
   /** A server refused our configuration (Redis: wrong password, missing ACL permission, no such db, TLS): retrying cannot help. */
   Config: 4,
+  /** `ingest --ha`: this ingestor lost its lease and stopped writing; a supervisor restarts it as a standby. */
+  LeaseLost: 5,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

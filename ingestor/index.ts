@@ -4,6 +4,7 @@ import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
 import { CrashPoints } from './crash-points.js'
 import { createDecoder } from './decoder.js'
 import { startHealthServer, type HealthServer } from './health.js'
+import { Lease } from './lease.js'
 import { resolveOptions, type IngestorOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
 import { redisConfigError } from './redis-connection.js'
@@ -95,6 +96,10 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
     if (state === 'running' && sink.isReady) sink.ensureGroup().catch((err: unknown) => logger.warn({ err }, 'could not recreate the consumer group'))
   })
 
+  // HA: only the lease holder writes; onLost ends this run at once (a supervisor restarts it as a standby).
+  const lease = options.ha ? new Lease(sink.redis, { key: options.leaseKey, ttlMs: options.leaseTtlMs }, baseLogger) : null
+  if (lease !== null) lease.onLost = () => void stop('lease-lost')
+
   const status = (): IngestorStatus => ({
     state,
     stoppedBy,
@@ -131,6 +136,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
     },
     redis: { ready: sink.isReady },
     streamFull: pipeline.streamFull,
+    lease: lease === null ? null : { held: lease.held, holder: lease.holder },
     counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
   })
   let relayConnected = false
@@ -166,11 +172,14 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         logger.error({ err: error }, 'ingestor failed')
         pipeline.abandon()
       }
+      // Another ingestor may be writing already: not one more batch from this one (the CAS cursor fences any in flight).
+      if (reason === 'lease-lost') pipeline.abandon()
       logger.info({ reason, queued: pipeline.queue.frames }, 'stopping: no more relay reads; draining the queue')
       await relays.close()
       if (wasRunning) await pipeline.drain().catch((err: unknown) => logger.error({ err }, 'drain failed'))
       reporter.stop()
       await decoder.close()
+      await lease?.release()
       await sink.close()
       await health?.close()
       state = 'stopped'
@@ -186,8 +195,14 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       logger.info({ relay: redactUrl(options.relayUrl), ...(options.relays.length > 1 ? { fallbackRelays: options.relays.slice(1).map((r) => redactUrl(r.url)) } : {}), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
       // Status lines start now, so a Redis that is down at startup is reported too.
       reporter.start()
+      if (lease !== null) {
+        state = 'standby'
+        if (!(await lease.acquire(() => state !== 'standby'))) return // stopped while a standby
+        state = 'starting'
+      }
       const storedRaw = await startupRead(sink, () => state !== 'starting', logger, options.redisBackoff)
-      if (storedRaw === null) return // stopped while waiting for Redis
+      // Stopped while waiting for Redis (or, HA, the lease was lost meanwhile).
+      if (storedRaw === null || state !== 'starting') return
       const finished = pipeline.start(storedRaw)
       state = 'running'
       relays.start()

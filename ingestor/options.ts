@@ -94,6 +94,12 @@ export interface IngestorOptions {
   redisTls?: RedisTlsOptions
   /** While Redis is down, a "still down" warning this often. Default 30_000. */
   redisDownLogIntervalMs?: number
+  /** Leader election (docs/ingestor.md, "High availability"): write only while holding a lease in Redis, else wait as a standby. Default false. */
+  ha?: boolean
+  /** The lease's key. Default `<cursorKey>:lease`. */
+  leaseKey?: string
+  /** The lease's time to live; renewed every third of it. A standby takes over within about this long of the leader's death. Default 5_000. */
+  leaseTtlMs?: number
   /** Test-only: `<point>:<n>` (see crash-points.ts); the CLI reads FIREHOSE_CRASH_AT. */
   crashAt?: string | null
   logger?: Logger
@@ -128,9 +134,13 @@ export const INGESTOR_DEFAULTS = {
   decodeWorkers: 1,
   healthHost: '0.0.0.0',
   readyWriteTimeoutMs: 10_000,
+  leaseTtlMs: 5_000,
   failoverAfter: 3,
   primaryProbeIntervalMs: 30_000,
 }
+
+export const LEASE_TTL_MIN_MS = 500
+export const LEASE_TTL_MAX_MS = 600_000
 
 /** Fills defaults and rejects values the pipeline cannot run with (library callers; the CLI validates first). */
 export function resolveOptions(options: IngestorOptions): ResolvedOptions {
@@ -169,6 +179,9 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     healthPort: options.healthPort ?? null,
     healthHost: options.healthHost ?? INGESTOR_DEFAULTS.healthHost,
     readyWriteTimeoutMs: options.readyWriteTimeoutMs ?? INGESTOR_DEFAULTS.readyWriteTimeoutMs,
+    ha: options.ha ?? false,
+    leaseKey: options.leaseKey ?? `${cursorKey}:lease`,
+    leaseTtlMs: options.leaseTtlMs ?? INGESTOR_DEFAULTS.leaseTtlMs,
     crashAt: options.crashAt ?? null,
     redisTls: options.redisTls ?? {},
     redisDownLogIntervalMs: options.redisDownLogIntervalMs ?? 30_000,
@@ -177,7 +190,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     relayBackoff: options.relayBackoff,
     redisBackoff: { initialMs: options.redisBackoff?.initialMs ?? 100, maxMs: options.redisBackoff?.maxMs ?? 5_000 },
   }
-  for (const key of ['stream', 'cursorKey', 'deadLetterStream', 'group'] as const) {
+  for (const key of ['stream', 'cursorKey', 'deadLetterStream', 'group', 'leaseKey'] as const) {
     if (resolved[key] === '') invalid(key, resolved[key], 'must not be empty')
   }
   if (resolved.stream === resolved.deadLetterStream) invalid('deadLetterStream', resolved.deadLetterStream, 'must differ from the stream')
@@ -199,6 +212,9 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
   if (resolved.healthHost === '') invalid('healthHost', resolved.healthHost, 'must not be empty')
   checkInteger('readyWriteTimeoutMs', resolved.readyWriteTimeoutMs, 1)
+  if ([resolved.stream, resolved.cursorKey, resolved.deadLetterStream].includes(resolved.leaseKey)) invalid('leaseKey', resolved.leaseKey, 'must differ from the stream and cursor keys')
+  // Renewed every ttl/3: much shorter and one slow Redis reply or GC pause costs the lease.
+  checkInteger('leaseTtlMs', resolved.leaseTtlMs, LEASE_TTL_MIN_MS, LEASE_TTL_MAX_MS)
   checkInteger('failoverAfter', resolved.failoverAfter, 1)
   checkInteger('primaryProbeIntervalMs', resolved.primaryProbeIntervalMs, 1)
   if (resolved.trim !== 'safe' && resolved.trim !== 'unsafe') invalid('trim', resolved.trim, "must be 'safe' or 'unsafe'")

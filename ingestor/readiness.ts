@@ -29,11 +29,13 @@ export function liveness(status: IngestorStatus): Verdict {
 
 /**
  * Readiness (`/ready`): events flow from the relay into Redis. Not ready while not live, while
- * starting, while the relay is not connected (or never was), while Redis does not answer, and
+ * a standby (HA), while starting, while the relay is not connected (or never was), while Redis does not answer, and
  * when frames have waited longer than `writeTimeoutMs` with no write acknowledged meanwhile.
  */
 export function readiness(status: IngestorStatus, ping: RedisPing, options: { writeTimeoutMs: number; nowMs: number }): Verdict {
   const reasons = liveness(status).reasons
+  // A standby is healthy but must not get traffic meant for the writer; relay and write checks do not apply.
+  if (status.state === 'standby') return { ok: false, reasons: [`standby (leader ${status.lease?.holder ?? 'unknown'})`] }
   if (status.state === 'starting') reasons.push('starting: waiting for Redis to read the stored cursor')
   const lastError = status.relay.lastError === null ? '' : ` (${status.relay.lastError})`
   if (status.relay.connects === 0) reasons.push(`relay never connected${lastError}`)

@@ -42,6 +42,8 @@ export class StatusReporter {
     const c = status.counters
     this.logger.info(
       {
+        // HA: whether this one writes (running) or waits (standby), and who holds the lease.
+        ...(status.lease === null ? {} : { state: status.state, leader: status.lease.holder }),
         eventsPerSec: this.rate,
         cursor: status.storedCursor,
         // Receive-time lag: right for live relays and replayed fixtures alike (their event times are old).

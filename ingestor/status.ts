@@ -79,9 +79,10 @@ export function emptyCounters(): IngestorCounters {
   }
 }
 
-export type IngestorState = 'starting' | 'running' | 'stopping' | 'stopped'
-/** Why the ingestor ended: a stop() call or signal, FutureCursor with --on-future-cursor exit, or a fatal error. */
-export type StopReason = 'stop' | 'future-cursor' | 'fatal'
+/** 'standby': HA on and another ingestor holds the lease; this one waits to take over. */
+export type IngestorState = 'standby' | 'starting' | 'running' | 'stopping' | 'stopped'
+/** Why the ingestor ended: a stop() call or signal, FutureCursor with --on-future-cursor exit, a fatal error, or (HA) the lease lost to another ingestor or to a Redis outage. */
+export type StopReason = 'stop' | 'future-cursor' | 'fatal' | 'lease-lost'
 
 export interface IngestorStatus {
   state: IngestorState
@@ -130,5 +131,7 @@ export interface IngestorStatus {
   redis: { ready: boolean }
   /** Writing is paused: the stream is at --max-len and safe trimming may not remove unacknowledged entries. */
   streamFull: boolean
+  /** HA only (null otherwise): whether this ingestor holds the lease, and the holder last seen (this one's token when held). */
+  lease: { held: boolean; holder: string | null } | null
   counters: IngestorCounters
 }

@@ -4,7 +4,7 @@ import { IngestorError, IngestorErrorCode, RedisConfigError } from '../../ingest
 import type { IngestorHandle } from '../../ingestor/index.js'
 import { parseCrashAt } from '../../ingestor/crash-points.js'
 import { collectionPatternError, eventTypeError, type EventType } from '../../ingestor/event-filter.js'
-import { INGESTOR_DEFAULTS, type FutureCursorPolicy } from '../../ingestor/options.js'
+import { INGESTOR_DEFAULTS, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, type FutureCursorPolicy } from '../../ingestor/options.js'
 import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
 import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl } from '../options.js'
@@ -42,6 +42,9 @@ interface IngestFlags {
   healthHost: string
   readyWriteTimeout: number
   statusInterval: number
+  ha?: boolean
+  leaseKey?: string
+  leaseTtl: number
 }
 
 /**
@@ -121,6 +124,9 @@ export function registerIngest(program: Command): void {
     .addOption(option('--health-host <address>', 'address the health port listens on (127.0.0.1 = this host only)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
     .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
     .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
+    .addOption(option('--ha', 'high availability: write only while holding a lease in Redis, else wait as a standby; exits 5 when the lease is lost (docs/ingestor.md)', 'FIREHOSE_HA'))
+    .addOption(option('--lease-key <key>', '--ha: Redis key of the lease (default: <cursor-key>:lease)', 'FIREHOSE_LEASE_KEY', nonEmpty))
+    .addOption(option('--lease-ttl <seconds>', `--ha: lease time to live, renewed every third of it; a standby takes over within about this long (${LEASE_TTL_MIN_MS / 1000} to ${LEASE_TTL_MAX_MS / 1000})`, 'FIREHOSE_LEASE_TTL', positiveNumber(LEASE_TTL_MAX_MS / 1000), INGESTOR_DEFAULTS.leaseTtlMs / 1000))
     .action(action(ingest))
 }
 
@@ -137,6 +143,9 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     return usage((err as Error).message)
   }
   if (flags.queueSize < flags.batchSize) return usage(`--queue-size (${flags.queueSize}) must be at least --batch-size (${flags.batchSize})`)
+  const leaseKey = flags.leaseKey ?? `${flags.cursorKey}:lease`
+  if (flags.leaseTtl * 1000 < LEASE_TTL_MIN_MS) return usage(`--lease-ttl must be at least ${LEASE_TTL_MIN_MS / 1000} s, got ${flags.leaseTtl}`)
+  if ([flags.stream, `${flags.stream}:dead`, flags.cursorKey].includes(leaseKey)) return usage(`--lease-key ${leaseKey} must differ from the stream and cursor keys`)
 
   const logger = createLogger({ name: 'firehose-ingest' })
   // Handlers go in before the ingestor starts, so an early SIGTERM is a graceful stop too.
@@ -194,6 +203,9 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       healthHost: flags.healthHost,
       readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),
       statusIntervalMs: Math.round(flags.statusInterval * 1000),
+      ha: flags.ha === true,
+      leaseKey,
+      leaseTtlMs: Math.round(flags.leaseTtl * 1000),
       crashAt,
       logger,
     })
@@ -209,6 +221,9 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
   switch (status.stoppedBy) {
     case 'future-cursor':
       return ExitCode.Failed
+    case 'lease-lost':
+      process.stderr.write('firehose ingest: lost the --ha lease (another ingestor took over, or Redis was unreachable for --lease-ttl); restart to wait as a standby\n')
+      return ExitCode.LeaseLost
     case 'fatal':
       return failed(handle.error())
     default:

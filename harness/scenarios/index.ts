@@ -1,5 +1,7 @@
 import { crashKill9 } from './crash-kill9.js'
 import { cursorRecovery } from './cursor-recovery.js'
+import { haFailover } from './ha-failover.js'
+import { haFencing } from './ha-fencing.js'
 import { redisCrashAlways, redisCrashEverysec } from './redis-crash.js'
 import { RELAY_FAULT_SCENARIOS } from './relay-faults.js'
 import { slowRedis } from './slow-redis.js'
@@ -26,6 +28,8 @@ export const SCENARIOS: readonly Scenario[] = [
   stoppedGroup,
   throughputSmoke,
   liveShape,
+  haFailover,
+  haFencing,
 ]
 
 export function findScenario(name: string): Scenario | undefined {

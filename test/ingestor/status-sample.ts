@@ -21,6 +21,7 @@ export function running(overrides: Partial<IngestorStatus> = {}): IngestorStatus
     relay: { connected: true, paused: false, connects: 1, reconnects: 0, bytesReceived: 90_000, lastError: null, stalls: 0, oversizedMessages: 0, textMessagesIgnored: 0 },
     redis: { ready: true },
     streamFull: false,
+    lease: null,
     counters: emptyCounters(),
     ...overrides,
   }

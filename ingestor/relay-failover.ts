@@ -115,10 +115,7 @@ export class RelayFailover {
   private closed = false
   private probeTimer: NodeJS.Timeout | null = null
   private probing = false
-  /** Switches away from a failing relay. */
-  failovers = 0
-  /** Switches back to the primary after a successful probe. */
-  primaryReturns = 0
+  private readonly switches = { failover: 0, return: 0 }
 
   constructor(private readonly options: RelayFailoverOptions) {
     this.policy = new FailoverPolicy(options.relays.length, options.failoverAfter)
@@ -128,6 +125,16 @@ export class RelayFailover {
 
   get current(): RelayEndpoint {
     return this.options.relays[this.policy.index]!
+  }
+
+  /** Switches away from a failing relay. */
+  get failovers(): number {
+    return this.switches.failover
+  }
+
+  /** Switches back to the primary after a successful probe. */
+  get primaryReturns(): number {
+    return this.switches.return
   }
 
   get stats(): RelayClientStats {
@@ -175,8 +182,7 @@ export class RelayFailover {
       const { stored, dropped } = await this.options.switchCursor(to)
       if (this.closed) return
       this.policy.moveTo(index)
-      if (kind === 'failover') this.failovers++
-      else this.primaryReturns++
+      this.switches[kind]++
       this.logger.warn(
         { from: from.label, to: to.label, reason, cursorKey: to.cursorKey, cursor: stored ?? 'none (live tail)', droppedFrames: dropped, switchMs: Date.now() - startedMs },
         kind === 'failover' ? 'relay failover: moving to the next relay' : 'relay failover: back to the primary relay',

@@ -16,8 +16,9 @@ import { loadIngestor, ownRedisForSuite, replay, sequencedRealFrames, tempDir, u
 
 /** The fallback relay's seqs start here: another seq space than the primary's (1, 2, ...). */
 const FALLBACK_BASE = 1_000_000
-const FRAMES = 6000
-const RATE = 150
+/** Two minutes of frames at RATE: the relays must not run dry before the last test, however loaded the machine. */
+const FRAMES = 12_000
+const RATE = 100
 
 describe('FailoverPolicy: when to leave a relay', () => {
   it('moves after N connection attempts in a row without a frame; a connection with frames resets the count', () => {
@@ -130,6 +131,8 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
     const fallbackKey = `${keys.cursorKey}:${fallbackLabel}`
     await own.admin.set(keys.cursorKey, String(random.int(0, 200))) // the primary resumes from a stored cursor
     const startCursor = Number(await own.admin.get(keys.cursorKey))
+    // A cursor beyond the head would be FutureCursor (a live-tail restart), another test.
+    await waitUntil(() => (primary.status().headSeq ?? 0) > startCursor, { what: `the primary's head past ${startCursor}`, timeoutMs: 30_000 })
     const { startIngestor } = await loadIngestor()
     const handle: IngestorHandle = await startIngestor({
       relayUrls: [primaryUrl, fallback.url],
@@ -223,6 +226,8 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
   it('CLI: --relay twice; a primary that refuses connections -> the fallback after --failover-after, logged with the reason; the primary key untouched', async () => {
     const keys = uniqueKeys('test:relay-failover-cli')
     const fallbackKey = `${keys.cursorKey}:${new URL(fallback.url).host}`
+    const fallbackFrom = FALLBACK_BASE + 100
+    await own.admin.set(fallbackKey, String(fallbackFrom)) // a fallback with a stored cursor resumes from it
     proxy.disable()
     const child = IngestorProcess.start({
       relayUrl: proxy.proxiedUrl(primary.url),
@@ -234,9 +239,13 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
     try {
       const switched = await child.waitForLog((record) => record.msg === 'relay failover: moving to the next relay', 60_000, 'the failover log line')
       expect(switched).toMatchObject({ from: new URL(proxy.proxiedUrl(primary.url)).host, to: new URL(fallback.url).host, reason: expect.stringMatching(/2 failed connects in a row/), cursorKey: fallbackKey })
-      await waitUntil(async () => Number(await own.admin.get(fallbackKey)) > FALLBACK_BASE, { what: 'a write from the fallback', timeoutMs: 60_000 })
+      expect(switched.cursor).toBe(fallbackFrom)
+      await waitUntil(async () => Number(await own.admin.get(fallbackKey)) > fallbackFrom, { what: 'a write from the fallback', timeoutMs: 60_000 })
       expect(await child.stop()).toMatchObject({ code: 0 })
       expect(await own.admin.get(keys.cursorKey)).toBeNull()
+      const seqs = (await own.admin.xrange(keys.stream, '-', '+')).map(([, fields]) => Number(fields[5]))
+      expect(seqs[0]).toBe(fallbackFrom + 1)
+      expect(seqs.at(-1)).toBe(Number(await own.admin.get(fallbackKey)))
     } finally {
       proxy.enable()
       await child.stop()

@@ -1,7 +1,7 @@
 import { crashKill9 } from './crash-kill9.js'
 import { cursorRecovery } from './cursor-recovery.js'
 import { haFailover } from './ha-failover.js'
-import { haFencing } from './ha-fencing.js'
+import { haFencing, haStaleWrite } from './ha-fencing.js'
 import { redisCrashAlways, redisCrashEverysec } from './redis-crash.js'
 import { RELAY_FAULT_SCENARIOS } from './relay-faults.js'
 import { slowRedis } from './slow-redis.js'
@@ -30,6 +30,7 @@ export const SCENARIOS: readonly Scenario[] = [
   liveShape,
   haFailover,
   haFencing,
+  haStaleWrite,
 ]
 
 export function findScenario(name: string): Scenario | undefined {

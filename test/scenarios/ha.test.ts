@@ -5,4 +5,5 @@ import { scenarioTest } from './scenario-test.js'
 describe('scenarios: high availability', () => {
   scenarioTest('ha-failover', 300_000)
   scenarioTest('ha-fencing', 180_000)
+  scenarioTest('ha-stale-write', 180_000)
 })

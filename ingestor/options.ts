@@ -212,7 +212,10 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
   if (resolved.healthHost === '') invalid('healthHost', resolved.healthHost, 'must not be empty')
   checkInteger('readyWriteTimeoutMs', resolved.readyWriteTimeoutMs, 1)
-  if ([resolved.stream, resolved.cursorKey, resolved.deadLetterStream].includes(resolved.leaseKey)) invalid('leaseKey', resolved.leaseKey, 'must differ from the stream and cursor keys')
+  // Every relay's cursor key counts (relay failover names them `<cursorKey>:<host[:port]>`).
+  if ([resolved.stream, resolved.deadLetterStream, ...resolved.relays.map((relay) => relay.cursorKey)].includes(resolved.leaseKey)) {
+    invalid('leaseKey', resolved.leaseKey, 'must differ from the stream and cursor keys')
+  }
   // Renewed every ttl/3: much shorter and one slow Redis reply or GC pause costs the lease.
   checkInteger('leaseTtlMs', resolved.leaseTtlMs, LEASE_TTL_MIN_MS, LEASE_TTL_MAX_MS)
   checkInteger('failoverAfter', resolved.failoverAfter, 1)

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
+import { resolveOptions } from '../../ingestor/options.js'
 import type { ReplayHandle } from '../../replay/index.js'
 import { committedFixture, loadIngestor, ownRedisForSuite, replay, uniqueKeys } from './helpers.js'
 import { parsePrometheus, sample } from './prometheus-text.js'
@@ -28,6 +29,24 @@ describe('firehose ingest --ha flags', () => {
     expect(result.status).toBe(2)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toMatch(reason)
+  })
+})
+
+describe('resolveOptions: HA options', () => {
+  const base = { relayUrl: 'ws://relay.example', redisUrl: 'redis://127.0.0.1:1' }
+  it('defaults the lease key to <cursorKey>:lease and the ttl to 5 s; HA is off by default', () => {
+    expect(resolveOptions({ ...base, cursorKey: 'k' })).toMatchObject({ ha: false, leaseKey: 'k:lease', leaseTtlMs: 5_000 })
+  })
+  it.each([
+    [{ leaseKey: '' }, /leaseKey must not be empty/],
+    [{ leaseKey: 'firehose:events' }, /leaseKey must differ/],
+    [{ leaseKey: 'firehose:cursor' }, /leaseKey must differ/],
+    // A fallback relay's cursor key (relay failover): `<cursorKey>:<host[:port]>`.
+    [{ relayUrl: undefined, relayUrls: ['ws://relay.example', 'ws://lease'] }, /leaseKey must differ/],
+    [{ leaseTtlMs: 499 }, /leaseTtlMs must be an integer from 500 to 600000/],
+    [{ leaseTtlMs: 600_001 }, /leaseTtlMs must be an integer from 500 to 600000/],
+  ])('rejects %j', (extra, reason) => {
+    expect(() => resolveOptions({ ...base, ...extra })).toThrow(reason)
   })
 })
 

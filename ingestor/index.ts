@@ -26,7 +26,7 @@ export interface IngestorHandle {
   status(): IngestorStatus
   /** Graceful: stop reading the relay, drain the queue, write the last batch and cursor. */
   stop(): Promise<void>
-  /** Resolves when the ingestor has ended (stop(), FutureCursor with policy 'exit', or a fatal error). */
+  /** Resolves when the ingestor has ended (stop(), FutureCursor with policy 'exit', a fatal error, or with ha the lease lost). */
   done: Promise<void>
   /** The /health, /ready and /metrics server's port when healthPort was given. */
   healthPort: number | null

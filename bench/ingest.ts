@@ -10,6 +10,7 @@ import { startRedis, type RedisHandle } from '../harness/redis/index.js'
 import { sleep } from '../harness/wait.js'
 import { FixtureWriter, openFixture } from '../protocol/fixture/index.js'
 import { startReplay, withSeq } from '../replay/index.js'
+import { startPlcServer } from './plc-server.js'
 
 /**
  * Ingest throughput, end to end: the replay server (this process, --max, looping the
@@ -47,6 +48,12 @@ async function main(): Promise<void> {
     runs.push(await measure('ingestor (1 decode worker, default)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, [])))
     runs.push(await measure('ingestor (2 decode workers)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '2'])))
     runs.push(await measure('ingestor (main-thread decode)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '0'])))
+    // --verify against a local PLC directory serving the fixture's DID documents (docs/verify.md).
+    const plc = await startPlcServer(fixture.path)
+    if (plc !== null) {
+      runs.push(await measure('ingestor --verify (1 decode worker)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url])))
+      await plc.close()
+    }
     runs.push(await measure('naive peer (awaited XADD per event)', fixture, redis, (relay, keys) => naiveChild(relay, redis.url, keys)))
     if (args.baseline !== undefined) {
       const cli = join(args.baseline, 'dist/cli/index.js')

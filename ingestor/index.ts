@@ -12,6 +12,7 @@ import { RelayFailover } from './relay-failover.js'
 import { RedisSink } from './redis-sink.js'
 import type { IngestorState, IngestorStatus, StopReason } from './status.js'
 import { StatusReporter } from './status-reporter.js'
+import { createFrameVerifier } from './verify/frame-verifier.js'
 import { parseStoredCursor } from './stored-cursor.js'
 
 export type { IngestorOptions, FutureCursorPolicy } from './options.js'
@@ -57,6 +58,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const done = new Promise<void>((resolve) => (resolveDone = resolve))
 
   const pipeline = new Pipeline(options, sink, decoder, crash, logger, () => void stop('future-cursor'))
+  if (options.verify) pipeline.verifier = createFrameVerifier(options, pipeline.counters, logger)
   // One RelayClient per relay in use; relay-failover.ts moves between them (a single relay never moves).
   const relays = new RelayFailover({
     relays: options.relays,
@@ -179,6 +181,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       if (wasRunning) await pipeline.drain().catch((err: unknown) => logger.error({ err }, 'drain failed'))
       reporter.stop()
       await decoder.close()
+      pipeline.verifier?.close()
       await lease?.release()
       await sink.close()
       await health?.close()

@@ -100,6 +100,16 @@ export interface IngestorOptions {
   leaseKey?: string
   /** The lease's time to live; renewed every third of it. A standby takes over within about this long of the leader's death. Default 5_000. */
   leaseTtlMs?: number
+  /** Check every #commit and #sync against its account's signing key and MST proofs (docs/verify.md); failures are dead-lettered. Default false. */
+  verify?: boolean
+  /** With verify: the PLC directory did:plc documents are fetched from. Default https://plc.directory. */
+  plcUrl?: string
+  /** With verify: most DIDs whose signing key is cached; the least recently used is evicted. Default 50_000. */
+  didCacheSize?: number
+  /** With verify: how long a cached signing key is used before it is fetched again. Default 3_600_000 (1 h). */
+  didCacheTtlMs?: number
+  /** With verify: deadline of one DID document request. Default 5_000. */
+  didTimeoutMs?: number
   /** Test-only: `<point>:<n>` (see crash-points.ts); the CLI reads FIREHOSE_CRASH_AT. */
   crashAt?: string | null
   logger?: Logger
@@ -134,6 +144,10 @@ export const INGESTOR_DEFAULTS = {
   decodeWorkers: 1,
   healthHost: '0.0.0.0',
   readyWriteTimeoutMs: 10_000,
+  plcUrl: 'https://plc.directory',
+  didCacheSize: 50_000,
+  didCacheTtlMs: 3_600_000,
+  didTimeoutMs: 5_000,
   leaseTtlMs: 5_000,
   failoverAfter: 3,
   primaryProbeIntervalMs: 30_000,
@@ -179,6 +193,11 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     healthPort: options.healthPort ?? null,
     healthHost: options.healthHost ?? INGESTOR_DEFAULTS.healthHost,
     readyWriteTimeoutMs: options.readyWriteTimeoutMs ?? INGESTOR_DEFAULTS.readyWriteTimeoutMs,
+    verify: options.verify ?? false,
+    plcUrl: options.plcUrl ?? INGESTOR_DEFAULTS.plcUrl,
+    didCacheSize: options.didCacheSize ?? INGESTOR_DEFAULTS.didCacheSize,
+    didCacheTtlMs: options.didCacheTtlMs ?? INGESTOR_DEFAULTS.didCacheTtlMs,
+    didTimeoutMs: options.didTimeoutMs ?? INGESTOR_DEFAULTS.didTimeoutMs,
     ha: options.ha ?? false,
     leaseKey: options.leaseKey ?? `${cursorKey}:lease`,
     leaseTtlMs: options.leaseTtlMs ?? INGESTOR_DEFAULTS.leaseTtlMs,
@@ -212,14 +231,18 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
   if (resolved.healthHost === '') invalid('healthHost', resolved.healthHost, 'must not be empty')
   checkInteger('readyWriteTimeoutMs', resolved.readyWriteTimeoutMs, 1)
+  checkInteger('didCacheSize', resolved.didCacheSize, 1)
+  checkInteger('didCacheTtlMs', resolved.didCacheTtlMs, 1)
+  checkInteger('didTimeoutMs', resolved.didTimeoutMs, 1)
+  if (!URL.canParse(resolved.plcUrl) || !['http:', 'https:'].includes(new URL(resolved.plcUrl).protocol)) invalid('plcUrl', resolved.plcUrl, 'must be an http:// or https:// URL')
+  checkInteger('failoverAfter', resolved.failoverAfter, 1)
+  checkInteger('primaryProbeIntervalMs', resolved.primaryProbeIntervalMs, 1)
   // Every relay's cursor key counts (relay failover names them `<cursorKey>:<host[:port]>`).
   if ([resolved.stream, resolved.deadLetterStream, ...resolved.relays.map((relay) => relay.cursorKey)].includes(resolved.leaseKey)) {
     invalid('leaseKey', resolved.leaseKey, 'must differ from the stream and cursor keys')
   }
   // Renewed every ttl/3: much shorter and one slow Redis reply or GC pause costs the lease.
   checkInteger('leaseTtlMs', resolved.leaseTtlMs, LEASE_TTL_MIN_MS, LEASE_TTL_MAX_MS)
-  checkInteger('failoverAfter', resolved.failoverAfter, 1)
-  checkInteger('primaryProbeIntervalMs', resolved.primaryProbeIntervalMs, 1)
   if (resolved.trim !== 'safe' && resolved.trim !== 'unsafe') invalid('trim', resolved.trim, "must be 'safe' or 'unsafe'")
   if (resolved.onFutureCursor !== 'live' && resolved.onFutureCursor !== 'exit') invalid('onFutureCursor', resolved.onFutureCursor, "must be 'live' or 'exit'")
   return resolved

@@ -19,6 +19,7 @@ import { SeqTracker } from './seq-tracker.js'
 import { emptyCounters, type IngestorCounters } from './status.js'
 import { StreamFullWait } from './trim-wait.js'
 import { parseStoredCursor } from './stored-cursor.js'
+import { applyVerdicts, type FrameVerifier } from './verify/frame-verifier.js'
 
 interface DecodedBatch {
   /** Resync generation the frames were accepted in; stale batches are dropped unwritten. */
@@ -85,6 +86,8 @@ export class Pipeline {
   private readonly deadLettersByCode = new Map<string, number>()
   /** Called with the duration of every script call Redis answered (the metrics histogram). */
   onWriteAnswered: ((durationMs: number) => void) | null = null
+  /** --verify: checks each batch while it decodes (verify/frame-verifier.ts); null without --verify. */
+  verifier: FrameVerifier | null = null
   /** Warnings a relay can trigger once per frame (malformed frames, seq regressions): first in full, then counted. */
   private readonly warnings: LogAggregator
   private loops: Promise<void> = Promise.resolve()
@@ -366,7 +369,7 @@ export class Pipeline {
         const frames = this.queue.take(this.options.batchSize, this.options.batchBytes)
         this.maybeResume()
         const bytes = frames.reduce((sum, frame) => sum + frame.bytes.byteLength, 0)
-        inFlight.push(this.decoder.decode(frames.map((frame) => frame.bytes)).then((results) => ({ epoch, frames, bytes, results })))
+        inFlight.push(this.decodeBatch(frames).then((results) => ({ epoch, frames, bytes, results })))
         continue
       }
       const oldest = inFlight.shift()
@@ -380,6 +383,19 @@ export class Pipeline {
       await this.queue.whenReady()
     }
     this.decoded.close()
+  }
+
+  /** Decodes a batch; with --verify, verifies it meanwhile and turns the frames that fail into dead letters. */
+  private async decodeBatch(frames: readonly QueuedFrame[]): Promise<DecodeResult[]> {
+    const raw = frames.map((frame) => frame.bytes)
+    if (this.verifier === null) return this.decoder.decode(raw)
+    const [results, verdicts] = await Promise.all([this.decoder.decode(raw), this.verifier.verify(raw, () => this.queue.isClosed)])
+    if (verdicts !== null) return applyVerdicts(results, verdicts)
+    // Stopping while DIDs cannot be resolved: this batch and all after it stay unwritten (a new epoch drops them).
+    this.logger.warn({ queuedFrames: this.queue.frames }, 'stopping while DIDs cannot be resolved: unverified frames are fetched again from the stored cursor on the next run')
+    this.epoch++
+    this.queue.clear()
+    return results
   }
 
   /** Writes everything decoded while the previous write was in flight as one script call (one round trip). */
@@ -461,7 +477,7 @@ export class Pipeline {
       },
       'malformed frame: quarantined in the dead-letter stream',
     )
-    if (++this.consecutiveBad >= this.options.maxConsecutiveBadFrames) {
+    if (!result.code.startsWith('VERIFY_') && ++this.consecutiveBad >= this.options.maxConsecutiveBadFrames) {
       this.counters.badFrameReconnects++
       this.warnings.warn('bad-frame-reconnect', { consecutive: this.consecutiveBad }, 'too many malformed frames in a row; reconnecting to the relay')
       this.consecutiveBad = 0

@@ -46,6 +46,16 @@ export interface IngestorCounters {
   /** Times writing stopped because the stream was at --max-len with entries a consumer group has not acknowledged (safe trim). */
   trimBlocked: number
   decodeWorkerFailures: number
+  /** --verify: #commit/#sync frames whose signature and MST proofs checked out. */
+  verifiedFrames: number
+  /** --verify: DID documents fetched over HTTP (PLC, did:web). */
+  didFetches: number
+  /** --verify: signing keys answered from the DID cache. */
+  didCacheHits: number
+  /** --verify: DID resolutions retried because the server did not answer usably (outage). */
+  didResolveRetries: number
+  /** --verify: signatures that failed with a cached key, so the DID was resolved again (key rotation). */
+  didKeyRefreshes: number
 }
 
 export function emptyCounters(): IngestorCounters {
@@ -76,6 +86,11 @@ export function emptyCounters(): IngestorCounters {
     backpressurePauses: 0,
     trimBlocked: 0,
     decodeWorkerFailures: 0,
+    verifiedFrames: 0,
+    didFetches: 0,
+    didCacheHits: 0,
+    didResolveRetries: 0,
+    didKeyRefreshes: 0,
   }
 }
 

@@ -7,7 +7,7 @@ import { collectionPatternError, eventTypeError, type EventType } from '../../in
 import { INGESTOR_DEFAULTS, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, type FutureCursorPolicy } from '../../ingestor/options.js'
 import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
-import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl } from '../options.js'
+import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface IngestFlags {
@@ -38,6 +38,9 @@ interface IngestFlags {
   verifyBlocks: BlockVerification
   collections?: string[]
   types?: EventType[]
+  verify?: boolean
+  plcUrl: string
+  didCacheSize: number
   healthPort?: number
   healthHost: string
   readyWriteTimeout: number
@@ -120,6 +123,9 @@ export function registerIngest(program: Command): void {
     .addOption(option('--verify-blocks <which>', 'CAR blocks that must hash to their CID: all, records (op records only, faster), none', 'FIREHOSE_VERIFY_BLOCKS', oneOf(['all', 'records', 'none'] as const), 'all'))
     .addOption(option('--collections <list>', 'publish only commit ops in these collections (NSIDs or prefix.* wildcards, comma-separated); a commit left without ops is not published, its seq still moves the cursor', 'FIREHOSE_COLLECTIONS', list(collectionPatternError)))
     .addOption(option('--types <list>', 'publish only these event types (comma-separated: commit, identity, account, sync)', 'FIREHOSE_TYPES', list(eventTypeError) as (value: string) => EventType[]))
+    .addOption(option('--verify', 'check each commit signature and MST proof against the account\'s key (DID resolved over HTTP); failures are dead-lettered (docs/verify.md)', 'FIREHOSE_VERIFY'))
+    .addOption(option('--plc-url <url>', 'with --verify: PLC directory for did:plc documents', 'FIREHOSE_PLC_URL', url(['http:', 'https:']), INGESTOR_DEFAULTS.plcUrl))
+    .addOption(option('--did-cache-size <n>', 'with --verify: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
     .addOption(option('--health-port <port>', 'serve GET /health (liveness), /ready and /metrics (Prometheus) on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
     .addOption(option('--health-host <address>', 'address the health port listens on (127.0.0.1 = this host only)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
     .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
@@ -199,6 +205,9 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       verifyBlocks: flags.verifyBlocks,
       ...(flags.collections !== undefined ? { collections: flags.collections } : {}),
       ...(flags.types !== undefined ? { types: flags.types } : {}),
+      verify: flags.verify === true,
+      plcUrl: flags.plcUrl,
+      didCacheSize: flags.didCacheSize,
       healthPort: flags.healthPort ?? null,
       healthHost: flags.healthHost,
       readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),

@@ -11,8 +11,15 @@ import { duplicateRelay } from '../ingestor/relay-failover.js'
  * Every flag gets an environment fallback (FIREHOSE_* unless a legacy name is given).
  */
 
+/** Values that switch a boolean flag's environment fallback off (commander would take any value as on). */
+const ENV_OFF = new Set(['', '0', 'false', 'no', 'off'])
+
 export function option<T>(flags: string, description: string, env: string, parse?: (value: string) => T, defaultValue?: T): Option {
-  const opt = new Option(flags, description).env(env)
+  const takesValue = /[<[]/.test(flags)
+  // FIREHOSE_HA=0 must not mean --ha: a boolean flag's variable is read here, where its value is known.
+  const envOff = !takesValue && ENV_OFF.has((process.env[env] ?? '1').trim().toLowerCase())
+  const opt = new Option(flags, description)
+  if (!envOff) opt.env(env)
   if (parse) opt.argParser((value: string) => parse(value))
   if (defaultValue !== undefined) opt.default(defaultValue)
   return opt

@@ -1,31 +1,22 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../common/logger.js'
+import { luaScript, runLuaScript, type LuaScript } from './lua-script.js'
 import { redisConfigError } from './redis-connection.js'
 
-interface Script {
-  lua: string
-  sha: string
-}
-
-/** Run by EVALSHA (loaded on NOSCRIPT), like the write script: the documented ACL grants no EVAL. */
-function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') }
-}
-
 /** Takes the lease when free; either way returns the holder's token (ours when acquired). */
-const ACQUIRE = script(`if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return ARGV[1] end
+const ACQUIRE = luaScript(`if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return ARGV[1] end
 return redis.call('GET', KEYS[1])`)
 
 /** Extends the lease only while we hold it; returns the holder's token (false when nobody holds it). */
-const RENEW = script(`local holder = redis.call('GET', KEYS[1])
+const RENEW = luaScript(`local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return holder`)
 
 /** Deletes the lease only while we hold it: never another ingestor's. */
-const RELEASE = script(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+const RELEASE = luaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
 export interface LeaseOptions {
@@ -136,15 +127,8 @@ export class Lease {
     }
   }
 
-  private async run(s: Script, ...args: (string | number)[]): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(s.sha, 1, this.options.key, ...args)
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
-      // A restarted (or flushed) Redis forgot the script; it did not run, so running it now is safe.
-      await this.redis.script('LOAD', s.lua)
-      return await this.redis.evalsha(s.sha, 1, this.options.key, ...args)
-    }
+  private run(script: LuaScript, ...args: (string | number)[]): Promise<unknown> {
+    return runLuaScript(this.redis, script, 1, [this.options.key, ...args])
   }
 
   private extend(sentAtMs: number): void {

@@ -4,8 +4,9 @@ import type { StreamEntry } from '../protocol/stream-entry.js'
 import { pushEntryFields } from './encoded-entry.js'
 import { RedisConfigError } from './errors.js'
 import { redisConfigError, redisTarget, type RedisTlsOptions } from './redis-connection.js'
-import { TRIM_STREAM_LUA, TRIM_STREAM_SHA } from './trim-script.js'
-import { WRITE_BATCH_LUA, WRITE_BATCH_SHA } from './write-script.js'
+import { runLuaScript, type LuaScript } from './lua-script.js'
+import { TRIM_STREAM } from './trim-script.js'
+import { WRITE_BATCH } from './write-script.js'
 import { ensureConsumerGroup } from '../common/consumer-group.js'
 
 /** A frame quarantined in `<stream>:dead` with its raw bytes. */
@@ -194,8 +195,8 @@ export class RedisSink {
   }
 
   async loadScript(): Promise<void> {
-    await this.redis.script('LOAD', WRITE_BATCH_LUA)
-    await this.redis.script('LOAD', TRIM_STREAM_LUA)
+    await this.redis.script('LOAD', WRITE_BATCH.lua)
+    await this.redis.script('LOAD', TRIM_STREAM.lua)
   }
 
   /** One atomic compare-and-set write (write-script.ts). Throws on connection errors: outcome unknown. */
@@ -216,7 +217,7 @@ export class RedisSink {
     for (const dead of batch.dead) {
       args.push(dead.seq === null ? '' : String(dead.seq), dead.code, dead.message, Buffer.from(dead.bytes.buffer, dead.bytes.byteOffset, dead.bytes.byteLength))
     }
-    const [status, value, floorGroup] = (await this.evalScript(WRITE_BATCH_SHA, 3, args)) as [number, string | number, string | null]
+    const [status, value, floorGroup] = (await this.evalScript(WRITE_BATCH, 3, args)) as [number, string | number, string | null]
     switch (status) {
       case 1:
         return { kind: 'applied', lastId: String(value) }
@@ -231,19 +232,12 @@ export class RedisSink {
 
   /** Safe trim of the stream alone (trim-script.ts); meaningful only with a max length. */
   async trimStream(): Promise<TrimResult> {
-    const [length, floorGroup] = (await this.evalScript(TRIM_STREAM_SHA, 1, [this.keys.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
+    const [length, floorGroup] = (await this.evalScript(TRIM_STREAM, 1, [this.keys.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
     return { length, floorGroup: floorGroup ?? null }
   }
 
-  private async evalScript(sha: string, keys: number, args: (string | Buffer)[]): Promise<unknown> {
-    try {
-      return await this.redis.evalsha(sha, keys, ...args)
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
-      // A restarted (or flushed) Redis forgot the script; it did not run, so retrying is safe.
-      await this.loadScript()
-      return await this.redis.evalsha(sha, keys, ...args)
-    }
+  private evalScript(script: LuaScript, keys: number, args: (string | Buffer)[]): Promise<unknown> {
+    return runLuaScript(this.redis, script, keys, args)
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { luaScript } from './lua-script.js'
 
 /**
  * Safe trimming of the stream (`--trim safe`, the default with `--max-len`): never removes an
@@ -68,9 +68,7 @@ end
  * The trim alone, for the ingestor waiting on a full stream (trim-wait.ts).
  * KEYS: 1 stream. ARGV: 1 maxLen. Returns {length left, group holding the floor or nil}.
  */
-export const TRIM_STREAM_LUA = `${SAFE_TRIM_LUA}
+export const TRIM_STREAM = luaScript(`${SAFE_TRIM_LUA}
 local len, owner = safe_trim(KEYS[1], tonumber(ARGV[1]))
 return {len, owner}
-`
-
-export const TRIM_STREAM_SHA = createHash('sha1').update(TRIM_STREAM_LUA).digest('hex')
+`)

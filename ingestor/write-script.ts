@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { luaScript } from './lua-script.js'
 import { SAFE_TRIM_LUA } from './trim-script.js'
 
 /**
@@ -26,7 +26,7 @@ import { SAFE_TRIM_LUA } from './trim-script.js'
  * at most max length + one write's entries.
  * Entry IDs are '*' (see docs/invariants.md, I8).
  */
-export const WRITE_BATCH_LUA = `${SAFE_TRIM_LUA}
+export const WRITE_BATCH = luaScript(`${SAFE_TRIM_LUA}
 local stored = redis.call('GET', KEYS[2])
 if not stored then stored = '' end
 if stored ~= ARGV[1] then return {0, stored} end
@@ -55,6 +55,4 @@ end
 if safe and n > 0 then safe_trim(KEYS[1], maxLen) end
 if ARGV[2] ~= ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) end
 return {1, last}
-`
-
-export const WRITE_BATCH_SHA = createHash('sha1').update(WRITE_BATCH_LUA).digest('hex')
+`)

@@ -51,7 +51,9 @@ async function main(): Promise<void> {
     // --verify against a local PLC directory serving the fixture's DID documents (docs/verify.md).
     const plc = await startPlcServer(fixture.path)
     if (plc !== null) {
-      runs.push(await measure('ingestor --verify (1 decode worker)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url])))
+      runs.push(await measure('ingestor --verify (1 verify worker)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url])))
+      runs.push(await measure('ingestor --verify (2 verify workers)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url, '--verify-workers', '2'])))
+      runs.push(await measure('ingestor --verify (main-thread checks)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url, '--verify-workers', '0'])))
       await plc.close()
     }
     runs.push(await measure('naive peer (awaited XADD per event)', fixture, redis, (relay, keys) => naiveChild(relay, redis.url, keys)))

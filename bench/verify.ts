@@ -15,7 +15,7 @@ import { startPlcServer } from './plc-server.js'
 /**
  * Cost of --verify per frame, on the main thread, in the same run and on the same frames:
  * - decodeEvent (what every frame costs without --verify; it runs in the decode worker),
- * - FrameVerifier.verify in batches of 500 (--verify's work: read the signed frame, ECDSA check
+ * - FrameVerifier.verify in batches of 500, checks on the main thread (--verify-workers 0; --verify's work: read the signed frame, ECDSA check
  *   with node:crypto, MST proofs and prevData inversion with @atproto/repo's MST; keys from a warm
  *   cache, filled from a local PLC server before timing),
  * - the @atproto/sync path (Firehose parseCommitAuthenticated): @atproto/repo verifyProofs, which
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const plc = await startPlcServer(fixture)
   if (plc === null) throw new Error(`${fixture} has no .did-docs.json: --verify cannot be measured on it`)
   const frames = await fixtureFrames(fixture)
-  const verifier = createFrameVerifier({ plcUrl: plc.url, didCacheSize: 100_000, didCacheTtlMs: 3_600_000, didTimeoutMs: 5_000 }, emptyCounters(), silentLogger)
+  const verifier = createFrameVerifier({ plcUrl: plc.url, didCacheSize: 100_000, didCacheTtlMs: 3_600_000, didTimeoutMs: 5_000, verifyWorkers: 0 }, emptyCounters(), silentLogger)
   const keys = new Map<string, string>()
   try {
     // Warm the cache (and learn the keys for the peer): resolution is measured by the ingest bench.
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     }
     console.log(`\n--verify adds ${(1000 / rate(1)).toFixed(3)} ms of main-thread CPU per frame: at most ~${Math.round(rate(1))} events/s on one core for verification alone`)
   } finally {
-    verifier.close()
+    await verifier.close()
     await plc.close()
   }
 }

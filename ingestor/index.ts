@@ -181,7 +181,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       if (wasRunning) await pipeline.drain().catch((err: unknown) => logger.error({ err }, 'drain failed'))
       reporter.stop()
       await decoder.close()
-      pipeline.verifier?.close()
+      await pipeline.verifier?.close()
       await lease?.release()
       await sink.close()
       await health?.close()

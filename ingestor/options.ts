@@ -110,6 +110,8 @@ export interface IngestorOptions {
   didCacheTtlMs?: number
   /** With verify: deadline of one DID document request. Default 5_000. */
   didTimeoutMs?: number
+  /** With verify: threads checking signatures and MST proofs (default 1); 0 checks on the main thread. */
+  verifyWorkers?: number
   /** Test-only: `<point>:<n>` (see crash-points.ts); the CLI reads FIREHOSE_CRASH_AT. */
   crashAt?: string | null
   logger?: Logger
@@ -148,6 +150,7 @@ export const INGESTOR_DEFAULTS = {
   didCacheSize: 50_000,
   didCacheTtlMs: 3_600_000,
   didTimeoutMs: 5_000,
+  verifyWorkers: 1,
   leaseTtlMs: 5_000,
   failoverAfter: 3,
   primaryProbeIntervalMs: 30_000,
@@ -198,6 +201,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     didCacheSize: options.didCacheSize ?? INGESTOR_DEFAULTS.didCacheSize,
     didCacheTtlMs: options.didCacheTtlMs ?? INGESTOR_DEFAULTS.didCacheTtlMs,
     didTimeoutMs: options.didTimeoutMs ?? INGESTOR_DEFAULTS.didTimeoutMs,
+    verifyWorkers: options.verifyWorkers ?? INGESTOR_DEFAULTS.verifyWorkers,
     ha: options.ha ?? false,
     leaseKey: options.leaseKey ?? `${cursorKey}:lease`,
     leaseTtlMs: options.leaseTtlMs ?? INGESTOR_DEFAULTS.leaseTtlMs,
@@ -234,6 +238,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('didCacheSize', resolved.didCacheSize, 1)
   checkInteger('didCacheTtlMs', resolved.didCacheTtlMs, 1)
   checkInteger('didTimeoutMs', resolved.didTimeoutMs, 1)
+  checkInteger('verifyWorkers', resolved.verifyWorkers, 0, 64)
   if (!URL.canParse(resolved.plcUrl) || !['http:', 'https:'].includes(new URL(resolved.plcUrl).protocol)) invalid('plcUrl', resolved.plcUrl, 'must be an http:// or https:// URL')
   checkInteger('failoverAfter', resolved.failoverAfter, 1)
   checkInteger('primaryProbeIntervalMs', resolved.primaryProbeIntervalMs, 1)

@@ -41,6 +41,7 @@ interface IngestFlags {
   verify?: boolean
   plcUrl: string
   didCacheSize: number
+  verifyWorkers: number
   healthPort?: number
   healthHost: string
   readyWriteTimeout: number
@@ -126,6 +127,7 @@ export function registerIngest(program: Command): void {
     .addOption(option('--verify', 'check each commit signature and MST proof against the account\'s key (DID resolved over HTTP); failures are dead-lettered (docs/verify.md)', 'FIREHOSE_VERIFY'))
     .addOption(option('--plc-url <url>', 'with --verify: PLC directory for did:plc documents', 'FIREHOSE_PLC_URL', url(['http:', 'https:']), INGESTOR_DEFAULTS.plcUrl))
     .addOption(option('--did-cache-size <n>', 'with --verify: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
+    .addOption(option('--verify-workers <n>', 'with --verify: worker threads checking signatures and MST proofs; 0 = on the main thread', 'FIREHOSE_VERIFY_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.verifyWorkers))
     .addOption(option('--health-port <port>', 'serve GET /health (liveness), /ready and /metrics (Prometheus) on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
     .addOption(option('--health-host <address>', 'address the health port listens on (127.0.0.1 = this host only)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
     .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
@@ -208,6 +210,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       verify: flags.verify === true,
       plcUrl: flags.plcUrl,
       didCacheSize: flags.didCacheSize,
+      verifyWorkers: flags.verifyWorkers,
       healthPort: flags.healthPort ?? null,
       healthHost: flags.healthHost,
       readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),

@@ -17,6 +17,8 @@ export const VerifyErrorCode = {
   DidUnresolved: 'VERIFY_DID_UNRESOLVED',
   /** The DID's did:web host did not answer usably (timeout, network error, 5xx) after retries. */
   DidUnavailable: 'VERIFY_DID_UNAVAILABLE',
+  /** Our own verification code failed on this frame (a bug, not the frame's fault): quarantined like a bad frame rather than stopping ingestion. */
+  Internal: 'VERIFY_INTERNAL',
 } as const
 export type VerifyErrorCode = (typeof VerifyErrorCode)[keyof typeof VerifyErrorCode]
 

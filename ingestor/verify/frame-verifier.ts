@@ -6,12 +6,9 @@ import type { IngestorCounters } from '../status.js'
 import type { ResolvedOptions } from '../options.js'
 import { DidResolver, type DidResolution } from './did-resolver.js'
 import { VerifyError, VerifyErrorCode } from './errors.js'
-import { verifyOps } from './mst-proof.js'
-import { readSignedFrame, readCommit, unsignedBytes, type SignedFrame } from './signed-frame.js'
-import { signatureValid } from './signing-key.js'
-
-/** Why one frame failed verification (null: verified, or nothing to verify). */
-export type Verdict = { code: VerifyErrorCode; message: string; seq: number | null } | null
+import type { Verdict } from './check-frame.js'
+import { readSignedFrame, type SignedFrame } from './signed-frame.js'
+import { checkInline, VerifyPool, type VerifyJob } from './verify-pool.js'
 
 export interface FrameVerifierOptions {
   /** Retry backoff while a DID server does not answer usably. */
@@ -28,7 +25,8 @@ class Cancelled extends Error {}
 /**
  * --verify: checks every #commit and #sync of a batch against its account's signing key
  * (signature, DID, rev, MST proofs) and returns one verdict per frame; the pipeline dead-letters
- * the frames that fail (applyVerdicts). Runs on the main thread, beside the decode worker.
+ * the frames that fail (applyVerdicts). DIDs are resolved here, on the main thread; the checks
+ * run in the verify workers (VerifyPool), beside the decode worker.
  *
  * Resolution outages (docs/verify.md): the PLC directory is shared by nearly every account, so
  * while it does not answer the batch waits and retries with backoff (the queue fills and the relay
@@ -41,6 +39,7 @@ export class FrameVerifier {
 
   constructor(
     readonly resolver: DidResolver,
+    private readonly pool: VerifyPool,
     private readonly counters: IngestorCounters,
     private readonly options: FrameVerifierOptions,
     logger: Logger,
@@ -61,8 +60,18 @@ export class FrameVerifier {
     try {
       const keys = new Map<string, Resolved>()
       await Promise.all([...signers].map(async (did) => keys.set(did, await this.resolve(did, false, cancelled))))
-      const verdicts: Verdict[] = []
-      for (const frame of parsed) verdicts.push(frame === null || frame.t === '#identity' ? null : await this.verifyFrame(frame, keys, cancelled))
+      const verdicts: Verdict[] = parsed.map(() => null)
+      const jobs: (VerifyJob & { index: number })[] = []
+      parsed.forEach((frame, index) => {
+        if (frame === null || frame.t === '#identity') return
+        const resolved = keys.get(frame.did)!
+        if (resolved instanceof VerifyError) verdicts[index] = { code: resolved.code, message: resolved.message, seq: frame.seq }
+        else if (resolved.resolution.kind === 'unresolved') verdicts[index] = unresolved(frame, resolved.resolution.reason)
+        else jobs.push({ index, bytes: frames[index]!, frame, key: resolved.resolution.key })
+      })
+      const checked = await this.pool.check(jobs)
+      for (const [i, job] of jobs.entries()) verdicts[job.index] = await this.recheckRotated(job, checked[i]!, keys, cancelled)
+      this.counters.verifiedFrames += jobs.filter((job) => verdicts[job.index] === null).length
       return verdicts
     } catch (err) {
       if (err instanceof Cancelled) return null
@@ -73,33 +82,26 @@ export class FrameVerifier {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.warnings.close()
+    await this.pool.close()
   }
 
-  private async verifyFrame(frame: SignedFrame, keys: Map<string, Resolved>, cancelled: () => boolean): Promise<Verdict> {
-    try {
-      const commit = readCommit(frame)
-      const signed = unsignedBytes(commit)
-      let resolved = keys.get(frame.did)!
-      let valid = resolved instanceof VerifyError || resolved.resolution.kind !== 'key' ? false : signatureValid(resolved.resolution.key, signed, commit.sig)
-      if (!valid && !(resolved instanceof VerifyError) && resolved.fromCache) {
-        // The key may have rotated since we cached it: ask once more before refusing the frame.
-        this.counters.didKeyRefreshes++
-        resolved = await this.resolve(frame.did, true, cancelled)
-        keys.set(frame.did, resolved)
-        valid = !(resolved instanceof VerifyError) && resolved.resolution.kind === 'key' && signatureValid(resolved.resolution.key, signed, commit.sig)
-      }
-      if (resolved instanceof VerifyError) throw resolved
-      if (resolved.resolution.kind === 'unresolved') throw new VerifyError(VerifyErrorCode.DidUnresolved, `${frame.did} has no signing key: ${resolved.resolution.reason}`)
-      if (!valid) throw new VerifyError(VerifyErrorCode.BadSignature, `${frame.t} commit signature does not verify with ${frame.did}'s key ${resolved.resolution.key.didKey}`)
-      await verifyOps(frame, commit)
-      this.counters.verifiedFrames++
-      return null
-    } catch (err) {
-      if (err instanceof VerifyError) return { code: err.code, message: err.message, seq: frame.seq }
-      throw err
-    }
+  /**
+   * A signature that failed with a key from the cache may be a key rotation: the DID is resolved
+   * again, once per batch, and the frame checked again with the fresh key before it is refused.
+   */
+  private async recheckRotated(job: VerifyJob, verdict: Verdict, keys: Map<string, Resolved>, cancelled: () => boolean): Promise<Verdict> {
+    const did = job.frame.did
+    const before = keys.get(did)!
+    if (verdict?.code !== VerifyErrorCode.BadSignature || before instanceof VerifyError || !before.fromCache) return verdict
+    this.counters.didKeyRefreshes++
+    const fresh = await this.resolve(did, true, cancelled)
+    keys.set(did, fresh)
+    if (fresh instanceof VerifyError) return { code: fresh.code, message: fresh.message, seq: job.frame.seq }
+    if (fresh.resolution.kind === 'unresolved') return unresolved(job.frame, fresh.resolution.reason)
+    if (before.resolution.kind === 'key' && fresh.resolution.key.didKey === before.resolution.key.didKey) return verdict
+    return (await checkInline([{ ...job, key: fresh.resolution.key }]))[0]!
   }
 
   /** Resolves with the outage policy above; a did:web that stays unavailable comes back as its VerifyError. */
@@ -141,10 +143,14 @@ const DID_WEB_ATTEMPTS = 3
 
 /** The verifier of startIngestor({ verify: true }), counting into the pipeline's counters. */
 export function createFrameVerifier(
-  options: Pick<ResolvedOptions, 'plcUrl' | 'didCacheSize' | 'didCacheTtlMs' | 'didTimeoutMs'>,
+  options: Pick<ResolvedOptions, 'plcUrl' | 'didCacheSize' | 'didCacheTtlMs' | 'didTimeoutMs' | 'verifyWorkers'>,
   counters: IngestorCounters,
   logger: Logger,
 ): FrameVerifier {
   const resolver = new DidResolver({ plcUrl: options.plcUrl, cacheSize: options.didCacheSize, ttlMs: options.didCacheTtlMs, timeoutMs: options.didTimeoutMs, maxInFlight: DID_MAX_IN_FLIGHT })
-  return new FrameVerifier(resolver, counters, { backoff: DID_BACKOFF, webAttempts: DID_WEB_ATTEMPTS }, logger)
+  return new FrameVerifier(resolver, new VerifyPool(options.verifyWorkers, logger), counters, { backoff: DID_BACKOFF, webAttempts: DID_WEB_ATTEMPTS }, logger)
+}
+
+function unresolved(frame: SignedFrame, reason: string): Verdict {
+  return { code: VerifyErrorCode.DidUnresolved, message: `${frame.did} has no signing key: ${reason}`, seq: frame.seq }
 }

@@ -6,6 +6,7 @@ import { DidResolver, keyFromDocument } from '../../ingestor/verify/did-resolver
 import { VerifyError } from '../../ingestor/verify/errors.js'
 import { FrameVerifier, applyVerdicts } from '../../ingestor/verify/frame-verifier.js'
 import { LruCache } from '../../ingestor/verify/lru-cache.js'
+import { VerifyPool } from '../../ingestor/verify/verify-pool.js'
 import { verifyOps } from '../../ingestor/verify/mst-proof.js'
 import { readCommit, readSignedFrame, unsignedBytes, type SignedFrame } from '../../ingestor/verify/signed-frame.js'
 import { parseSigningKey, signatureValid } from '../../ingestor/verify/signing-key.js'
@@ -203,9 +204,9 @@ describe('commit verification on the committed fixture (really signed, sync 1.1)
     const docs = committed.docs
     const fakeResolver = { resolve: async (did: string) => ({ resolution: { kind: 'key' as const, key: keyOf(docs, did) }, fromCache: false }), invalidate: () => {}, fetches: 0, cacheHits: 0 }
     const counters = emptyCounters()
-    const verifier = new FrameVerifier(fakeResolver as unknown as DidResolver, counters, { backoff: { initialMs: 1, maxMs: 1 }, webAttempts: 1 }, silentLogger)
+    const verifier = new FrameVerifier(fakeResolver as unknown as DidResolver, new VerifyPool(0, silentLogger), counters, { backoff: { initialMs: 1, maxMs: 1 }, webAttempts: 1 }, silentLogger)
     const verdicts = (await verifier.verify(input, () => false))!
-    verifier.close()
+    await verifier.close()
     expect(verdicts).toHaveLength(input.length)
     const failed = verdicts.flatMap((v, i) => (v === null ? [] : [[i, v.code]]))
     expect(failed).toEqual([

@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis'
+import { spawnSync } from 'node:child_process'
 import { delay, http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import type { IngestorOptions, IngestorStatus } from '../../ingestor/index.js'
 import type { Secp256k1Keypair } from '@atproto/crypto'
 import { accountCommits, committedFramesAndDocs, didDoc, frameType, keypair, recommit, rewriteFrame, type DidDocs } from './verify-frames.js'
@@ -79,7 +80,10 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
     expect(status.counters.didCacheHits).toBeGreaterThan(0)
   }, 120_000)
 
-  it('tampered frames are dead-lettered with their code, the others written, the cursor past them', async () => {
+  it.each([
+    { where: 'in a verify worker', verifyWorkers: 1 },
+    { where: 'on the main thread', verifyWorkers: 0 },
+  ])('tampered frames are dead-lettered with their code, the others written, the cursor past them (checks $where)', async ({ verifyWorkers }) => {
     servePlc(committed.docs)
     const frames = committed.frames.slice(0, 300)
     const commits = frames.map((f, i) => ({ i, ...frameType(f) })).filter((f) => f.t === '#commit')
@@ -101,7 +105,7 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
       input[multi.i] = rewriteFrame(frames[multi.i]!, (b) => (b.ops = (b.ops as unknown[]).slice(1)))
       tamper[multi.i] = { code: 'VERIFY_BAD_PROOF', frame: input[multi.i]! }
     }
-    const { entries, dead, cursor, status } = await run('tampered', input)
+    const { entries, dead, cursor, status } = await run(`tampered-${verifyWorkers}`, input, { verifyWorkers })
     const expectedDead = Object.entries(tamper).map(([i, t]) => ({ seq: String(frameType(frames[Number(i)]!).seq), code: t.code }))
     expect(dead.map((d) => ({ seq: d.seq, code: d.code })).sort((a, b) => a.seq.localeCompare(b.seq))).toEqual(expectedDead.sort((a, b) => a.seq.localeCompare(b.seq)))
     expect(entries).toHaveLength(frames.length - expectedDead.length)
@@ -210,3 +214,21 @@ function decodeOps(bytes: Uint8Array): number {
   rewriteFrame(bytes, (b) => (n = (b.ops as unknown[]).length))
   return n
 }
+
+describe('--verify flags', () => {
+  it.each([
+    [['--verify', '--plc-url', 'ftp://plc.example'], {}, /--plc-url.*expected a http: or https: URL/],
+    [['--verify', '--did-cache-size', '0'], {}, /--did-cache-size.*expected an integer from 1/],
+    [['--verify', '--verify-workers', '65'], {}, /--verify-workers.*expected an integer from 0 to 64/],
+    [[], { FIREHOSE_VERIFY: '1', FIREHOSE_PLC_URL: 'not a url' }, /FIREHOSE_PLC_URL.*not a valid URL/],
+  ])('rejects %j %j with exit 2 and a one-line reason, before connecting', (args, env, reason) => {
+    const result = spawnSync(process.execPath, [cliEntryPoint(), 'ingest', '--redis', 'redis://127.0.0.1:1', '--relay', 'ws://127.0.0.1:1', ...args], {
+      env: { PATH: process.env.PATH, ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    expect(result.status).toBe(2)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    expect(result.stderr).toMatch(reason)
+  })
+})

@@ -70,7 +70,8 @@ export class FrameVerifier {
         else jobs.push({ index, bytes: frames[index]!, frame, key: resolved.resolution.key })
       })
       const checked = await this.pool.check(jobs)
-      for (const [i, job] of jobs.entries()) verdicts[job.index] = await this.recheckRotated(job, checked[i]!, keys, cancelled)
+      const refreshed = new Map<string, Resolved>()
+      for (const [i, job] of jobs.entries()) verdicts[job.index] = await this.recheckRotated(job, checked[i]!, keys.get(job.frame.did)!, refreshed, cancelled)
       this.counters.verifiedFrames += jobs.filter((job) => verdicts[job.index] === null).length
       return verdicts
     } catch (err) {
@@ -89,18 +90,21 @@ export class FrameVerifier {
 
   /**
    * A signature that failed with a key from the cache may be a key rotation: the DID is resolved
-   * again, once per batch, and the frame checked again with the fresh key before it is refused.
+   * again, once per batch (`refreshed`), and every such frame of it checked again with the fresh
+   * key before it is refused.
    */
-  private async recheckRotated(job: VerifyJob, verdict: Verdict, keys: Map<string, Resolved>, cancelled: () => boolean): Promise<Verdict> {
+  private async recheckRotated(job: VerifyJob, verdict: Verdict, used: Resolved, refreshed: Map<string, Resolved>, cancelled: () => boolean): Promise<Verdict> {
+    if (verdict?.code !== VerifyErrorCode.BadSignature || used instanceof VerifyError || !used.fromCache) return verdict
     const did = job.frame.did
-    const before = keys.get(did)!
-    if (verdict?.code !== VerifyErrorCode.BadSignature || before instanceof VerifyError || !before.fromCache) return verdict
-    this.counters.didKeyRefreshes++
-    const fresh = await this.resolve(did, true, cancelled)
-    keys.set(did, fresh)
+    let fresh = refreshed.get(did)
+    if (fresh === undefined) {
+      this.counters.didKeyRefreshes++
+      fresh = await this.resolve(did, true, cancelled)
+      refreshed.set(did, fresh)
+    }
     if (fresh instanceof VerifyError) return { code: fresh.code, message: fresh.message, seq: job.frame.seq }
     if (fresh.resolution.kind === 'unresolved') return unresolved(job.frame, fresh.resolution.reason)
-    if (before.resolution.kind === 'key' && fresh.resolution.key.didKey === before.resolution.key.didKey) return verdict
+    if (used.resolution.kind === 'key' && fresh.resolution.key.didKey === used.resolution.key.didKey) return verdict
     return (await checkInline([{ ...job, key: fresh.resolution.key }]))[0]!
   }
 
@@ -116,9 +120,7 @@ export class FrameVerifier {
         if (web && attempt >= this.options.webAttempts) return err
         this.counters.didResolveRetries++
         this.warnings.warn(err.code, { did, attempt, reason: err.message }, web ? 'did:web host unavailable; retrying' : 'PLC directory unavailable: verification waits (relay paused once the queue fills)')
-        if (cancelled()) throw new Cancelled()
-        await sleep(Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 16)))
-        if (cancelled()) throw new Cancelled()
+        await sleepUnlessCancelled(Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 16)), cancelled)
       }
     }
   }
@@ -153,4 +155,15 @@ export function createFrameVerifier(
 
 function unresolved(frame: SignedFrame, reason: string): Verdict {
   return { code: VerifyErrorCode.DidUnresolved, message: `${frame.did} has no signing key: ${reason}`, seq: frame.seq }
+}
+
+/** Waits `ms`, checking `cancelled` every 250 ms so a stop is not held by a long backoff; throws Cancelled. */
+async function sleepUnlessCancelled(ms: number, cancelled: () => boolean): Promise<void> {
+  const until = Date.now() + ms
+  for (;;) {
+    if (cancelled()) throw new Cancelled()
+    const left = until - Date.now()
+    if (left <= 0) return
+    await sleep(Math.min(left, 250))
+  }
 }

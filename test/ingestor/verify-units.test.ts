@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { P256Keypair, Secp256k1Keypair, verifySignature } from '@atproto/crypto'
 import { delay, http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
@@ -12,7 +13,8 @@ import { readCommit, readSignedFrame, unsignedBytes, type SignedFrame } from '..
 import { parseSigningKey, signatureValid } from '../../ingestor/verify/signing-key.js'
 import { emptyCounters } from '../../ingestor/status.js'
 import { silentLogger } from '../../common/logger.js'
-import { committedFramesAndDocs, didDoc, frameType, recommit, rewriteFrame, type DidDocs } from './verify-frames.js'
+import { repoRoot } from './helpers.js'
+import { accountCommits, committedFramesAndDocs, didDoc, frameType, recommit, rewriteFrame, type DidDocs } from './verify-frames.js'
 
 const PLC = 'https://plc.units.test'
 const PLC_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
@@ -164,6 +166,39 @@ describe('DidResolver (msw as PLC directory and did:web hosts)', () => {
     const doc = didDoc(PLC_DID, key) as { verificationMethod: Record<string, unknown>[] }
     doc.verificationMethod[0]!.type = 'EcdsaSecp256k1VerificationKey2019'
     expect(keyFromDocument(PLC_DID, JSON.stringify(doc))).toMatchObject({ kind: 'unresolved', reason: expect.stringContaining('Multikey only') })
+  })
+})
+
+describe('FrameVerifier key rotation', () => {
+  it.each([0, 1])('a batch of frames signed with a rotated key: one re-resolution, every frame checked again and verified (%i verify workers)', async (workers) => {
+    const [old, rotated] = [await Secp256k1Keypair.create(), await Secp256k1Keypair.create()]
+    const did = 'did:web:rotated.units.test'
+    const frames = await accountCommits(did, () => rotated, 4, 1)
+    const asked: boolean[] = []
+    const resolver = {
+      // The cache still holds the old key; a refresh finds the new one.
+      resolve: async (_did: string, refresh = false) => {
+        asked.push(refresh)
+        const key = parseSigningKey((refresh ? rotated : old).did().slice('did:key:'.length))
+        return { resolution: { kind: 'key' as const, key }, fromCache: !refresh }
+      },
+      invalidate: () => {},
+      fetches: 0,
+      cacheHits: 0,
+    }
+    const counters = emptyCounters()
+    // As built in dist/: the verify worker is a compiled file.
+    const built = (await import(join(repoRoot, 'dist/ingestor/verify/frame-verifier.js'))) as typeof import('../../ingestor/verify/frame-verifier.js')
+    const { VerifyPool: BuiltPool } = (await import(join(repoRoot, 'dist/ingestor/verify/verify-pool.js'))) as typeof import('../../ingestor/verify/verify-pool.js')
+    const verifier = new built.FrameVerifier(resolver as unknown as DidResolver, new BuiltPool(workers, silentLogger), counters, { backoff: { initialMs: 1, maxMs: 1 }, webAttempts: 1 }, silentLogger)
+    try {
+      expect(await verifier.verify(frames, () => false)).toEqual([null, null, null, null])
+    } finally {
+      await verifier.close()
+    }
+    expect(asked).toEqual([false, true])
+    expect(counters.didKeyRefreshes).toBe(1)
+    expect(counters.verifiedFrames).toBe(4)
   })
 })
 

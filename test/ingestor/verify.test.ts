@@ -6,7 +6,8 @@ import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import type { IngestorOptions, IngestorStatus } from '../../ingestor/index.js'
 import type { Secp256k1Keypair } from '@atproto/crypto'
 import { accountCommits, committedFramesAndDocs, didDoc, frameType, keypair, recommit, rewriteFrame, type DidDocs } from './verify-frames.js'
-import { ingestUntil, ownRedisForSuite, replay, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { waitUntil } from '../../harness/wait.js'
+import { ingestUntil, loadIngestor, ownRedisForSuite, replay, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const PLC = 'https://plc.verify.test'
 
@@ -182,6 +183,33 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
     expect(dead).toEqual([])
     expect(entries).toHaveLength(frames.length)
     expect(status.counters.didResolveRetries).toBeGreaterThanOrEqual(6)
+  }, 120_000)
+
+  it('a stop while the PLC directory is down gives up the unverified frames unwritten; the next run writes them once', async () => {
+    servePlc(committed.docs)
+    const frames = committed.frames.slice(0, 200)
+    const lastSeq = frameType(frames.at(-1)!).seq
+    plcAnswer = async () => new HttpResponse(null, { status: 503 })
+    const file = await writeFixture(`${tmp.dir}/plc-down.fixture`, frames)
+    const server = await replay([file])
+    const keys = uniqueKeys('test:verify')
+    const options = { relayUrl: server.url, redisUrl: suite.redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, verify: true, plcUrl: PLC, statusIntervalMs: 0 }
+    try {
+      const { startIngestor } = await loadIngestor()
+      const stuck = await startIngestor(options)
+      await waitUntil(() => stuck.status().counters.didResolveRetries >= 3, { what: 'PLC retries', timeoutMs: 30_000 })
+      await stuck.stop()
+      expect(await suite.admin.xlen(keys.stream)).toBe(0)
+      expect(await suite.admin.xlen(keys.dead)).toBe(0)
+      expect(await suite.admin.get(keys.cursorKey)).toBeNull()
+      plcAnswer = async () => undefined
+      await ingestUntil(options, lastSeq, 60_000)
+      const seqs = (await suite.admin.xrange(keys.stream, '-', '+')).map(([, fields]) => Number(fields[5]))
+      expect(seqs).toEqual(frames.map((f) => frameType(f).seq))
+      expect(await suite.admin.xlen(keys.dead)).toBe(0)
+    } finally {
+      await server.close()
+    }
   }, 120_000)
 
   it('the DID cache stays within --did-cache-size: evicted keys are fetched again, every frame still verified', async () => {

@@ -77,7 +77,7 @@ class VerifyThread {
     const packed = new Uint8Array(offsets[jobs.length]!)
     jobs.forEach((job, i) => packed.set(job.bytes, offsets[i]))
     const id = this.nextId++
-    const request: VerifyRequest = { id, buffer: packed.buffer, offsets, keys: jobs.map((job) => job.key.didKey.slice('did:key:'.length)) }
+    const request: VerifyRequest = { id, buffer: packed.buffer, offsets, keys: jobs.map((job) => job.key) }
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject })
       worker.postMessage(request, [packed.buffer])

@@ -1,14 +1,14 @@
 import { parentPort } from 'node:worker_threads'
 import { checkSigned, type Verdict } from './check-frame.js'
 import { readSignedFrame } from './signed-frame.js'
-import { parseSigningKey, type SigningKey } from './signing-key.js'
+import type { SigningKey } from './signing-key.js'
 
-/** Main -> worker: frames packed into one transferred buffer (frame i is buffer[offsets[i], offsets[i+1])), each with the multikey to check it with. */
+/** Main -> worker: frames packed into one transferred buffer (frame i is buffer[offsets[i], offsets[i+1])), each with the key to check it with. */
 export interface VerifyRequest {
   id: number
   buffer: ArrayBuffer
   offsets: number[]
-  keys: string[]
+  keys: SigningKey[]
 }
 /** Worker -> main: one verdict per frame, in order. */
 export interface VerifyResponse {
@@ -16,14 +16,10 @@ export interface VerifyResponse {
   verdicts: Verdict[]
 }
 
-/** Parsed keys by multikey; cleared when it reaches this size (a batch holds at most a few hundred accounts). */
-const MAX_KEYS = 10_000
-
 // Worker thread entry: signature and MST checks (the CPU-heavy part of --verify) run here, so the
 // main thread keeps reading the socket, resolving DIDs and writing Redis meanwhile.
 const port = parentPort
 if (port === null) throw new Error('verify-worker.js must run as a worker thread')
-const keys = new Map<string, SigningKey>()
 
 port.on('message', (request: VerifyRequest) => {
   void verifyAll(request).then((verdicts) => port.postMessage({ id: request.id, verdicts } satisfies VerifyResponse))
@@ -35,17 +31,12 @@ async function verifyAll(request: VerifyRequest): Promise<Verdict[]> {
   for (let i = 0; i < request.keys.length; i++) {
     const frame = readSignedFrame(packed.subarray(request.offsets[i], request.offsets[i + 1]))
     // The main thread sent only frames it read as #commit/#sync.
-    verdicts.push(frame === null || frame.t === '#identity' ? null : await checkSigned(frame, keyFor(request.keys[i]!)))
+    verdicts.push(frame === null || frame.t === '#identity' ? null : await checkSigned(frame, withBuffer(request.keys[i]!)))
   }
   return verdicts
 }
 
-function keyFor(multikey: string): SigningKey {
-  let key = keys.get(multikey)
-  if (key === undefined) {
-    if (keys.size >= MAX_KEYS) keys.clear()
-    key = parseSigningKey(multikey)
-    keys.set(multikey, key)
-  }
-  return key
+/** A structured clone turns the key's Buffer into a plain Uint8Array; node:crypto takes either, the type wants a Buffer. */
+function withBuffer(key: SigningKey): SigningKey {
+  return { ...key, spki: Buffer.from(key.spki.buffer, key.spki.byteOffset, key.spki.byteLength) }
 }

@@ -96,7 +96,8 @@ class VerifyThread {
     worker.on('message', (response: VerifyResponse) => {
       const waiter = this.waiting.get(response.id)
       this.waiting.delete(response.id)
-      waiter?.resolve(response.verdicts)
+      if (response.error === undefined) waiter?.resolve(response.verdicts)
+      else waiter?.reject(new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `verify worker failed on a batch: ${response.error}`, { reason: 'threw' }))
     })
     const fail = (reason: string, cause?: unknown): void => {
       if (this.worker !== worker) return

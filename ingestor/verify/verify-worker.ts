@@ -10,10 +10,11 @@ export interface VerifyRequest {
   offsets: number[]
   keys: SigningKey[]
 }
-/** Worker -> main: one verdict per frame, in order. */
+/** Worker -> main: one verdict per frame, in order, or what threw (our bug: the main thread retries the batch inline). */
 export interface VerifyResponse {
   id: number
   verdicts: Verdict[]
+  error?: string
 }
 
 // Worker thread entry: signature and MST checks (the CPU-heavy part of --verify) run here, so the
@@ -22,7 +23,10 @@ const port = parentPort
 if (port === null) throw new Error('verify-worker.js must run as a worker thread')
 
 port.on('message', (request: VerifyRequest) => {
-  void verifyAll(request).then((verdicts) => port.postMessage({ id: request.id, verdicts } satisfies VerifyResponse))
+  void verifyAll(request).then(
+    (verdicts) => port.postMessage({ id: request.id, verdicts } satisfies VerifyResponse),
+    (err: unknown) => port.postMessage({ id: request.id, verdicts: [], error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) } satisfies VerifyResponse),
+  )
 })
 
 async function verifyAll(request: VerifyRequest): Promise<Verdict[]> {

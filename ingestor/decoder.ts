@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
 import type { Logger } from '../common/logger.js'
 import { decodeInline, unpackBatch, type DecodeResult, type DecodeSettings } from './decode-frame.js'
 import type { DecodeRequest, DecodeResponse } from './decode-worker.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
+import { WorkerSlot } from './worker-slot.js'
 
 /** Turns a batch of raw frames into one DecodeResult per frame, in order. Never rejects. */
 export interface FrameDecoder {
@@ -89,30 +89,21 @@ class WorkerPoolDecoder implements FrameDecoder {
  */
 const WORKER_YOUNG_GENERATION_MB = 6
 
-interface Pending {
-  resolve: (results: DecodeResult[]) => void
-  reject: (err: Error) => void
-}
-
-/** One worker thread, started on first use and again after it dies. */
+/** One decode worker thread (a WorkerSlot), reusing the request buffer each response hands back. */
 class DecodeThread {
-  private worker: Worker | null = null
-  private nextId = 0
-  private readonly waiting = new Map<number, Pending>()
+  private readonly slot: WorkerSlot<DecodeResponse>
   /** A request buffer the worker gave back, reused for the next batch. */
   private spare: ArrayBuffer | null = null
 
-  constructor(
-    private readonly script: URL,
-    private readonly settings: DecodeSettings,
-  ) {}
-
-  get pending(): number {
-    return this.waiting.size
+  constructor(script: URL, settings: DecodeSettings) {
+    this.slot = new WorkerSlot(script, 'decode worker', { workerData: settings, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } })
   }
 
-  decode(frames: readonly Uint8Array[]): Promise<DecodeResult[]> {
-    const worker = this.ensureWorker()
+  get pending(): number {
+    return this.slot.pending
+  }
+
+  async decode(frames: readonly Uint8Array[]): Promise<DecodeResult[]> {
     const offsets = new Array<number>(frames.length + 1)
     let total = 0
     for (let i = 0; i < frames.length; i++) {
@@ -123,12 +114,9 @@ class DecodeThread {
     const buffer = this.packBuffer(total)
     const packed = new Uint8Array(buffer)
     for (let i = 0; i < frames.length; i++) packed.set(frames[i]!, offsets[i])
-    const id = this.nextId++
-    const request: DecodeRequest = { id, buffer, offsets }
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      worker.postMessage(request, [buffer])
-    })
+    const response = await this.slot.request((id) => ({ message: { id, buffer, offsets } satisfies DecodeRequest, transfer: [buffer] }))
+    this.spare = response.request
+    return unpackBatch(response.batch)
   }
 
   /**
@@ -143,31 +131,7 @@ class DecodeThread {
     return new ArrayBuffer(Math.max(bytes, spare?.byteLength ?? 0))
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker
-    this.worker = null
-    if (worker !== null) await worker.terminate()
-  }
-
-  private ensureWorker(): Worker {
-    if (this.worker !== null) return this.worker
-    const worker = new Worker(this.script, { workerData: this.settings, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } })
-    worker.on('message', (response: DecodeResponse) => {
-      const waiter = this.waiting.get(response.id)
-      this.waiting.delete(response.id)
-      this.spare = response.request
-      waiter?.resolve(unpackBatch(response.batch))
-    })
-    const fail = (reason: string, cause?: unknown): void => {
-      if (this.worker !== worker) return
-      this.worker = null
-      const err = new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `decode worker ${reason}`, { reason }, { cause })
-      for (const waiter of this.waiting.values()) waiter.reject(err)
-      this.waiting.clear()
-    }
-    worker.on('error', (err) => fail(`crashed: ${err.message}`, err))
-    worker.on('exit', (code) => fail(`exited with code ${code}`))
-    this.worker = worker
-    return worker
+  close(): Promise<void> {
+    return this.slot.close()
   }
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
 import type { Logger } from '../../common/logger.js'
 import { IngestorError, IngestorErrorCode } from '../errors.js'
+import { WorkerSlot } from '../worker-slot.js'
 import { checkSigned, type Verdict } from './check-frame.js'
 import type { SignedFrame } from './signed-frame.js'
 import type { SigningKey } from './signing-key.js'
@@ -62,53 +62,26 @@ export async function checkInline(jobs: readonly VerifyJob[]): Promise<Verdict[]
   return verdicts
 }
 
-/** One worker thread, started on first use and again after it dies. */
+/** One verify worker thread (a WorkerSlot). */
 class VerifyThread {
-  private worker: Worker | null = null
-  private nextId = 0
-  private readonly waiting = new Map<number, { resolve: (verdicts: Verdict[]) => void; reject: (err: Error) => void }>()
+  private readonly slot: WorkerSlot<VerifyResponse>
 
-  constructor(private readonly script: URL) {}
+  constructor(script: URL) {
+    this.slot = new WorkerSlot(script, 'verify worker')
+  }
 
-  check(jobs: readonly VerifyJob[]): Promise<Verdict[]> {
-    const worker = this.ensureWorker()
+  async check(jobs: readonly VerifyJob[]): Promise<Verdict[]> {
     const offsets = [0]
     for (const job of jobs) offsets.push(offsets[offsets.length - 1]! + job.bytes.byteLength)
     const packed = new Uint8Array(offsets[jobs.length]!)
     jobs.forEach((job, i) => packed.set(job.bytes, offsets[i]))
-    const id = this.nextId++
-    const request: VerifyRequest = { id, buffer: packed.buffer, offsets, keys: jobs.map((job) => job.key) }
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      worker.postMessage(request, [packed.buffer])
-    })
+    const keys = jobs.map((job) => job.key)
+    const response = await this.slot.request((id) => ({ message: { id, buffer: packed.buffer, offsets, keys } satisfies VerifyRequest, transfer: [packed.buffer] }))
+    if (response.error !== undefined) throw new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `verify worker failed on a batch: ${response.error}`, { reason: 'threw' })
+    return response.verdicts
   }
 
-  async close(): Promise<void> {
-    const worker = this.worker
-    this.worker = null
-    if (worker !== null) await worker.terminate()
-  }
-
-  private ensureWorker(): Worker {
-    if (this.worker !== null) return this.worker
-    const worker = new Worker(this.script)
-    worker.on('message', (response: VerifyResponse) => {
-      const waiter = this.waiting.get(response.id)
-      this.waiting.delete(response.id)
-      if (response.error === undefined) waiter?.resolve(response.verdicts)
-      else waiter?.reject(new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `verify worker failed on a batch: ${response.error}`, { reason: 'threw' }))
-    })
-    const fail = (reason: string, cause?: unknown): void => {
-      if (this.worker !== worker) return
-      this.worker = null
-      const err = new IngestorError(IngestorErrorCode.DecodeWorkerFailed, `verify worker ${reason}`, { reason }, { cause })
-      for (const waiter of this.waiting.values()) waiter.reject(err)
-      this.waiting.clear()
-    }
-    worker.on('error', (err) => fail(`crashed: ${err.message}`, err))
-    worker.on('exit', (code) => fail(`exited with code ${code}`))
-    this.worker = worker
-    return worker
+  close(): Promise<void> {
+    return this.slot.close()
   }
 }

@@ -12,7 +12,7 @@ import { Frame } from '@atproto/xrpc-server'
 import { decodeFirst as cborgDecodeFirst } from 'cborg'
 import { CID } from 'multiformats/cid'
 import { decodeEvent } from '../protocol/events.js'
-import { openFixture } from '../protocol/fixture/index.js'
+import { readFixtureFrames } from '../protocol/fixture/index.js'
 
 /**
  * Decode throughput of decodeEvent (one frame -> typed event with records in the JSON data
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const datasets: Dataset[] = []
   if (existsSync(REAL_DATA)) datasets.push({ name: 'test/data/real (all frames)', frames: realFrames() })
   const fixturePath = args.fixture ?? join(ROOT, 'fixtures', 'generated.fixture.gz')
-  if (existsSync(fixturePath)) datasets.push({ name: fixturePath, frames: await fixtureFrames(fixturePath) })
+  if (existsSync(fixturePath)) datasets.push({ name: fixturePath, frames: await readFixtureFrames(fixturePath) })
   else console.log(`(no fixture at ${fixturePath}: skipped)`)
   if (datasets.length === 0) throw new Error('no frames to decode')
 
@@ -211,17 +211,6 @@ function realFrames(): Uint8Array[] {
   const scenarios = join(REAL_DATA, 'indigo-relay-scenarios')
   for (const entry of readdirSync(scenarios, { withFileTypes: true })) if (entry.isDirectory()) dirs.push(join(scenarios, entry.name, 'frames'))
   return dirs.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.cbor')).sort().map((f) => Uint8Array.from(readFileSync(join(dir, f)))))
-}
-
-async function fixtureFrames(path: string): Promise<Uint8Array[]> {
-  const reader = await openFixture(path)
-  const frames: Uint8Array[] = []
-  try {
-    for await (const frame of reader.frames()) frames.push(frame.bytes)
-  } finally {
-    await reader.close()
-  }
-  return frames
 }
 
 function parseArgs(argv: string[]): { seconds: number; fixture: string | undefined } {

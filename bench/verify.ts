@@ -9,7 +9,7 @@ import { emptyCounters } from '../ingestor/status.js'
 import { createFrameVerifier } from '../ingestor/verify/frame-verifier.js'
 import { decodeFrame } from '../protocol/frame.js'
 import { decodeEvent } from '../protocol/events.js'
-import { openFixture } from '../protocol/fixture/index.js'
+import { readFixtureFrames } from '../protocol/fixture/index.js'
 import { startPlcServer } from './plc-server.js'
 
 /**
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const fixture = args.fixture ?? join(ROOT, 'fixtures', 'generated.fixture.gz')
   const plc = await startPlcServer(fixture)
   if (plc === null) throw new Error(`${fixture} has no .did-docs.json: --verify cannot be measured on it`)
-  const frames = await fixtureFrames(fixture)
+  const frames = await readFixtureFrames(fixture)
   const verifier = createFrameVerifier({ plcUrl: plc.url, didCacheSize: 100_000, didCacheTtlMs: 3_600_000, didTimeoutMs: 5_000, verifyWorkers: 0 }, emptyCounters(), silentLogger)
   const keys = new Map<string, string>()
   try {
@@ -106,17 +106,6 @@ async function peerVerify(bytes: Uint8Array, keys: Map<string, string>): Promise
   })
   const result = await verifyProofs(body.blocks as Uint8Array, claims as Parameters<typeof verifyProofs>[1], body.repo as string, keys.get(body.repo as string)!)
   if (result.unverified.length > 0) throw new Error(`peer: ${result.unverified.length} unverified ops`)
-}
-
-async function fixtureFrames(path: string): Promise<Uint8Array[]> {
-  const reader = await openFixture(path)
-  const frames: Uint8Array[] = []
-  try {
-    for await (const frame of reader.frames()) frames.push(frame.bytes)
-  } finally {
-    await reader.close()
-  }
-  return frames
 }
 
 function parseArgs(argv: string[]): { seconds: number; fixture: string | undefined } {

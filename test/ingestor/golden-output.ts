@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { openFixture } from '../../protocol/fixture/index.js'
+import { readFixtureFrames } from '../../protocol/fixture/index.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { committedFixture, ingestUntil, readStream, realFrameGroups, replay, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
@@ -34,10 +34,7 @@ export async function ingestRealFrames(redisUrl: string): Promise<RealGolden> {
 
 export async function ingestCommittedFixture(redisUrl: string): Promise<FixtureGolden | null> {
   if (!existsSync(committedFixture)) return null
-  const frames: Uint8Array[] = []
-  const reader = await openFixture(committedFixture)
-  for await (const frame of reader.frames()) frames.push(frame.bytes)
-  await reader.close()
+  const frames = await readFixtureFrames(committedFixture)
   const entries = await ingestFile(committedFixture, redisUrl, maxSeq(frames))
   return {
     frames: frames.length,

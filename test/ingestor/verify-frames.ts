@@ -7,7 +7,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { AccountRepo } from '../../fixtures/generator/account-repo.js'
 import { CarBuilder } from '../../fixtures/generator/car-writer.js'
 import { decodeFrame, encodeFrame } from '../../protocol/frame.js'
-import { openFixture } from '../../protocol/fixture/index.js'
+import { readFixtureFrames } from '../../protocol/fixture/index.js'
 import { committedFixture } from './helpers.js'
 
 /** Frames and DID documents for --verify tests: the committed fixture (really signed) and hand-made variants. */
@@ -15,13 +15,7 @@ import { committedFixture } from './helpers.js'
 export type DidDocs = Record<string, Record<string, unknown>>
 
 export async function committedFramesAndDocs(): Promise<{ frames: Uint8Array[]; docs: DidDocs }> {
-  const reader = await openFixture(committedFixture)
-  const frames: Uint8Array[] = []
-  try {
-    for await (const frame of reader.frames()) frames.push(frame.bytes)
-  } finally {
-    await reader.close()
-  }
+  const frames = await readFixtureFrames(committedFixture)
   return { frames, docs: JSON.parse(readFileSync(`${committedFixture}.did-docs.json`, 'utf8')) as DidDocs }
 }
 

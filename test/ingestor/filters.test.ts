@@ -1,13 +1,12 @@
-import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliEntryPoint, IngestorProcess } from '../../harness/ingestor-process.js'
+import { IngestorProcess } from '../../harness/ingestor-process.js'
 import type { RedisHandle } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { EventType } from '../../ingestor/event-filter.js'
 import { openFixture } from '../../protocol/fixture/index.js'
 import { decodeEvent, type SequencedEvent } from '../../protocol/events.js'
 import { isSequenced, toStreamEntry } from '../../protocol/stream-entry.js'
-import { committedFixture, ingestUntil, legacyParse, readStream, redisGet, replay, startOwnRedis, uniqueKeys } from './helpers.js'
+import { committedFixture, expectIngestUsageError, ingestUntil, legacyParse, readStream, redisGet, replay, startOwnRedis, uniqueKeys } from './helpers.js'
 
 /** What a filter must publish from the fixture, computed without the filter module: entries (contract fields) and the counters. */
 async function expectedFromFixture(keepType: (type: EventType) => boolean, keepOp: (path: string) => boolean) {
@@ -132,13 +131,6 @@ describe('--collections / --types flags', () => {
     [[], { FIREHOSE_COLLECTIONS: 'app.bsky.feed.post,nope' }, /FIREHOSE_COLLECTIONS.*"nope"/],
     [[], { FIREHOSE_TYPES: 'Commit' }, /FIREHOSE_TYPES.*"Commit"/],
   ])('rejects %j %j with exit 2 and a one-line reason, before connecting', (args, env, reason) => {
-    const result = spawnSync(process.execPath, [cliEntryPoint(), 'ingest', '--redis', 'redis://127.0.0.1:1', '--relay', 'ws://127.0.0.1:1', ...args], {
-      env: { PATH: process.env.PATH, ...env },
-      encoding: 'utf8',
-      timeout: 20_000,
-    })
-    expect(result.status).toBe(2)
-    expect(result.stderr.trim().split('\n')).toHaveLength(1)
-    expect(result.stderr).toMatch(reason)
+    expectIngestUsageError(args, env, reason)
   })
 })

@@ -1,20 +1,13 @@
-import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
 import { resolveOptions } from '../../ingestor/options.js'
 import type { ReplayHandle } from '../../replay/index.js'
-import { committedFixture, loadIngestor, ownRedisForSuite, replay, uniqueKeys } from './helpers.js'
+import { committedFixture, expectIngestUsageError, loadIngestor, ownRedisForSuite, replay, uniqueKeys } from './helpers.js'
 import { parsePrometheus, sample } from './prometheus-text.js'
 
 /** fixtures/README.md: the committed fixture ends at this seq. */
 const LAST_SEQ = 20_000_001_500
-
-function runCli(args: string[], env: Record<string, string> = {}): { status: number | null; stderr: string } {
-  const result = spawnSync(process.execPath, [cliEntryPoint(), ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 20_000 })
-  return { status: result.status, stderr: result.stderr }
-}
 
 describe('firehose ingest --ha flags', () => {
   it.each([
@@ -25,10 +18,7 @@ describe('firehose ingest --ha flags', () => {
     [['--lease-key', ''], {}, /--lease-key/],
     [['--cursor-key', 'c', '--lease-key', 'c'], {}, /--lease-key c must differ from the stream and cursor keys/],
   ])('rejects %j %j with exit 2 and a one-line reason, before connecting', (args, env, reason) => {
-    const result = runCli(['ingest', '--redis', 'redis://127.0.0.1:1', '--relay', 'ws://127.0.0.1:1', '--ha', ...args], env)
-    expect(result.status).toBe(2)
-    expect(result.stderr.trim().split('\n')).toHaveLength(1)
-    expect(result.stderr).toMatch(reason)
+    expectIngestUsageError(['--ha', ...args], env, reason)
   })
 })
 

@@ -1,10 +1,12 @@
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
+import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { startRedis, type RedisHandle, type RedisPersistence } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
@@ -21,6 +23,23 @@ export const committedFixture = join(repoRoot, 'fixtures/generated.fixture.gz')
  */
 export async function loadIngestor(): Promise<typeof import('../../ingestor/index.js')> {
   return (await import(join(repoRoot, 'dist/ingestor/index.js'))) as typeof import('../../ingestor/index.js')
+}
+
+/**
+ * `firehose ingest ARGS` against an unreachable Redis (and relay, unless ARGS or ENV name one)
+ * must be a usage error: exit 2, one stderr line matching `reason`. A run that got past option
+ * validation would hang or exit 3, never 2.
+ */
+export function expectIngestUsageError(args: readonly string[], env: Record<string, string>, reason: RegExp): void {
+  const relay = args.includes('--relay') || 'RELAY_URL' in env ? [] : ['--relay', 'ws://127.0.0.1:1']
+  const result = spawnSync(process.execPath, [cliEntryPoint(), 'ingest', '--redis', 'redis://127.0.0.1:1', ...relay, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  expect(result.status, result.stderr).toBe(2)
+  expect(result.stderr.trim().split('\n')).toHaveLength(1)
+  expect(result.stderr).toMatch(reason)
 }
 
 export function tempDir(): { dir: string; cleanup: () => void } {

@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
-import { cliEntryPoint, IngestorProcess } from '../../harness/ingestor-process.js'
+import { IngestorProcess } from '../../harness/ingestor-process.js'
 import { expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { TcpProxy } from '../../harness/tcp-proxy.js'
 import { waitUntil } from '../../harness/wait.js'
@@ -12,7 +11,7 @@ import { duplicateRelay, FailoverPolicy, relayEndpoints } from '../../ingestor/r
 import { probeRelay } from '../../ingestor/relay-probe.js'
 import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
 import type { ReplayHandle } from '../../replay/index.js'
-import { loadIngestor, ownRedisForSuite, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { expectIngestUsageError, loadIngestor, ownRedisForSuite, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 /** The fallback relay's seqs start here: another seq space than the primary's (1, 2, ...). */
 const FALLBACK_BASE = 1_000_000
@@ -73,11 +72,6 @@ describe('relay list and cursor keys', () => {
 })
 
 describe('CLI relay flags', () => {
-  const run = (args: string[], env: Record<string, string> = {}): { status: number | null; stderr: string } => {
-    const result = spawnSync(process.execPath, [cliEntryPoint(), 'ingest', '--redis', 'redis://127.0.0.1:1', ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 20_000 })
-    return { status: result.status, stderr: result.stderr }
-  }
-
   it.each([
     [['--relay', 'ws://127.0.0.1:1', '--relay', 'ws://127.0.0.1:1/xrpc/com.atproto.sync.subscribeRepos'], {}, /relay 127\.0\.0\.1:1 is given twice/],
     [['--relay', 'ws://127.0.0.1:1,ws://127.0.0.1:1'], {}, /given twice/],
@@ -87,10 +81,7 @@ describe('CLI relay flags', () => {
     [['--relay', 'ws://127.0.0.1:1', '--failover-after', '0'], {}, /--failover-after/],
     [['--relay', 'ws://127.0.0.1:1'], { FIREHOSE_PRIMARY_PROBE_INTERVAL: '-3' }, /--primary-probe-interval/],
   ])('%j %j: exit 2 and one line', (args, env, reason) => {
-    const result = run(args, env)
-    expect(result.status).toBe(2)
-    expect(result.stderr.trim().split('\n')).toHaveLength(1)
-    expect(result.stderr).toMatch(reason)
+    expectIngestUsageError(args, env, reason)
   })
 })
 

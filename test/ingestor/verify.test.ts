@@ -1,13 +1,11 @@
-import { spawnSync } from 'node:child_process'
 import { delay, http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import type { IngestorOptions, IngestorStatus } from '../../ingestor/index.js'
 import type { Secp256k1Keypair } from '@atproto/crypto'
 import { accountCommits, committedFramesAndDocs, didDoc, frameType, keypair, recommit, rewriteFrame, type DidDocs } from './verify-frames.js'
 import { waitUntil } from '../../harness/wait.js'
-import { ingestUntil, loadIngestor, ownRedisForSuite, replay, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { expectIngestUsageError, ingestUntil, loadIngestor, ownRedisForSuite, replay, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const PLC = 'https://plc.verify.test'
 
@@ -250,13 +248,6 @@ describe('--verify flags', () => {
     [['--verify', '--verify-workers', '65'], {}, /--verify-workers.*expected an integer from 0 to 64/],
     [[], { FIREHOSE_VERIFY: '1', FIREHOSE_PLC_URL: 'not a url' }, /FIREHOSE_PLC_URL.*not a valid URL/],
   ])('rejects %j %j with exit 2 and a one-line reason, before connecting', (args, env, reason) => {
-    const result = spawnSync(process.execPath, [cliEntryPoint(), 'ingest', '--redis', 'redis://127.0.0.1:1', '--relay', 'ws://127.0.0.1:1', ...args], {
-      env: { PATH: process.env.PATH, ...env },
-      encoding: 'utf8',
-      timeout: 20_000,
-    })
-    expect(result.status).toBe(2)
-    expect(result.stderr.trim().split('\n')).toHaveLength(1)
-    expect(result.stderr).toMatch(reason)
+    expectIngestUsageError(args, env, reason)
   })
 })

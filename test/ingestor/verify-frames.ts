@@ -6,6 +6,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { AccountRepo } from '../../fixtures/generator/account-repo.js'
 import { CarBuilder } from '../../fixtures/generator/car-writer.js'
+import { commitFrame } from '../../fixtures/generator/frames.js'
 import { decodeFrame, encodeFrame } from '../../protocol/frame.js'
 import { readFixtureFrames } from '../../protocol/fixture/index.js'
 import { committedFixture } from './helpers.js'
@@ -78,25 +79,7 @@ export async function accountCommits(did: string, keyFor: (i: number) => Secp256
       [{ action: 'create', collection: 'app.bsky.feed.like', rkey: rev(i + 1), record: { $type: 'app.bsky.feed.like', subject: { uri: 'at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/3l', cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, createdAt: new Date(Date.UTC(2025, 5, 2, 14, 0, i)).toISOString() } }],
       rev(i + 1),
     )
-    frames.push(
-      encodeFrame(
-        { op: 1, t: '#commit' },
-        {
-          seq: firstSeq + i,
-          rebase: false,
-          tooBig: false,
-          repo: did,
-          commit: commit.cid,
-          rev: commit.rev,
-          since: commit.since,
-          blocks: commit.car,
-          ops: commit.ops.map((op) => ({ action: op.action, path: op.path, cid: op.cid })),
-          blobs: [],
-          time: new Date(Date.UTC(2025, 5, 2, 14, 0, i)).toISOString(),
-          prevData: commit.prevData,
-        },
-      ),
-    )
+    frames.push(commitFrame({ seq: firstSeq + i, timeUs: Date.UTC(2025, 5, 2, 14, 0, i) * 1000 }, did, commit))
   }
   return frames
 }

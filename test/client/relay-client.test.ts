@@ -114,7 +114,8 @@ describe(`RelayClient (seed ${seed})`, () => {
     const c = client({ url: s.url, cursor: () => null, onFrame: () => {}, backoff: options })
     const events = record(c)
     c.start()
-    await until(() => events.closes.length === 9, '9 closes')
+    // At least 9: the client keeps reconnecting every few ms, so a late poll may never see exactly 9.
+    await until(() => events.closes.length >= 9, '9 closes')
     await c.close()
     // The same seed drives a replica, so the expected delays are exact.
     const replica = new Backoff(options, new SeededRandom(seed))

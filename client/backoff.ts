@@ -12,6 +12,15 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF = { initialMs: 1000, maxMs: 30_000, stableMs: 60_000 } as const
 
 /**
+ * initialMs * 2^attempt, capped at maxMs: the delay before retry `attempt` (0-based) of the
+ * ingestor's Redis and DID retries, and the jitter ceiling of Backoff.
+ */
+export function exponentialDelayMs({ initialMs, maxMs }: { initialMs: number; maxMs: number }, attempt: number): number {
+  // 2^attempt stops growing once past maxMs; the exponent cap keeps it a finite number.
+  return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 52))
+}
+
+/**
  * Exponential backoff with full jitter (AWS "Exponential Backoff And Jitter"): attempt n waits a
  * uniform random time in [0, min(maxMs, initialMs * 2^n)], so many clients dropped by the same
  * relay restart do not reconnect in lockstep. Seeded for reproducible tests.
@@ -35,8 +44,7 @@ export class Backoff {
 
   /** The ceiling the next delay is drawn under. */
   get ceilingMs(): number {
-    // 2^attempt stops growing once past maxMs; the exponent cap keeps it a finite number.
-    return Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 52))
+    return exponentialDelayMs(this, this.attempt)
   }
 
   /** Failures since the last reset. */

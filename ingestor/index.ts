@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { exponentialDelayMs } from '../client/backoff.js'
 import { RelayClient } from '../client/relay-client.js'
 import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
 import { CrashPoints } from './crash-points.js'
@@ -239,7 +240,7 @@ async function startupRead(
       const fatal = redisConfigError(err)
       if (fatal !== null) throw fatal
       logger.warn({ err: { message: (err as Error).message } }, 'redis not ready at startup; retrying')
-      await sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 16)))
+      await sleep(exponentialDelayMs(backoff, attempt))
     }
   }
   return null

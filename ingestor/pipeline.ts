@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { exponentialDelayMs } from '../client/backoff.js'
 import type { RelayClient } from '../client/relay-client.js'
 import { LogAggregator } from '../common/log-aggregator.js'
 import type { Logger } from '../common/logger.js'
@@ -531,8 +532,7 @@ export class Pipeline {
         if (fatal !== null) throw fatal
         this.counters.redisErrors++
         if (failures === 0) this.logger.warn({ err: { message: (err as Error).message }, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
-        const { initialMs, maxMs } = this.options.redisBackoff
-        await sleep(Math.min(maxMs, initialMs * 2 ** Math.min(failures++, 16)))
+        await sleep(exponentialDelayMs(this.options.redisBackoff, failures++))
         checkFirst = true
       }
     }
@@ -638,8 +638,7 @@ export class Pipeline {
         const fatal = redisConfigError(err)
         if (fatal !== null) throw fatal
         if (this.queue.isClosed) throw err
-        const { initialMs, maxMs } = this.options.redisBackoff
-        await sleep(Math.min(maxMs, initialMs * 2 ** Math.min(failures, 16)))
+        await sleep(exponentialDelayMs(this.options.redisBackoff, failures))
       }
     }
   }

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { exponentialDelayMs } from '../client/backoff.js'
 import { redactUrl, type Logger } from '../common/logger.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
 import { pushEntryFields } from './encoded-entry.js'
@@ -107,7 +108,7 @@ export class RedisSink {
       maxRetriesPerRequest: 0,
       connectionName: 'firehose-ingest',
       // Reconnect forever: a Redis outage pauses ingestion, it never ends it (configuration errors do).
-      retryStrategy: (times) => Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(times - 1, 16)),
+      retryStrategy: (times) => exponentialDelayMs(backoff, times - 1),
     })
     this.redis.on('ready', () => {
       // ioredis reports a failed SELECT as an error and then goes ready on db 0: never use that.

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { exponentialDelayMs } from '../../client/backoff.js'
 import { LogAggregator } from '../../common/log-aggregator.js'
 import type { Logger } from '../../common/logger.js'
 import type { DecodeResult } from '../decode-frame.js'
@@ -110,7 +111,6 @@ export class FrameVerifier {
 
   /** Resolves with the outage policy above; a did:web that stays unavailable comes back as its VerifyError. */
   private async resolve(did: string, refresh: boolean, cancelled: () => boolean): Promise<Resolved> {
-    const { initialMs, maxMs } = this.options.backoff
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.resolver.resolve(did, refresh)
@@ -120,7 +120,7 @@ export class FrameVerifier {
         if (web && attempt >= this.options.webAttempts) return err
         this.counters.didResolveRetries++
         this.warnings.warn(err.code, { did, attempt, reason: err.message }, web ? 'did:web host unavailable; retrying' : 'PLC directory unavailable: verification waits (relay paused once the queue fills)')
-        await sleepUnlessCancelled(Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 16)), cancelled)
+        await sleepUnlessCancelled(exponentialDelayMs(this.options.backoff, attempt - 1), cancelled)
       }
     }
   }

@@ -103,45 +103,49 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const lease = options.ha ? new Lease(sink.redis, { key: options.leaseKey, ttlMs: options.leaseTtlMs }, baseLogger) : null
   if (lease !== null) lease.onLost = () => void stop('lease-lost')
 
-  const status = (): IngestorStatus => ({
-    state,
-    stoppedBy,
-    error: fatal,
-    storedCursor: pipeline.storedCursor,
-    position: pipeline.position,
-    eventLagMs: pipeline.eventLagMs,
-    receiveLagMs: pipeline.receiveLagMs,
-    lastAckAtMs: pipeline.lastAckAt,
-    pendingSinceMs: pipeline.pendingSinceMs,
-    writtenByType: pipeline.writtenTypes,
-    deadLettersByCode: pipeline.deadLetterCodes,
-    eventsPerSec: reporter.eventsPerSec,
-    queue: {
-      frames: pipeline.queue.frames,
-      bytes: pipeline.queue.bytes,
-      maxFrames: pipeline.queue.maxFrames,
-      maxBytes: pipeline.queue.maxBytes,
-      decodedBatches: pipeline.decodedBatches,
-    },
-    relay: {
-      connected: relayConnected,
-      paused: relays.stats.paused,
-      connects: relays.stats.connects,
-      reconnects: relays.stats.reconnects,
-      bytesReceived: relays.stats.bytesReceived,
-      lastError: relays.stats.lastError,
-      stalls: relays.stats.stalls,
-      oversizedMessages: relays.stats.oversizedMessages,
-      textMessagesIgnored: relays.stats.textMessagesIgnored,
-      active: relays.current.label,
-      failovers: relays.failovers,
-      primaryReturns: relays.primaryReturns,
-    },
-    redis: { ready: sink.isReady },
-    streamFull: pipeline.streamFull,
-    lease: lease === null ? null : { held: lease.held, holder: lease.holder },
-    counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
-  })
+  const status = (): IngestorStatus => {
+    // Sums the counters of every relay client used so far: read once per status.
+    const relayStats = relays.stats
+    return {
+      state,
+      stoppedBy,
+      error: fatal,
+      storedCursor: pipeline.storedCursor,
+      position: pipeline.position,
+      eventLagMs: pipeline.eventLagMs,
+      receiveLagMs: pipeline.receiveLagMs,
+      lastAckAtMs: pipeline.lastAckAt,
+      pendingSinceMs: pipeline.pendingSinceMs,
+      writtenByType: pipeline.writtenTypes,
+      deadLettersByCode: pipeline.deadLetterCodes,
+      eventsPerSec: reporter.eventsPerSec,
+      queue: {
+        frames: pipeline.queue.frames,
+        bytes: pipeline.queue.bytes,
+        maxFrames: pipeline.queue.maxFrames,
+        maxBytes: pipeline.queue.maxBytes,
+        decodedBatches: pipeline.decodedBatches,
+      },
+      relay: {
+        connected: relayConnected,
+        paused: relayStats.paused,
+        connects: relayStats.connects,
+        reconnects: relayStats.reconnects,
+        bytesReceived: relayStats.bytesReceived,
+        lastError: relayStats.lastError,
+        stalls: relayStats.stalls,
+        oversizedMessages: relayStats.oversizedMessages,
+        textMessagesIgnored: relayStats.textMessagesIgnored,
+        active: relays.current.label,
+        failovers: relays.failovers,
+        primaryReturns: relays.primaryReturns,
+      },
+      redis: { ready: sink.isReady },
+      streamFull: pipeline.streamFull,
+      lease: lease === null ? null : { held: lease.held, holder: lease.holder },
+      counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
+    }
+  }
   let relayConnected = false
   const reporter = new StatusReporter(status, logger, options.statusIntervalMs)
   let health: HealthServer | null = null

@@ -5,7 +5,7 @@ import type { StreamEntry } from '../protocol/stream-entry.js'
 import { pushEntryFields } from './encoded-entry.js'
 import { RedisConfigError } from './errors.js'
 import { redisConfigError, redisTarget, type RedisTlsOptions } from './redis-connection.js'
-import { runLuaScript, type LuaScript } from './lua-script.js'
+import { runLuaScript } from './lua-script.js'
 import { TRIM_STREAM } from './trim-script.js'
 import { WRITE_BATCH } from './write-script.js'
 import { ensureConsumerGroup } from '../common/consumer-group.js'
@@ -218,7 +218,7 @@ export class RedisSink {
     for (const dead of batch.dead) {
       args.push(dead.seq === null ? '' : String(dead.seq), dead.code, dead.message, Buffer.from(dead.bytes.buffer, dead.bytes.byteOffset, dead.bytes.byteLength))
     }
-    const [status, value, floorGroup] = (await this.evalScript(WRITE_BATCH, 3, args)) as [number, string | number, string | null]
+    const [status, value, floorGroup] = (await runLuaScript(this.redis, WRITE_BATCH, 3, args)) as [number, string | number, string | null]
     switch (status) {
       case 1:
         return { kind: 'applied', lastId: String(value) }
@@ -233,12 +233,8 @@ export class RedisSink {
 
   /** Safe trim of the stream alone (trim-script.ts); meaningful only with a max length. */
   async trimStream(): Promise<TrimResult> {
-    const [length, floorGroup] = (await this.evalScript(TRIM_STREAM, 1, [this.keys.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
+    const [length, floorGroup] = (await runLuaScript(this.redis, TRIM_STREAM, 1, [this.keys.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
     return { length, floorGroup: floorGroup ?? null }
-  }
-
-  private evalScript(script: LuaScript, keys: number, args: (string | Buffer)[]): Promise<unknown> {
-    return runLuaScript(this.redis, script, keys, args)
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,17 @@ describe('HA lease', () => {
     return redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => redis.once('ready', () => resolve()))
   }
 
+  /** A lease on a fresh key, acquired, recording why it is lost. */
+  async function acquiredLease(): Promise<{ key: string; a: Lease; lost: string[] }> {
+    const key = `${uniqueKeys().cursorKey}:lease`
+    const a = lease(key)
+    await ready(a)
+    const lost: string[] = []
+    a.onLost = (reason) => lost.push(reason)
+    expect(await a.acquire(() => false)).toBe(true)
+    return { key, a, lost }
+  }
+
   afterEach(async () => {
     for (const { redis, lease: l } of opened.splice(0)) {
       await l.release()
@@ -76,12 +87,7 @@ describe('HA lease', () => {
   }, 30_000)
 
   it('a renewal that finds another holder loses the lease at once, and release() leaves the other holder alone', async () => {
-    const key = `${uniqueKeys().cursorKey}:lease`
-    const a = lease(key)
-    await ready(a)
-    const lost: string[] = []
-    a.onLost = (reason) => lost.push(reason)
-    expect(await a.acquire(() => false)).toBe(true)
+    const { key, a, lost } = await acquiredLease()
     await suite.admin.set(key, 'usurper', 'PX', 60_000)
     await waitUntil(() => lost.length > 0, { what: 'a to notice the takeover', timeoutMs: 10_000 })
     expect(lost).toEqual(['taken over by usurper'])
@@ -92,12 +98,7 @@ describe('HA lease', () => {
   }, 30_000)
 
   it('a lease that expired in Redis (nobody holds it) is lost, not silently re-taken', async () => {
-    const key = `${uniqueKeys().cursorKey}:lease`
-    const a = lease(key)
-    await ready(a)
-    const lost: string[] = []
-    a.onLost = (reason) => lost.push(reason)
-    expect(await a.acquire(() => false)).toBe(true)
+    const { key, a, lost } = await acquiredLease()
     await suite.admin.del(key)
     await waitUntil(() => lost.length > 0, { what: 'a to notice the expiry', timeoutMs: 10_000 })
     expect(lost).toEqual(['the lease expired in Redis'])
@@ -121,12 +122,7 @@ describe('HA lease', () => {
 
   // Last: it kills the suite's Redis (restarted at the end for afterAll).
   it('Redis unreachable for longer than the ttl: the lease is lost by the local clock', async () => {
-    const key = `${uniqueKeys().cursorKey}:lease`
-    const a = lease(key)
-    await ready(a)
-    const lost: string[] = []
-    a.onLost = (reason) => lost.push(reason)
-    expect(await a.acquire(() => false)).toBe(true)
+    const { a, lost } = await acquiredLease()
     suite.admin.on('error', () => {}) // refused while Redis is killed: expected
     await suite.redis.kill()
     try {

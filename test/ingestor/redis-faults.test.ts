@@ -75,7 +75,8 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
       await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq to be stored', timeoutMs: 60_000, intervalMs: 50 })
       await ingestor.stop()
       const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture) })
-      expect(result).toMatchObject({ ok: true, delivered: FRAMES })
+      // The whole check in the message: which seqs were duplicated, out of order or mismatched.
+      expect(result, JSON.stringify(result).slice(0, 4000)).toMatchObject({ ok: true, delivered: FRAMES })
       admin.disconnect()
       admin = adminClient(redis.url)
       const groups = (await admin.xinfo('GROUPS', keys.stream)) as unknown[][]
@@ -166,7 +167,8 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
       await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq to be stored', timeoutMs: 60_000, intervalMs: 50 })
       await ingestor.stop()
       const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture) })
-      expect(result).toMatchObject({ ok: true, delivered: FRAMES })
+      // The whole check in the message: which seqs were duplicated, out of order or mismatched.
+      expect(result, JSON.stringify(result).slice(0, 4000)).toMatchObject({ ok: true, delivered: FRAMES })
     } finally {
       if (stopped) process.kill(redisPid, 'SIGCONT')
       await ingestor.stop()

@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
+import type { Redis } from 'ioredis'
 import { decodeEvent } from '../protocol/events.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
 import { openFixture } from '../protocol/fixture/index.js'
@@ -30,15 +31,28 @@ export interface StreamCheckResult {
 const PAGE_SIZE = 1000
 
 export async function checkStream(options: { redisUrl: string; stream: string; expected: StreamEntry[] }): Promise<StreamCheckResult> {
+  const redis = await openRedisClient(options.redisUrl)
+  try {
+    return await checkStreamWith(redis, options.stream, options.expected)
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** What a stream is read with: an open ioredis client or Cluster, which the caller closes. */
+export type StreamReader = Pick<Redis, 'xrange'>
+
+/** checkStream() over a connection the caller already has (e.g. a Cluster client for several shard streams). */
+export async function checkStreamWith(reader: StreamReader, stream: string, expected: StreamEntry[]): Promise<StreamCheckResult> {
   const indexBySeq = new Map<number, number>()
-  options.expected.forEach((entry, index) => indexBySeq.set(entry.seq, index))
+  expected.forEach((entry, index) => indexBySeq.set(entry.seq, index))
   const copies = new Map<number, number>()
   const mismatched: number[] = []
   const outOfOrder: number[] = []
   const unexpected: number[] = []
   let highestIndexSeen = -1
 
-  for await (const fields of readStream(options.redisUrl, options.stream)) {
+  for await (const fields of readStream(reader, stream)) {
     const actual = parseEntry(fields)
     const index = actual === null ? undefined : indexBySeq.get(actual.seq)
     if (actual === null || index === undefined) {
@@ -48,21 +62,21 @@ export async function checkStream(options: { redisUrl: string; stream: string; e
     const seen = (copies.get(actual.seq) ?? 0) + 1
     copies.set(actual.seq, seen)
     if (seen > 1) continue // duplicates are judged by count only; the first copy is the delivery
-    if (!actual.inContractOrder || !sameEntry(actual, options.expected[index]!)) mismatched.push(actual.seq)
+    if (!actual.inContractOrder || !sameEntry(actual, expected[index]!)) mismatched.push(actual.seq)
     if (index < highestIndexSeen) outOfOrder.push(actual.seq)
     else highestIndexSeen = index
   }
 
   const lost: number[] = []
   const duplicated: number[] = []
-  for (const entry of options.expected) {
+  for (const entry of expected) {
     const count = copies.get(entry.seq) ?? 0
     if (count === 0) lost.push(entry.seq)
     if (count > 1) duplicated.push(entry.seq)
   }
   return {
-    expected: options.expected.length,
-    delivered: options.expected.length - lost.length,
+    expected: expected.length,
+    delivered: expected.length - lost.length,
     lost,
     duplicated,
     outOfOrder,
@@ -73,18 +87,13 @@ export async function checkStream(options: { redisUrl: string; stream: string; e
 }
 
 /** Field lists of every entry in stream order, a page at a time. */
-async function* readStream(redisUrl: string, stream: string): AsyncGenerator<string[]> {
-  const redis = await openRedisClient(redisUrl)
-  try {
-    let start = '-'
-    for (;;) {
-      const page = await redis.xrange(stream, start, '+', 'COUNT', PAGE_SIZE)
-      for (const [, fields] of page) yield fields
-      if (page.length < PAGE_SIZE) return
-      start = `(${page[page.length - 1]![0]}` // exclusive start (Redis >= 6.2)
-    }
-  } finally {
-    redis.disconnect()
+async function* readStream(reader: StreamReader, stream: string): AsyncGenerator<string[]> {
+  let start = '-'
+  for (;;) {
+    const page = await reader.xrange(stream, start, '+', 'COUNT', PAGE_SIZE)
+    for (const [, fields] of page) yield fields
+    if (page.length < PAGE_SIZE) return
+    start = `(${page[page.length - 1]![0]}` // exclusive start (Redis >= 6.2)
   }
 }
 

@@ -11,7 +11,7 @@ import { startReplay, type ReplayHandle, type ReplayOptions } from '../replay/in
 import type { FixtureManifest } from '../protocol/fixture/index.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
 
-export { startRedis, type RedisHandle, type RedisStartOptions } from '../harness/redis/index.js'
+export { startRedis, startRedisCluster, type RedisClusterHandle, type RedisClusterOptions, type RedisHandle, type RedisStartOptions } from '../harness/redis/index.js'
 export { waitUntil } from '../harness/wait.js'
 export type { FixtureManifest, ReplayHandle, StreamCheckResult, StreamEntry }
 

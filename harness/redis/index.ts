@@ -8,6 +8,7 @@ import type { RedisHandle, RedisKind, RedisStartOptions } from './types.js'
 export type { RedisHandle, RedisKind, RedisPersistence, RedisStartOptions } from './types.js'
 export { containerRuntimeUnavailableReason, DEFAULT_REDIS_IMAGE, redisImage, redisImageUnavailableReason } from './container-runtime.js'
 export { dropAofTail } from './aof-tail.js'
+export { startRedisCluster, type RedisClusterHandle, type RedisClusterOptions } from './cluster.js'
 export { RedisCannotKillError } from '../errors.js'
 
 const KINDS: readonly RedisKind[] = ['container', 'process', 'external']

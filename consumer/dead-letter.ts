@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis-client.js'
 
 /** Why an entry left the group for the dead-letter stream (the `dead-reason` field). */
 export type DeadLetterReason =
@@ -19,7 +19,8 @@ export interface DeadLetter {
 /**
  * XACK and XADD in one script: the entry leaves the pending list and its copy is written
  * together, so a crash cannot lose it or keep it twice. Only the call whose XACK removed the
- * entry writes the copy: two consumers racing on one entry dead-letter it once.
+ * entry writes the copy: two consumers racing on one entry dead-letter it once. On a cluster both
+ * keys must share a hash slot (resolveConsumerOptions checks it).
  */
 const DEAD_LETTER_LUA = `
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
@@ -36,7 +37,7 @@ const MAX_ERROR_CHARS = 1000
  * was no longer pending (another consumer acked or dead-lettered it first).
  */
 export async function deadLetter(
-  redis: Redis,
+  redis: RedisClient,
   target: DeadLetter,
   entry: { messageId: string; fields: readonly string[]; deliveries: number },
   consumer: string,

@@ -1,9 +1,9 @@
-import { Redis } from 'ioredis'
 import { ensureConsumerGroup } from '../common/consumer-group.js'
 import type { Logger } from '../common/logger.js'
 import { deadLetter, type DeadLetterReason } from './dead-letter.js'
 import { parseEntry, type StreamEvent } from './events.js'
 import type { ResolvedConsumerOptions } from './options.js'
+import { ownClient, type RedisClient, type RedisConnection } from './redis-client.js'
 
 export interface GroupCounters {
   /** Entries read new (XREADGROUP `>`). */
@@ -17,7 +17,7 @@ export interface GroupCounters {
   unknownTypes: number
 }
 
-type GroupOptions = Pick<ResolvedConsumerOptions, 'stream' | 'group' | 'deadLetterStream' | 'deadLetterMaxLen' | 'maxDeliveries'>
+type GroupOptions = Pick<ResolvedConsumerOptions, 'cluster' | 'stream' | 'group' | 'deadLetterStream' | 'deadLetterMaxLen' | 'maxDeliveries'>
 type RawEntry = { messageId: string; fields: string[]; deliveries: number }
 type EntryReply = [id: string, fields: string[]]
 
@@ -30,19 +30,15 @@ export class StreamGroup {
   /** The exact fields each handed-out event came from, for a byte-exact dead-letter copy. */
   private readonly raw = new WeakMap<StreamEvent, RawEntry>()
 
-  private readonly redis: Redis
+  private readonly redis: RedisClient
   private connected: Promise<void> | null = null
 
   constructor(
-    redis: string | Redis,
+    redis: RedisConnection,
     private readonly options: GroupOptions,
     private readonly logger: Logger,
   ) {
-    // Own connection, also for a caller's client: a blocking XREADGROUP holds it, and close() quits it.
-    // A command fails after one reconnect attempt instead of waiting out an outage: the caller's
-    // loop retries with backoff, and stop() is never stuck behind a dead server.
-    const settings = { lazyConnect: true, maxRetriesPerRequest: 1 }
-    this.redis = typeof redis === 'string' ? new Redis(redis, settings) : redis.duplicate(settings)
+    this.redis = ownClient(redis, options.cluster)
     this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'))
   }
 

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, type Cluster } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
 import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import type { SequencedEvent } from '../../protocol/events.js'
@@ -48,7 +48,7 @@ function sampleEvent(seq: number, i: number): SequencedEvent {
   }
 }
 
-export async function addEntries(client: Redis, stream: string, entries: StreamEntry[]): Promise<string[]> {
+export async function addEntries(client: Redis | Cluster, stream: string, entries: StreamEntry[]): Promise<string[]> {
   const pipeline = client.pipeline()
   for (const entry of entries) pipeline.xadd(stream, '*', ...entryFields(entry))
   const results = (await pipeline.exec()) ?? []
@@ -59,13 +59,13 @@ export async function addEntries(client: Redis, stream: string, entries: StreamE
 }
 
 /** Entries of the group still pending (delivered, not acked). */
-export async function pendingCount(client: Redis, stream: string, group = 'firehose-processors'): Promise<number> {
+export async function pendingCount(client: Redis | Cluster, stream: string, group = 'firehose-processors'): Promise<number> {
   const summary = (await client.xpending(stream, group)) as [number, ...unknown[]]
   return summary[0]
 }
 
 /** Dead-letter entries as field maps (the original fields first, then dead-*). */
-export async function deadLetters(client: Redis, key: string): Promise<{ fields: string[]; map: Record<string, string> }[]> {
+export async function deadLetters(client: Redis | Cluster, key: string): Promise<{ fields: string[]; map: Record<string, string> }[]> {
   const entries = await client.xrange(key, '-', '+')
   return entries.map(([, fields]) => {
     const map: Record<string, string> = {}

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { ConsumerError } from '../../consumer/errors.js'
 import { parseEntry } from '../../consumer/events.js'
@@ -23,6 +24,17 @@ describe('consumer options', () => {
     [{ redis: 'redis://h', blockMs: 0 }, 'blockMs'],
     [{ redis: 'redis://h', maxDeliveries: -1 }, 'maxDeliveries'],
     [{ redis: 'redis://h', consumer: '' }, 'consumer'],
+    [{ redis: 'redis://h', shard: { index: 4, count: 4 } }, 'shard'],
+    [{ redis: 'redis://h', shard: { index: -1, count: 2 } }, 'shard'],
+    [{ redis: 'redis://h', shard: { index: 0, count: 0 } }, 'shard'],
+    [{ redis: 'redis://h', shard: { index: 0.5, count: 2 } }, 'shard'],
+    [{ redis: 'redis://h', shard: 2 }, 'shard'],
+    [{ redis: 'redis://h', cluster: 'yes' }, 'cluster'],
+    [{ redis: ['redis://a', 'redis://b'] }, 'cluster'],
+    [{ redis: [], cluster: true }, 'redis'],
+    [{ redis: ['redis://a', 'http://b'], cluster: true }, 'redis'],
+    [{ redis: 'redis://h', stream: 'a{b}', shard: { index: 0, count: 2 } }, 'stream'],
+    [{ redis: 'redis://h', stream: 'a{b}', cluster: true }, 'stream'],
   ])('rejects %j with CONSUMER_BAD_OPTION naming %s', (options, option) => {
     const err = (() => {
       try {
@@ -36,6 +48,41 @@ describe('consumer options', () => {
     expect((err as Error).message).toMatch(new RegExp(`^FirehoseConsumer option ${option} must be`))
   })
 
+  it('reads shard i of n > 1 from `<stream>:<i>`, its dead letters in that stream slot', () => {
+    expect(resolveConsumerOptions({ redis: 'redis://h', shard: { index: 2, count: 4 } })).toMatchObject({
+      cluster: false,
+      shard: { index: 2, count: 4 },
+      stream: 'firehose:events:2',
+      deadLetterStream: 'firehose:events:dead-consumer:{firehose:events:2}',
+    })
+    expect(resolveConsumerOptions({ redis: 'redis://h', stream: 's', shard: { index: 0, count: 1 } })).toMatchObject({ stream: 's', deadLetterStream: 's:dead-consumer' })
+  })
+
+  it('on a cluster keeps the unsharded stream name and tags its dead letters with it', () => {
+    expect(resolveConsumerOptions({ redis: ['redis://a:7000', 'redis://b:7001'], cluster: true })).toMatchObject({
+      cluster: true,
+      stream: 'firehose:events',
+      deadLetterStream: 'firehose:events:dead-consumer:{firehose:events}',
+    })
+  })
+
+  it('refuses a deadLetterStream outside the stream slot on a cluster only (one server has no slots)', () => {
+    const options = { redis: 'redis://h', shard: { index: 1, count: 2 }, deadLetterStream: 'elsewhere' }
+    expect(resolveConsumerOptions(options).deadLetterStream).toBe('elsewhere')
+    expect(() => resolveConsumerOptions({ ...options, cluster: true })).toThrow(expect.objectContaining({ code: 'CONSUMER_DEAD_LETTER_SLOT', fields: expect.objectContaining({ stream: 'firehose:events:1', suggested: 'elsewhere:{firehose:events:1}' }) }))
+    expect(resolveConsumerOptions({ ...options, cluster: true, deadLetterStream: 'mine:{firehose:events:1}' }).deadLetterStream).toBe('mine:{firehose:events:1}')
+  })
+
+  it('takes cluster from an ioredis client and refuses a contradicting flag', () => {
+    const client = new Redis({ lazyConnect: true })
+    try {
+      expect(resolveConsumerOptions({ redis: client }).cluster).toBe(false)
+      expect(() => resolveConsumerOptions({ redis: client, cluster: true })).toThrow(expect.objectContaining({ code: 'CONSUMER_BAD_OPTION', fields: { option: 'cluster', value: true } }))
+    } finally {
+      client.disconnect()
+    }
+  })
+
   it('clamps a per-call count to 1..max (Redis reads COUNT 0 as no limit)', () => {
     expect([pageSize(0, 100, 10), pageSize(2.7, 100, 10), pageSize(5000, 100, 10), pageSize(Number.NaN, 100, 10)]).toEqual([1, 2, 100, 10])
   })
@@ -43,6 +90,8 @@ describe('consumer options', () => {
   it('never shows a URL password in the error', () => {
     expect(() => resolveConsumerOptions({ redis: 'http://user:secret@h' })).toThrow(/\*\*\*/)
     expect(() => resolveConsumerOptions({ redis: 'http://user:secret@h' })).not.toThrow(/secret/)
+    expect(() => resolveConsumerOptions({ redis: ['redis://a', 'http://user:secret@h'], cluster: true })).toThrow(/\*\*\*/)
+    expect(() => resolveConsumerOptions({ redis: ['redis://a', 'http://user:secret@h'], cluster: true })).not.toThrow(/secret/)
   })
 })
 

@@ -1,6 +1,7 @@
 import type { BlockVerification } from '../protocol/car.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
-import { decodeEvent } from '../protocol/events.js'
+import { decodeEvent, type SequencedEvent } from '../protocol/events.js'
+import { shardOfDid } from '../protocol/shard.js'
 import { isSequenced, toStreamEntry, type StreamEntry } from '../protocol/stream-entry.js'
 import { EncodedEntry } from './encoded-entry.js'
 import { EVENT_TYPES, EventFilter, type EventFilterSpec } from './event-filter.js'
@@ -8,7 +9,16 @@ import { IngestorErrorCode } from './errors.js'
 
 /** What the decoder made of one frame. */
 export type DecodeResult =
-  | { kind: 'entry'; entry: EncodedEntry; /** event `time` in ms since epoch, for lag; null if unparseable */ timeMs: number | null; /** commit ops removed by the filter (absent: none) */ filteredOps?: number }
+  | {
+      kind: 'entry'
+      entry: EncodedEntry
+      /** event `time` in ms since epoch, for lag; null if unparseable */
+      timeMs: number | null
+      /** commit ops removed by the filter (absent: none) */
+      filteredOps?: number
+      /** the stream it goes to: shardOfDid of its repo (0 without shards) */
+      shard: number
+    }
   | SkipResult
   | FilteredResult
   | BadResult
@@ -23,6 +33,8 @@ export interface DecodeSettings {
   verifyBlocks: BlockVerification
   /** Absent or null: every event is published as decoded. */
   filter?: EventFilterSpec | null
+  /** Streams events are split into by repo DID (protocol/shard.ts). Absent: 1. */
+  shards?: number
 }
 
 /**
@@ -36,8 +48,8 @@ export interface EncodedBatch {
   others: { index: number; result: SkipResult | FilteredResult | BadResult }[]
 }
 
-/** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in EVENT_TYPES, ops filtered out. */
-const ENTRY_FIELDS = 5
+/** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in EVENT_TYPES, ops filtered out, shard. */
+const ENTRY_FIELDS = 6
 
 /** Decodes frames [offsets[i], offsets[i+1]) of `packed` (which may be longer). Never throws: every failure becomes a `bad` result. */
 export function decodeBatch(packed: Uint8Array, offsets: readonly number[], settings: DecodeSettings): EncodedBatch {
@@ -47,7 +59,7 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
   const others: EncodedBatch['others'] = []
   const filter = settings.filter ? new EventFilter(settings.filter) : null
   for (let i = 0; i < count; i++) {
-    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings.verifyBlocks, filter)
+    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings.verifyBlocks, filter, settings.shards ?? 1)
     const at = i * ENTRY_FIELDS
     if (result.kind === 'entry') {
       const { type, seq, data } = result.entry
@@ -56,6 +68,7 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
       entries[at + 2] = result.timeMs ?? Number.NaN
       entries[at + 3] = EVENT_TYPES.indexOf(type)
       entries[at + 4] = result.filteredOps
+      entries[at + 5] = result.shard
     } else {
       entries[at] = -1
       others.push({ index: i, result })
@@ -77,7 +90,7 @@ export function unpackBatch(batch: EncodedBatch): DecodeResult[] {
     const timeMs = entries[at + 2]!
     const filteredOps = entries[at + 4]!
     const entry = new EncodedEntry(EVENT_TYPES[entries[at + 3]!]!, entries[at + 1]!, Buffer.from(json, start, end - start))
-    const result: Extract<DecodeResult, { kind: 'entry' }> = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs }
+    const result: Extract<DecodeResult, { kind: 'entry' }> = { kind: 'entry', entry, timeMs: Number.isNaN(timeMs) ? null : timeMs, shard: entries[at + 5]! }
     if (filteredOps > 0) result.filteredOps = filteredOps
     results[i] = result
     start = end
@@ -93,9 +106,9 @@ export function decodeInline(frames: readonly Uint8Array[], settings: DecodeSett
   return unpackBatch(decodeBatch(packed, offsets, settings))
 }
 
-type OneResult = { kind: 'entry'; entry: StreamEntry; timeMs: number | null; filteredOps: number } | SkipResult | FilteredResult | BadResult
+type OneResult = { kind: 'entry'; entry: StreamEntry; timeMs: number | null; filteredOps: number; shard: number } | SkipResult | FilteredResult | BadResult
 
-function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: EventFilter | null): OneResult {
+function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: EventFilter | null, shards: number): OneResult {
   try {
     const event = decodeEvent(bytes, { verifyBlocks })
     if (isSequenced(event)) {
@@ -103,7 +116,7 @@ function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: E
       const { event: kept, removedOps } = filter === null ? { event, removedOps: 0 } : filter.apply(event)
       if (kept === null) return { kind: 'filtered', seq: event.seq, ops: removedOps }
       const timeMs = Date.parse(kept.time)
-      return { kind: 'entry', entry: toStreamEntry(kept), timeMs: Number.isNaN(timeMs) ? null : timeMs, filteredOps: removedOps }
+      return { kind: 'entry', entry: toStreamEntry(kept), timeMs: Number.isNaN(timeMs) ? null : timeMs, filteredOps: removedOps, shard: shardOfDid(repoOf(kept), shards) }
     }
     if (event.type === 'unknown') return { kind: 'skip', t: event.t, seq: event.seq }
     return { kind: 'skip', t: event.type === 'info' ? '#info' : 'error', seq: null }
@@ -113,6 +126,11 @@ function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: E
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err)
     return { kind: 'bad', seq: null, code: IngestorErrorCode.DecodeInternal, message }
   }
+}
+
+/** The account an event is about: a commit's repo, else its did. */
+function repoOf(event: SequencedEvent): string {
+  return event.type === 'commit' ? event.repo : event.did
 }
 
 /** Strings appended as UTF-8 into one growing buffer that owns its ArrayBuffer (so it can be transferred). */

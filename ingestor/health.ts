@@ -1,9 +1,10 @@
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Redis } from 'ioredis'
 import { IngestorMetrics } from './metrics.js'
 import { liveness, readiness, type RedisPing, type Verdict } from './readiness.js'
+import type { RedisClient } from './redis-connection.js'
 import { RedisProbe } from './redis-probe.js'
+import type { ShardKeys } from './redis-sink.js'
 import type { IngestorStatus } from './status.js'
 
 export interface HealthServerOptions {
@@ -14,8 +15,9 @@ export interface HealthServerOptions {
   readyWriteTimeoutMs: number
   status: () => IngestorStatus
   /** The writer's connection: the probe opens its own with the same options. */
-  redis: Redis
-  keys: { stream: string; deadLetterStream: string }
+  redis: RedisClient
+  /** The streams to report, index = shard. */
+  shards: readonly ShardKeys[]
 }
 
 export interface HealthServer {
@@ -35,12 +37,12 @@ const MAX_CONNECTIONS = 64
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const { status } = options
-  const probe = new RedisProbe(options.redis, options.keys)
+  const probe = new RedisProbe(options.redis, options.shards)
   const checkReady = async (): Promise<{ verdict: Verdict; ping: RedisPing }> => {
     const ping = await probe.ping()
     return { verdict: readiness(status(), ping, { writeTimeoutMs: options.readyWriteTimeoutMs, nowMs: Date.now() }), ping }
   }
-  const metrics = new IngestorMetrics({ status, probe, keys: options.keys, live: () => liveness(status()), ready: async () => (await checkReady()).verdict })
+  const metrics = new IngestorMetrics({ status, probe, live: () => liveness(status()), ready: async () => (await checkReady()).verdict })
 
   const routes: Record<string, (res: ServerResponse) => Promise<void>> = {
     '/health': async (res) => {

@@ -14,7 +14,7 @@ import { RedisSink } from './redis-sink.js'
 import type { IngestorState, IngestorStatus, StopReason } from './status.js'
 import { StatusReporter } from './status-reporter.js'
 import { createFrameVerifier } from './verify/frame-verifier.js'
-import { parseStoredCursor } from './stored-cursor.js'
+import { lowestCursor, parseStoredCursor } from './stored-cursor.js'
 
 export type { IngestorOptions, FutureCursorPolicy } from './options.js'
 export type { EventType } from './event-filter.js'
@@ -48,7 +48,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const crash = new CrashPoints(options.crashAt)
   // First: a bad URL or unreadable TLS file throws here, before anything needs closing.
   const sink = new RedisSink(options.redisUrl, options, baseLogger, options.redisBackoff, { tls: options.redisTls, downLogIntervalMs: options.redisDownLogIntervalMs })
-  const decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks, filter: options.filter }, logger)
+  const decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks, filter: options.filter, shards: options.shards }, logger)
 
   let state: IngestorState = 'starting'
   let stoppedBy: StopReason | null = null
@@ -87,7 +87,10 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       return client
     },
     switchCursor: (relay) => pipeline.switchRelay(relay.cursorKey),
-    storedCursor: async (relay) => parseStoredCursor(await sink.readCursor(relay.cursorKey), relay.cursorKey),
+    storedCursor: async (relay) => {
+      const keys = sink.cursorKeys(relay.cursorKey)
+      return lowestCursor((await sink.readCursors(relay.cursorKey)).map((raw, shard) => parseStoredCursor(raw, keys[shard]!)))
+    },
     onFatal: (err) => void stop('fatal', err),
     logger,
   })
@@ -157,7 +160,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         readyWriteTimeoutMs: options.readyWriteTimeoutMs,
         status,
         redis: sink.redis,
-        keys: { stream: options.stream, deadLetterStream: options.deadLetterStream },
+        shards: sink.shardKeys,
       })
       pipeline.onWriteAnswered = health.observeWrite
     }
@@ -200,7 +203,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
 
   void (async () => {
     try {
-      logger.info({ relay: redactUrl(options.relayUrl), ...(options.relays.length > 1 ? { fallbackRelays: options.relays.slice(1).map((r) => redactUrl(r.url)) } : {}), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
+      logger.info({ ...(options.shards > 1 ? { shards: options.shards } : {}), ...(options.redisCluster ? { redisCluster: true } : {}), relay: redactUrl(options.relayUrl), ...(options.relays.length > 1 ? { fallbackRelays: options.relays.slice(1).map((r) => redactUrl(r.url)) } : {}), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
       // Status lines start now, so a Redis that is down at startup is reported too.
       reporter.start()
       if (lease !== null) {
@@ -208,7 +211,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         if (!(await lease.acquire(() => state !== 'standby'))) return // stopped while a standby
         state = 'starting'
       }
-      const storedRaw = await startupRead(sink, () => state !== 'starting', logger, options.redisBackoff)
+      const storedRaw = await startupRead(sink, () => state !== 'starting', logger, options.redisBackoff, options.cursorKey)
       // Stopped while waiting for Redis (or, HA, the lease was lost meanwhile).
       if (storedRaw === null || state !== 'starting') return
       const finished = pipeline.start(storedRaw)
@@ -225,21 +228,22 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
 
 /**
  * Waits for Redis (retrying forever: never exit on a Redis outage), prepares it and reads the
- * cursor; null if stopped meanwhile. Configuration errors (redis-connection.ts) are thrown.
+ * cursors (index = shard); null if stopped meanwhile. Configuration errors (redis-connection.ts) are thrown.
  */
 async function startupRead(
   sink: RedisSink,
   cancelled: () => boolean,
   logger: Logger,
   backoff: { initialMs: number; maxMs: number },
-): Promise<string | null> {
+  cursorKey: string,
+): Promise<string[] | null> {
   for (let attempt = 0; !cancelled(); attempt++) {
     try {
       await Promise.race([sink.whenReady(), sleep(backoff.maxMs)])
       if (!sink.isReady) continue
       await sink.ensureGroup()
       await sink.loadScript()
-      return await sink.readCursor()
+      return await sink.readCursors(cursorKey)
     } catch (err) {
       const fatal = redisConfigError(err)
       if (fatal !== null) throw fatal

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis-connection.js'
 import type { Logger } from '../common/logger.js'
 import { luaScript, runLuaScript, type LuaScript } from './lua-script.js'
 import { redisConfigError } from './redis-connection.js'
@@ -49,7 +49,7 @@ export class Lease {
   private readonly logger: Logger
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: LeaseOptions,
     logger: Logger,
   ) {

@@ -1,13 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Verdict } from './readiness.js'
-import type { GroupInfo, RedisProbe } from './redis-probe.js'
+import type { GroupInfo, RedisProbe, StreamInfo } from './redis-probe.js'
 import type { IngestorStatus } from './status.js'
 
 export interface MetricsSources {
   status: () => IngestorStatus
   /** Only what /metrics asks of Redis (a narrow type so units can feed it fixed answers). */
   probe: Pick<RedisProbe, 'ping' | 'streamInfo'>
-  keys: { stream: string; deadLetterStream: string }
   live: () => Verdict
   ready: () => Promise<Verdict>
 }
@@ -31,7 +30,7 @@ export class IngestorMetrics {
   private scrapeStatus: IngestorStatus | null = null
 
   constructor(sources: MetricsSources) {
-    const { probe, keys } = sources
+    const { probe } = sources
     const status = (): IngestorStatus => (this.scrapeStatus ??= sources.status())
     const r = this.registry
     collectDefaultMetrics({ register: r }) // process_* and nodejs_* (RSS, event loop lag, GC)
@@ -83,12 +82,15 @@ export class IngestorMetrics {
     })
     const info = () => probe.streamInfo()
     asyncGauge(r, 'firehose_stream_length', 'XLEN of the stream and of its dead-letter stream', ['stream'], async () => {
-      const current = await info()
-      return current === null ? [] : [[{ stream: keys.stream }, current.length], [{ stream: keys.deadLetterStream }, current.deadLetterLength]]
+      const shards = (await info()) ?? []
+      return shards.flatMap((shard): [Labels, number][] => [
+        [{ stream: shard.stream }, shard.length],
+        [{ stream: shard.deadLetterStream }, shard.deadLetterLength],
+      ])
     })
     const perGroup = (name: string, help: string, read: (group: GroupInfo) => number | null): void =>
       asyncGauge(r, name, help, ['group'], async () =>
-        ((await info())?.groups ?? []).flatMap((group) => {
+        groupsOverShards((await info()) ?? []).flatMap((group) => {
           const value = read(group)
           return value === null ? [] : [[{ group: group.name }, value] as [Labels, number]]
         }),
@@ -163,6 +165,22 @@ function asyncGauge(registry: Registry, name: string, help: string, labelNames: 
       for (const [labels, value] of samples) this.set(labels, value)
     },
   })
+}
+
+/** A group's figures over every shard stream (one group name per shard): the worst age, the sums of entries, the most consumers. */
+function groupsOverShards(shards: readonly StreamInfo[]): GroupInfo[] {
+  const merged = new Map<string, GroupInfo>()
+  for (const group of shards.flatMap((shard) => shard.groups)) {
+    const seen = merged.get(group.name)
+    if (seen === undefined) merged.set(group.name, { ...group })
+    else {
+      seen.consumers = Math.max(seen.consumers, group.consumers)
+      seen.pending += group.pending
+      seen.lag = seen.lag === null || group.lag === null ? null : seen.lag + group.lag
+      seen.oldestUnreadAgeSeconds = Math.max(seen.oldestUnreadAgeSeconds, group.oldestUnreadAgeSeconds)
+    }
+  }
+  return [...merged.values()]
 }
 
 function snake(camel: string): string {

@@ -1,3 +1,4 @@
+import { keyLayout, keyLayoutProblem } from '../common/key-layout.js'
 import type { Logger } from '../common/logger.js'
 import type { SeededRandom } from '../common/random.js'
 import type { BlockVerification } from '../protocol/car.js'
@@ -112,6 +113,13 @@ export interface IngestorOptions {
   didTimeoutMs?: number
   /** With verify: threads checking signatures and MST proofs (default 1); 0 checks on the main thread. */
   verifyWorkers?: number
+  /**
+   * Split events into this many streams by repo DID (`<stream>:0` .. `<stream>:<n-1>`, each with
+   * its own cursor; docs/scaling.md). Default 1: the one stream `stream`.
+   */
+  shards?: number
+  /** `redisUrl` is a seed node of a Redis Cluster (keys hash-tagged per shard). Default false. */
+  redisCluster?: boolean
   /** Test-only: `<point>:<n>` (see crash-points.ts); the CLI reads FIREHOSE_CRASH_AT. */
   crashAt?: string | null
   logger?: Logger
@@ -154,7 +162,11 @@ export const INGESTOR_DEFAULTS = {
   leaseTtlMs: 5_000,
   failoverAfter: 3,
   primaryProbeIntervalMs: 30_000,
+  shards: 1,
 }
+
+/** Most shards: each is a stream, a cursor key and one script call per write. */
+export const MAX_SHARDS = 256
 
 export const LEASE_TTL_MIN_MS = 500
 export const LEASE_TTL_MAX_MS = 600_000
@@ -205,6 +217,8 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     ha: options.ha ?? false,
     leaseKey: options.leaseKey ?? `${cursorKey}:lease`,
     leaseTtlMs: options.leaseTtlMs ?? INGESTOR_DEFAULTS.leaseTtlMs,
+    shards: options.shards ?? INGESTOR_DEFAULTS.shards,
+    redisCluster: options.redisCluster ?? false,
     crashAt: options.crashAt ?? null,
     redisTls: options.redisTls ?? {},
     redisDownLogIntervalMs: options.redisDownLogIntervalMs ?? 30_000,
@@ -248,6 +262,9 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   }
   // Renewed every ttl/3: much shorter and one slow Redis reply or GC pause costs the lease.
   checkInteger('leaseTtlMs', resolved.leaseTtlMs, LEASE_TTL_MIN_MS, LEASE_TTL_MAX_MS)
+  checkInteger('shards', resolved.shards, 1, MAX_SHARDS)
+  const layoutProblem = keyLayoutProblem(keyLayout(resolved.shards, resolved.redisCluster), resolved.stream)
+  if (layoutProblem !== null) invalid('stream', resolved.stream, layoutProblem)
   if (resolved.trim !== 'safe' && resolved.trim !== 'unsafe') invalid('trim', resolved.trim, "must be 'safe' or 'unsafe'")
   if (resolved.onFutureCursor !== 'live' && resolved.onFutureCursor !== 'exit') invalid('onFutureCursor', resolved.onFutureCursor, "must be 'live' or 'exit'")
   return resolved

@@ -19,7 +19,7 @@ import type { DeadLetter, RedisSink, WriteBatch } from './redis-sink.js'
 import { SeqTracker } from './seq-tracker.js'
 import { emptyCounters, type IngestorCounters } from './status.js'
 import { StreamFullWait } from './trim-wait.js'
-import { parseStoredCursor } from './stored-cursor.js'
+import { lowestCursor, parseStoredCursor } from './stored-cursor.js'
 import { applyVerdicts, type FrameVerifier } from './verify/frame-verifier.js'
 
 interface DecodedBatch {
@@ -30,6 +30,17 @@ interface DecodedBatch {
   bytes: number
   results: DecodeResult[]
 }
+
+/** A write to one shard, naming its shard and cursor key. */
+type ShardWrite = WriteBatch & { shard: number; cursorKey: string }
+
+/** How one shard's write ended (commitShard). */
+type ShardOutcome =
+  | { kind: 'applied' }
+  /** The stored cursor is neither the expected one nor this write's: the pipeline must resync. */
+  | { kind: 'other-cursor'; stored: string; reason: string }
+  /** Stopping while the stream was full: not applied, nothing more will be written. */
+  | { kind: 'abandoned' }
 
 /** What a write carries besides the batch: applied to the status only once Redis acknowledged it. */
 interface WriteMeta {
@@ -63,8 +74,16 @@ export class Pipeline {
 
   /** The cursor key of the relay frames come from now (relay failover switches it: seq is relay-scoped). */
   private cursorKey: string
-  /** What we believe the cursor key holds ('' = no key); the CAS base of the next write. */
-  private believed = ''
+  /** Its key per shard (sink.cursorKeys), index = shard; one key without --shards. */
+  private shardCursorKeys: string[]
+  /** What we believe each shard's cursor key holds ('' = no key); the CAS bases of the next write. */
+  private believed: string[]
+  /**
+   * Per shard, seqs at or below this are in the shard's stream already. Set where the relay is
+   * asked to resume from the lowest shard cursor (start, resync, relay switch); null = none.
+   * Without shards the seq tracker has already skipped those frames.
+   */
+  private shardFloors: (number | null)[]
   private epoch = 0
   /** After a resync, frames still arriving from the dropped connection are ignored. */
   private awaitingConnection = false
@@ -119,6 +138,9 @@ export class Pipeline {
   ) {
     this.logger = logger
     this.cursorKey = options.cursorKey
+    this.shardCursorKeys = sink.cursorKeys(options.cursorKey)
+    this.believed = this.shardCursorKeys.map(() => '')
+    this.shardFloors = this.shardCursorKeys.map(() => null)
     this.warnings = new LogAggregator(logger, 'repeated relay frame warnings')
     this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
     this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (batch) => ({ frames: batch.frames.length, bytes: batch.bytes }))
@@ -129,14 +151,20 @@ export class Pipeline {
     this.client = client
   }
 
-  /** Starts from the stored cursor (raw string from Redis) or the --cursor override; resolves when drained. */
-  start(storedRaw: string): Promise<void> {
-    this.believed = storedRaw
-    const stored = parseStoredCursor(storedRaw, this.cursorKey)
+  /**
+   * Starts from the stored cursors (raw strings from Redis, index = shard) or the --cursor
+   * override; resolves when drained. With shards the relay resumes from the lowest shard cursor
+   * and each shard skips what it has (shardFloors).
+   */
+  start(storedRaw: readonly string[]): Promise<void> {
+    this.believed = [...storedRaw]
+    const stored = storedRaw.map((raw, shard) => parseStoredCursor(raw, this.shardCursorKeys[shard]!))
     this.checkStartCursor(stored)
-    this.tracker.reset(this.options.startCursor ?? stored)
+    const start = this.options.startCursor
+    this.shardFloors = start === null ? stored : stored.map(() => start)
+    this.tracker.reset(start ?? lowestCursor(stored))
     this.startPosition = this.tracker.position
-    this.logger.info({ storedCursor: stored, startCursor: this.options.startCursor, from: this.tracker.position }, 'starting from cursor')
+    this.logger.info({ storedCursor: stored.length === 1 ? stored[0] : stored, startCursor: start, from: this.tracker.position }, 'starting from cursor')
     this.loops = Promise.all([this.decodeLoop(), this.writeLoop()]).then(() => undefined)
     return this.loops
   }
@@ -145,20 +173,23 @@ export class Pipeline {
    * A start cursor other than the stored one writes events again (below) or skips them (above):
    * only on purpose (forceCursor). One equal to the stored cursor, or with none stored, is fine.
    */
-  private checkStartCursor(stored: number | null): void {
+  private checkStartCursor(storedByShard: readonly (number | null)[]): void {
     const start = this.options.startCursor
-    if (start === null || stored === null || start === stored) return
+    const shard = storedByShard.findIndex((stored) => stored !== null && stored !== start)
+    if (start === null || shard === -1) return
+    const stored = storedByShard[shard]!
+    const key = this.shardCursorKeys[shard]!
     const effect = start < stored ? `write events ${start + 1}..${stored} to the stream again` : `skip events ${stored + 1}..${start}`
     if (!this.options.forceCursor) {
       throw new IngestorError(
         IngestorErrorCode.CursorConflict,
-        `start cursor ${start} differs from the cursor ${stored} stored in ${this.cursorKey}: starting there would ${effect}. ` +
+        `start cursor ${start} differs from the cursor ${stored} stored in ${key}: starting there would ${effect}. ` +
           'Omit --cursor to resume from the stored cursor, or add --force-cursor to start there anyway',
-        { key: this.cursorKey, stored, start },
+        { key, stored, start },
       )
     }
-    this.cursorMayGoLower = start < stored
-    this.logger.warn({ storedCursor: stored, startCursor: start }, `forced start cursor: this run will ${effect}`)
+    this.cursorMayGoLower = storedByShard.some((value) => value !== null && start < value)
+    this.logger.warn({ storedCursor: stored, startCursor: start, key }, `forced start cursor: this run will ${effect}`)
   }
 
   /** The relay client asks this at every (re)connect. */
@@ -172,6 +203,7 @@ export class Pipeline {
     if (this.goLive) {
       this.goLive = false
       this.tracker.reset(null) // a new seq space: accept whatever the relay sends from now on
+      this.shardFloors = this.shardFloors.map(() => null)
       this.cursorMayGoLower = true // ... and its first well-formed frame may set a lower cursor
       this.startPosition = null // ... and this run now starts at its first seq there
     } else {
@@ -237,9 +269,10 @@ export class Pipeline {
     this.warnings.close()
   }
 
+  /** The lowest shard cursor: every shard holds its events up to here (null: none stored). */
   get storedCursor(): number | null {
     try {
-      return parseStoredCursor(this.believed, this.cursorKey)
+      return lowestCursor(this.believed.map((raw, shard) => parseStoredCursor(raw, this.shardCursorKeys[shard]!)))
     } catch {
       return null
     }
@@ -413,8 +446,14 @@ export class Pipeline {
   }
 
   private async writeBatches(batches: readonly DecodedBatch[]): Promise<void> {
-    const entries: StreamEntry[] = []
+    // With shards, every shard gets a cursor before the first entry of a run is written (see anchorShards).
+    if (!(await this.anchorShards())) return
+    const shards = this.believed.length
+    const entries: StreamEntry[][] = Array.from({ length: shards }, () => [])
     const dead: DeadLetter[] = []
+    const floors = this.shardFloors
+    const highest = this.highestBelieved()
+    const lowest = this.storedCursor
     let lastSeq: number | null = null
     let lowers = false
     let lastTimeMs: number | null = null
@@ -425,22 +464,29 @@ export class Pipeline {
         const result = batch.results[i]!
         if (frame.seq !== undefined) {
           // Forward only; the one sanctioned step back is taken by a frame that decoded (I15).
-          const cursor = lastSeq ?? this.storedCursor
-          if (cursor === null || frame.seq > cursor) lastSeq = frame.seq
-          else if (this.cursorMayGoLower && result.kind !== 'bad') {
+          if (this.cursorMayGoLower && result.kind !== 'bad' && highest !== null && frame.seq <= (lastSeq ?? highest)) {
             lastSeq = frame.seq
             lowers = true
             this.cursorMayGoLower = false
+          } else {
+            const cursor = lastSeq ?? lowest
+            if (cursor === null || frame.seq > cursor) lastSeq = frame.seq
           }
         }
         switch (result.kind) {
-          case 'entry':
+          case 'entry': {
             this.consecutiveBad = 0
-            entries.push(result.entry)
+            const floor = floors[result.shard]
+            if (floor !== null && floor !== undefined && result.entry.seq <= floor) {
+              this.counters.skippedKnown++ // its shard has it: written before a crash, after which the relay resumed from the lowest shard cursor
+              break
+            }
+            entries[result.shard]!.push(result.entry)
             this.counters.filteredOps += result.filteredOps ?? 0
             addTally(byType, result.entry.type, 1, frame.bytes.byteLength)
             if (result.timeMs !== null) lastTimeMs = result.timeMs
             break
+          }
           case 'skip':
             this.counters.unknownTypes++
             this.logger.debug({ t: result.t, seq: result.seq }, 'skipping a frame type we do not publish')
@@ -451,20 +497,60 @@ export class Pipeline {
             this.counters.filteredEvents++
             this.counters.filteredOps += result.ops
             break
-          case 'bad':
-            dead.push({ seq: result.seq ?? frame.seq ?? null, code: result.code, message: result.message, bytes: frame.bytes })
+          case 'bad': {
+            const seq = result.seq ?? frame.seq ?? null
+            // Dead letters go with shard 0's write; one it already has is not written twice.
+            if (seq !== null && floors[0] !== null && seq <= floors[0]!) break
+            dead.push({ seq, code: result.code, message: result.message, bytes: frame.bytes })
             this.noteBadFrame(result, frame)
             break
+          }
         }
       }
     }
     const lastBatch = batches[batches.length - 1]!
     const meta: WriteMeta = { lastTimeMs, lastFrame: lastBatch.frames[lastBatch.frames.length - 1]!, byType }
-    const next = lastSeq === null ? this.believed : String(lastSeq)
-    if (entries.length === 0 && dead.length === 0 && next === this.believed) return this.noteWritten(meta.lastFrame)
-    await this.commit({ cursorKey: this.cursorKey, expected: this.believed, next, entries, dead, ...(lowers ? { cursorMayGoLower: true } : {}) }, meta)
+    const writes: ShardWrite[] = []
+    for (let shard = 0; shard < shards; shard++) {
+      const expected = this.believed[shard]!
+      const next = lastSeq === null ? expected : String(lowers ? lastSeq : Math.max(lastSeq, parseStoredCursor(expected, this.shardCursorKeys[shard]!) ?? -1))
+      const shardDead = shard === 0 ? dead : []
+      if (entries[shard]!.length === 0 && shardDead.length === 0 && next === expected) continue
+      writes.push({ shard, cursorKey: this.shardCursorKeys[shard]!, expected, next, entries: entries[shard]!, dead: shardDead, ...(lowers ? { cursorMayGoLower: true } : {}) })
+    }
+    if (writes.length === 0) return this.noteWritten(meta.lastFrame)
+    await this.commit(writes, meta)
   }
 
+  /** The highest shard cursor we believe is stored (null: none). */
+  private highestBelieved(): number | null {
+    let highest: number | null = null
+    for (let shard = 0; shard < this.believed.length; shard++) {
+      const cursor = parseStoredCursor(this.believed[shard]!, this.shardCursorKeys[shard]!)
+      if (cursor !== null && (highest === null || cursor > highest)) highest = cursor
+    }
+    return highest
+  }
+
+  /**
+   * Shards are written one script each, so a crash can leave some written and others not. A
+   * restart resumes from the lowest shard cursor, which is only right if every shard has one:
+   * a shard without a cursor key would not say where this run started. So before the first
+   * entry, each shard without a cursor gets the run's start position (I20). False when that
+   * ended in a resync (the batches in hand are stale).
+   */
+  private async anchorShards(): Promise<boolean> {
+    const start = this.startPosition
+    if (this.believed.length === 1 || start === null) return true
+    const writes: ShardWrite[] = []
+    this.believed.forEach((expected, shard) => {
+      if (expected === '') writes.push({ shard, cursorKey: this.shardCursorKeys[shard]!, expected, next: String(start), entries: [], dead: [] })
+    })
+    if (writes.length === 0) return true
+    const epoch = this.epoch
+    await this.commit(writes, null)
+    return epoch === this.epoch && this.believed.every((raw) => raw !== '')
+  }
   private noteBadFrame(result: Extract<DecodeResult, { kind: 'bad' }>, frame: QueuedFrame): void {
     this.counters.deadLettered++
     this.deadLettersByCode.set(result.code, (this.deadLettersByCode.get(result.code) ?? 0) + 1)
@@ -487,11 +573,38 @@ export class Pipeline {
   }
 
   /**
-   * Writes one batch with its cursor, retrying until Redis gives a definite answer. A failed
-   * command may or may not have run, so after an error the stored cursor decides: still ours
-   * -> not applied, retry; equal to this batch's -> applied; anything else -> resync.
+   * Writes one shard's batch per write, all shards at once (each is its own atomic script), and
+   * then acknowledges them together. If a shard's stored cursor turns out to be another one,
+   * the shards that were applied keep theirs and the pipeline resyncs from what each holds.
    */
-  private async commit(write: WriteBatch, meta: WriteMeta): Promise<void> {
+  private async commit(writes: readonly ShardWrite[], meta: WriteMeta | null): Promise<void> {
+    const settled = await Promise.allSettled(writes.map((write) => this.commitShard(write)))
+    const failed = settled.find((outcome) => outcome.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+    const outcomes = settled.map((outcome) => (outcome as PromiseFulfilledResult<ShardOutcome>).value)
+    let other: Extract<ShardOutcome, { kind: 'other-cursor' }> | null = null
+    outcomes.forEach((outcome, i) => {
+      const write = writes[i]!
+      if (outcome.kind === 'applied') {
+        this.believed[write.shard] = write.next
+        this.counters.eventsWritten += write.entries.length
+      } else if (outcome.kind === 'other-cursor') {
+        this.believed[write.shard] = outcome.stored
+        other ??= outcome
+      }
+    })
+    if (other !== null) return this.resync(this.believed, (other as Extract<ShardOutcome, { kind: 'other-cursor' }>).reason)
+    if (outcomes.some((outcome) => outcome.kind === 'abandoned')) return
+    if (meta !== null) this.acknowledge(meta)
+    this.crash.hit('after-ack')
+  }
+
+  /**
+   * Writes one shard's batch with its cursor, retrying until Redis gives a definite answer. A
+   * failed command may or may not have run, so after an error the stored cursor decides: still
+   * ours -> not applied, retry; equal to this batch's -> applied; anything else -> resync.
+   */
+  private async commitShard(write: ShardWrite): Promise<ShardOutcome> {
     let failures = 0
     let checkFirst = false
     for (;;) {
@@ -499,7 +612,7 @@ export class Pipeline {
         await this.sink.whenReady()
         if (checkFirst) {
           const stored = await this.sink.readCursor(write.cursorKey)
-          if (stored !== write.expected) return this.settle(write, stored, meta, 'cursor changed while Redis was unreachable')
+          if (stored !== write.expected) return this.settle(write, stored, 'cursor changed while Redis was unreachable')
         }
         this.crash.hit('before-write')
         const startedMs = performance.now()
@@ -508,14 +621,11 @@ export class Pipeline {
         const outcome = await reply
         this.onWriteAnswered?.(performance.now() - startedMs)
         this.crash.hit('after-write-before-ack')
-        if (outcome.kind === 'applied') {
-          this.acknowledge(write, meta)
-          this.crash.hit('after-ack')
-          return
-        }
+        if (outcome.kind === 'applied') return { kind: 'applied' }
         if (outcome.kind === 'stream-full') {
-          if (await this.streamFullWait!.wait(outcome, () => this.queue.isClosed)) continue
-          return this.abandonWhileFull(write)
+          if (await this.streamFullWait!.wait(write.shard, outcome, () => this.queue.isClosed)) continue
+          this.abandonWhileFull(write)
+          return { kind: 'abandoned' }
         }
         if (outcome.kind === 'cursor-backwards') {
           throw new IngestorError(IngestorErrorCode.CursorBackwards, `refused to move cursor ${write.cursorKey} back from ${outcome.stored} to ${write.next}; nothing was written`, {
@@ -524,14 +634,16 @@ export class Pipeline {
           })
         }
         this.counters.casMismatches++
-        return this.settle(write, outcome.stored, meta, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
+        return this.settle(write, outcome.stored, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
       } catch (err) {
         if (err instanceof IngestorError) throw err // our own refusal above, not a Redis failure
         // Wrong credentials or a missing ACL permission never heal: end the run (ExitCode.Config).
         const fatal = redisConfigError(err)
         if (fatal !== null) throw fatal
         this.counters.redisErrors++
-        if (failures === 0) this.logger.warn({ err: { message: (err as Error).message }, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
+        if (failures === 0) {
+          this.logger.warn({ err: { message: (err as Error).message }, key: write.cursorKey, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
+        }
         await sleep(exponentialDelayMs(this.options.redisBackoff, failures++))
         checkFirst = true
       }
@@ -539,27 +651,25 @@ export class Pipeline {
   }
 
   /** Stopping while the stream is full: this write and everything queued are given up; the stored cursor still matches the stream. */
-  private abandonWhileFull(write: WriteBatch): void {
+  private abandonWhileFull(write: ShardWrite): void {
     this.logger.warn(
-      { unwrittenEntries: write.entries.length, queuedFrames: this.queue.frames, storedCursor: write.expected },
+      { shard: write.shard, unwrittenEntries: write.entries.length, queuedFrames: this.queue.frames, storedCursor: write.expected },
       'stopping while the stream is full: unwritten frames are fetched again from the stored cursor on the next run',
     )
     this.abandon()
   }
 
-  /** The stored cursor is not what this write expected: either the write already happened, or resync. */
-  private async settle(write: WriteBatch, stored: string, meta: WriteMeta, reason: string): Promise<void> {
+  /** The stored cursor is not what this write expected: either the write already happened, or another cursor is there. */
+  private settle(write: ShardWrite, stored: string, reason: string): ShardOutcome {
     if (stored === write.next) {
       this.counters.casAlreadyApplied++
-      this.acknowledge(write, meta)
-      return
+      return { kind: 'applied' }
     }
-    this.resync(stored, reason)
+    return { kind: 'other-cursor', stored, reason }
   }
 
-  private acknowledge(write: WriteBatch, meta: WriteMeta): void {
-    this.believed = write.next
-    this.counters.eventsWritten += write.entries.length
+  /** Every shard of the write was applied. */
+  private acknowledge(meta: WriteMeta): void {
     this.counters.batchesWritten++
     if (meta.lastTimeMs !== null) this.lastEventTimeMs = meta.lastTimeMs
     for (const [type, { events, bytes }] of meta.byType) addTally(this.writtenByType, type, events, bytes)
@@ -573,23 +683,28 @@ export class Pipeline {
     this.pendingSinceUs = last === this.lastEnqueued ? null : last.receivedAtUs
   }
 
-  /** Drops everything queued and restarts the relay from the cursor Redis actually holds. */
-  private resync(storedRaw: string, reason: string): void {
-    const stored = parseStoredCursor(storedRaw, this.cursorKey)
+  /**
+   * Drops everything queued and restarts the relay from the cursors Redis actually holds (raw,
+   * index = shard): from the lowest, each shard skipping what it has.
+   */
+  private resync(storedRaw: readonly string[], reason: string): void {
+    const stored = storedRaw.map((raw, shard) => parseStoredCursor(raw, this.shardCursorKeys[shard]!))
     this.counters.resyncs++
     const dropped = this.dropUnwritten()
-    this.logger.warn({ reason, believed: this.believed, stored: storedRaw, position: this.tracker.position, dropped }, 'resynchronising: restarting the relay from the stored cursor')
-    this.believed = storedRaw
+    const storedField = storedRaw.length === 1 ? storedRaw[0] : storedRaw
+    this.logger.warn({ reason, stored: storedField, position: this.tracker.position, dropped }, 'resynchronising: restarting the relay from the stored cursor')
+    this.believed = [...storedRaw]
+    this.shardFloors = stored
     this.cursorMayGoLower = false // a new FutureCursor (if the relay still says so) allows it again
-    if (stored === null && this.startPosition !== null) {
-      // No cursor key at all: not one write of this run survived (each write sets it), so the
-      // stream lacks everything since our start position; a live tail would skip all of that.
+    if (stored.includes(null) && this.startPosition !== null) {
+      // No cursor key at all: not one write of this run survived there (each write sets it), so
+      // that stream lacks everything since our start position; a live tail would skip all of that.
       this.logger.warn({ from: this.startPosition }, 'Redis has no cursor any more: restarting from where this run started')
     }
-    this.tracker.reset(stored ?? this.startPosition)
+    this.tracker.reset(lowestCursor(stored.map((cursor) => cursor ?? this.startPosition)))
     this.awaitingConnection = true
     this.maybeResume()
-    this.client?.reconnect(`resync to cursor ${storedRaw || 'none'}`)
+    this.client?.reconnect(`resync to cursor ${lowestCursor(stored) ?? 'none'}`)
   }
 
   /** Drops every frame not yet written (a new epoch: batches decoding now are dropped by the writer); returns how many. */
@@ -607,19 +722,23 @@ export class Pipeline {
    * Relay failover (relay-failover.ts); the caller has closed the old relay's client. Frames not
    * yet written came from the old relay: they are dropped (fetched again from its cursor when it
    * is used again), never written against another relay's cursor. The write in flight finishes
-   * against the old key; then the new relay's cursor key is read and becomes the CAS base.
+   * against the old keys; then the new relay's cursor keys are read and become the CAS bases.
    * Frames are accepted again from the next onRelayOpen(). Resolves with the new relay's stored
-   * cursor (null: none, its live tail).
+   * cursor, the lowest of its shards' (null: none, its live tail).
    */
   async switchRelay(cursorKey: string): Promise<{ stored: number | null; dropped: number }> {
     this.awaitingConnection = true
     const dropped = this.dropUnwritten()
     this.maybeResume()
     await this.writing.catch(() => undefined) // a failing write ends the run through loops, not here
-    const raw = await this.readCursorRetrying(cursorKey)
-    const stored = parseStoredCursor(raw, cursorKey)
+    const keys = this.sink.cursorKeys(cursorKey)
+    const raw = await this.readCursorsRetrying(cursorKey)
+    const storedByShard = raw.map((value, shard) => parseStoredCursor(value, keys[shard]!))
+    const stored = lowestCursor(storedByShard)
     this.cursorKey = cursorKey
+    this.shardCursorKeys = keys
     this.believed = raw
+    this.shardFloors = storedByShard
     this.tracker.reset(stored)
     this.startPosition = stored
     this.goLive = false
@@ -628,12 +747,12 @@ export class Pipeline {
     return { stored, dropped }
   }
 
-  /** Reads a cursor key, waiting out a Redis outage like a write does; configuration errors are thrown. */
-  private async readCursorRetrying(key: string): Promise<string> {
+  /** Reads a relay's cursor keys, waiting out a Redis outage like a write does; configuration errors are thrown. */
+  private async readCursorsRetrying(cursorKey: string): Promise<string[]> {
     for (let failures = 0; ; failures++) {
       try {
         await this.sink.whenReady()
-        return await this.sink.readCursor(key)
+        return await this.sink.readCursors(cursorKey)
       } catch (err) {
         const fatal = redisConfigError(err)
         if (fatal !== null) throw fatal
@@ -642,7 +761,6 @@ export class Pipeline {
       }
     }
   }
-
   /**
    * A relay answers a cursor with events after it (some resend the cursor's own event). One
    * that starts below it has another seq space: Go relays go live silently on a future cursor

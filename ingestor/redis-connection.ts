@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import type { RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { redactUrl } from '../common/logger.js'
 import { RedisConfigError, RedisConfigErrorCode } from './errors.js'
 
@@ -76,6 +76,46 @@ function readPem(file: string, what: string): Buffer {
   } catch (err) {
     throw new RedisConfigError(RedisConfigErrorCode.Tls, `cannot read the Redis TLS ${what} file ${file}: ${(err as Error).message}`, { file }, { cause: err })
   }
+}
+
+/** The ingestor's connection: one server, or a Redis Cluster (--redis-cluster). Both speak the same commands. */
+export type RedisClient = Redis | Cluster
+
+/** Connection behaviour shared by both kinds (no offline queue, no resend: see redis-sink.ts). */
+export interface RedisClientSettings {
+  tls?: RedisTlsOptions
+  connectionName: string
+  /** Delay before reconnect attempt `times` (1-based). */
+  retryDelayMs: (times: number) => number
+}
+
+/**
+ * A Redis connection for `url`, or with `cluster` a Redis Cluster client seeded by that node (it
+ * discovers the others from CLUSTER SLOTS and follows MOVED/ASK redirections). A cluster has
+ * only database 0, so a URL naming another is refused here rather than silently ignored.
+ */
+export function createRedisClient(url: string, cluster: boolean, settings: RedisClientSettings): { client: RedisClient; db: number } {
+  const target = redisTarget(url, settings.tls)
+  const common = { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, connectionName: settings.connectionName }
+  if (!cluster) {
+    return { client: new Redis({ ...target.options, ...common, retryStrategy: settings.retryDelayMs }), db: target.db }
+  }
+  if (target.db !== 0) {
+    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${redactUrl(url)}: a Redis Cluster has only database 0, got /${target.db}`, { reason: 'cluster-db' })
+  }
+  const { host, port, db: _, ...auth } = target.options
+  const client = new Cluster([{ host: host!, port: port! }], {
+    redisOptions: { ...auth, connectionName: settings.connectionName, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
+    enableOfflineQueue: false,
+    clusterRetryStrategy: settings.retryDelayMs,
+  })
+  return { client, db: 0 }
+}
+
+/** Another connection with the same target and options (a Cluster's duplicate() takes startup nodes first). */
+export function duplicateClient(client: RedisClient, connectionName: string): RedisClient {
+  if (client instanceof Cluster) return client.duplicate([], { redisOptions: { ...client.options.redisOptions, connectionName } })
+  return client.duplicate({ connectionName })
 }
 
 /** Certificate verification failures Node reports by OpenSSL name (tls.TLSSocket authorizationError codes). */

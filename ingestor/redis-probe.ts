@@ -1,6 +1,7 @@
 import { once } from 'node:events'
-import type { Redis } from 'ioredis'
 import type { RedisPing } from './readiness.js'
+import { duplicateClient, type RedisClient } from './redis-connection.js'
+import type { ShardKeys } from './redis-sink.js'
 
 export interface GroupInfo {
   name: string
@@ -13,7 +14,10 @@ export interface GroupInfo {
   oldestUnreadAgeSeconds: number
 }
 
+/** One shard's stream (the stream, without shards). */
 export interface StreamInfo {
+  stream: string
+  deadLetterStream: string
   length: number
   deadLetterLength: number
   groups: GroupInfo[]
@@ -33,16 +37,17 @@ export const MAX_GROUPS = 32
  * unanswered probe.
  */
 export class RedisProbe {
-  private readonly redis: Redis
+  private readonly redis: RedisClient
   private readonly pingCache: Cached<RedisPing>
-  private readonly infoCache: Cached<StreamInfo | null>
+  private readonly infoCache: Cached<StreamInfo[] | null>
 
   constructor(
     /** The writer's connection: the probe copies its options (URL, TLS, backoff), not its socket. */
-    writer: Redis,
-    private readonly keys: { stream: string; deadLetterStream: string },
+    writer: RedisClient,
+    /** Index = shard. */
+    private readonly shards: readonly ShardKeys[],
   ) {
-    this.redis = writer.duplicate({ connectionName: 'firehose-probe' })
+    this.redis = duplicateClient(writer, 'firehose-probe')
     // The writer's connection logs outages; the probe's errors surface in its results.
     this.redis.on('error', () => undefined)
     this.pingCache = new Cached(PROBE_CACHE_MS, () => this.loadPing())
@@ -53,8 +58,8 @@ export class RedisProbe {
     return this.pingCache.get()
   }
 
-  /** null when Redis did not answer in time (or at all). */
-  streamInfo(): Promise<StreamInfo | null> {
+  /** Per shard; null when Redis did not answer in time (or at all). */
+  streamInfo(): Promise<StreamInfo[] | null> {
     return this.infoCache.get()
   }
 
@@ -75,27 +80,29 @@ export class RedisProbe {
     }
   }
 
-  private async loadStreamInfo(): Promise<StreamInfo | null> {
+  private async loadStreamInfo(): Promise<StreamInfo[] | null> {
     try {
       return await this.bounded(async (signal) => {
         await this.connected(signal)
-        return this.readStreamInfo()
+        return Promise.all(this.shards.map((keys) => this.readStreamInfo(keys)))
       }, 'XLEN/XINFO')
     } catch {
       return null
     }
   }
 
-  private async readStreamInfo(): Promise<StreamInfo> {
-    const [length, deadLetterLength, groupsReply] = (await this.redis.pipeline().xlen(this.keys.stream).xlen(this.keys.deadLetterStream).xinfo('GROUPS', this.keys.stream).exec()) ?? []
+  /** One pipeline per shard: its keys share a hash slot, as a cluster pipeline needs. */
+  private async readStreamInfo(keys: ShardKeys): Promise<StreamInfo> {
+    const [length, deadLetterLength, groupsReply] = (await this.redis.pipeline().xlen(keys.stream).xlen(keys.deadLetterStream).xinfo('GROUPS', keys.stream).exec()) ?? []
     const noStream = groupsReply?.[0]?.message.includes('no such key') === true
     const groups = noStream ? [] : (replyValue(groupsReply) as unknown[][]).slice(0, MAX_GROUPS).map(parseGroup)
     const firstUnread = this.redis.pipeline()
     // '(' makes the start exclusive: the first entry the group has not been given yet.
-    for (const group of groups) firstUnread.xrange(this.keys.stream, `(${group.lastDeliveredId}`, '+', 'COUNT', 1)
+    for (const group of groups) firstUnread.xrange(keys.stream, `(${group.lastDeliveredId}`, '+', 'COUNT', 1)
     const firstIds = groups.length === 0 ? [] : ((await firstUnread.exec()) ?? []).map((reply) => (replyValue(reply) as [string, string[]][])[0]?.[0])
     const nowMs = Date.now()
     return {
+      ...keys,
       length: Number(replyValue(length)),
       deadLetterLength: Number(replyValue(deadLetterLength)),
       groups: groups.map(({ lastDeliveredId: _, ...group }, i) => {

@@ -1,11 +1,11 @@
-import { Redis } from 'ioredis'
 import { exponentialDelayMs } from '../client/backoff.js'
+import { colocatedKey, keyLayout, shardStream, type KeyLayout } from '../common/key-layout.js'
 import { redactUrl, type Logger } from '../common/logger.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
 import { pushEntryFields } from './encoded-entry.js'
 import { RedisConfigError } from './errors.js'
-import { redisConfigError, redisTarget, type RedisTlsOptions } from './redis-connection.js'
-import { runLuaScript } from './lua-script.js'
+import { createRedisClient, redisConfigError, type RedisClient, type RedisTlsOptions } from './redis-connection.js'
+import { loadLuaScript, runLuaScript } from './lua-script.js'
 import { TRIM_STREAM } from './trim-script.js'
 import { WRITE_BATCH } from './write-script.js'
 import { ensureConsumerGroup } from '../common/consumer-group.js'
@@ -19,9 +19,12 @@ export interface DeadLetter {
 }
 
 export interface WriteBatch {
+  /** The shard whose stream and dead-letter stream this write goes to. Default 0 (the only one without shards). */
+  shard?: number
   /**
-   * The cursor key this write is compare-and-set against: the one of the relay its frames came
-   * from (seq is relay-scoped, see relay-failover.ts). Default: the sink's cursor key.
+   * The cursor key this write is compare-and-set against: the shard's key of the relay its frames
+   * came from (seq is relay-scoped, see relay-failover.ts; cursorKeys() names them). Default: the
+   * shard's key of the sink's cursor key.
    */
   cursorKey?: string
   /** The cursor this ingestor believes Redis holds ('' = no cursor key). */
@@ -61,6 +64,16 @@ export interface SinkKeys {
   maxLen: number | null
   trim: TrimMode
   deadLetterMaxLen: number
+  /** Streams the events are split into by repo DID (common/key-layout.ts). Default 1. */
+  shards?: number
+  /** `redisUrl` is a seed node of a Redis Cluster. Default false. */
+  redisCluster?: boolean
+}
+
+/** The keys one shard's writes touch besides its cursor: all in one hash slot. */
+export interface ShardKeys {
+  stream: string
+  deadLetterStream: string
 }
 
 export interface RedisConnectionOptions {
@@ -76,7 +89,10 @@ export interface RedisConnectionOptions {
  * (credentials, ACL, db index, TLS) ends the connection for good: onFatal, whenReady() rejects.
  */
 export class RedisSink {
-  readonly redis: Redis
+  readonly redis: RedisClient
+  readonly layout: KeyLayout
+  /** Index = shard. */
+  readonly shardKeys: readonly ShardKeys[]
   private readonly logger: Logger
   private readonly db: number
   private connectedOnce = false
@@ -98,18 +114,20 @@ export class RedisSink {
     connection: RedisConnectionOptions = {},
   ) {
     this.logger = logger.child({ component: 'redis-sink', redis: redactUrl(url) })
-    const target = redisTarget(url, connection.tls)
-    this.db = target.db
+    this.layout = keyLayout(keys.shards ?? 1, keys.redisCluster ?? false)
+    this.shardKeys = Array.from({ length: this.layout.shards }, (_, shard) => {
+      const stream = shardStream(this.layout, keys.stream, shard)
+      return { stream, deadLetterStream: colocatedKey(this.layout, keys.deadLetterStream, stream) }
+    })
     const downLogIntervalMs = connection.downLogIntervalMs ?? 30_000
-    this.redis = new Redis({
-      ...target.options,
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
+    const { client, db } = createRedisClient(url, keys.redisCluster ?? false, {
+      ...(connection.tls !== undefined ? { tls: connection.tls } : {}),
       connectionName: 'firehose-ingest',
       // Reconnect forever: a Redis outage pauses ingestion, it never ends it (configuration errors do).
-      retryStrategy: (times) => exponentialDelayMs(backoff, times - 1),
+      retryDelayMs: (times) => exponentialDelayMs(backoff, times - 1),
     })
+    this.redis = client
+    this.db = db
     this.redis.on('ready', () => {
       // ioredis reports a failed SELECT as an error and then goes ready on db 0: never use that.
       if (this.fatalError !== null) return
@@ -126,6 +144,12 @@ export class RedisSink {
       const fatal = redisConfigError(err, this.db)
       if (fatal !== null) return this.fail(fatal)
       this.startOutage(downLogIntervalMs, { err: { message: err.message } }, 'redis connection error; retrying')
+    })
+    // A cluster reports each node's connection errors apart; only configuration errors matter
+    // here (an unreachable node fails the writes to its slots, which the pipeline retries).
+    this.redis.on('node error', (err: Error) => {
+      const fatal = redisConfigError(err, this.db)
+      if (fatal !== null) this.fail(fatal)
     })
     this.redis.on('close', () => {
       if (!this.closing && this.fatalError === null) this.startOutage(downLogIntervalMs, {}, 'redis connection closed; retrying')
@@ -185,27 +209,42 @@ export class RedisSink {
     this.onFatal?.(err)
   }
 
-  /** Creates the consumer group (and the stream) if missing; idempotent. */
+  /** Creates the consumer group (and the stream) of every shard if missing; idempotent. */
   async ensureGroup(): Promise<void> {
-    await ensureConsumerGroup(this.redis, this.keys.stream, this.keys.group)
+    await Promise.all(this.shardKeys.map((keys) => ensureConsumerGroup(this.redis, keys.stream, this.keys.group)))
   }
 
-  /** The stored cursor as its raw string ('' when the key does not exist); `key` defaults to the sink's cursor key. */
-  async readCursor(key = this.keys.cursorKey): Promise<string> {
+  /**
+   * The cursor keys of relay cursor key `base`, index = shard: `base` itself, or with shards or a
+   * cluster one per shard stream, in its hash slot (common/key-layout.ts).
+   */
+  cursorKeys(base: string): string[] {
+    return this.shardKeys.map((keys) => colocatedKey(this.layout, base, keys.stream))
+  }
+
+  /** One cursor key's stored value ('' when the key does not exist). */
+  async readCursor(key: string): Promise<string> {
     return (await this.redis.get(key)) ?? ''
   }
 
+  /** The stored cursors of relay cursor key `base` as raw strings ('' where the key does not exist), index = shard. */
+  readCursors(base: string): Promise<string[]> {
+    return Promise.all(this.cursorKeys(base).map(async (key) => (await this.redis.get(key)) ?? ''))
+  }
+
   async loadScript(): Promise<void> {
-    await this.redis.script('LOAD', WRITE_BATCH.lua)
-    await this.redis.script('LOAD', TRIM_STREAM.lua)
+    await loadLuaScript(this.redis, WRITE_BATCH)
+    await loadLuaScript(this.redis, TRIM_STREAM)
   }
 
   /** One atomic compare-and-set write (write-script.ts). Throws on connection errors: outcome unknown. */
   async write(batch: WriteBatch): Promise<WriteOutcome> {
+    const shard = batch.shard ?? 0
+    const keys = this.shardKeys[shard]!
     const args: (string | Buffer)[] = [
-      this.keys.stream,
-      batch.cursorKey ?? this.keys.cursorKey,
-      this.keys.deadLetterStream,
+      keys.stream,
+      batch.cursorKey ?? this.cursorKeys(this.keys.cursorKey)[shard]!,
+      keys.deadLetterStream,
       batch.expected,
       batch.next,
       String(this.keys.maxLen ?? 0),
@@ -231,9 +270,9 @@ export class RedisSink {
     }
   }
 
-  /** Safe trim of the stream alone (trim-script.ts); meaningful only with a max length. */
-  async trimStream(): Promise<TrimResult> {
-    const [length, floorGroup] = (await runLuaScript(this.redis, TRIM_STREAM, 1, [this.keys.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
+  /** Safe trim of one shard's stream alone (trim-script.ts); meaningful only with a max length. */
+  async trimStream(shard = 0): Promise<TrimResult> {
+    const [length, floorGroup] = (await runLuaScript(this.redis, TRIM_STREAM, 1, [this.shardKeys[shard]!.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
     return { length, floorGroup: floorGroup ?? null }
   }
 

@@ -9,3 +9,10 @@ export function parseStoredCursor(raw: string, key: string): number | null {
   }
   return value
 }
+
+/** The lowest of the shards' cursors, ignoring shards without one (null: none has one). */
+export function lowestCursor(cursors: readonly (number | null)[]): number | null {
+  let lowest: number | null = null
+  for (const cursor of cursors) if (cursor !== null && (lowest === null || cursor < lowest)) lowest = cursor
+  return lowest
+}

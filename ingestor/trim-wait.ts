@@ -15,7 +15,8 @@ const STILL_FULL_LOG_MS = 30_000
  * decoded batches and the frame queue fill, and the queue pauses the relay socket.
  */
 export class StreamFullWait {
-  private full = false
+  /** Shard writes waiting (each shard's stream is full on its own). */
+  private waiting = 0
 
   constructor(
     private readonly sink: RedisSink,
@@ -25,7 +26,7 @@ export class StreamFullWait {
   ) {}
 
   get isFull(): boolean {
-    return this.full
+    return this.waiting > 0
   }
 
   /**
@@ -33,13 +34,13 @@ export class StreamFullWait {
    * (false: the write was not applied; its frames are fetched again from the stored cursor).
    * Redis errors propagate to the caller's retry loop.
    */
-  async wait(refused: TrimResult, giveUp: () => boolean): Promise<boolean> {
-    this.full = true
+  async wait(shard: number, refused: TrimResult, giveUp: () => boolean): Promise<boolean> {
+    this.waiting++
     this.counters.trimBlocked++
     const sinceMs = Date.now()
     let loggedMs = sinceMs
     this.logger.warn(
-      { length: refused.length, maxLen: this.maxLen, group: refused.floorGroup },
+      { shard, length: refused.length, maxLen: this.maxLen, group: refused.floorGroup },
       `stream full: ${refused.length} entries (--max-len ${this.maxLen}) and group ${refused.floorGroup ?? '?'} has not acknowledged the oldest; ` +
         'ingestion paused (relay backpressure) until it does; nothing is dropped (--trim unsafe would delete unread entries)',
     )
@@ -48,16 +49,16 @@ export class StreamFullWait {
       while (state.length > this.maxLen) {
         if (giveUp()) return false
         await sleep(POLL_MS)
-        state = await this.sink.trimStream()
+        state = await this.sink.trimStream(shard)
         if (Date.now() - loggedMs >= STILL_FULL_LOG_MS) {
           loggedMs = Date.now()
-          this.logger.warn({ length: state.length, maxLen: this.maxLen, group: state.floorGroup, pausedMs: loggedMs - sinceMs }, 'stream still full: ingestion paused')
+          this.logger.warn({ shard, length: state.length, maxLen: this.maxLen, group: state.floorGroup, pausedMs: loggedMs - sinceMs }, 'stream still full: ingestion paused')
         }
       }
-      this.logger.info({ length: state.length, maxLen: this.maxLen, pausedMs: Date.now() - sinceMs }, 'stream has room again: ingestion resumed')
+      this.logger.info({ shard, length: state.length, maxLen: this.maxLen, pausedMs: Date.now() - sinceMs }, 'stream has room again: ingestion resumed')
       return true
     } finally {
-      this.full = false
+      this.waiting--
     }
   }
 }

@@ -4,7 +4,8 @@ import { IngestorError, IngestorErrorCode, RedisConfigError } from '../../ingest
 import type { IngestorHandle } from '../../ingestor/index.js'
 import { parseCrashAt } from '../../ingestor/crash-points.js'
 import { collectionPatternError, eventTypeError, type EventType } from '../../ingestor/event-filter.js'
-import { INGESTOR_DEFAULTS, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, type FutureCursorPolicy } from '../../ingestor/options.js'
+import { INGESTOR_DEFAULTS, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, MAX_SHARDS, type FutureCursorPolicy } from '../../ingestor/options.js'
+import { keyLayout, keyLayoutProblem } from '../../common/key-layout.js'
 import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
 import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl, url } from '../options.js'
@@ -49,6 +50,8 @@ interface IngestFlags {
   ha?: boolean
   leaseKey?: string
   leaseTtl: number
+  shards: number
+  redisCluster?: boolean
 }
 
 /**
@@ -98,6 +101,8 @@ export function registerIngest(program: Command): void {
     .addOption(option('--redis-cert <file>', 'rediss://: PEM client certificate (with --redis-key)', 'FIREHOSE_REDIS_CERT', nonEmpty))
     .addOption(option('--redis-key <file>', 'rediss://: PEM client private key (with --redis-cert)', 'FIREHOSE_REDIS_KEY', nonEmpty))
     .addOption(option('--redis-servername <name>', 'rediss://: TLS server name (SNI) the certificate must carry (default: the URL host)', 'FIREHOSE_REDIS_SERVERNAME', nonEmpty))
+    .addOption(option('--redis-cluster', '--redis is a seed node of a Redis Cluster: the other nodes are discovered; each shard\'s keys share a hash slot (docs/scaling.md)', 'FIREHOSE_REDIS_CLUSTER'))
+    .addOption(option('--shards <n>', `split events by repo DID into n streams <stream>:0..<stream>:<n-1>, each with its own cursor (1 = the one stream; at most ${MAX_SHARDS}; docs/scaling.md)`, 'FIREHOSE_SHARDS', integer(1, MAX_SHARDS), INGESTOR_DEFAULTS.shards))
     .addOption(option('--stream <key>', 'stream key (dead letters go to <key>:dead)', LEGACY_ENV.stream, nonEmpty, INGESTOR_DEFAULTS.stream))
     .addOption(option('--cursor-key <key>', 'Redis key holding the cursor', LEGACY_ENV.cursorKey, nonEmpty, INGESTOR_DEFAULTS.cursorKey))
     .addOption(option('--cursor <seq>', 'start from this seq instead of the stored cursor', 'FIREHOSE_CURSOR', integer(0)))
@@ -154,6 +159,8 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
   const leaseKey = flags.leaseKey ?? `${flags.cursorKey}:lease`
   if (flags.leaseTtl * 1000 < LEASE_TTL_MIN_MS) return usage(`--lease-ttl must be at least ${LEASE_TTL_MIN_MS / 1000} s, got ${flags.leaseTtl}`)
   if ([flags.stream, `${flags.stream}:dead`, flags.cursorKey].includes(leaseKey)) return usage(`--lease-key ${leaseKey} must differ from the stream and cursor keys`)
+  const layoutProblem = keyLayoutProblem(keyLayout(flags.shards, flags.redisCluster === true), flags.stream)
+  if (layoutProblem !== null) return usage(`--stream: ${layoutProblem}`)
 
   const logger = createLogger({ name: 'firehose-ingest' })
   // Handlers go in before the ingestor starts, so an early SIGTERM is a graceful stop too.
@@ -218,6 +225,8 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       ha: flags.ha === true,
       leaseKey,
       leaseTtlMs: Math.round(flags.leaseTtl * 1000),
+      shards: flags.shards,
+      redisCluster: flags.redisCluster === true,
       crashAt,
       logger,
     })

@@ -63,12 +63,11 @@ describe('readiness (/ready)', () => {
 })
 
 describe('IngestorMetrics', () => {
-  const info: StreamInfo = { length: 41, deadLetterLength: 2, groups: [{ name: 'firehose-processors', consumers: 2, pending: 5, lag: 30, oldestUnreadAgeSeconds: 7.5 }] }
+  const info: StreamInfo = { stream: 's', deadLetterStream: 's:dead', length: 41, deadLetterLength: 2, groups: [{ name: 'firehose-processors', consumers: 2, pending: 5, lag: 30, oldestUnreadAgeSeconds: 7.5 }] }
   const metrics = (status: IngestorStatus, streamInfo: StreamInfo | null, ping: RedisPing = PONG): IngestorMetrics =>
     new IngestorMetrics({
       status: () => status,
-      probe: { ping: async () => ping, streamInfo: async () => streamInfo },
-      keys: { stream: 's', deadLetterStream: 's:dead' },
+      probe: { ping: async () => ping, streamInfo: async () => (streamInfo === null ? null : [streamInfo]) },
       live: () => liveness(status),
       ready: async () => readiness(status, ping, TIMEOUT),
     })
@@ -87,8 +86,7 @@ describe('IngestorMetrics', () => {
     let cursor = 41
     const m = new IngestorMetrics({
       status: () => (calls++, running({ storedCursor: cursor })),
-      probe: { ping: async () => PONG, streamInfo: async () => info },
-      keys: { stream: 's', deadLetterStream: 's:dead' },
+      probe: { ping: async () => PONG, streamInfo: async () => [info] },
       live: () => ({ ok: true, reasons: [] }),
       ready: async () => ({ ok: true, reasons: [] }),
     })

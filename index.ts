@@ -3,7 +3,8 @@
  * AppView's workers and services use. Test helpers are in 'appview-firehose/testing'.
  */
 export { FirehoseConsumer, type ConsumerStats, type EventHandler } from './consumer/consumer.js'
-export { CONSUMER_DEFAULTS, type ConsumerOptions } from './consumer/options.js'
+export { CONSUMER_DEFAULTS, type ConsumerOptions, type ShardChoice } from './consumer/options.js'
+export type { RedisConnection } from './consumer/redis-client.js'
 export type { AccountData, CommitData, IdentityData, StreamEvent, StreamEventType, SyncData } from './consumer/events.js'
 export type { DeadLetterReason } from './consumer/dead-letter.js'
 export { ConsumerError, ConsumerErrorCode } from './consumer/errors.js'

@@ -1,13 +1,9 @@
 import { Cluster, Redis } from 'ioredis'
+import { duplicateClient, type RedisClient } from '../common/redis-client.js'
 
-/** What the consumer talks to: one server, or a Redis Cluster. Both speak the same commands. */
-export type RedisClient = Redis | Cluster
+export type { RedisClient } from '../common/redis-client.js'
 /** The `redis` option: a URL, the seed node URLs of a cluster, or a caller's client. */
 export type RedisConnection = string | readonly string[] | RedisClient
-
-function isCluster(client: RedisClient): client is Cluster {
-  return client.isCluster
-}
 
 /**
  * The consumer's own connection, not yet connected: a blocking XREADGROUP holds it, and
@@ -20,11 +16,7 @@ function isCluster(client: RedisClient): client is Cluster {
 export function ownClient(redis: RedisConnection, cluster: boolean): RedisClient {
   const bounded = { maxRetriesPerRequest: 1 }
   const perCluster = { lazyConnect: true, enableOfflineQueue: false }
-  if (typeof redis === 'object' && 'isCluster' in redis) {
-    // Cluster.duplicate() takes startup nodes first and replaces redisOptions whole: keep the caller's (auth, tls).
-    if (isCluster(redis)) return redis.duplicate([], { ...perCluster, redisOptions: { ...redis.options.redisOptions, ...bounded } })
-    return redis.duplicate({ lazyConnect: true, ...bounded })
-  }
+  if (typeof redis === 'object' && 'isCluster' in redis) return duplicateClient(redis, { lazyConnect: true, ...bounded }, perCluster)
   if (!cluster && typeof redis === 'string') return new Redis(redis, { lazyConnect: true, ...bounded })
   const seeds = (typeof redis === 'string' ? [redis] : redis).map((url) => new URL(url))
   // Nodes found through CLUSTER SLOTS are bare host:port: they get the seeds' credentials and TLS from redisOptions.

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { RedisClient } from '../common/redis-client.js'
 import { redactUrl } from '../common/logger.js'
 import { RedisConfigError, RedisConfigErrorCode } from './errors.js'
 
@@ -78,8 +79,7 @@ function readPem(file: string, what: string): Buffer {
   }
 }
 
-/** The ingestor's connection: one server, or a Redis Cluster (--redis-cluster). Both speak the same commands. */
-export type RedisClient = Redis | Cluster
+export type { RedisClient } from '../common/redis-client.js'
 
 /** Connection behaviour shared by both kinds (no offline queue, no resend: see redis-sink.ts). */
 export interface RedisClientSettings {
@@ -110,12 +110,6 @@ export function createRedisClient(url: string, cluster: boolean, settings: Redis
     clusterRetryStrategy: settings.retryDelayMs,
   })
   return { client, db: 0 }
-}
-
-/** Another connection with the same target and options (a Cluster's duplicate() takes startup nodes first). */
-export function duplicateClient(client: RedisClient, connectionName: string): RedisClient {
-  if (client instanceof Cluster) return client.duplicate([], { redisOptions: { ...client.options.redisOptions, connectionName } })
-  return client.duplicate({ connectionName })
 }
 
 /** Certificate verification failures Node reports by OpenSSL name (tls.TLSSocket authorizationError codes). */

@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import type { RedisPing } from './readiness.js'
-import { duplicateClient, type RedisClient } from './redis-connection.js'
+import { duplicateClient, type RedisClient } from '../common/redis-client.js'
 import type { ShardKeys } from './redis-sink.js'
 
 export interface GroupInfo {
@@ -47,7 +47,7 @@ export class RedisProbe {
     /** Index = shard. */
     private readonly shards: readonly ShardKeys[],
   ) {
-    this.redis = duplicateClient(writer, 'firehose-probe')
+    this.redis = duplicateClient(writer, { connectionName: 'firehose-probe' })
     // The writer's connection logs outages; the probe's errors surface in its results.
     this.redis.on('error', () => undefined)
     this.pingCache = new Cached(PROBE_CACHE_MS, () => this.loadPing())

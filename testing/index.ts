@@ -6,6 +6,7 @@
  */
 import { generateFixture as generate, type GenerateOptions } from '../fixtures/generator/index.js'
 import { HarnessError, HarnessErrorCode } from '../harness/errors.js'
+import { checkShards as checkShardStreams, type ShardCheckResult } from '../harness/shard-checker.js'
 import { checkStream as check, expectedEntriesFromFixture, type StreamCheckResult } from '../harness/stream-checker.js'
 import { startReplay, type ReplayHandle, type ReplayOptions } from '../replay/index.js'
 import type { FixtureManifest } from '../protocol/fixture/index.js'
@@ -13,7 +14,7 @@ import type { StreamEntry } from '../protocol/stream-entry.js'
 
 export { startRedis, startRedisCluster, type RedisClusterHandle, type RedisClusterOptions, type RedisHandle, type RedisStartOptions } from '../harness/redis/index.js'
 export { waitUntil } from '../harness/wait.js'
-export type { FixtureManifest, ReplayHandle, StreamCheckResult, StreamEntry }
+export type { FixtureManifest, ReplayHandle, ShardCheckResult, StreamCheckResult, StreamEntry }
 
 export type FixtureOptions = Pick<GenerateOptions, 'out' | 'events' | 'seed' | 'accounts' | 'firstSeq' | 'startTime' | 'eventsPerSecond'>
 
@@ -44,7 +45,25 @@ export interface CheckStreamOptions {
 
 /** Every event of the fixture in the stream exactly once, in order, in the contract's field order? See StreamCheckResult. */
 export async function checkStream(options: CheckStreamOptions): Promise<StreamCheckResult> {
+  return check({ redisUrl: options.redisUrl, stream: options.stream ?? 'firehose:events', expected: await expectedOf(options, 'checkStream') })
+}
+
+export interface CheckShardsOptions extends Omit<CheckStreamOptions, 'redisUrl'> {
+  /** The Redis URL; with `cluster`, one or more seed node URLs. */
+  redis: string | readonly string[]
+  cluster?: boolean
+  /** The ingestor's --shards. */
+  shards: number
+}
+
+/** checkStream for `ingest --shards N` (and --redis-cluster): each shard stream holds exactly its repos' events, once, in order. */
+export async function checkShards(options: CheckShardsOptions): Promise<ShardCheckResult> {
+  const redis = typeof options.redis === 'string' ? [options.redis] : options.redis
+  return checkShardStreams({ redis, cluster: options.cluster ?? false, stream: options.stream ?? 'firehose:events', shards: options.shards, expected: await expectedOf(options, 'checkShards') })
+}
+
+async function expectedOf(options: Pick<CheckStreamOptions, 'fixture' | 'expected'>, caller: string): Promise<StreamEntry[]> {
   const expected = options.expected ?? (options.fixture !== undefined ? await expectedEntriesFromFixture(options.fixture) : undefined)
-  if (expected === undefined) throw new HarnessError(HarnessErrorCode.InvalidConfig, 'checkStream needs `fixture` or `expected`')
-  return check({ redisUrl: options.redisUrl, stream: options.stream ?? 'firehose:events', expected })
+  if (expected === undefined) throw new HarnessError(HarnessErrorCode.InvalidConfig, `${caller} needs \`fixture\` or \`expected\``)
+  return expected
 }

@@ -108,6 +108,9 @@ export function createRedisClient(url: string, cluster: boolean, settings: Redis
     redisOptions: { ...auth, connectionName: settings.connectionName, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
     enableOfflineQueue: false,
     clusterRetryStrategy: settings.retryDelayMs,
+    // The ready check is CLUSTER INFO, one more ACL permission, and a refusal of it is retried
+    // silently forever; a failing cluster answers CLUSTERDOWN to the writes, which are retried.
+    enableReadyCheck: false,
   })
   return { client, db: 0 }
 }

@@ -121,6 +121,29 @@ describe('IngestorMetrics', () => {
     expect([sample(samples, 'firehose_backpressure'), sample(samples, 'firehose_stream_full')]).toEqual([0, 0])
   })
 
+  it('with shards: a length per shard stream and dead-letter stream, and each group over all shards (worst age, summed pending and lag)', async () => {
+    const shard = (i: number, length: number, group: StreamInfo['groups'][number]): StreamInfo => ({ stream: `s:${i}`, deadLetterStream: `s:dead:{s:${i}}`, length, deadLetterLength: i, groups: [group] })
+    const shards = [
+      shard(0, 10, { name: 'g', consumers: 1, pending: 2, lag: 3, oldestUnreadAgeSeconds: 1.5 }),
+      shard(1, 20, { name: 'g', consumers: 2, pending: 4, lag: 5, oldestUnreadAgeSeconds: 9 }),
+      shard(2, 30, { name: 'g', consumers: 1, pending: 0, lag: null, oldestUnreadAgeSeconds: 0 }),
+    ]
+    const m = new IngestorMetrics({
+      status: () => running(),
+      probe: { ping: async () => PONG, streamInfo: async () => shards },
+      live: () => ({ ok: true, reasons: [] }),
+      ready: async () => ({ ok: true, reasons: [] }),
+    })
+    const samples = parsePrometheus(await m.render())
+    expect([0, 1, 2].map((i) => sample(samples, 'firehose_stream_length', { stream: `s:${i}` }))).toEqual([10, 20, 30])
+    expect([0, 1, 2].map((i) => sample(samples, 'firehose_stream_length', { stream: `s:dead:{s:${i}}` }))).toEqual([0, 1, 2])
+    expect(sample(samples, 'firehose_group_oldest_unread_age_seconds', { group: 'g' })).toBe(9)
+    expect(sample(samples, 'firehose_group_pending_entries', { group: 'g' })).toBe(6)
+    expect(sample(samples, 'firehose_group_consumers', { group: 'g' })).toBe(2)
+    // One shard cannot tell its lag: the sum is unknown, not a low number.
+    expect(sample(samples, 'firehose_group_lag_entries', { group: 'g' })).toBeUndefined()
+  })
+
   it('leaves out what Redis did not answer and says so in firehose_redis_up; unknown values are NaN, not 0', async () => {
     const samples = parsePrometheus(await metrics(running({ storedCursor: null, eventLagMs: null }), null, { ok: false, ms: null, error: 'no PING reply within 1000 ms' }).render())
     expect(sample(samples, 'firehose_redis_up')).toBe(0)

@@ -13,7 +13,8 @@ import { sleep, waitUntil } from '../../harness/wait.js'
 import { CRASH_POINTS } from '../../ingestor/crash-points.js'
 import type { StreamEntry } from '../../protocol/stream-entry.js'
 import type { ReplayHandle } from '../../replay/index.js'
-import { expectIngestUsageError, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { expectIngestUsageError, loadIngestor, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { parsePrometheus, sample } from './prometheus-text.js'
 
 const FRAMES = 3000
 const SHARDS = 3
@@ -190,6 +191,40 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       expect((await child.exited).code).toBe(4)
       expect(child.logs.some((record) => /only database 0/.test(String(record.msg))), JSON.stringify(child.logs.slice(-3))).toBe(true)
     })
+
+    it('a least-privilege ACL user (the documented ACL + cluster|slots) ingests into the cluster, and /metrics reports every shard stream', async () => {
+      // The documented ACL (docs/ingestor.md), on every node: a cluster has no shared users.
+      for (const node of cluster.nodes) {
+        await node.cli('ACL', 'SETUSER', 'firehose', 'on', '>acl-pass', '~firehose:*', '+@read', '+@write', '+@stream', '+@connection', '-@dangerous', '+evalsha', '+script|load', '+info', '+cluster|slots')
+      }
+      const keys = uniqueKeys('firehose:test-acl')
+      const url = new URL(target.url)
+      url.username = 'firehose'
+      url.password = 'acl-pass'
+      const { startIngestor } = await loadIngestor()
+      const ingestor = await startIngestor({ relayUrl: relay.url, redisUrl: url.toString(), redisCluster: true, shards: SHARDS, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, healthPort: 0, healthHost: '127.0.0.1', statusIntervalMs: 0 })
+      try {
+        await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq in every shard', timeoutMs: 20_000, intervalMs: 50 }).catch((err: unknown) => {
+          throw new Error(`${(err as Error).message}: ${JSON.stringify(ingestor.status())}`)
+        })
+        expect(ingestor.status()).toMatchObject({ state: 'running', error: null })
+        const check = await checkShards({ redis: [target.url], cluster: true, stream: keys.stream, shards: SHARDS, expected })
+        const samples = parsePrometheus(await (await fetch(`http://127.0.0.1:${ingestor.healthPort}/metrics`)).text())
+        expect(sample(samples, 'firehose_redis_up')).toBe(1)
+        for (const { stream, result } of check.shards) expect(sample(samples, 'firehose_stream_length', { stream }), stream).toBe(result.expected)
+        expect(sample(samples, 'firehose_cursor')).toBe(FRAMES)
+      } finally {
+        await ingestor.stop()
+      }
+      await expectExactlyOncePerShard(target, keys, 'ACL user')
+
+      // Without cluster|slots the client cannot learn the topology: a configuration error (exit 4 on the CLI), not an endless wait.
+      for (const node of cluster.nodes) await node.cli('ACL', 'SETUSER', 'firehose', '-cluster|slots')
+      const refused = await startIngestor({ relayUrl: relay.url, redisUrl: url.toString(), redisCluster: true, shards: SHARDS, stream: keys.stream, cursorKey: keys.cursorKey, statusIntervalMs: 0 })
+      await Promise.race([refused.done, sleep(10_000)])
+      expect(refused.status()).toMatchObject({ state: 'stopped', stoppedBy: 'fatal' })
+      expect((refused.error() as { code?: string }).code).toBe('REDIS_NOPERM')
+    }, 60_000)
 
     it('kill -9 at 8 seeded points, and one master SIGKILLed and restarted mid-run: each shard has its events once, in order', async () => {
       const random = new SeededRandom(seed + 1)

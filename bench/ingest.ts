@@ -1,15 +1,11 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import { IngestorProcess, ingestArgs, type IngestorProcessOptions } from '../harness/ingestor-process.js'
+import { IngestorProcess, ingestArgs } from '../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../harness/redis/index.js'
 import { sleep } from '../harness/wait.js'
-import { FixtureWriter, openFixture } from '../protocol/fixture/index.js'
-import { startReplay, withSeq } from '../replay/index.js'
+import { startReplay } from '../replay/index.js'
+import { benchFixture, flagValue, formatRun, ingestorChild, ingestorOptions, measure as measureRun, root, SHIPPED_NODE_OPTIONS, spawnConsumer, type Consumer, type Keys, type RedisTarget, type Run } from './ingest-run.js'
 import { startPlcServer } from './plc-server.js'
 
 /**
@@ -24,21 +20,7 @@ import { startPlcServer } from './plc-server.js'
  *
  * node dist/bench/ingest.js [--events N] [--pause-seconds S] [--fixture FILE] [--baseline DIR]
  */
-const root = fileURLToPath(new URL(existsSync(fileURLToPath(new URL('../../package.json', import.meta.url))) ? '../../' : '../', import.meta.url))
 const args = parseArgs(process.argv.slice(2))
-
-interface Run {
-  name: string
-  events: number
-  seconds: number
-  eventsPerSec: number
-  maxRssMb: number | null
-  /** CPU time (user + system, all threads) per 1000 events: comparable even on a loaded machine. */
-  consumerCpuMsPer1k: number
-  redisCpuMsPer1k: number
-  /** CPU share of one core used by this process (the replay server) during the run: near 100% means the relay was the limit. */
-  replayCpuPercent: number
-}
 
 async function main(): Promise<void> {
   const fixture = await benchFixture(args.fixture)
@@ -68,10 +50,7 @@ async function main(): Promise<void> {
     console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from test/data/real: the committed fixture is missing)' : ''}`)
     console.log(`events per run: ${args.events}, cores: ${(await import('node:os')).availableParallelism()}`)
     for (const run of runs) {
-      console.log(
-        `${run.name.padEnd(40)} ${String(run.eventsPerSec).padStart(7)} events/s  ${run.seconds.toFixed(2)} s  max RSS ${run.maxRssMb ?? '?'} MiB  ` +
-          `CPU per 1000 events: consumer ${run.consumerCpuMsPer1k} ms, redis ${run.redisCpuMsPer1k} ms; replay server ${run.replayCpuPercent}% of a core`,
-      )
+      console.log(formatRun(run))
     }
     for (const run of runs.slice(1)) {
       console.log(
@@ -89,81 +68,14 @@ async function main(): Promise<void> {
   }
 }
 
-type Keys = { stream: string; cursorKey: string }
-type Consumer = { pid: number | undefined; maxRssMb: () => number | null; stop: () => Promise<void> }
-
-async function measure(name: string, fixture: { path: string }, redis: RedisHandle, start: (relayUrl: string, keys: Keys) => Consumer): Promise<Run> {
-  const keys = { stream: `bench:${Date.now()}:events`, cursorKey: `bench:${Date.now()}:cursor` }
-  const relay = await startReplay({ files: [fixture.path], loop: true, rate: { mode: 'max' }, start: 'first-client' })
-  const client = new Redis(redis.url)
-  const redisPid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1])
-  try {
-    const consumer = start(`${relay.url}?cursor=0`, keys)
-    // Time from the first entry to the target, so process start-up is not counted.
-    while ((await client.xlen(keys.stream)) === 0) await sleep(5)
-    const t0 = performance.now()
-    const first = await client.xlen(keys.stream)
-    const cpu0 = [await cpuMs(consumer.pid), await cpuMs(redisPid)]
-    const replayCpu0 = process.cpuUsage()
-    let length = 0
-    while ((length = await client.xlen(keys.stream)) < args.events) await sleep(20)
-    const seconds = (performance.now() - t0) / 1000
-    const cpu1 = [await cpuMs(consumer.pid), await cpuMs(redisPid)]
-    const replayCpu = process.cpuUsage(replayCpu0)
-    const replayCpuPercent = Math.round((replayCpu.user + replayCpu.system) / 10 / (seconds * 1000))
-    await consumer.stop()
-    const per1k = (i: number): number => Math.round(((cpu1[i]! - cpu0[i]!) * 1000) / (length - first))
-    return { name, events: length, seconds, eventsPerSec: Math.round((length - first) / seconds), maxRssMb: consumer.maxRssMb(), consumerCpuMsPer1k: per1k(0), redisCpuMsPer1k: per1k(1), replayCpuPercent }
-  } finally {
-    await relay.close()
-    await client.del(keys.stream, keys.cursorKey, `${keys.stream}:dead`)
-    client.disconnect()
-  }
-}
-
-function ingestorOptions(relayUrl: string, redisUrl: string, keys: Keys, extra: string[]): IngestorProcessOptions {
-  const url = new URL(relayUrl)
-  const cursor = url.searchParams.get('cursor') ?? '0'
-  url.searchParams.delete('cursor')
-  return { relayUrl: url.toString(), redisUrl, ...keys, args: ['--cursor', cursor, '--status-interval', '1', ...extra], env: { FIREHOSE_LOG_LEVEL: 'warn', NODE_OPTIONS: SHIPPED_NODE_OPTIONS } }
-}
-
-/** The node flags the `firehose` bin (shebang) and the Docker image run the ingestor with. */
-const SHIPPED_NODE_OPTIONS = '--max-semi-space-size=4'
-
-function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, extra: string[]): Consumer {
-  const child = IngestorProcess.start(ingestorOptions(relayUrl, redisUrl, keys, extra))
-  return {
-    pid: child.pid,
-    maxRssMb: () => child.maxRssMb,
-    stop: async () => {
-      await child.stop()
-    },
-  }
+/** A run on this bench's one redis-server. */
+function measure(name: string, fixture: { path: string }, redis: RedisHandle, start: (relayUrl: string, keys: Keys) => Consumer): Promise<Run> {
+  const target: RedisTarget = { url: redis.url, nodeUrls: [redis.url], cluster: false }
+  return measureRun(name, fixture, target, start, { events: args.events })
 }
 
 function naiveChild(relayUrl: string, redisUrl: string, keys: Keys): Consumer {
   return spawnConsumer(join(root, 'dist/bench/naive-consumer.js'), [relayUrl, redisUrl, keys.stream, keys.cursorKey])
-}
-
-/** A consumer script as a child process, its RSS sampled from /proc. */
-function spawnConsumer(script: string, argv: string[]): Consumer {
-  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FIREHOSE_LOG_LEVEL: 'warn' } })
-  let max: number | null = null
-  const timer = setInterval(() => {
-    void rssMb(child.pid).then((mb) => {
-      if (mb !== null) max = Math.max(max ?? 0, mb)
-    })
-  }, 100)
-  return {
-    pid: child.pid,
-    maxRssMb: () => max,
-    stop: async () => {
-      clearInterval(timer)
-      child.kill('SIGTERM')
-      await new Promise((resolve) => child.once('exit', resolve))
-    },
-  }
 }
 
 /** Ingestor under load, Redis SIGSTOPped: RSS must stay flat (the queue is bounded, the relay socket paused). */
@@ -218,57 +130,8 @@ async function inOrderWithoutDuplicates(client: Redis, stream: string): Promise<
   }
 }
 
-/** utime + stime of a process (all its threads) in ms, from /proc (Linux). */
-async function cpuMs(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return Number.NaN
-  try {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // clock ticks (USER_HZ 100)
-  } catch {
-    return Number.NaN
-  }
-}
-
-async function rssMb(pid: number | undefined): Promise<number | null> {
-  if (pid === undefined) return null
-  try {
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1])
-    return Number.isFinite(kb) ? Math.round(kb / 102.4) / 10 : null
-  } catch {
-    return null
-  }
-}
-
-/** The committed fixture, or (until it exists) one synthesized from the real frames. */
-async function benchFixture(path: string | undefined): Promise<{ path: string; synthesized: boolean }> {
-  const committed = path ?? join(root, 'fixtures/generated.fixture.gz')
-  if (existsSync(committed)) {
-    await (await openFixture(committed)).close()
-    return { path: committed, synthesized: false }
-  }
-  if (path !== undefined) throw new Error(`fixture ${path} not found`)
-  const synthesized = join(tmpdir(), `bench-ingest-${process.pid}.fixture.gz`)
-  const frames = await realFrames()
-  const writer = await FixtureWriter.create(synthesized, { source: 'bench/ingest synthesized' })
-  for (let i = 0; i < 5000; i++) {
-    if (!writer.write({ timeUs: Date.now() * 1000 + i, bytes: withSeq(frames[i % frames.length]!, i + 1) })) await writer.drain()
-  }
-  await writer.close()
-  return { path: synthesized, synthesized: true }
-}
-
-async function realFrames(): Promise<Buffer[]> {
-  const { readdir } = await import('node:fs/promises')
-  const dir = join(root, 'test/data/real')
-  const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.cbor')).sort()
-  return Promise.all(files.map((f) => readFile(join(dir, f))))
-}
-
 function parseArgs(argv: string[]): { events: number; pauseSeconds: number; fixture: string | undefined; baseline: string | undefined } {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag)
-    return i === -1 ? undefined : argv[i + 1]
-  }
+  const value = (flag: string): string | undefined => flagValue(argv, flag)
   return { events: Number(value('--events') ?? 100_000), pauseSeconds: Number(value('--pause-seconds') ?? 30), fixture: value('--fixture'), baseline: value('--baseline') }
 }
 

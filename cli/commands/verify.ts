@@ -2,7 +2,8 @@ import type { Command } from 'commander'
 import type { StreamCheckResult } from '../../harness/stream-checker.js'
 import { redactText, redactUrl } from '../../common/logger.js'
 import type { ReplayStatus } from '../../replay/index.js'
-import { nonEmpty, option, url } from '../options.js'
+import { MAX_SHARDS } from '../../ingestor/options.js'
+import { integer, nonEmpty, option, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface VerifyOptions {
@@ -11,6 +12,8 @@ interface VerifyOptions {
   stream: string
   replay?: string
   json?: boolean
+  shards: number
+  redisCluster?: boolean
 }
 
 /** `firehose verify`: compares a Redis stream with the entries a fixture should have produced. */
@@ -21,6 +24,8 @@ export function registerVerify(program: Command): void {
     .addOption(option('--fixture <file>', 'fixture file the stream was ingested from', 'FIREHOSE_FIXTURE', nonEmpty).makeOptionMandatory())
     .addOption(option('--redis <url>', 'Redis URL', 'REDIS_URL', url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379'))
     .addOption(option('--stream <key>', 'stream key', 'REDIS_STREAM_KEY', nonEmpty, 'firehose:events'))
+    .addOption(option('--shards <n>', 'the stream was ingested with --shards n: check each shard stream <key>:<i> against its repos\' events', 'FIREHOSE_SHARDS', integer(1, MAX_SHARDS), 1))
+    .addOption(option('--redis-cluster', '--redis is a seed node of a Redis Cluster (as for ingest --redis-cluster)', 'FIREHOSE_REDIS_CLUSTER'))
     .addOption(option('--replay <url>', 'replay server the stream was fed from: seqs its faults destroyed (swallow, truncate, regress) are not expected', 'FIREHOSE_REPLAY_URL', url(['http:', 'https:', 'ws:', 'wss:'])))
     .addOption(option('--json', 'print the full result as one JSON line', 'FIREHOSE_JSON'))
     .action(action(verify))
@@ -30,38 +35,45 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
   // Loaded here so that other commands do not pay for the checker's modules.
   const { checkStream, describeSeqs, expectedEntriesFromFixture } = await import('../../harness/stream-checker.js')
   const { seqsLostToFaults } = await import('../../harness/replay-faults.js')
-  let result: StreamCheckResult
+  const { checkShards } = await import('../../harness/shard-checker.js')
+  const sharded = options.shards > 1 || options.redisCluster === true
+  let checks: { stream: string; result: StreamCheckResult }[]
   let skipSeqs = new Set<number>()
   try {
     if (options.replay !== undefined) skipSeqs = seqsLostToFaults(await fetchReplayStatus(options.replay))
     const expected = await expectedEntriesFromFixture(options.fixture, { skipSeqs })
-    result = await checkStream({ redisUrl: options.redis, stream: options.stream, expected })
+    checks = sharded
+      ? (await checkShards({ redis: [options.redis], cluster: options.redisCluster === true, stream: options.stream, shards: options.shards, expected })).shards
+      : [{ stream: options.stream, result: await checkStream({ redisUrl: options.redis, stream: options.stream, expected }) }]
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
     // Any URL may be quoted (--redis raw, --replay in a fetch error): none keeps its password.
     process.stderr.write(`firehose verify: ${redactText(reason.replaceAll(options.redis, redactUrl(options.redis)))}\n`)
     return ExitCode.Error
   }
+  const ok = checks.every(({ result }) => result.ok)
   if (options.json === true) {
-    process.stdout.write(`${JSON.stringify({ fixture: options.fixture, stream: options.stream, ...result, lostToReplayFaults: [...skipSeqs] })}\n`)
+    const shards = sharded ? { shards: checks.map(({ stream, result }) => ({ stream, ...result })), ok } : checks[0]!.result
+    process.stdout.write(`${JSON.stringify({ fixture: options.fixture, stream: options.stream, ...shards, lostToReplayFaults: [...skipSeqs] })}\n`)
   } else {
-    process.stdout.write(
-      [
-        `stream ${options.stream} at ${redactUrl(options.redis)} vs ${options.fixture}`,
-        `expected:     ${result.expected}`,
-        `delivered:    ${result.delivered}`,
-        `missing:      ${describeSeqs(result.lost)}`,
-        `duplicated:   ${describeSeqs(result.duplicated)}`,
-        `out-of-order: ${describeSeqs(result.outOfOrder)}`,
-        `mismatched:   ${describeSeqs(result.mismatched)}`,
-        `unexpected:   ${describeSeqs(result.unexpected)}`,
-        ...(options.replay === undefined ? [] : [`lost to replay faults (not expected): ${describeSeqs([...skipSeqs])}`]),
-        result.ok ? 'OK' : 'FAILED',
-        '',
-      ].join('\n'),
-    )
+    for (const { stream, result } of checks) {
+      process.stdout.write(
+        [
+          `stream ${stream} at ${redactUrl(options.redis)} vs ${options.fixture}${sharded ? ' (its repos\' events)' : ''}`,
+          `expected:     ${result.expected}`,
+          `delivered:    ${result.delivered}`,
+          `missing:      ${describeSeqs(result.lost)}`,
+          `duplicated:   ${describeSeqs(result.duplicated)}`,
+          `out-of-order: ${describeSeqs(result.outOfOrder)}`,
+          `mismatched:   ${describeSeqs(result.mismatched)}`,
+          `unexpected:   ${describeSeqs(result.unexpected)}`,
+          '',
+        ].join('\n'),
+      )
+    }
+    process.stdout.write([...(options.replay === undefined ? [] : [`lost to replay faults (not expected): ${describeSeqs([...skipSeqs])}`]), ok ? 'OK' : 'FAILED', ''].join('\n'))
   }
-  return result.ok ? ExitCode.Ok : ExitCode.Failed
+  return ok ? ExitCode.Ok : ExitCode.Failed
 }
 
 /** GET /_replay/status from the replay server's HTTP or WebSocket URL. */

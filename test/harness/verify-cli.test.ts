@@ -14,6 +14,7 @@ import { expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { decodeEvent } from '../../protocol/events.js'
 import { isSequenced, toStreamEntry } from '../../protocol/stream-entry.js'
 import { startReplay } from '../../replay/index.js'
+import { shardOfDid } from '../../protocol/shard.js'
 
 // Runs the built CLI (npm test builds first), as a user would.
 const run = promisify(execFile)
@@ -73,6 +74,27 @@ describe('firehose verify', () => {
     expect(result.stdout).toContain('out-of-order: 1 (1)')
     expect(result.stdout).toContain('mismatched:   1 (3)')
     expect(result.stdout).toMatch(/\nFAILED\n$/)
+  })
+
+  it('--shards 3: checks each shard stream against its repos\' events; an entry in the wrong shard fails both', async () => {
+    const shardOf = (entry: StreamEntry): number => shardOfDid((JSON.parse(entry.data) as { did: string }).did, 3)
+    for (let shard = 0; shard < 3; shard++) await writeStream(`sharded:${shard}`, entries.filter((entry) => shardOf(entry) === shard))
+    const ok = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'sharded', '--shards', '3'])
+    expect(ok.code, ok.stdout).toBe(0)
+    expect(ok.stdout.match(/^stream sharded:\d /gm)).toHaveLength(3)
+    const moved = entries.find((entry) => shardOf(entry) === 0)!
+    for (let shard = 0; shard < 3; shard++) {
+      await writeStream(`misplaced:${shard}`, entries.filter((entry) => (entry === moved ? 1 : shardOf(entry)) === shard))
+    }
+    const wrong = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'misplaced', '--json'], { FIREHOSE_SHARDS: '3' })
+    expect(wrong.code).toBe(1)
+    const report = JSON.parse(wrong.stdout) as { ok: boolean; shards: { stream: string; lost: number[]; unexpected: number[] }[] }
+    expect(report.ok).toBe(false)
+    expect(report.shards.map((shard) => [shard.stream, shard.lost, shard.unexpected])).toEqual([
+      ['misplaced:0', [moved.seq], []],
+      ['misplaced:1', [], [moved.seq]],
+      ['misplaced:2', [], []],
+    ])
   })
 
   it('takes REDIS_URL and REDIS_STREAM_KEY from the environment, and prints JSON with --json', async () => {

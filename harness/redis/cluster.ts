@@ -85,6 +85,14 @@ async function createCluster(nodes: readonly RedisHandle[]): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     execFile(REDIS_CLI, args, { timeout: CREATE_TIMEOUT_MS }, (err, stdout, stderr) => {
       if (err === null) return resolve()
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        return reject(
+          new HarnessError(HarnessErrorCode.RedisStartFailed, `${REDIS_CLI} not found: a Redis Cluster is formed with \`redis-cli --cluster create\`; install redis-cli (Redis 5+, e.g. the redis-tools package) or point HARNESS_REDIS_CLI at it`, {
+            kind: 'process',
+            reason: 'redis-cli-missing',
+          }),
+        )
+      }
       const output = `${stdout}${stderr}`.trim()
       reject(
         new HarnessError(HarnessErrorCode.RedisStartFailed, `${REDIS_CLI} ${args.join(' ')} failed (${err.message.split('\n')[0]}): ${output}`, {

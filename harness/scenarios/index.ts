@@ -1,3 +1,4 @@
+import { clusterShards } from './cluster-shards.js'
 import { crashKill9 } from './crash-kill9.js'
 import { cursorRecovery } from './cursor-recovery.js'
 import { haFailover } from './ha-failover.js'
@@ -13,7 +14,7 @@ import { liveShape } from './live-shape.js'
 import type { Scenario } from './types.js'
 
 export { runScenario, reproduceCommand } from './runner.js'
-export type { Scenario, ScenarioContext, ScenarioOutcome, ScenarioResult, ScenarioCheck } from './types.js'
+export type { Scenario, ScenarioContext, ScenarioOutcome, ScenarioResult, ScenarioCheck, ShardCounts } from './types.js'
 
 /** Every scenario `firehose scenario NAME` can run, in the order the CI suite runs them. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -31,6 +32,7 @@ export const SCENARIOS: readonly Scenario[] = [
   haFailover,
   haFencing,
   haStaleWrite,
+  clusterShards,
 ]
 
 export function findScenario(name: string): Scenario | undefined {

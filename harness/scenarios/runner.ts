@@ -1,7 +1,13 @@
 import { silentLogger, type Logger } from '../../common/logger.js'
 import { SeededRandom } from '../../common/random.js'
 import { withScenarioSlot } from '../scenario-slots.js'
-import type { Scenario, ScenarioOutcome, ScenarioResult } from './types.js'
+import type { StreamCheckResult } from '../stream-checker.js'
+import type { Scenario, ScenarioOutcome, ScenarioResult, ShardCounts } from './types.js'
+
+/** The seq lists of a stream check that fail a scenario when not empty. */
+const COUNTED = ['lost', 'duplicated', 'outOfOrder', 'mismatched', 'unexpected'] as const
+
+type Counts = Omit<ShardCounts, 'shard' | 'stream'>
 
 export function reproduceCommand(name: string, seed: number): string {
   return `npx firehose scenario ${name} --seed ${seed}`
@@ -27,10 +33,11 @@ export async function runScenario(scenario: Scenario, options: { seed?: number; 
     outcome = { stream: null, maxRssMb: null }
     failures.push(`error: ${err instanceof Error ? `${err.message}` : String(err)}`)
   }
-  const stream = outcome.stream
-  if (stream !== null) {
-    for (const key of ['lost', 'duplicated', 'outOfOrder', 'mismatched', 'unexpected'] as const) {
-      if (stream[key].length > 0) failures.push(`${key}: ${stream[key].length} (first seqs ${stream[key].slice(0, 5).join(', ')})`)
+  // One unnamed stream, or one per shard (each judged on its own, the line sums them).
+  const streams = outcome.shards?.map(({ shard, stream, result }) => ({ label: `shard ${shard} (${stream}) `, result })) ?? (outcome.stream === null ? [] : [{ label: '', result: outcome.stream }])
+  for (const { label, result } of streams) {
+    for (const key of COUNTED) {
+      if (result[key].length > 0) failures.push(`${label}${key}: ${result[key].length} (first seqs ${result[key].slice(0, 5).join(', ')})`)
     }
   }
   const checks: Record<string, unknown> = {}
@@ -39,24 +46,30 @@ export async function runScenario(scenario: Scenario, options: { seed?: number; 
     if (!c.ok) failures.push(`${c.name}: got ${JSON.stringify(c.value)}, expected ${c.expected}`)
   }
   const skipped = outcome.skipped !== undefined && failures.length === 0 ? outcome.skipped : undefined
-  if (stream === null && skipped === undefined && failures.length === 0) failures.push('no stream check was made')
+  if (streams.length === 0 && skipped === undefined && failures.length === 0) failures.push('no stream check was made')
   return {
     scenario: scenario.name,
     seed,
     ok: failures.length === 0,
     ...(skipped === undefined ? {} : { skipped }),
-    expected: stream?.expected ?? 0,
-    delivered: stream?.delivered ?? 0,
-    lost: stream?.lost.length ?? 0,
-    duplicated: stream?.duplicated.length ?? 0,
-    outOfOrder: stream?.outOfOrder.length ?? 0,
-    mismatched: stream?.mismatched.length ?? 0,
-    unexpected: stream?.unexpected.length ?? 0,
+    ...counts(streams.map(({ result }) => result)),
     maxRssMb: outcome.maxRssMb,
     durationMs: Math.round(performance.now() - started),
     checks,
+    ...(outcome.shards === undefined ? {} : { shards: outcome.shards.map(({ shard, stream, result }) => ({ shard, stream, ...counts([result]) })) }),
     ...outcome.details,
     failures,
     reproduce: reproduceCommand(scenario.name, seed),
   }
+}
+
+/** Counts of the result line, summed over `results` (all zero when none). */
+function counts(results: readonly StreamCheckResult[]): Counts {
+  const total: Counts = { expected: 0, delivered: 0, lost: 0, duplicated: 0, outOfOrder: 0, mismatched: 0, unexpected: 0 }
+  for (const result of results) {
+    total.expected += result.expected
+    total.delivered += result.delivered
+    for (const key of COUNTED) total[key] += result[key].length
+  }
+  return total
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '../../common/logger.js'
 import type { SeededRandom } from '../../common/random.js'
+import type { ShardCheckResult } from '../shard-checker.js'
 import type { StreamCheckResult } from '../stream-checker.js'
 
 export interface ScenarioContext {
@@ -20,8 +21,10 @@ export interface ScenarioCheck {
 }
 
 export interface ScenarioOutcome {
-  /** Null only when skipped. */
+  /** Null only when skipped, or when `shards` holds the checks. */
   stream: StreamCheckResult | null
+  /** Sharded scenarios: one check per shard stream, each judged on its own; the result line sums them. */
+  shards?: ShardCheckResult['shards']
   maxRssMb: number | null
   checks?: ScenarioCheck[]
   /** Numbers worth reporting (kills, reconnects, events/s, ...), copied into the result line. */
@@ -54,9 +57,24 @@ export interface ScenarioResult {
   maxRssMb: number | null
   durationMs: number
   checks: Record<string, unknown>
+  /** Sharded scenarios: the counts above per shard stream. */
+  shards?: ShardCounts[]
   /** Human-readable reasons when not ok. */
   failures: string[]
   /** Command that runs this scenario again with the same seed. */
   reproduce: string
   [detail: string]: unknown
+}
+
+/** One shard stream's check in the result line. */
+export interface ShardCounts {
+  shard: number
+  stream: string
+  expected: number
+  delivered: number
+  lost: number
+  duplicated: number
+  outOfOrder: number
+  mismatched: number
+  unexpected: number
 }

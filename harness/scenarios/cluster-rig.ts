@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto'
+import { colocatedKey, keyLayout, shardStream } from '../../common/key-layout.js'
+import type { StreamEntry } from '../../protocol/stream-entry.js'
+import { startReplay, type ReplayHandle, type ReplayRate } from '../../replay/index.js'
+import { HarnessError, HarnessErrorCode } from '../errors.js'
+import { IngestorProcess, type IngestorProcessOptions } from '../ingestor-process.js'
+import { startRedisCluster, type RedisClusterHandle } from '../redis/cluster.js'
+import type { RedisHandle } from '../redis/index.js'
+import { openRedisClient, redisCommand } from '../redis/redis-cli.js'
+import { checkShards, type ShardCheckResult } from '../shard-checker.js'
+import { expectedEntriesFromFixture } from '../stream-checker.js'
+import type { KillTarget } from './kill-plan.js'
+import type { ScenarioContext } from './types.js'
+
+export interface ClusterRigOptions {
+  fixture: string
+  shards: number
+  rate: ReplayRate
+  /** cluster-node-timeout of every master: how soon a dead master turns the cluster to fail. */
+  nodeTimeoutMs: number
+}
+
+/**
+ * Rig for a sharded ingestor on a Redis Cluster: 3 process masters (aof-always), the replay
+ * server on a fixture, `firehose ingest --redis-cluster --shards N` children. Each shard's
+ * stream and cursor share a hash slot, so each is read from the one master that owns it
+ * (found once at start: the slots never move, a restarted master keeps its port and slots).
+ */
+export class ClusterRig implements KillTarget {
+  readonly ingestors: IngestorProcess[] = []
+  private expectedEntries: StreamEntry[] | null = null
+
+  private constructor(
+    readonly ctx: ScenarioContext,
+    readonly options: ClusterRigOptions,
+    readonly cluster: RedisClusterHandle,
+    readonly replay: ReplayHandle,
+    /** The base names given to the ingestor (`--stream`, `--cursor-key`). */
+    readonly stream: string,
+    readonly cursorKey: string,
+    /** Per shard: its stream, its cursor key and the master holding both. */
+    readonly shardKeys: ReadonlyArray<{ stream: string; cursorKey: string; owner: RedisHandle }>,
+  ) {}
+
+  static async start(ctx: ScenarioContext, options: ClusterRigOptions): Promise<ClusterRig> {
+    const cluster = await startRedisCluster({ masters: 3, persistence: 'aof-always', nodeTimeoutMs: options.nodeTimeoutMs })
+    const cleanup: (() => Promise<void>)[] = [() => cluster.stop()]
+    try {
+      const replay = await startReplay({ start: 'first-client', rate: options.rate, files: [options.fixture], seed: ctx.seed, logger: ctx.logger.child({ part: 'replay' }) })
+      cleanup.push(() => replay.close())
+      const prefix = `scenario:${ctx.name}:${ctx.seed}:${randomBytes(4).toString('hex')}`
+      const [stream, cursorKey] = [`${prefix}:events`, `${prefix}:cursor`]
+      const layout = keyLayout(options.shards, true)
+      const shardKeys = []
+      for (let shard = 0; shard < options.shards; shard++) {
+        const shardName = shardStream(layout, stream, shard)
+        shardKeys.push({ stream: shardName, cursorKey: colocatedKey(layout, cursorKey, shardName), owner: await ownerOf(cluster, shardName) })
+      }
+      return new ClusterRig(ctx, options, cluster, replay, stream, cursorKey, shardKeys)
+    } catch (err) {
+      for (const step of cleanup.reverse()) await step().catch(() => {})
+      throw err
+    }
+  }
+
+  /**
+   * `firehose ingest --redis-cluster --shards N`. Like Rig.startIngestor: the first connects
+   * without a cursor; a later one with no shard cursor stored yet gets `--cursor 0`.
+   */
+  async startIngestor(extra: Partial<IngestorProcessOptions> = {}): Promise<IngestorProcess> {
+    const none = (await this.shardCursors()).every((cursor) => cursor === null)
+    const bootstrap = none && this.replay.status().framesPublished > 0 ? ['--cursor', '0'] : []
+    const ingestor = IngestorProcess.start({
+      relayUrl: this.replay.url,
+      redisUrl: this.cluster.seedUrls[0]!,
+      stream: this.stream,
+      cursorKey: this.cursorKey,
+      ...extra,
+      args: [...bootstrap, '--redis-cluster', '--shards', String(this.options.shards), ...(extra.args ?? [])],
+    })
+    this.ingestors.push(ingestor)
+    return ingestor
+  }
+
+  /** Each shard's stored cursor (null when unset or its master is unreachable right now). */
+  shardCursors(): Promise<(number | null)[]> {
+    return Promise.all(
+      this.shardKeys.map(async ({ cursorKey, owner }) => {
+        const raw = await redisCommand(owner.url, ['GET', cursorKey]).catch(() => '')
+        return raw === '' ? null : Number(raw)
+      }),
+    )
+  }
+
+  /** The lowest shard cursor (every shard holds its events up to it); null while a shard has none. */
+  async storedCursor(): Promise<number | null> {
+    const cursors = await this.shardCursors()
+    return cursors.some((cursor) => cursor === null) ? null : Math.min(...(cursors as number[]))
+  }
+
+  /** Entries over all shard streams (a shard whose master is unreachable counts 0). */
+  async streamLength(): Promise<number> {
+    const lengths = await Promise.all(this.shardKeys.map(({ stream, owner }) => redisCommand(owner.url, ['XLEN', stream]).catch(() => '0')))
+    return lengths.reduce((sum, length) => sum + Number(length), 0)
+  }
+
+  /** Seq of the newest entry of each shard stream (null when empty). */
+  lastEntrySeqs(): Promise<(number | null)[]> {
+    return Promise.all(
+      this.shardKeys.map(async ({ stream, owner }) => {
+        const client = await openRedisClient(owner.url)
+        try {
+          const [newest] = await client.xrevrange(stream, '+', '-', 'COUNT', 1)
+          const fields = newest?.[1] ?? []
+          const at = fields.indexOf('seq')
+          return at === -1 ? null : Number(fields[at + 1])
+        } finally {
+          client.disconnect()
+        }
+      }),
+    )
+  }
+
+  /** One pass of the fixture, decoded once per rig. */
+  async expected(): Promise<StreamEntry[]> {
+    this.expectedEntries ??= await expectedEntriesFromFixture(this.options.fixture)
+    return this.expectedEntries
+  }
+
+  async lastExpectedSeq(): Promise<number> {
+    const last = (await this.expected()).at(-1)
+    if (last === undefined) throw new HarnessError(HarnessErrorCode.InvalidConfig, `fixture ${this.options.fixture} yields no entries`, { fixture: this.options.fixture })
+    return last.seq
+  }
+
+  async check(): Promise<ShardCheckResult> {
+    return checkShards({ redis: this.cluster.seedUrls, cluster: true, stream: this.stream, shards: this.options.shards, expected: await this.expected() })
+  }
+
+  get maxRssMb(): number | null {
+    const samples = this.ingestors.map((i) => i.maxRssMb).filter((rss): rss is number => rss !== null)
+    return samples.length === 0 ? null : Math.max(...samples)
+  }
+
+  async close(): Promise<void> {
+    for (const ingestor of this.ingestors) await ingestor.kill9()
+    await this.replay.close()
+    await this.cluster.stop()
+  }
+}
+
+/** The master serving `key`'s slot: the only one that answers for it instead of redirecting (MOVED). */
+async function ownerOf(cluster: RedisClusterHandle, key: string): Promise<RedisHandle> {
+  for (const node of cluster.nodes) {
+    if (await redisCommand(node.url, ['TYPE', key]).then(() => true, () => false)) return node
+  }
+  throw new HarnessError(HarnessErrorCode.InvalidConfig, `no master of the cluster serves the slot of ${key}`, { key })
+}
+
+/** Runs `body` with a cluster rig and always closes it. */
+export async function withClusterRig<T>(ctx: ScenarioContext, options: ClusterRigOptions, body: (rig: ClusterRig) => Promise<T>): Promise<T> {
+  const rig = await ClusterRig.start(ctx, options)
+  try {
+    return await body(rig)
+  } finally {
+    await rig.close()
+  }
+}

@@ -1,0 +1,36 @@
+import { execFile } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import { runScenario, type ScenarioResult } from '../../harness/scenarios/index.js'
+import type { StreamCheckResult } from '../../harness/stream-checker.js'
+import { scenarioTest } from './scenario-test.js'
+
+// Sharded ingestion on a 3-master Redis Cluster, the ingestor and one master killed (see docs/harness.md).
+describe('scenarios: Redis Cluster', () => {
+  scenarioTest('cluster-shards', 300_000)
+
+  it('a missing redis-cli fails the scenario with a message naming it and HARNESS_REDIS_CLI', async () => {
+    const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      execFile(process.execPath, [cliEntryPoint(), 'scenario', 'cluster-shards', '--seed', '1'], { env: { ...process.env, HARNESS_REDIS_CLI: '/nonexistent/redis-cli' }, timeout: 120_000 }, (err, out) =>
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout: out }),
+      )
+    })
+    expect(code).toBe(1)
+    const result = JSON.parse(stdout) as ScenarioResult
+    expect(result.failures).toEqual([expect.stringMatching(/\/nonexistent\/redis-cli not found: .*redis-cli --cluster create.*HARNESS_REDIS_CLI/)])
+  }, 180_000)
+
+  it('the result line sums the shard checks, lists each, and fails naming the shard that lost events', async () => {
+    const shard = (expected: number, lost: number[]): StreamCheckResult => ({ expected, delivered: expected - lost.length, lost, duplicated: [], outOfOrder: [], mismatched: [], unexpected: [], ok: lost.length === 0 })
+    const result = await runScenario(
+      { name: 'fake-shards', description: '', run: async () => ({ stream: null, maxRssMb: null, shards: [{ shard: 0, stream: 's:0', result: shard(5, []) }, { shard: 1, stream: 's:1', result: shard(4, [7, 9]) }] }) },
+      { seed: 1 },
+    )
+    expect(result).toMatchObject({ ok: false, expected: 9, delivered: 7, lost: 2, duplicated: 0 })
+    expect(result.shards).toEqual([
+      { shard: 0, stream: 's:0', expected: 5, delivered: 5, lost: 0, duplicated: 0, outOfOrder: 0, mismatched: 0, unexpected: 0 },
+      { shard: 1, stream: 's:1', expected: 4, delivered: 2, lost: 2, duplicated: 0, outOfOrder: 0, mismatched: 0, unexpected: 0 },
+    ])
+    expect(result.failures).toEqual(['shard 1 (s:1) lost: 2 (first seqs 7, 9)'])
+  })
+})

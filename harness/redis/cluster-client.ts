@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis'
+import { connectFailingFast } from './redis-cli.js'
 
 /**
  * A connected ioredis Cluster client over `seedUrls` (redis:// URLs of any of the nodes; the
@@ -17,13 +18,5 @@ export async function openClusterClient(seedUrls: readonly string[]): Promise<Cl
       redisOptions: { maxRetriesPerRequest: 0, password: password === undefined ? undefined : decodeURIComponent(password) },
     },
   )
-  let lastError: unknown = null
-  client.on('error', (err) => (lastError = err))
-  try {
-    await client.connect()
-  } catch (err) {
-    client.disconnect()
-    throw lastError ?? err
-  }
-  return client
+  return connectFailingFast(client)
 }

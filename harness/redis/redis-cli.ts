@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, type Cluster } from 'ioredis'
 
 /**
  * A connected ioredis client that fails fast: no reconnects, no offline queue, errors reach
@@ -12,8 +12,13 @@ export async function openRedisClient(url: string): Promise<Redis> {
     enableReadyCheck: false, // else an auth failure surfaces as "Connection is closed"
     retryStrategy: () => null,
   })
+  return connectFailingFast(client)
+}
+
+/** Connects a lazyConnect client without retries; a failure rejects with the client's own error. */
+export async function connectFailingFast<T extends Redis | Cluster>(client: T): Promise<T> {
   let lastError: unknown = null
-  client.on('error', (err) => (lastError = err))
+  client.on('error', (err: unknown) => (lastError = err))
   try {
     await client.connect()
   } catch (err) {

@@ -41,12 +41,8 @@ export interface Scenario {
   run(ctx: ScenarioContext): Promise<ScenarioOutcome>
 }
 
-/** The one-line JSON result `firehose scenario` prints. */
-export interface ScenarioResult {
-  scenario: string
-  seed: number
-  ok: boolean
-  skipped?: string
+/** A stream check's counts (StreamCheckResult's lists, counted). */
+export interface StreamCounts {
   expected: number
   delivered: number
   lost: number
@@ -54,6 +50,14 @@ export interface ScenarioResult {
   outOfOrder: number
   mismatched: number
   unexpected: number
+}
+
+/** The one-line JSON result `firehose scenario` prints. */
+export interface ScenarioResult extends StreamCounts {
+  scenario: string
+  seed: number
+  ok: boolean
+  skipped?: string
   maxRssMb: number | null
   durationMs: number
   checks: Record<string, unknown>
@@ -67,14 +71,7 @@ export interface ScenarioResult {
 }
 
 /** One shard stream's check in the result line. */
-export interface ShardCounts {
+export interface ShardCounts extends StreamCounts {
   shard: number
   stream: string
-  expected: number
-  delivered: number
-  lost: number
-  duplicated: number
-  outOfOrder: number
-  mismatched: number
-  unexpected: number
 }

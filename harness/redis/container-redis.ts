@@ -91,5 +91,5 @@ export async function startContainerRedis(options: { persistence: RedisPersisten
     await current?.stop({ remove: true, timeout: 0 })
   }
 
-  return ownedServerHandle({ kind: 'container', dir, url, launch, kill: killContainer, shutdown })
+  return ownedServerHandle({ kind: 'container', persistence: options.persistence, dir, url, launch, kill: killContainer, shutdown })
 }

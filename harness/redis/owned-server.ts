@@ -1,11 +1,13 @@
 import { rm } from 'node:fs/promises'
 import { HarnessError, HarnessErrorCode } from '../errors.js'
+import { repairTornTransaction } from './aof-tail.js'
 import { redisCommand } from './redis-cli.js'
-import type { RedisHandle } from './types.js'
+import type { RedisHandle, RedisPersistence } from './types.js'
 
 /** One way of running a Redis server the harness owns (a child process, a container). */
 export interface OwnedServer {
   kind: 'process' | 'container'
+  persistence: RedisPersistence
   /** Host data dir: kept by kill() for restart(), deleted by stop(). */
   dir: string
   url(): string
@@ -19,7 +21,9 @@ export interface OwnedServer {
 
 /**
  * The RedisHandle shared by every server the harness owns: the first launch (deleting the data
- * dir if it fails), idempotent stop, and restart on the same data dir.
+ * dir if it fails), idempotent stop, and restart on the same data dir. A restart of an AOF
+ * server first repairs a transaction its kill tore, as a fixed Redis would on load (see
+ * repairTornTransaction): Redis 7.0 itself would bring the torn commands back a restart later.
  */
 export async function ownedServerHandle(server: OwnedServer): Promise<RedisHandle> {
   let stopped = false
@@ -46,6 +50,7 @@ export async function ownedServerHandle(server: OwnedServer): Promise<RedisHandl
     async restart(options = {}) {
       if (stopped) throw new HarnessError(HarnessErrorCode.RedisStartFailed, 'restart() after stop(): the data dir is gone', { kind: server.kind })
       await server.kill()
+      if (server.persistence !== 'none') await repairTornTransaction(server.dir)
       await server.launch(options.newPort === true)
       return server.url()
     },

@@ -65,7 +65,7 @@ export async function startProcessRedis(options: ProcessRedisOptions): Promise<R
     current.reaper.release()
   }
 
-  return ownedServerHandle({ kind: 'process', dir, url, launch, kill: killServer, shutdown: killServer })
+  return ownedServerHandle({ kind: 'process', persistence: options.persistence, dir, url, launch, kill: killServer, shutdown: killServer })
 }
 
 async function spawnServer(dir: string, port: number, options: ProcessRedisOptions): Promise<Running> {

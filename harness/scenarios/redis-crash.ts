@@ -14,8 +14,10 @@ const MAX_TAIL_BYTES = 4 * 1024 * 1024
  * SIGKILL Redis 5 times while the ingestor writes (replay at 3000 events/s), each time down
  * for a seeded 0.3-1.5 s, restarted on the same port and data dir. The ingestor must keep
  * running (relay paused, retrying) and end with nothing lost.
- * A SIGKILL alone loses nothing under either policy (Redis write(2)s the AOF before replying),
- * so for aof-everysec the scenario also cuts a seeded 0-4 MiB off the AOF tail before the
+ * A SIGKILL alone loses little: under either policy a transaction whose AOF write(2) it tore
+ * (restart() repairs that tail as a fixed Redis would, see repairTornTransaction), and with
+ * everysec the replied-to writes Redis postponed (up to 2 s) behind a slow background fsync.
+ * So for aof-everysec the scenario also cuts a seeded 0-4 MiB off the AOF tail before the
  * restart: the unfsynced second a power loss takes. Redis then comes back with acknowledged
  * writes missing and the cursor lower than the ingestor's position; the ingestor must notice
  * and fetch those events again. Duplicates are reported, not expected: entries and cursor

@@ -1,5 +1,8 @@
+import { readdir, readFile, truncate } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { dropAofTail, startRedis, type RedisHandle } from '../../harness/redis/index.js'
+import { startProcessRedis } from '../../harness/redis/process-redis.js'
 import { openRedisClient } from '../../harness/redis/redis-cli.js'
 
 let redis: RedisHandle | null = null
@@ -47,5 +50,48 @@ describe('dropAofTail', () => {
   it('fails with a clear error when the server has no AOF', async () => {
     redis = await startRedis({ kind: 'process', persistence: 'none' })
     await expect(dropAofTail(redis.dataDir!, 10)).rejects.toThrow(/no AOF manifest/)
+  })
+})
+
+describe('restart() after a SIGKILL that tore a transaction in the AOF', () => {
+  const ENTRIES_PER_WRITE = 4
+  const PAD = 'x'.repeat(1000)
+  /** Like the ingestor's write: entries and a counter in one script, appended to the AOF as one MULTI/EXEC. */
+  const WRITE = `for i = 1, ${ENTRIES_PER_WRITE} do redis.call('XADD', KEYS[1], '*', 'w', ARGV[1], 'pad', ARGV[2]) end
+redis.call('SET', KEYS[2], ARGV[1])`
+  const write = (server: RedisHandle, n: number): Promise<string> => server.cli('EVAL', WRITE, '2', 's', 'n', String(n), PAD)
+
+  /**
+   * 10 writes, SIGKILL, the last write's AOF record cut inside its last XADD (what a SIGKILL
+   * does to a write(2) at a page boundary), restart, one more write, SIGKILL, restart.
+   * Returns the stream length and the counter after the second restart.
+   */
+  async function tearAndRestartTwice(server: RedisHandle): Promise<{ length: number; counter: number }> {
+    for (let n = 1; n <= 10; n++) await write(server, n)
+    await server.kill()
+    const appendDir = join(server.dataDir!, 'appendonlydir')
+    const incremental = (await readdir(appendDir)).filter((name) => name.endsWith('.incr.aof'))
+    expect(incremental).toHaveLength(1)
+    const path = join(appendDir, incremental[0]!)
+    const aof = await readFile(path)
+    await truncate(path, aof.lastIndexOf(PAD) + PAD.length / 2)
+    await server.restart()
+    expect(await server.cli('GET', 'n')).toBe('9') // the torn write is not applied on load
+    await write(server, 11)
+    await server.kill()
+    await server.restart()
+    return { length: Number(await server.cli('XLEN', 's')), counter: Number(await server.cli('GET', 'n')) }
+  }
+
+  it('Redis 7.0 by itself brings the torn write\'s first entries back a restart later (the bug the harness repairs)', async () => {
+    // AOF on behind the harness' back (persistence 'none'), so restart() does not repair.
+    redis = await startProcessRedis({ persistence: 'none', extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] })
+    expect(await tearAndRestartTwice(redis)).toEqual({ length: 11 * ENTRIES_PER_WRITE - 1, counter: 11 })
+  })
+
+  // aof-always: every acknowledged write is in the file before the kill (everysec may postpone one).
+  it('the harness repairs the torn tail before launching again: a second restart adds nothing back', async () => {
+    redis = await startRedis({ kind: 'process', persistence: 'aof-always' })
+    expect(await tearAndRestartTwice(redis)).toEqual({ length: 10 * ENTRIES_PER_WRITE, counter: 11 })
   })
 })

@@ -551,6 +551,7 @@ export class Pipeline {
     await this.commit(writes, null)
     return epoch === this.epoch && this.believed.every((raw) => raw !== '')
   }
+
   private noteBadFrame(result: Extract<DecodeResult, { kind: 'bad' }>, frame: QueuedFrame): void {
     this.counters.deadLettered++
     this.deadLettersByCode.set(result.code, (this.deadLettersByCode.get(result.code) ?? 0) + 1)
@@ -581,20 +582,26 @@ export class Pipeline {
     const settled = await Promise.allSettled(writes.map((write) => this.commitShard(write)))
     const failed = settled.find((outcome) => outcome.status === 'rejected')
     if (failed !== undefined) throw failed.reason
-    const outcomes = settled.map((outcome) => (outcome as PromiseFulfilledResult<ShardOutcome>).value)
-    let other: Extract<ShardOutcome, { kind: 'other-cursor' }> | null = null
-    outcomes.forEach((outcome, i) => {
+    let resyncReason: string | null = null
+    let abandoned = false
+    for (const [i, outcome] of settled.entries()) {
+      if (outcome.status !== 'fulfilled') continue
       const write = writes[i]!
-      if (outcome.kind === 'applied') {
-        this.believed[write.shard] = write.next
-        this.counters.eventsWritten += write.entries.length
-      } else if (outcome.kind === 'other-cursor') {
-        this.believed[write.shard] = outcome.stored
-        other ??= outcome
+      switch (outcome.value.kind) {
+        case 'applied':
+          this.believed[write.shard] = write.next
+          this.counters.eventsWritten += write.entries.length
+          break
+        case 'other-cursor':
+          this.believed[write.shard] = outcome.value.stored
+          resyncReason ??= outcome.value.reason
+          break
+        case 'abandoned':
+          abandoned = true
       }
-    })
-    if (other !== null) return this.resync(this.believed, (other as Extract<ShardOutcome, { kind: 'other-cursor' }>).reason)
-    if (outcomes.some((outcome) => outcome.kind === 'abandoned')) return
+    }
+    if (resyncReason !== null) return this.resync(this.believed, resyncReason)
+    if (abandoned) return
     if (meta !== null) this.acknowledge(meta)
     this.crash.hit('after-ack')
   }

@@ -114,6 +114,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       stoppedBy,
       error: fatal,
       storedCursor: pipeline.storedCursor,
+      shardCursors: options.shards > 1 ? pipeline.shardCursors : null,
       position: pipeline.position,
       eventLagMs: pipeline.eventLagMs,
       receiveLagMs: pipeline.receiveLagMs,

@@ -271,11 +271,18 @@ export class Pipeline {
 
   /** The lowest shard cursor: every shard holds its events up to here (null: none stored). */
   get storedCursor(): number | null {
-    try {
-      return lowestCursor(this.believed.map((raw, shard) => parseStoredCursor(raw, this.shardCursorKeys[shard]!)))
-    } catch {
-      return null
-    }
+    return lowestCursor(this.shardCursors)
+  }
+
+  /** Each shard's cursor as we believe Redis holds it (null: none, or not a seq). */
+  get shardCursors(): (number | null)[] {
+    return this.believed.map((raw, shard) => {
+      try {
+        return parseStoredCursor(raw, this.shardCursorKeys[shard]!)
+      } catch {
+        return null
+      }
+    })
   }
 
   get position(): number | null {

@@ -46,6 +46,7 @@ export class StatusReporter {
         ...(status.lease === null ? {} : { state: status.state, leader: status.lease.holder }),
         eventsPerSec: this.rate,
         cursor: status.storedCursor,
+        ...(status.shardCursors === null ? {} : { shardCursors: status.shardCursors }),
         // Receive-time lag: right for live relays and replayed fixtures alike (their event times are old).
         lagMs: status.receiveLagMs,
         eventLagMs: status.eventLagMs,

@@ -104,8 +104,10 @@ export interface IngestorStatus {
   stoppedBy: StopReason | null
   /** Set when stoppedBy is 'fatal'. */
   error: string | null
-  /** The cursor Redis holds as far as we know (last confirmed write or read). */
+  /** The cursor Redis holds as far as we know (last confirmed write or read); with shards the lowest shard cursor. */
   storedCursor: number | null
+  /** --shards N > 1: each shard's cursor (index = shard); null without shards. */
+  shardCursors: (number | null)[] | null
   /** Highest seq accepted into the pipeline; the cursor used on relay reconnects. */
   position: number | null
   /** now - `time` of the last written event (the relay's clock; old for replayed fixtures). */

@@ -208,7 +208,7 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
         await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq in every shard', timeoutMs: 20_000, intervalMs: 50 }).catch((err: unknown) => {
           throw new Error(`${(err as Error).message}: ${JSON.stringify(ingestor.status())}`)
         })
-        expect(ingestor.status()).toMatchObject({ state: 'running', error: null })
+        expect(ingestor.status()).toMatchObject({ state: 'running', error: null, storedCursor: FRAMES, shardCursors: [FRAMES, FRAMES, FRAMES] })
         const check = await checkShards({ redis: [target.url], cluster: true, stream: keys.stream, shards: SHARDS, expected })
         const samples = parsePrometheus(await (await fetch(`http://127.0.0.1:${ingestor.healthPort}/metrics`)).text())
         expect(sample(samples, 'firehose_redis_up')).toBe(1)

@@ -9,6 +9,7 @@ export function running(overrides: Partial<IngestorStatus> = {}): IngestorStatus
     stoppedBy: null,
     error: null,
     storedCursor: 41,
+    shardCursors: null,
     position: 42,
     eventLagMs: 90_000_000,
     receiveLagMs: 12,

@@ -9,6 +9,8 @@ export const HarnessErrorCode = {
   ContainerRuntimeUnavailable: 'HARNESS_CONTAINER_RUNTIME_UNAVAILABLE',
   /** A child process (ingestor) exited or timed out before a condition held. */
   ChildProcessFailed: 'HARNESS_CHILD_PROCESS_FAILED',
+  /** No node of a Redis Cluster answers (every one killed or stopped). */
+  ClusterUnreachable: 'HARNESS_CLUSTER_UNREACHABLE',
   /** A waited-for condition did not hold within its deadline. */
   Timeout: 'HARNESS_TIMEOUT',
   /** A harness setting (HARNESS_REDIS, scenario option) has a value the harness does not know. */

@@ -1,3 +1,4 @@
+import { clusterFailover } from './cluster-failover.js'
 import { clusterShards } from './cluster-shards.js'
 import { crashKill9 } from './crash-kill9.js'
 import { cursorRecovery } from './cursor-recovery.js'
@@ -33,6 +34,7 @@ export const SCENARIOS: readonly Scenario[] = [
   haFencing,
   haStaleWrite,
   clusterShards,
+  clusterFailover,
 ]
 
 export function findScenario(name: string): Scenario | undefined {

@@ -5,9 +5,11 @@ import { runScenario, type ScenarioResult } from '../../harness/scenarios/index.
 import type { StreamCheckResult } from '../../harness/stream-checker.js'
 import { scenarioTest } from './scenario-test.js'
 
-// Sharded ingestion on a 3-master Redis Cluster, the ingestor and one master killed (see docs/harness.md).
+// Sharded ingestion on a 3-master Redis Cluster, the ingestor and one master killed; then a
+// master killed for good and its replica (lacking its last writes) promoted (see docs/harness.md).
 describe('scenarios: Redis Cluster', () => {
   scenarioTest('cluster-shards', 300_000)
+  scenarioTest('cluster-failover', 300_000)
 
   it('a missing redis-cli fails the scenario with a message naming it and HARNESS_REDIS_CLI', async () => {
     const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {

@@ -14,7 +14,7 @@ import { RedisSink } from './redis-sink.js'
 import type { IngestorState, IngestorStatus, StopReason } from './status.js'
 import { StatusReporter } from './status-reporter.js'
 import { createFrameVerifier } from './verify/frame-verifier.js'
-import { lowestCursor, parseStoredCursor } from './stored-cursor.js'
+import { lowestCursor, parseStoredCursors } from './stored-cursor.js'
 
 export type { IngestorOptions, FutureCursorPolicy } from './options.js'
 export type { EventType } from './event-filter.js'
@@ -87,10 +87,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       return client
     },
     switchCursor: (relay) => pipeline.switchRelay(relay.cursorKey),
-    storedCursor: async (relay) => {
-      const keys = sink.cursorKeys(relay.cursorKey)
-      return lowestCursor((await sink.readCursors(relay.cursorKey)).map((raw, shard) => parseStoredCursor(raw, keys[shard]!)))
-    },
+    storedCursor: async (relay) => lowestCursor(parseStoredCursors(await sink.readCursors(relay.cursorKey), sink.cursorKeys(relay.cursorKey))),
     onFatal: (err) => void stop('fatal', err),
     logger,
   })

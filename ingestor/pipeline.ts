@@ -19,7 +19,7 @@ import type { DeadLetter, RedisSink, WriteBatch } from './redis-sink.js'
 import { SeqTracker } from './seq-tracker.js'
 import { emptyCounters, type IngestorCounters } from './status.js'
 import { StreamFullWait } from './trim-wait.js'
-import { lowestCursor, parseStoredCursor } from './stored-cursor.js'
+import { highestCursor, lowestCursor, parseStoredCursor, parseStoredCursors } from './stored-cursor.js'
 import { applyVerdicts, type FrameVerifier } from './verify/frame-verifier.js'
 
 interface DecodedBatch {
@@ -158,7 +158,7 @@ export class Pipeline {
    */
   start(storedRaw: readonly string[]): Promise<void> {
     this.believed = [...storedRaw]
-    const stored = storedRaw.map((raw, shard) => parseStoredCursor(raw, this.shardCursorKeys[shard]!))
+    const stored = parseStoredCursors(storedRaw, this.shardCursorKeys)
     this.checkStartCursor(stored)
     const start = this.options.startCursor
     this.shardFloors = start === null ? stored : stored.map(() => start)
@@ -459,8 +459,10 @@ export class Pipeline {
     const entries: StreamEntry[][] = Array.from({ length: shards }, () => [])
     const dead: DeadLetter[] = []
     const floors = this.shardFloors
-    const highest = this.highestBelieved()
-    const lowest = this.storedCursor
+    // Parsed once per write: the forward-only rule and each shard's next cursor need them.
+    const believed = parseStoredCursors(this.believed, this.shardCursorKeys)
+    const highest = highestCursor(believed)
+    const lowest = lowestCursor(believed)
     let lastSeq: number | null = null
     let lowers = false
     let lastTimeMs: number | null = null
@@ -520,23 +522,13 @@ export class Pipeline {
     const writes: ShardWrite[] = []
     for (let shard = 0; shard < shards; shard++) {
       const expected = this.believed[shard]!
-      const next = lastSeq === null ? expected : String(lowers ? lastSeq : Math.max(lastSeq, parseStoredCursor(expected, this.shardCursorKeys[shard]!) ?? -1))
+      const next = lastSeq === null ? expected : String(lowers ? lastSeq : Math.max(lastSeq, believed[shard] ?? -1))
       const shardDead = shard === 0 ? dead : []
       if (entries[shard]!.length === 0 && shardDead.length === 0 && next === expected) continue
       writes.push({ shard, cursorKey: this.shardCursorKeys[shard]!, expected, next, entries: entries[shard]!, dead: shardDead, ...(lowers ? { cursorMayGoLower: true } : {}) })
     }
     if (writes.length === 0) return this.noteWritten(meta.lastFrame)
     await this.commit(writes, meta)
-  }
-
-  /** The highest shard cursor we believe is stored (null: none). */
-  private highestBelieved(): number | null {
-    let highest: number | null = null
-    for (let shard = 0; shard < this.believed.length; shard++) {
-      const cursor = parseStoredCursor(this.believed[shard]!, this.shardCursorKeys[shard]!)
-      if (cursor !== null && (highest === null || cursor > highest)) highest = cursor
-    }
-    return highest
   }
 
   /**
@@ -702,7 +694,7 @@ export class Pipeline {
    * index = shard): from the lowest, each shard skipping what it has.
    */
   private resync(storedRaw: readonly string[], reason: string): void {
-    const stored = storedRaw.map((raw, shard) => parseStoredCursor(raw, this.shardCursorKeys[shard]!))
+    const stored = parseStoredCursors(storedRaw, this.shardCursorKeys)
     this.counters.resyncs++
     const dropped = this.dropUnwritten()
     const storedField = storedRaw.length === 1 ? storedRaw[0] : storedRaw
@@ -747,7 +739,7 @@ export class Pipeline {
     await this.writing.catch(() => undefined) // a failing write ends the run through loops, not here
     const keys = this.sink.cursorKeys(cursorKey)
     const raw = await this.readCursorsRetrying(cursorKey)
-    const storedByShard = raw.map((value, shard) => parseStoredCursor(value, keys[shard]!))
+    const storedByShard = parseStoredCursors(raw, keys)
     const stored = lowestCursor(storedByShard)
     this.cursorKey = cursorKey
     this.shardCursorKeys = keys

@@ -229,7 +229,7 @@ export class RedisSink {
 
   /** The stored cursors of relay cursor key `base` as raw strings ('' where the key does not exist), index = shard. */
   readCursors(base: string): Promise<string[]> {
-    return Promise.all(this.cursorKeys(base).map(async (key) => (await this.redis.get(key)) ?? ''))
+    return Promise.all(this.cursorKeys(base).map((key) => this.readCursor(key)))
   }
 
   async loadScript(): Promise<void> {

@@ -10,9 +10,22 @@ export function parseStoredCursor(raw: string, key: string): number | null {
   return value
 }
 
+/** parseStoredCursor of each shard's raw value, index = shard (`keys` names them in errors). */
+export function parseStoredCursors(raw: readonly string[], keys: readonly string[]): (number | null)[] {
+  return raw.map((value, shard) => parseStoredCursor(value, keys[shard]!))
+}
+
+/** The highest of the shards' cursors, ignoring shards without one (null: none has one). */
+export function highestCursor(cursors: readonly (number | null)[]): number | null {
+  return pickCursor(cursors, Math.max)
+}
+
 /** The lowest of the shards' cursors, ignoring shards without one (null: none has one). */
 export function lowestCursor(cursors: readonly (number | null)[]): number | null {
-  let lowest: number | null = null
-  for (const cursor of cursors) if (cursor !== null && (lowest === null || cursor < lowest)) lowest = cursor
-  return lowest
+  return pickCursor(cursors, Math.min)
+}
+
+function pickCursor(cursors: readonly (number | null)[], pick: (...values: number[]) => number): number | null {
+  const known = cursors.filter((cursor): cursor is number => cursor !== null)
+  return known.length === 0 ? null : pick(...known)
 }

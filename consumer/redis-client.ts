@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import { duplicateClient, type RedisClient } from '../common/redis-client.js'
+import { redisTarget } from '../ingestor/redis-connection.js'
 
 export type { RedisClient } from '../common/redis-client.js'
 /** The `redis` option: a URL, the seed node URLs of a cluster, or a caller's client. */
@@ -18,16 +19,13 @@ export function ownClient(redis: RedisConnection, cluster: boolean): RedisClient
   const perCluster = { lazyConnect: true, enableOfflineQueue: false }
   if (typeof redis === 'object' && 'isCluster' in redis) return duplicateClient(redis, { lazyConnect: true, ...bounded }, perCluster)
   if (!cluster && typeof redis === 'string') return new Redis(redis, { lazyConnect: true, ...bounded })
-  const seeds = (typeof redis === 'string' ? [redis] : redis).map((url) => new URL(url))
-  // Nodes found through CLUSTER SLOTS are bare host:port: they get the seeds' credentials and TLS from redisOptions.
-  const first = seeds[0]!
-  const auth = {
-    ...(first.username !== '' ? { username: decodeURIComponent(first.username) } : {}),
-    ...(first.password !== '' ? { password: decodeURIComponent(first.password) } : {}),
-    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
-  }
+  // The ingestor's URL parser (host, port, credentials, TLS for rediss://), one per seed.
+  const seeds = (typeof redis === 'string' ? [redis] : redis).map((url) => redisTarget(url).options)
+  // Nodes found through CLUSTER SLOTS are bare host:port: they get the first seed's credentials and TLS from redisOptions.
+  const { username, password, tls } = seeds[0]!
+  const auth = { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}), ...(tls !== undefined ? { tls } : {}) }
   return new Cluster(
-    seeds.map((seed) => ({ host: seed.hostname.replace(/^\[|\]$/g, ''), port: seed.port === '' ? 6379 : Number(seed.port) })),
+    seeds.map(({ host, port }) => ({ host: host!, port: port! })),
     { ...perCluster, redisOptions: { ...auth, ...bounded } },
   )
 }

@@ -10,6 +10,7 @@ import { openRedisClient, redisCommand } from '../redis/redis-cli.js'
 import { checkShards, type ShardCheckResult } from '../shard-checker.js'
 import { expectedEntriesFromFixture } from '../stream-checker.js'
 import type { KillTarget } from './kill-plan.js'
+import { withStarted } from './rig.js'
 import type { ScenarioContext } from './types.js'
 
 export interface ClusterRigOptions {
@@ -205,11 +206,6 @@ function servesKey(node: RedisHandle, key: string): Promise<boolean> {
 }
 
 /** Runs `body` with a cluster rig and always closes it. */
-export async function withClusterRig<T>(ctx: ScenarioContext, options: ClusterRigOptions, body: (rig: ClusterRig) => Promise<T>): Promise<T> {
-  const rig = await ClusterRig.start(ctx, options)
-  try {
-    return await body(rig)
-  } finally {
-    await rig.close()
-  }
+export function withClusterRig<T>(ctx: ScenarioContext, options: ClusterRigOptions, body: (rig: ClusterRig) => Promise<T>): Promise<T> {
+  return withStarted(ClusterRig.start(ctx, options), body)
 }

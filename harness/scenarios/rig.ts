@@ -217,11 +217,16 @@ function hostPort(url: string): { host: string; port: number } {
 }
 
 /** Runs `body` with a rig and always closes it. */
-export async function withRig<T>(ctx: ScenarioContext, options: RigOptions, body: (rig: Rig) => Promise<T>): Promise<T> {
-  const rig = await Rig.start(ctx, options)
+export function withRig<T>(ctx: ScenarioContext, options: RigOptions, body: (rig: Rig) => Promise<T>): Promise<T> {
+  return withStarted(Rig.start(ctx, options), body)
+}
+
+/** Runs `body` with whatever `starting` starts (a rig), and always closes it. */
+export async function withStarted<R extends { close(): Promise<void> }, T>(starting: Promise<R>, body: (started: R) => Promise<T>): Promise<T> {
+  const started = await starting
   try {
-    return await body(rig)
+    return await body(started)
   } finally {
-    await rig.close()
+    await started.close()
   }
 }

@@ -45,9 +45,12 @@ CMD ["test/scenarios"]
 
 FROM ${NODE_IMAGE} AS runtime
 # Semi-spaces of 4 MiB instead of up to 16: ~15 MiB less RSS, no measured CPU cost (docs/performance.md).
+# The health port listens on every interface here (the CLI's default is 127.0.0.1): probes and
+# Prometheus come from outside the container.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=4 \
-    FIREHOSE_HEALTH_PORT=8080
+    FIREHOSE_HEALTH_PORT=8080 \
+    FIREHOSE_HEALTH_HOST=0.0.0.0
 WORKDIR /app
 COPY --from=prod-deps /app/package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules

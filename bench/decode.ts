@@ -120,7 +120,7 @@ function atcuteDecode(bytes: Uint8Array, mode: Mode): void {
 /** @ipld: cborg with the dag-cbor options to split, CarBufferReader for the blocks, dag-cbor per record. */
 function ipldDecode(bytes: Uint8Array, mode: Mode): void {
   const [header, rest] = cborgDecodeFirst(bytes, ipldDagCbor.decodeOptions) as [{ t?: string }, Uint8Array]
-  const body = ipldDagCbor.decode(rest) as PeerBody & { blocks: Uint8Array; ops: { action: string; cid?: CID | null }[] }
+  const body = ipldDagCbor.decode<PeerBody & { blocks: Uint8Array; ops: { action: string; cid?: CID | null }[] }>(rest)
   if (header.t !== '#commit' && header.t !== '#sync') return
   const car = CarBufferReader.fromBytes(body.blocks)
   if (mode === 'all') for (const block of car.blocks()) checkSha256(block.bytes, block.cid.multihash.digest)

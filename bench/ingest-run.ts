@@ -127,9 +127,9 @@ export function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, ex
   }
 }
 
-/** A consumer script as a child process, its RSS sampled from /proc. */
-export function spawnConsumer(script: string, argv: string[]): Consumer {
-  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FIREHOSE_LOG_LEVEL: 'warn' } })
+/** A consumer script as a child process, its RSS sampled from /proc. `env` carries what must not be on its command line (a Redis URL). */
+export function spawnConsumer(script: string, argv: string[], env: Record<string, string>): Consumer {
+  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FIREHOSE_LOG_LEVEL: 'warn', ...env } })
   let max: number | null = null
   const timer = setInterval(() => {
     void rssMb(child.pid).then((mb) => {

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { IngestorProcess, ingestArgs } from '../harness/ingestor-process.js'
+import { IngestorProcess, ingestArgs, ingestEnv } from '../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../harness/redis/index.js'
 import { sleep } from '../harness/wait.js'
 import { startReplay } from '../replay/index.js'
@@ -41,7 +41,12 @@ async function main(): Promise<void> {
     runs.push(await measure('naive peer (awaited XADD per event)', fixture, redis, (relay, keys) => naiveChild(relay, redis.url, keys)))
     if (args.baseline !== undefined) {
       const cli = join(args.baseline, 'dist/cli/index.js')
-      runs.push(await measure(`baseline build ${args.baseline} (1 worker)`, fixture, redis, (relay, keys) => spawnConsumer(cli, ingestArgs(ingestorOptions(relay, redis.url, keys, [])))))
+      runs.push(
+        await measure(`baseline build ${args.baseline} (1 worker)`, fixture, redis, (relay, keys) => {
+          const options = ingestorOptions(relay, redis.url, keys, [])
+          return spawnConsumer(cli, ingestArgs(options), ingestEnv(options))
+        }),
+      )
     }
     const paused = args.pauseSeconds > 0 ? await pausedRedisRss(fixture, redis, args.pauseSeconds) : null
 
@@ -75,7 +80,7 @@ function measure(name: string, fixture: { path: string }, redis: RedisHandle, st
 }
 
 function naiveChild(relayUrl: string, redisUrl: string, keys: Keys): Consumer {
-  return spawnConsumer(join(root, 'dist/bench/naive-consumer.js'), [relayUrl, redisUrl, keys.stream, keys.cursorKey])
+  return spawnConsumer(join(root, 'dist/bench/naive-consumer.js'), [relayUrl, keys.stream, keys.cursorKey], { REDIS_URL: redisUrl })
 }
 
 /** Ingestor under load, Redis SIGSTOPped: RSS must stay flat (the queue is bounded, the relay socket paused). */
@@ -107,7 +112,7 @@ async function pausedRedisRss(fixture: { path: string }, redis: RedisHandle, sec
     }
     await child.stop()
     recovered &&= await inOrderWithoutDuplicates(client, keys.stream)
-    return { rssBeforeMb, maxRssDuringMb, queueFrames: statusLine?.queueFrames ?? '?', recovered }
+    return { rssBeforeMb, maxRssDuringMb, queueFrames: typeof statusLine?.queueFrames === 'number' ? statusLine.queueFrames : '?', recovered }
   } finally {
     await relay.close()
     await client.del(keys.stream, keys.cursorKey, `${keys.stream}:dead`)

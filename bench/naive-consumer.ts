@@ -6,10 +6,12 @@ import { entryFields, isSequenced, toStreamEntry } from '../protocol/stream-entr
 /**
  * The peer for bench/ingest.ts: the shape of the consumer the ingestor replaces. Decode on
  * the socket thread, one awaited XADD per event, cursor SET every 5 s apart from the writes.
- * Usage: node dist/bench/naive-consumer.js <relay url with cursor> <redis url> <stream> <cursor key>
+ * Usage: REDIS_URL=<redis url> node dist/bench/naive-consumer.js <relay url with cursor> <stream> <cursor key>
+ * (the Redis URL, which may carry a password, stays off the command line)
  */
-const [url, redisUrl, stream, cursorKey] = process.argv.slice(2)
-if (!url || !redisUrl || !stream || !cursorKey) throw new Error('usage: naive-consumer <relay-url> <redis-url> <stream> <cursor-key>')
+const [url, stream, cursorKey] = process.argv.slice(2)
+const redisUrl = process.env.REDIS_URL
+if (!url || !redisUrl || !stream || !cursorKey) throw new Error('usage: REDIS_URL=<redis-url> naive-consumer <relay-url> <stream> <cursor-key>')
 
 const redis = new Redis(redisUrl)
 const pending: Buffer[] = []

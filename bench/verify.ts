@@ -104,7 +104,7 @@ async function peerVerify(bytes: Uint8Array, keys: Map<string, string>): Promise
     const [collection, rkey] = op.path.split('/') as [string, string]
     return { collection, rkey, cid: op.action === 'delete' ? null : op.cid }
   })
-  const result = await verifyProofs(body.blocks as Uint8Array, claims as Parameters<typeof verifyProofs>[1], body.repo as string, keys.get(body.repo as string)!)
+  const result = await verifyProofs(body.blocks as Uint8Array, claims, body.repo as string, keys.get(body.repo as string)!)
   if (result.unverified.length > 0) throw new Error(`peer: ${result.unverified.length} unverified ops`)
 }
 

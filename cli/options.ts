@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { InvalidArgumentError, Option } from 'commander'
-import { redactText, redactUrl } from '../common/logger.js'
+import { quoteValue, redactText } from '../common/logger.js'
 import { RedisConfigError } from '../ingestor/errors.js'
 import { redisTarget } from '../ingestor/redis-connection.js'
 import { duplicateRelay } from '../ingestor/relay-failover.js'
@@ -57,14 +57,16 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string) 
 }
 
 /**
- * Commander quotes the rejected value in its message ("option '--redis <url>' argument 'VALUE'
- * is invalid."): a malformed URL would print its password. The quoted value goes through
- * redactUrl (which also handles unparseable URLs), the rest through redactText.
+ * Commander quotes the rejected value raw in its message ("option '--redis <url>' argument 'VALUE'
+ * is invalid.", "... value 'VALUE' from env 'REDIS_URL' is invalid."): a malformed URL would print
+ * its password, and a value with a space or a quote is hard to read. The value is requoted by
+ * quoteValue (as given, credentials redacted), the rest goes through redactText. The value ends
+ * at the first of commander's suffixes: the reason after it is ours.
  */
 export function redactUsageError(message: string): string {
-  const quoted = /^(.*?(?:argument|value) ')(.*)(' (?:is invalid|from env '[^']*' is invalid)\b.*)$/s.exec(message)
+  const quoted = /^(.*?(?:argument|value) )'([\s\S]*?)'( (?:from env '[^']*' )?is invalid\b[\s\S]*)$/.exec(message)
   if (quoted === null) return redactText(message)
-  return `${quoted[1]!}${redactUrl(quoted[2]!)}${redactText(quoted[3]!)}`
+  return `${quoted[1]!}${quoteValue(quoted[2]!)}${redactText(quoted[3]!)}`
 }
 
 /** A non-empty string (Redis key names and the like). */
@@ -80,7 +82,7 @@ export function url(protocols: readonly string[]): (value: string) => string {
     try {
       parsed = new URL(value)
     } catch {
-      throw new InvalidArgumentError(`not a valid URL: "${redactUrl(value)}"`)
+      throw new InvalidArgumentError(`not a valid URL: ${quoteValue(value)}`)
     }
     if (!protocols.includes(parsed.protocol)) {
       throw new InvalidArgumentError(`expected a ${protocols.join(' or ')} URL, got "${parsed.protocol}"`)
@@ -110,7 +112,7 @@ export function relayUrl(value: string): string {
   const parsed = new URL(checked)
   // With a scheme any host goes (ws://replay:2470, a compose service); a bare word is a typo.
   if (bare && !plausibleHost(parsed.hostname)) {
-    throw new InvalidArgumentError(`"${redactUrl(value)}" is not a relay: expected a host name with a dot (bsky.network), localhost or an IP address`)
+    throw new InvalidArgumentError(`${quoteValue(value)} is not a relay: expected a host name with a dot (bsky.network), localhost or an IP address`)
   }
   if (parsed.protocol === 'http:') parsed.protocol = 'ws:'
   if (parsed.protocol === 'https:') parsed.protocol = 'wss:'

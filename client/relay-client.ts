@@ -7,6 +7,7 @@ import { SeededRandom } from '../common/random.js'
 import { Backoff } from './backoff.js'
 import { nowUs } from './clock.js'
 import { parseRetryAfter } from './retry-after.js'
+import { systemTimers, type TimerHandle, type Timers } from '../common/timers.js'
 
 export interface RelayClientOptions {
   /** Full ws(s)://.../xrpc/com.atproto.sync.subscribeRepos URL. */
@@ -29,6 +30,8 @@ export interface RelayClientOptions {
   maxPayloadBytes?: number
   /** Jitter source. */
   random?: SeededRandom
+  /** Clock and timers of the backoff, liveness and close grace (default: the process' own; tests pass a fake). */
+  timers?: Timers
 }
 
 export interface RelayOpenEvent {
@@ -89,6 +92,7 @@ export class RelayClient extends EventEmitter {
   private readonly maxPayload: number
   private readonly backoff: Backoff
   private readonly warnings: LogAggregator
+  private readonly timers: Timers
   private readonly counters: Omit<RelayClientStats, 'paused'> = {
     connects: 0,
     reconnects: 0,
@@ -114,8 +118,9 @@ export class RelayClient extends EventEmitter {
   private dropReason: string | null = null
   /** Set by a refused handshake; used instead of the backoff delay for the next attempt. */
   private retryAfterMs: number | null = null
-  private retryTimer: NodeJS.Timeout | null = null
-  private livenessTimer: NodeJS.Timeout | null = null
+  private retryTimer: TimerHandle | null = null
+  private livenessTimer: TimerHandle | null = null
+  private closeGraceTimer: TimerHandle | null = null
   private closeWaiters: (() => void)[] = []
 
   constructor(options: RelayClientOptions) {
@@ -128,6 +133,7 @@ export class RelayClient extends EventEmitter {
     this.maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD
     this.backoff = new Backoff(options.backoff, options.random)
     this.warnings = new LogAggregator(this.logger, 'repeated relay warnings')
+    this.timers = options.timers ?? systemTimers
   }
 
   get stats(): RelayClientStats {
@@ -151,7 +157,7 @@ export class RelayClient extends EventEmitter {
     if (!this.paused) return
     this.paused = false
     // Time spent paused is not silence from the relay.
-    this.lastFrameMs = Date.now()
+    this.lastFrameMs = this.timers.now()
     this.ws?.resume()
   }
 
@@ -173,7 +179,7 @@ export class RelayClient extends EventEmitter {
       ws.resume()
       ws.close(1000, 'client closing')
       // A relay that never answers the close frame is cut off (ws alone would wait 30 s).
-      setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
+      this.closeGraceTimer ??= this.timers.setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
     })
   }
 
@@ -202,7 +208,7 @@ export class RelayClient extends EventEmitter {
   private onOpen(ws: WebSocket, url: string, cursor: number | null): void {
     if (ws !== this.ws) return
     this.counters.connects++
-    this.openedAtMs = Date.now()
+    this.openedAtMs = this.timers.now()
     this.lastFrameMs = this.openedAtMs
     this.lastPingMs = this.openedAtMs
     if (this.paused) ws.pause()
@@ -221,7 +227,7 @@ export class RelayClient extends EventEmitter {
     }
     // binaryType is the default 'nodebuffer', so binary messages arrive as one Buffer.
     const bytes = data as Buffer
-    const now = Date.now()
+    const now = this.timers.now()
     this.lastFrameMs = now
     this.counters.lastError = null
     this.counters.framesReceived++
@@ -248,10 +254,11 @@ export class RelayClient extends EventEmitter {
     if (ws !== this.ws) return
     this.ws = null
     this.stopLiveness()
-    const connectedMs = this.openedAtMs === null ? 0 : Date.now() - this.openedAtMs
+    const connectedMs = this.openedAtMs === null ? 0 : this.timers.now() - this.openedAtMs
     this.openedAtMs = null
     const reason = this.dropReason ?? wsReason
     if (this.closed) {
+      this.clearCloseGraceTimer()
       const event: RelayCloseEvent = { code, reason, willReconnect: false, delayMs: 0 }
       this.logger.info(event, 'relay connection closed')
       this.emit('close', event)
@@ -265,7 +272,7 @@ export class RelayClient extends EventEmitter {
     this.logger.warn({ ...event, connectedMs, attempt: this.backoff.attempts }, 'relay connection lost; reconnecting')
     this.emit('close', event)
     if (this.closed) return // a close listener may have closed us
-    this.retryTimer = setTimeout(() => this.connect(), delayMs)
+    this.retryTimer = this.timers.setTimeout(() => this.connect(), delayMs)
   }
 
   /**
@@ -305,12 +312,16 @@ export class RelayClient extends EventEmitter {
     this.stopLiveness()
     // Check often enough that a stall is noticed within ~25% of stallTimeoutMs.
     const tickMs = Math.max(10, Math.floor(Math.min(this.pingIntervalMs, this.stallTimeoutMs) / 4))
-    this.livenessTimer = setInterval(() => this.checkLiveness(ws), tickMs)
+    const tick = (): void => {
+      this.livenessTimer = this.timers.setTimeout(tick, tickMs)
+      this.checkLiveness(ws)
+    }
+    this.livenessTimer = this.timers.setTimeout(tick, tickMs)
   }
 
   private checkLiveness(ws: WebSocket): void {
     if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return
-    const now = Date.now()
+    const now = this.timers.now()
     // A paused socket reads nothing: silence is ours, not the relay's.
     if (this.paused) {
       this.lastFrameMs = now
@@ -329,13 +340,18 @@ export class RelayClient extends EventEmitter {
   }
 
   private stopLiveness(): void {
-    if (this.livenessTimer !== null) clearInterval(this.livenessTimer)
+    if (this.livenessTimer !== null) this.timers.clearTimeout(this.livenessTimer)
     this.livenessTimer = null
   }
 
   private clearRetryTimer(): void {
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer)
     this.retryTimer = null
+  }
+
+  private clearCloseGraceTimer(): void {
+    if (this.closeGraceTimer !== null) this.timers.clearTimeout(this.closeGraceTimer)
+    this.closeGraceTimer = null
   }
 }
 

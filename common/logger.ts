@@ -79,9 +79,43 @@ export function redactUrl(url: string): string {
     if (parsed.password) parsed.password = '***'
     return parsed.toString()
   } catch {
-    const at = url.lastIndexOf('@')
-    if (at === -1) return url
-    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? ''
-    return `${scheme}***${url.slice(at)}`
+    return redactBeforeLastAt(url)
   }
+}
+
+/**
+ * A value for an error message, as given: in JSON quotes (a space, a quote or a newline stays
+ * visible and the message one line) and not re-serialized (a URL parser would percent-encode it
+ * into something the user never typed), with any URL userinfo replaced by `***`.
+ */
+export function quoteValue(value: string): string {
+  return JSON.stringify(redactUserinfo(value))
+}
+
+/** Schemes whose authority also ends at a backslash, and may follow any run of slashes (WHATWG URL "special"). */
+const SPECIAL_SCHEMES = new Set(['http:', 'https:', 'ws:', 'wss:', 'ftp:', 'file:'])
+
+/** The text with a URL's userinfo replaced, found where the URL parser finds it; the rest untouched. */
+function redactUserinfo(value: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    return redactBeforeLastAt(value)
+  }
+  if (parsed.username === '' && parsed.password === '') return value
+  // Unmatched (leading blanks the parser strips): the scheme is redacted along with the userinfo, or the fallback below does it.
+  const prefix = /^[a-z][a-z0-9+.-]*:[/\\]*/i.exec(value)?.[0] ?? ''
+  const rest = value.slice(prefix.length)
+  const end = rest.search(SPECIAL_SCHEMES.has(parsed.protocol) ? /[/?#\\]/ : /[/?#]/)
+  const at = (end === -1 ? rest : rest.slice(0, end)).lastIndexOf('@')
+  return at === -1 ? redactBeforeLastAt(value) : `${prefix}***${rest.slice(at)}`
+}
+
+/** A string that does not parse: everything up to its last '@' (after the scheme) goes, since a malformed password may hold any character. */
+function redactBeforeLastAt(text: string): string {
+  const at = text.lastIndexOf('@')
+  if (at === -1) return text
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? ''
+  return `${scheme}***${text.slice(at)}`
 }

@@ -34,7 +34,7 @@ export function createLegacyQueue(options: Omit<ConsumerOptions, 'consumer' | 'c
   const logger = (resolved.logger ?? silentLogger).child({ component: 'legacy-queue' })
   const group = new StreamGroup(resolved.redis, resolved, logger)
   let claimCursor = '0-0'
-  const legacy = (events: StreamEvent[]): LegacyQueueEvent[] => events.map((event) => ({ ...event, seq: String(event.seq) }) as LegacyQueueEvent)
+  const legacy = (events: StreamEvent[]): LegacyQueueEvent[] => events.map((event) => ({ ...event, seq: String(event.seq) }))
   const logged = async <T>(what: string, fallback: T, run: () => Promise<T>): Promise<T> => {
     try {
       await group.ready()

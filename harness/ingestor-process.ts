@@ -46,12 +46,21 @@ export function cliEntryPoint(): string {
   return basename(parent) === 'dist' ? join(parent, 'cli', 'index.js') : join(parent, 'dist', 'cli', 'index.js')
 }
 
-/** The argv a user would type for these options (after `firehose`). */
+/**
+ * The argv a user would type for these options (after `firehose`), except the Redis URL: it may
+ * carry a password, and a command line is world-readable (`ps`, /proc/<pid>/cmdline), so it goes
+ * in the child's environment (ingestEnv).
+ */
 export function ingestArgs(options: IngestorProcessOptions): string[] {
-  const args = ['ingest', '--relay', options.relayUrl, '--redis', options.redisUrl]
+  const args = ['ingest', '--relay', options.relayUrl]
   if (options.stream !== undefined) args.push('--stream', options.stream)
   if (options.cursorKey !== undefined) args.push('--cursor-key', options.cursorKey)
   return [...args, ...(options.args ?? [])]
+}
+
+/** The environment carrying what ingestArgs leaves out: REDIS_URL, the variable `ingest --redis` falls back to. */
+export function ingestEnv(options: IngestorProcessOptions): { REDIS_URL: string } {
+  return { REDIS_URL: options.redisUrl }
 }
 
 export class IngestorProcess {
@@ -103,6 +112,7 @@ export class IngestorProcess {
       if (options.env?.[name] === undefined) delete env[name]
     }
     if (options.crashAt != null) env.FIREHOSE_CRASH_AT = options.crashAt
+    Object.assign(env, ingestEnv(options))
     // Own process group: a Ctrl-C meant for the harness (loadtest's report on SIGINT) must not reach
     // the child; the harness stops it, and reapOnExit kills it if the harness dies.
     const child = spawn(process.execPath, [cliEntryPoint(), ...ingestArgs(options)], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })

@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import { systemTimers, type TimerHandle, type Timers } from '../common/timers.js'
 
 /**
  * A toxiproxy-like TCP proxy (toxiproxy itself cannot be installed here) to put between the
@@ -16,6 +17,8 @@ export interface TcpProxyOptions {
   port?: number
   /** Per direction per connection (default 1 MiB). */
   maxBufferedBytes?: number
+  /** The clock and timers latency and bandwidth run on (default the process' own); tests pass a fake to move time by hand. */
+  timers?: Timers
 }
 
 export interface TcpProxyStats {
@@ -36,6 +39,7 @@ export class TcpProxy {
   readonly host: string
   private upstream: { host: string; port: number }
   private readonly maxBuffered: number
+  private readonly timers: Timers
   private readonly links = new Set<Link>()
   private latencyMs = 0
   private bytesPerSec: number | null = null
@@ -50,6 +54,7 @@ export class TcpProxy {
     this.host = options.host ?? '127.0.0.1'
     this.upstream = { ...options.upstream }
     this.maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED
+    this.timers = options.timers ?? systemTimers
     server.on('connection', (client) => this.accept(client))
   }
 
@@ -148,7 +153,7 @@ export class TcpProxy {
     }
     this.counters.accepted++
     const upstream = connect({ ...this.upstream, noDelay: true })
-    const link = new Link(client, upstream, this)
+    const link = new Link(client, upstream, this, this.timers)
     this.links.add(link)
     link.onClose(() => this.links.delete(link))
   }
@@ -175,8 +180,9 @@ class Link {
     private readonly client: Socket,
     private readonly upstream: Socket,
     proxy: TcpProxy,
+    timers: Timers,
   ) {
-    this.pipes = [new Pipe(client, upstream, proxy, 'up'), new Pipe(upstream, client, proxy, 'down')]
+    this.pipes = [new Pipe(client, upstream, proxy, timers, 'up'), new Pipe(upstream, client, proxy, timers, 'down')]
     for (const socket of [client, upstream]) {
       socket.on('error', () => this.destroy())
       socket.on('close', () => this.destroy())
@@ -223,8 +229,8 @@ class Pipe {
   private queuedBytes = 0
   private lastReleaseAt = 0
   private tokens = 0
-  private tokensAt = Date.now()
-  private timer: NodeJS.Timeout | null = null
+  private tokensAt: number
+  private timer: TimerHandle | null = null
   private waitingForDrain = false
   private sourceEnded = false
 
@@ -232,8 +238,10 @@ class Pipe {
     private readonly source: Socket,
     private readonly dest: Socket,
     private readonly proxy: TcpProxy,
+    private readonly timers: Timers,
     private readonly direction: 'up' | 'down',
   ) {
+    this.tokensAt = timers.now()
     source.on('data', (chunk: Buffer) => this.enqueue(chunk))
     source.on('end', () => {
       this.sourceEnded = true
@@ -251,18 +259,18 @@ class Pipe {
 
   resetBucket(): void {
     this.tokens = 0
-    this.tokensAt = Date.now()
+    this.tokensAt = this.timers.now()
   }
 
   dispose(): void {
-    if (this.timer !== null) clearTimeout(this.timer)
+    if (this.timer !== null) this.timers.clearTimeout(this.timer)
     this.timer = null
     this.queue.length = 0
     this.queuedBytes = 0
   }
 
   private enqueue(chunk: Buffer): void {
-    const now = Date.now()
+    const now = this.timers.now()
     // Never earlier than the chunk before it: lowering the latency must not reorder bytes.
     this.lastReleaseAt = Math.max(this.lastReleaseAt, now + this.proxy.settings.latencyMs)
     this.queue.push({ chunk, releaseAt: this.lastReleaseAt })
@@ -273,14 +281,14 @@ class Pipe {
 
   pump(): void {
     if (this.timer !== null) {
-      clearTimeout(this.timer)
+      this.timers.clearTimeout(this.timer)
       this.timer = null
     }
     const { stalled, bytesPerSec, maxBuffered } = this.proxy.settings
     while (!stalled && !this.waitingForDrain && !this.dest.destroyed) {
       const head = this.queue[0]
       if (head === undefined) break
-      const now = Date.now()
+      const now = this.timers.now()
       if (head.releaseAt > now) {
         this.schedule(head.releaseAt - now)
         return
@@ -313,7 +321,7 @@ class Pipe {
   }
 
   private schedule(ms: number): void {
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = null
       this.pump()
     }, ms)

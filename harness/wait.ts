@@ -19,3 +19,13 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, options
     await sleep(options.intervalMs ?? 20)
   }
 }
+
+/**
+ * Resolves once the event loop has polled for I/O `turns` times (setImmediate runs right after
+ * the poll phase). For checks that something did NOT happen over real sockets in this process:
+ * by then a socket that is being read has taken what the kernel holds for it, and an answer
+ * already sent has arrived. Counts loop turns, never time.
+ */
+export async function ioTurns(turns = 3): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve))
+}

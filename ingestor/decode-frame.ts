@@ -26,8 +26,11 @@ export type DecodeResult =
 export type SkipResult = { kind: 'skip'; t: string; seq: number | null }
 /** A well-formed event the filter drops (its type, or a commit with no matching op left); its seq still moves the cursor. */
 export type FilteredResult = { kind: 'filtered'; seq: number; /** commit ops removed */ ops: number }
-/** Malformed: goes to the dead-letter stream with its raw bytes. */
-export type BadResult = { kind: 'bad'; seq: number | null; code: string; message: string }
+/**
+ * Goes to the dead-letter stream with its raw bytes: malformed, or with `decoded` a frame that
+ * decoded but failed --verify (its seq is as trustworthy as any well-formed frame's: I15).
+ */
+export type BadResult = { kind: 'bad'; seq: number | null; code: string; message: string; decoded?: true }
 
 export interface DecodeSettings {
   verifyBlocks: BlockVerification
@@ -104,6 +107,14 @@ export function decodeInline(frames: readonly Uint8Array[], settings: DecodeSett
   for (const frame of frames) offsets.push(offsets[offsets.length - 1]! + frame.byteLength)
   const packed = Buffer.concat(frames)
   return unpackBatch(decodeBatch(packed, offsets, settings))
+}
+
+/**
+ * Whether a frame decodes as the decoder will decode it (the same checks), on the calling
+ * thread. For the rare frame whose seq must be trusted before the decoder sees it (I15).
+ */
+export function frameDecodes(bytes: Uint8Array, verifyBlocks: BlockVerification): boolean {
+  return decodeOne(bytes, verifyBlocks, null, 1).kind !== 'bad'
 }
 
 type OneResult = { kind: 'entry'; entry: StreamEntry; timeMs: number | null; filteredOps: number; shard: number } | SkipResult | FilteredResult | BadResult

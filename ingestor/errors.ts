@@ -15,6 +15,8 @@ export const IngestorErrorCode = {
   CursorConflict: 'INGESTOR_CURSOR_CONFLICT',
   /** A write would have moved the stored cursor backwards; the write script refused it (fields: stored, next). Our bug: nothing was written. */
   CursorBackwards: 'INGESTOR_CURSOR_BACKWARDS',
+  /** The write script refused its own arguments (fields: reason). Our bug: nothing was written. */
+  BadScriptArguments: 'INGESTOR_BAD_SCRIPT_ARGUMENTS',
 } as const
 export type IngestorErrorCode = (typeof IngestorErrorCode)[keyof typeof IngestorErrorCode]
 
@@ -36,6 +38,8 @@ export const RedisConfigErrorCode = {
   DbRange: 'REDIS_DB_RANGE',
   /** TLS set-up failed: an unreadable CA/cert/key file, TLS options on a redis:// URL, or a certificate the server or we rejected. */
   Tls: 'REDIS_TLS',
+  /** A key the ingestor uses holds another type (fields: key, type, expected): e.g. the stream key holds a string. */
+  WrongType: 'REDIS_WRONGTYPE',
 } as const
 export type RedisConfigErrorCode = (typeof RedisConfigErrorCode)[keyof typeof RedisConfigErrorCode]
 

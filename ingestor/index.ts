@@ -1,3 +1,4 @@
+import { format } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exponentialDelayMs } from '../client/backoff.js'
 import { RelayClient } from '../client/relay-client.js'
@@ -96,7 +97,12 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   sink.onFatal = (err) => void stop('fatal', err)
   // A Redis that comes back empty (no persistence) has lost the group too; recreate it.
   sink.redis.on('ready', () => {
-    if (state === 'running' && sink.isReady) sink.ensureGroup().catch((err: unknown) => logger.warn({ err }, 'could not recreate the consumer group'))
+    if (state !== 'running' || !sink.isReady) return
+    sink.ensureGroup().catch((err: unknown) => {
+      const fatal = redisConfigError(err)
+      if (fatal !== null) void stop('fatal', fatal)
+      else logger.warn({ err: { message: (err as Error).message } }, 'could not recreate the consumer group')
+    })
   })
 
   // HA: only the lease holder writes; onLost ends this run at once (a supervisor restarts it as a standby).
@@ -141,7 +147,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         failovers: relays.failovers,
         primaryReturns: relays.primaryReturns,
       },
-      redis: { ready: sink.isReady },
+      redis: { ready: sink.isReady && pipeline.writesFailingForMs === null, writesFailingForMs: pipeline.writesFailingForMs },
       streamFull: pipeline.streamFull,
       lease: lease === null ? null : { held: lease.held, holder: lease.holder },
       counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
@@ -160,7 +166,8 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         redis: sink.redis,
         shards: sink.shardKeys,
       })
-      pipeline.onWriteAnswered = health.observeWrite
+      const observeWrite = health.observeWrite.bind(health)
+      pipeline.onWriteAnswered = observeWrite
     }
   } catch (err) {
     // e.g. the port is taken: release what is already open so the caller's process can exit.
@@ -175,7 +182,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       state = 'stopping'
       stoppedBy = reason
       if (error !== undefined) {
-        fatal = error instanceof Error ? error.message : String(error)
+        fatal = error instanceof Error ? error.message : format('%s', error)
         fatalError = error
         logger.error({ err: error }, 'ingestor failed')
         pipeline.abandon()
@@ -209,7 +216,8 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         if (!(await lease.acquire(() => state !== 'standby'))) return // stopped while a standby
         state = 'starting'
       }
-      const storedRaw = await startupRead(sink, () => state !== 'starting', logger, options.redisBackoff, options.cursorKey)
+      const uses = { cursorKeyBases: options.relays.map((relay) => relay.cursorKey), probes: options.healthPort !== null, leaseKey: options.ha ? options.leaseKey : null }
+      const storedRaw = await startupRead(sink, uses, () => state !== 'starting', logger, options.redisBackoff, options.cursorKey)
       // Stopped while waiting for Redis (or, HA, the lease was lost meanwhile).
       if (storedRaw === null || state !== 'starting') return
       const finished = pipeline.start(storedRaw)
@@ -225,11 +233,13 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
 }
 
 /**
- * Waits for Redis (retrying forever: never exit on a Redis outage), prepares it and reads the
- * cursors (index = shard); null if stopped meanwhile. Configuration errors (redis-connection.ts) are thrown.
+ * Waits for Redis (retrying forever: never exit on a Redis outage), checks that it can do the
+ * work (redis-preflight.ts), prepares it and reads the cursors (index = shard); null if stopped
+ * meanwhile. Configuration errors (redis-connection.ts, refusal.ts) are thrown.
  */
 async function startupRead(
   sink: RedisSink,
+  uses: Parameters<RedisSink['preflight']>[0],
   cancelled: () => boolean,
   logger: Logger,
   backoff: { initialMs: number; maxMs: number },
@@ -237,8 +247,10 @@ async function startupRead(
 ): Promise<string[] | null> {
   for (let attempt = 0; !cancelled(); attempt++) {
     try {
-      await Promise.race([sink.whenReady(), sleep(backoff.maxMs)])
+      // Wakes up now and then to see whether the run was stopped; the timer never holds the process.
+      await Promise.race([sink.whenReady(), sleep(backoff.maxMs, undefined, { ref: false })])
       if (!sink.isReady) continue
+      await sink.preflight(uses)
       await sink.ensureGroup()
       await sink.loadScript()
       return await sink.readCursors(cursorKey)
@@ -246,7 +258,7 @@ async function startupRead(
       const fatal = redisConfigError(err)
       if (fatal !== null) throw fatal
       logger.warn({ err: { message: (err as Error).message } }, 'redis not ready at startup; retrying')
-      await sleep(exponentialDelayMs(backoff, attempt))
+      await sleep(exponentialDelayMs(backoff, attempt), undefined, { ref: false })
     }
   }
   return null

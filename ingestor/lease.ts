@@ -114,9 +114,8 @@ export class Lease {
     this.renewing = true
     const sentAtMs = performance.now()
     try {
-      const reply: unknown = await this.run(RENEW, this.token, this.options.ttlMs)
+      const holder = (await this.run(RENEW, this.token, this.options.ttlMs)) as string | null // the holder's token, or nil
       if (!this.held) return
-      const holder = reply === null ? null : String(reply)
       this.holder = holder
       if (holder === this.token) this.extend(sentAtMs)
       else this.lose(holder === null ? 'the lease expired in Redis' : `taken over by ${holder}`)

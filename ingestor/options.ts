@@ -47,6 +47,8 @@ export interface IngestorOptions {
   trim?: TrimMode
   /** Bound of the dead-letter stream (MAXLEN ~). Default 10_000. */
   deadLetterMaxLen?: number
+  /** Byte bound of the dead-letter stream: lowers the entry bound so that entries of the largest size fit (dead-letter.ts). Default 64 MiB. */
+  deadLetterMaxBytes?: number
   /** No frame from the relay (pongs do not count) for this long => reconnect. Default 30_000. */
   stallTimeoutMs?: number
   /** Largest WebSocket message accepted; a larger one ends the connection (docs/relay-client.md). Default 16 MiB. */
@@ -83,7 +85,10 @@ export interface IngestorOptions {
   statusIntervalMs?: number
   /** Serve GET /health, /ready and /metrics on this port (0 = any free port); null = no HTTP server. */
   healthPort?: number | null
-  /** Address the health server listens on. Default '0.0.0.0' (probes and scrapers come from outside a container). */
+  /**
+   * Address the health server listens on. Default '127.0.0.1': /metrics and /ready tell anyone who can
+   * reach them about the deployment, so listening beyond this host is a choice (the Docker image sets 0.0.0.0).
+   */
   healthHost?: string
   /** GET /ready fails when frames have waited this long with no write acknowledged. Default 10_000. */
   readyWriteTimeoutMs?: number
@@ -140,6 +145,7 @@ export const INGESTOR_DEFAULTS = {
   cursorKey: 'firehose:cursor',
   group: 'firehose-processors',
   deadLetterMaxLen: 10_000,
+  deadLetterMaxBytes: 64 * 1024 * 1024,
   stallTimeoutMs: 30_000,
   maxMessageBytes: 16 * 1024 * 1024,
   onFutureCursor: 'live' as FutureCursorPolicy,
@@ -152,7 +158,7 @@ export const INGESTOR_DEFAULTS = {
   maxConsecutiveBadFrames: 20,
   statusIntervalMs: 10_000,
   decodeWorkers: 1,
-  healthHost: '0.0.0.0',
+  healthHost: '127.0.0.1',
   readyWriteTimeoutMs: 10_000,
   plcUrl: 'https://plc.directory',
   didCacheSize: 50_000,
@@ -191,6 +197,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     maxLen: options.maxLen ?? null,
     trim: options.trim ?? 'safe',
     deadLetterMaxLen: options.deadLetterMaxLen ?? INGESTOR_DEFAULTS.deadLetterMaxLen,
+    deadLetterMaxBytes: options.deadLetterMaxBytes ?? INGESTOR_DEFAULTS.deadLetterMaxBytes,
     stallTimeoutMs: options.stallTimeoutMs ?? INGESTOR_DEFAULTS.stallTimeoutMs,
     maxMessageBytes: options.maxMessageBytes ?? INGESTOR_DEFAULTS.maxMessageBytes,
     onFutureCursor: options.onFutureCursor ?? INGESTOR_DEFAULTS.onFutureCursor,
@@ -239,6 +246,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('queueBytes', resolved.queueBytes, 1)
   checkInteger('maxConsecutiveBadFrames', resolved.maxConsecutiveBadFrames, 1)
   checkInteger('deadLetterMaxLen', resolved.deadLetterMaxLen, 1)
+  checkInteger('deadLetterMaxBytes', resolved.deadLetterMaxBytes, 1)
   checkInteger('stallTimeoutMs', resolved.stallTimeoutMs, 1)
   checkInteger('maxMessageBytes', resolved.maxMessageBytes, 1)
   checkInteger('statusIntervalMs', resolved.statusIntervalMs, 0)

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { exponentialDelayMs } from '../client/backoff.js'
 import type { RelayClient } from '../client/relay-client.js'
+import { FaultLog } from '../common/fault-log.js'
 import { LogAggregator } from '../common/log-aggregator.js'
 import type { Logger } from '../common/logger.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
@@ -9,7 +10,7 @@ import { peekFrame } from '../protocol/peek.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
 import { BatchChannel } from './batch-channel.js'
 import type { CrashPoints } from './crash-points.js'
-import type { DecodeResult } from './decode-frame.js'
+import { frameDecodes, type DecodeResult } from './decode-frame.js'
 import type { FrameDecoder } from './decoder.js'
 import { FrameQueue, type QueuedFrame } from './frame-queue.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
@@ -124,6 +125,8 @@ export class Pipeline {
    * cursor below the stored one. Otherwise a frame's seq never moves the cursor back (I15).
    */
   private cursorMayGoLower = false
+  /** Writes that fail or go unanswered: one warning, "redis writes still failing" lines, one line when they succeed again. */
+  private readonly writeFaults: FaultLog
   /** Safe trimming: a write refused because the stream is full waits here (null without --max-len or with --trim unsafe). */
   private readonly streamFullWait: StreamFullWait | null
 
@@ -144,6 +147,12 @@ export class Pipeline {
     this.warnings = new LogAggregator(logger, 'repeated relay frame warnings')
     this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
     this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (batch) => ({ frames: batch.frames.length, bytes: batch.bytes }))
+    this.writeFaults = new FaultLog(logger, {
+      still: 'redis writes still failing',
+      durationField: 'failingForMs',
+      intervalMs: options.redisDownLogIntervalMs,
+      describe: () => ({ queueFrames: this.queue.frames, queueBytes: this.queue.bytes }),
+    })
     this.streamFullWait = options.maxLen !== null && options.trim === 'safe' ? new StreamFullWait(sink, options.maxLen, this.counters, logger) : null
   }
 
@@ -227,6 +236,14 @@ export class Pipeline {
       return
     }
     if (peek.seq !== undefined) {
+      // A seq that leaps ahead would become our position (and the next connection's cursor), and
+      // every frame below it would be skipped: trusted only from a frame that decodes (I15).
+      if (this.tracker.wouldLeap(peek.seq) && !frameDecodes(bytes, this.options.verifyBlocks)) {
+        this.counters.untrustedSeqs++
+        this.warnings.warn('untrusted-seq', { seq: peek.seq, position: this.tracker.position }, 'a malformed frame carries a seq ahead of the stream: not trusted (dead-lettered, position unchanged)')
+        this.enqueue({ bytes, seq: peek.seq, receivedAtUs }) // the seq goes with the dead letter; a bad frame never moves the cursor
+        return
+      }
       const position = this.tracker.position
       const verdict = this.tracker.classify(peek.seq)
       const first = this.firstFrameOfConnection
@@ -262,6 +279,7 @@ export class Pipeline {
 
   /** Abandons queued work (fatal error): nothing more is written; the cursor in Redis stays consistent. */
   abandon(): void {
+    this.writeFaults.end()
     this.epoch++
     this.queue.clear()
     this.queue.close()
@@ -318,6 +336,11 @@ export class Pipeline {
 
   get deadLetterCodes(): Record<string, number> {
     return Object.fromEntries(this.deadLettersByCode)
+  }
+
+  /** How long writes have failed or one has gone unanswered past --ready-write-timeout; null while Redis answers them. */
+  get writesFailingForMs(): number | null {
+    return this.writeFaults.durationMs
   }
 
   get streamFull(): boolean {
@@ -471,9 +494,11 @@ export class Pipeline {
       for (let i = 0; i < batch.frames.length; i++) {
         const frame = batch.frames[i]!
         const result = batch.results[i]!
-        if (frame.seq !== undefined) {
-          // Forward only; the one sanctioned step back is taken by a frame that decoded (I15).
-          if (this.cursorMayGoLower && result.kind !== 'bad' && highest !== null && frame.seq <= (lastSeq ?? highest)) {
+        // Only a frame that decoded moves the cursor (a --verify failure did): a malformed frame's
+        // seq is a hint, and the cursor passes its dead letter with the next well-formed frame above it (I15).
+        if (frame.seq !== undefined && (result.kind !== 'bad' || result.decoded === true)) {
+          // Forward only; the one sanctioned step back (a new seq space, a forced --cursor) is taken once.
+          if (this.cursorMayGoLower && highest !== null && frame.seq <= (lastSeq ?? highest)) {
             lastSeq = frame.seq
             lowers = true
             this.cursorMayGoLower = false
@@ -624,7 +649,8 @@ export class Pipeline {
         const startedMs = performance.now()
         const reply = this.sink.write(write)
         this.crash.hit('mid-batch')
-        const outcome = await reply
+        const outcome = await this.answered(reply, write)
+        this.writeFaults.end('redis writes succeed again')
         this.onWriteAnswered?.(performance.now() - startedMs)
         this.crash.hit('after-write-before-ack')
         if (outcome.kind === 'applied') return { kind: 'applied' }
@@ -647,12 +673,29 @@ export class Pipeline {
         const fatal = redisConfigError(err)
         if (fatal !== null) throw fatal
         this.counters.redisErrors++
-        if (failures === 0) {
-          this.logger.warn({ err: { message: (err as Error).message }, key: write.cursorKey, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
-        }
+        this.writeFaults.begin({ err: { message: (err as Error).message }, key: write.cursorKey, expected: write.expected, next: write.next }, 'redis write failed; relay paused until it succeeds')
         await sleep(exponentialDelayMs(this.options.redisBackoff, failures++))
         checkFirst = true
       }
+    }
+  }
+
+  /**
+   * The write's reply. A Redis that hangs (SIGSTOP, a long blocking command, a half-open
+   * connection) answers nothing and closes nothing: after --ready-write-timeout without an answer
+   * the fault is logged (and "still" lines follow) while the write keeps waiting; whether it ran
+   * is decided by the cursor as for any failed write (I5).
+   */
+  private async answered<T>(reply: Promise<T>, write: ShardWrite): Promise<T> {
+    const timeoutMs = this.options.readyWriteTimeoutMs
+    const overdue = setTimeout(() => {
+      this.writeFaults.begin({ key: write.cursorKey, timeoutMs, queueFrames: this.queue.frames }, `redis has not answered a write for ${timeoutMs / 1000} s; relay paused until it does`)
+    }, timeoutMs)
+    overdue.unref()
+    try {
+      return await reply
+    } finally {
+      clearTimeout(overdue)
     }
   }
 

@@ -42,7 +42,9 @@ export function readiness(status: IngestorStatus, ping: RedisPing, options: { wr
   else if (!status.relay.connected) reasons.push(`relay disconnected${lastError}`)
   // e.g. a relay that resends an oversized message on every connection: connected, yet nothing flows.
   else if (status.relay.lastError !== null) reasons.push(`relay connected but failing, no frame since: ${status.relay.lastError}`)
-  if (!status.redis.ready) reasons.push('redis connection not ready')
+  const failingForMs = status.redis.writesFailingForMs
+  if (failingForMs !== null) reasons.push(`redis writes failing or unanswered for ${seconds(failingForMs)} s`)
+  else if (!status.redis.ready) reasons.push('redis connection not ready')
   if (!ping.ok) reasons.push(`redis not answering: ${ping.error ?? 'no reply'}`)
   if (status.streamFull) reasons.push('stream full: writes wait until consumer groups acknowledge entries (safe trim at --max-len)')
   if (status.pendingSinceMs !== null) {

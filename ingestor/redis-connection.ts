@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { RedisClient } from '../common/redis-client.js'
-import { redactUrl } from '../common/logger.js'
+import { quoteValue } from '../common/logger.js'
 import { RedisConfigError, RedisConfigErrorCode } from './errors.js'
 
 /** Client-side TLS for a rediss:// URL; files are PEM. Without caFile, Node's bundled CAs are trusted. */
@@ -26,7 +26,7 @@ export interface RedisTarget {
  */
 export function redisTarget(url: string, tls: RedisTlsOptions = {}): RedisTarget {
   const bad = (reason: string): never => {
-    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${redactUrl(url)}: ${reason}`, { reason })
+    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${quoteValue(url)}: ${reason}`, { reason })
   }
   let parsed: URL
   try {
@@ -38,7 +38,8 @@ export function redisTarget(url: string, tls: RedisTlsOptions = {}): RedisTarget
   if (parsed.hostname === '') bad('no host')
   if (parsed.search !== '' || parsed.hash !== '') bad('query parameters and fragments are not supported (use the --redis-* flags)')
   const path = parsed.pathname.replace(/^\//, '')
-  if (path !== '' && !/^\d{1,9}$/.test(path)) bad(`the path must be a database number (/0, /1, ...), got /${path}`)
+  // The URL is quoted as given in the message; its parsed path would be percent-encoded.
+  if (path !== '' && !/^\d{1,9}$/.test(path)) bad('the path must be a database number (/0, /1, ...)')
   const db = path === '' ? 0 : Number(path)
   const options: RedisTarget['options'] = {
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
@@ -55,7 +56,7 @@ export function redisTarget(url: string, tls: RedisTlsOptions = {}): RedisTarget
   const given = Object.entries(tls).filter(([, value]) => value !== undefined)
   if (parsed.protocol === 'redis:') {
     if (given.length > 0) {
-      throw new RedisConfigError(RedisConfigErrorCode.Tls, `TLS options (${given.map(([key]) => key).join(', ')}) need a rediss:// URL, got ${redactUrl(url)}`, {})
+      throw new RedisConfigError(RedisConfigErrorCode.Tls, `TLS options (${given.map(([key]) => key).join(', ')}) need a rediss:// URL, got ${quoteValue(url)}`, {})
     }
     return { options, db }
   }
@@ -81,6 +82,9 @@ function readPem(file: string, what: string): Buffer {
 
 export type { RedisClient } from '../common/redis-client.js'
 
+/** How long a closing connection waits for the server to close its side before the socket is destroyed. */
+const DISCONNECT_TIMEOUT_MS = 200
+
 /** Connection behaviour shared by both kinds (no offline queue, no resend: see redis-sink.ts). */
 export interface RedisClientSettings {
   tls?: RedisTlsOptions
@@ -96,16 +100,18 @@ export interface RedisClientSettings {
  */
 export function createRedisClient(url: string, cluster: boolean, settings: RedisClientSettings): { client: RedisClient; db: number } {
   const target = redisTarget(url, settings.tls)
-  const common = { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, connectionName: settings.connectionName }
+  // disconnectTimeout: a closed connection waits this long (ioredis: 2 s) for the server's side
+  // to close before destroying the socket; that wait kept a stopped process alive after a fatal error.
+  const common = { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, connectionName: settings.connectionName, disconnectTimeout: DISCONNECT_TIMEOUT_MS }
   if (!cluster) {
     return { client: new Redis({ ...target.options, ...common, retryStrategy: settings.retryDelayMs }), db: target.db }
   }
   if (target.db !== 0) {
-    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${redactUrl(url)}: a Redis Cluster has only database 0, got /${target.db}`, { reason: 'cluster-db' })
+    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${quoteValue(url)}: a Redis Cluster has only database 0, got /${target.db}`, { reason: 'cluster-db' })
   }
   const { host, port, db: _, ...auth } = target.options
   const client = new Cluster([{ host: host!, port: port! }], {
-    redisOptions: { ...auth, connectionName: settings.connectionName, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false },
+    redisOptions: { ...auth, connectionName: settings.connectionName, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, disconnectTimeout: DISCONNECT_TIMEOUT_MS },
     enableOfflineQueue: false,
     clusterRetryStrategy: settings.retryDelayMs,
     // The ready check is CLUSTER INFO, one more ACL permission, and a refusal of it is retried
@@ -148,6 +154,10 @@ export function redisConfigError(err: unknown, db?: number): RedisConfigError | 
   // Inside the write script Redis reports a missing permission as an ERR, not NOPERM.
   if (/^NOPERM\b/.test(message) || message.includes("The user executing the script can't")) {
     return new RedisConfigError(RedisConfigErrorCode.NoPerm, `the Redis user lacks a permission the ingestor needs: ${message} (see docs/ingestor.md for the ACL)`, {}, { cause: err })
+  }
+  // A key of ours holding another type (the scripts name it first: refusal.ts; this is any other command).
+  if (/\bWRONGTYPE\b/.test(message)) {
+    return new RedisConfigError(RedisConfigErrorCode.WrongType, `a Redis key the ingestor uses holds another type: ${message} (choose other keys with --stream / --cursor-key, or delete it)`, {}, { cause: err })
   }
   if (message.includes('DB index is out of range')) {
     const which = db === undefined ? 'the URL database' : `database ${db}`

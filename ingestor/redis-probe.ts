@@ -145,8 +145,8 @@ function replyValue(reply: [Error | null, unknown] | undefined): unknown {
 }
 
 function parseGroup(reply: unknown[]): { name: string; consumers: number; pending: number; lastDeliveredId: string; lag: number | null } {
-  const fields = new Map<string, unknown>()
-  for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), reply[i + 1])
+  const fields = new Map<string, string | number | null>() // XINFO GROUPS values: bulk strings, integers, nil
+  for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), reply[i + 1] as string | number | null)
   const lag = fields.get('lag')
   return {
     name: String(fields.get('name')),

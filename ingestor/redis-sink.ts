@@ -1,22 +1,20 @@
 import { exponentialDelayMs } from '../client/backoff.js'
+import { FaultLog } from '../common/fault-log.js'
 import { colocatedKey, keyLayout, shardStream, type KeyLayout } from '../common/key-layout.js'
 import { redactUrl, type Logger } from '../common/logger.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
+import { deadLetterFields, deadLetterMaxEntries, type DeadLetter } from './dead-letter.js'
 import { pushEntryFields } from './encoded-entry.js'
-import { RedisConfigError } from './errors.js'
+import { IngestorError, IngestorErrorCode, RedisConfigError } from './errors.js'
+import { refusalError } from './refusal.js'
+import { preflight, preflightCalls } from './redis-preflight.js'
 import { createRedisClient, redisConfigError, type RedisClient, type RedisTlsOptions } from './redis-connection.js'
 import { loadLuaScript, runLuaScript } from './lua-script.js'
 import { TRIM_STREAM } from './trim-script.js'
 import { WRITE_BATCH } from './write-script.js'
 import { ensureConsumerGroup } from '../common/consumer-group.js'
 
-/** A frame quarantined in `<stream>:dead` with its raw bytes. */
-export interface DeadLetter {
-  seq: number | null
-  code: string
-  message: string
-  bytes: Uint8Array
-}
+export type { DeadLetter } from './dead-letter.js'
 
 export interface WriteBatch {
   /** The shard whose stream and dead-letter stream this write goes to. Default 0 (the only one without shards). */
@@ -63,7 +61,10 @@ export interface SinkKeys {
   group: string
   maxLen: number | null
   trim: TrimMode
+  /** Most dead letters kept (MAXLEN ~). */
   deadLetterMaxLen: number
+  /** Most bytes of dead letters kept: lowers the count bound so that entries of the largest size fit (dead-letter.ts). Default: no byte bound. */
+  deadLetterMaxBytes?: number
   /** Streams the events are split into by repo DID (common/key-layout.ts). Default 1. */
   shards?: number
   /** `redisUrl` is a seed node of a Redis Cluster. Default false. */
@@ -104,7 +105,10 @@ export class RedisSink {
   describeBacklog: () => Record<string, unknown> = () => ({})
   /** One promise shared by every waiter of an outage: no listener per retry (MaxListenersExceeded). */
   private readyWait: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | null = null
-  private outage: { sinceMs: number; retries: number; timer: NodeJS.Timeout } | null = null
+  /** The connection outage: one warning, "redis still down for N s" lines, then "redis reconnected". */
+  private readonly outage: FaultLog
+  /** Reconnect attempts in the current outage. */
+  private retries = 0
 
   constructor(
     url: string,
@@ -119,7 +123,12 @@ export class RedisSink {
       const stream = shardStream(this.layout, keys.stream, shard)
       return { stream, deadLetterStream: colocatedKey(this.layout, keys.deadLetterStream, stream) }
     })
-    const downLogIntervalMs = connection.downLogIntervalMs ?? 30_000
+    this.outage = new FaultLog(this.logger, {
+      still: 'redis still down',
+      durationField: 'downForMs',
+      intervalMs: connection.downLogIntervalMs ?? 30_000,
+      describe: () => ({ retries: this.retries, ...this.describeBacklog() }),
+    })
     const { client, db } = createRedisClient(url, keys.redisCluster ?? false, {
       ...(connection.tls !== undefined ? { tls: connection.tls } : {}),
       connectionName: 'firehose-ingest',
@@ -131,19 +140,16 @@ export class RedisSink {
     this.redis.on('ready', () => {
       // ioredis reports a failed SELECT as an error and then goes ready on db 0: never use that.
       if (this.fatalError !== null) return
-      if (this.outage !== null || !this.connectedOnce) {
-        const downFor = this.outage === null ? {} : { downForMs: Date.now() - this.outage.sinceMs, retries: this.outage.retries }
-        this.logger.info(downFor, this.connectedOnce ? 'redis reconnected' : 'redis connected')
-      }
+      if (this.outage.active) this.outage.end(this.connectedOnce ? 'redis reconnected' : 'redis connected', { retries: this.retries })
+      else if (!this.connectedOnce) this.logger.info('redis connected')
       this.connectedOnce = true
-      this.endOutage()
       this.readyWait?.resolve()
       this.readyWait = null
     })
     this.redis.on('error', (err: Error) => {
       const fatal = redisConfigError(err, this.db)
       if (fatal !== null) return this.fail(fatal)
-      this.startOutage(downLogIntervalMs, { err: { message: err.message } }, 'redis connection error; retrying')
+      this.startOutage({ err: { message: err.message } }, 'redis connection error; retrying')
     })
     // A cluster reports each node's connection errors apart; only configuration errors matter
     // here (an unreachable node fails the writes to its slots, which the pipeline retries).
@@ -152,10 +158,10 @@ export class RedisSink {
       if (fatal !== null) this.fail(fatal)
     })
     this.redis.on('close', () => {
-      if (!this.closing && this.fatalError === null) this.startOutage(downLogIntervalMs, {}, 'redis connection closed; retrying')
+      if (!this.closing && this.fatalError === null) this.startOutage({}, 'redis connection closed; retrying')
     })
     this.redis.on('reconnecting', () => {
-      if (this.outage !== null) this.outage.retries++
+      if (this.outage.active) this.retries++
     })
   }
 
@@ -178,35 +184,31 @@ export class RedisSink {
     return this.readyWait.promise
   }
 
-  /** One warning when an outage starts, then a "still down" line every interval until ready again. */
-  private startOutage(intervalMs: number, fields: Record<string, unknown>, message: string): void {
-    if (this.outage !== null || this.closing) return
-    this.logger.warn(fields, message)
-    const sinceMs = Date.now()
-    const timer = setInterval(() => {
-      const outage = this.outage
-      if (outage === null) return
-      const downForMs = Date.now() - outage.sinceMs
-      this.logger.warn({ downForMs, retries: outage.retries, ...this.describeBacklog() }, `redis still down for ${Math.round(downForMs / 1000)} s`)
-    }, intervalMs)
-    timer.unref()
-    this.outage = { sinceMs, retries: 0, timer }
-  }
-
-  private endOutage(): void {
-    if (this.outage !== null) clearInterval(this.outage.timer)
-    this.outage = null
+  private startOutage(fields: Record<string, unknown>, message: string): void {
+    if (this.outage.active || this.closing) return
+    this.retries = 0
+    this.outage.begin(fields, message)
   }
 
   private fail(err: RedisConfigError): void {
     if (this.fatalError !== null) return
     this.fatalError = err
-    this.endOutage()
+    this.outage.end()
     this.logger.error({ code: err.code }, err.message)
     this.redis.disconnect(false)
     this.readyWait?.reject(err)
     this.readyWait = null
     this.onFatal?.(err)
+  }
+
+  /**
+   * Before anything is written: refuses (RedisConfigError, exit 4) a Redis user that may not run
+   * a command the ingestor will run, or a key it uses that holds another type (redis-preflight.ts).
+   * `cursorKeyBases`: every relay's cursor key; `probes`: the health server's reads; `leaseKey`: with --ha.
+   */
+  async preflight(uses: { cursorKeyBases: readonly string[]; probes: boolean; leaseKey: string | null }): Promise<void> {
+    const shards = this.shardKeys.map((keys, shard) => ({ ...keys, cursorKeys: uses.cursorKeyBases.map((base) => this.cursorKeys(base)[shard]!) }))
+    await preflight(this.redis, preflightCalls({ shards, group: this.keys.group, safeTrim: this.keys.maxLen !== null && this.keys.trim === 'safe', probes: uses.probes, leaseKey: uses.leaseKey }))
   }
 
   /** Creates the consumer group (and the stream) of every shard if missing; idempotent. */
@@ -250,14 +252,18 @@ export class RedisSink {
       String(this.keys.maxLen ?? 0),
       this.keys.trim,
       batch.cursorMayGoLower === true ? '1' : '0',
-      String(this.keys.deadLetterMaxLen),
+      String(deadLetterMaxEntries(this.keys.deadLetterMaxLen, this.keys.deadLetterMaxBytes ?? Number.MAX_SAFE_INTEGER)),
       String(batch.entries.length),
     ]
     for (const entry of batch.entries) pushEntryFields(args, entry)
-    for (const dead of batch.dead) {
-      args.push(dead.seq === null ? '' : String(dead.seq), dead.code, dead.message, Buffer.from(dead.bytes.buffer, dead.bytes.byteOffset, dead.bytes.byteLength))
-    }
-    const [status, value, floorGroup] = (await runLuaScript(this.redis, WRITE_BATCH, 3, args)) as [number, string | number, string | null]
+    for (const dead of batch.dead) args.push(...deadLetterFields(dead))
+    const reply = (await runLuaScript(this.redis, WRITE_BATCH, 3, args).catch((err: unknown) => {
+      // e.g. NOPERM for a declared key, before the script ran: a refusal like the script's own.
+      throw redisConfigError(err, this.db) ?? err
+    })) as unknown[]
+    const refused = refusalError(reply)
+    if (refused !== null) throw refused
+    const [status, value, floorGroup] = reply as [number, string | number, string | null]
     switch (status) {
       case 1:
         return { kind: 'applied', lastId: String(value) }
@@ -265,8 +271,10 @@ export class RedisSink {
         return { kind: 'cas-mismatch', stored: String(value) }
       case 2:
         return { kind: 'stream-full', length: Number(value), floorGroup: floorGroup ?? null }
-      default:
+      case 3:
         return { kind: 'cursor-backwards', stored: String(value) }
+      default:
+        throw new IngestorError(IngestorErrorCode.BadScriptArguments, `the write script refused its arguments (${String(value)}); nothing was written`, { reason: value })
     }
   }
 
@@ -278,7 +286,7 @@ export class RedisSink {
 
   async close(): Promise<void> {
     this.closing = true
-    this.endOutage()
+    this.outage.end()
     try {
       await this.redis.quit()
     } catch {

@@ -35,12 +35,27 @@ export class SeqTracker {
     return this.high
   }
 
-  classify(seq: number): SeqVerdict {
+  /** The verdict `classify(seq)` would give, without accepting anything. */
+  verdict(seq: number): SeqVerdict {
     if (this.floor !== null && seq <= this.floor) return 'known'
     if (this.high !== null && seq < this.high) return 'backwards'
     if (this.high !== null && seq === this.high) return 'repeat'
-    const jumped = this.high !== null && seq > this.high + 1
-    this.high = seq
-    return jumped ? 'jump' : 'next'
+    return this.high !== null && seq > this.high + 1 ? 'jump' : 'next'
+  }
+
+  /** The verdict; a new seq ('next', 'jump') becomes the position. */
+  classify(seq: number): SeqVerdict {
+    const verdict = this.verdict(seq)
+    if (verdict === 'next' || verdict === 'jump') this.high = seq
+    return verdict
+  }
+
+  /**
+   * Whether a new seq would set a position no earlier seq vouches for: a jump ahead, or the first
+   * seq with no position at all. Such a seq is only trusted from a frame that decodes (I15).
+   */
+  wouldLeap(seq: number): boolean {
+    const verdict = this.verdict(seq)
+    return verdict === 'jump' || (verdict === 'next' && this.high === null)
   }
 }

@@ -17,6 +17,8 @@ export interface IngestorCounters {
   skippedRepeat: number
   /** seq more than one above the previous (gaps are legal upstream; counted for visibility). */
   seqJumps: number
+  /** Malformed frames whose seq jumped ahead (or came first): dead-lettered without moving the position, since their seq cannot be trusted. */
+  untrustedSeqs: number
   /** Frames with an unknown or deprecated `t` (not published). */
   unknownTypes: number
   /** Events not published because of --types/--collections (their seq still moves the cursor). */
@@ -69,6 +71,7 @@ export function emptyCounters(): IngestorCounters {
     skippedBackwards: 0,
     skippedRepeat: 0,
     seqJumps: 0,
+    untrustedSeqs: 0,
     unknownTypes: 0,
     filteredEvents: 0,
     filteredOps: 0,
@@ -145,7 +148,8 @@ export interface IngestorStatus {
     /** Switches back to the primary after a probe found it healthy. */
     primaryReturns: number
   }
-  redis: { ready: boolean }
+  /** ready: connected and writes answered; writesFailingForMs: how long writes have failed or gone unanswered (null: they succeed). */
+  redis: { ready: boolean; writesFailingForMs: number | null }
   /** Writing is paused: the stream is at --max-len and safe trimming may not remove unacknowledged entries. */
   streamFull: boolean
   /** HA only (null otherwise): whether this ingestor holds the lease, and the holder last seen (this one's token when held). */

@@ -1,4 +1,5 @@
 import { luaScript } from './lua-script.js'
+import { REFUSAL_LUA } from './refusal-lua.js'
 import { SAFE_TRIM_LUA } from './trim-script.js'
 
 /**
@@ -8,32 +9,64 @@ import { SAFE_TRIM_LUA } from './trim-script.js'
  * appends its effects to the AOF as one MULTI/EXEC, so after any crash either the whole batch
  * and its cursor exist or none of it does.
  *
+ * All or nothing: Redis does not roll back a script that errors halfway, so everything that
+ * could make a later command fail is checked before the first write (refusal-lua.ts): the
+ * arguments, the ACL for every command the script may run on these keys, and the keys' types.
+ * An OOM refusal can only hit the first write command (Redis lets a script that has written
+ * finish), so it writes nothing either. docs/invariants.md I21.
+ *
  * KEYS: 1 stream, 2 cursor key, 3 dead-letter stream
  * ARGV: 1 expected cursor ('' = no key), 2 new cursor, 3 stream max length (0 = none),
  *       4 trim mode ('safe' | 'unsafe'), 5 '1' when the cursor may go lower (a new relay seq
  *       space or a forced --cursor; otherwise a lower cursor is refused), 6 dead-letter MAXLEN,
  *       7 entry count n, then n x the 6 contract fields (entryFields: type <t> data <json>
- *       seq <n>, in that order), then dead letters as (seq, code, message, bytes) until the end.
+ *       seq <n>, in that order), then dead letters as 6 values each (dead-letter.ts
+ *       deadLetterFields: seq, code, message, bytes, length, sha256) until the end.
  * Returns, first element:
  *   1 applied: {1, last entry id or ''}
  *   0 CAS mismatch, nothing written: {0, stored cursor or ''}
  *   2 stream full, nothing written (safe trim: over max length with entries some group still
  *     needs): {2, length, group holding the floor}
  *   3 the new cursor is below the stored one and that was not allowed, nothing written: {3, stored}
+ *   4, 5 refused (wrong key type, ACL), nothing written: refusal-lua.ts
+ *   6 malformed arguments (our bug), nothing written: {6, reason}
  * Trimming: 'unsafe' is `XADD MAXLEN ~` per entry (deletes unread entries); 'safe' trims after
  * the entries with safe_trim (trim-script.ts). A batch is refused only when the stream is
  * already over its max length before it, so a stream with room takes one whole write: it holds
  * at most max length + one write's entries.
  * Entry IDs are '*' (see docs/invariants.md, I8).
  */
-export const WRITE_BATCH = luaScript(`${SAFE_TRIM_LUA}
+export const WRITE_BATCH = luaScript(`${REFUSAL_LUA}${SAFE_TRIM_LUA}
+local maxLen = tonumber(ARGV[3])
+local n = tonumber(ARGV[7])
+local deadMax = tonumber(ARGV[6])
+if maxLen == nil or n == nil or deadMax == nil or #ARGV < 7 + 6 * n or (#ARGV - 7 - 6 * n) % 6 ~= 0 then
+  return {6, 'expected 7 + 6 x entries + 6 x dead letters numeric-headed arguments, got ' .. #ARGV}
+end
+local safe = maxLen > 0 and ARGV[4] == 'safe'
+
+local commands = {
+  {'TYPE', KEYS[1]}, {'TYPE', KEYS[2]}, {'TYPE', KEYS[3]},
+  {'GET', KEYS[2]}, {'SET', KEYS[2], '0'},
+  {'XADD', KEYS[1], 'MAXLEN', '~', '1', '*', 'type', 't'},
+  {'XADD', KEYS[3], 'MAXLEN', '~', '1', '*', 'seq', 's'},
+}
+if safe then
+  for _, command in ipairs({{'XLEN', KEYS[1]}, {'XINFO', 'GROUPS', KEYS[1]}, {'XPENDING', KEYS[1], 'g'}, {'XTRIM', KEYS[1], 'MAXLEN', '=', '1'}, {'XRANGE', KEYS[1], '-', '+', 'COUNT', '1'}}) do
+    table.insert(commands, command)
+  end
+end
+local refused = denied(commands)
+if refused then return {5, refused} end
+for _, check in ipairs({{KEYS[1], 'stream'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'}}) do
+  local actual = wrong_type(check[1], check[2])
+  if actual then return {4, check[1], actual, check[2]} end
+end
+
 local stored = redis.call('GET', KEYS[2])
 if not stored then stored = '' end
 if stored ~= ARGV[1] then return {0, stored} end
 if ARGV[5] ~= '1' and stored ~= '' and ARGV[2] ~= '' and tonumber(ARGV[2]) < tonumber(stored) then return {3, stored} end
-local maxLen = tonumber(ARGV[3])
-local safe = maxLen > 0 and ARGV[4] == 'safe'
-local n = tonumber(ARGV[7])
 if safe and n > 0 then
   local len, owner = safe_trim(KEYS[1], maxLen)
   if len > maxLen then return {2, len, owner} end
@@ -49,8 +82,8 @@ for _ = 1, n do
   i = i + 6
 end
 while i <= #ARGV do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'seq', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'bytes', ARGV[i + 3])
-  i = i + 4
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', deadMax, '*', 'seq', ARGV[i], 'code', ARGV[i + 1], 'message', ARGV[i + 2], 'bytes', ARGV[i + 3], 'length', ARGV[i + 4], 'sha256', ARGV[i + 5])
+  i = i + 6
 end
 if safe and n > 0 then safe_trim(KEYS[1], maxLen) end
 if ARGV[2] ~= ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) end

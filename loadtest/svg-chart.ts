@@ -75,7 +75,7 @@ function segments(t: number[], values: (number | null)[]): [number, number][][] 
     if (v === null || t[i] === undefined) {
       if (current.length > 0) runs.push(current)
       current = []
-    } else current.push([t[i]!, v])
+    } else current.push([t[i], v])
   })
   if (current.length > 0) runs.push(current)
   return runs

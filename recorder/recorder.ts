@@ -281,6 +281,7 @@ class Recorder {
       await this.client.close()
       while (this.pumpRunning) await this.pumpDone
       while (this.flushing !== null) await this.flushing
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the write failure as the writer rejected with it
       if (this.failure !== null) throw this.failure
       const manifests = await this.writer.close()
       this.state = 'stopped'

@@ -186,6 +186,7 @@ export class ClientSession {
       framesSent: this.framesSent,
       lastSeqSent: this.lastSeqSent,
       faults: this.faults.map((fault) => ({ ...fault, seqs: [...fault.seqs] })),
+      waitingForDrain: this.connected && this.waitingForDrain,
       closeCode: this.closeCode,
       closeReason: this.closeReason,
     }

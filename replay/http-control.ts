@@ -14,12 +14,21 @@ type Control = Pick<ReplayHandle, 'status' | 'setRate' | 'pause' | 'resume'> & {
 
 /**
  * Plain HTTP on the replay port: GET /_replay/status, POST /_replay/rate | pause | resume | fault.
- * Errors answer JSON `{error, message}` with 400 (bad input), 404, 405 or 413.
+ * Errors answer JSON `{error, message}` with 400 (bad input), 403 (a `Host` or `Origin` that is not
+ * this server's, see own-origin.ts: checked before anything else), 404, 405 or 413.
  */
-export function controlHandler(control: Control): (req: IncomingMessage, res: ServerResponse) => void {
+export function controlHandler(control: Control, refusal: (req: IncomingMessage) => string | null): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    const reason = refusal(req)
+    if (reason !== null) {
+      req.resume() // the body is not read; let the connection finish
+      return send(res, 403, { error: 'Forbidden', message: reason }, { Connection: 'close' })
+    }
     handle(control, req, res).catch((err: unknown) => {
-      if (err instanceof FirehoseError) send(res, err.code === ReplayErrorCode.BodyTooLarge ? 413 : 400, { error: err.code, message: err.message })
+      if (err instanceof FirehoseError) {
+        const { code, message } = err as FirehoseError
+        send(res, code === ReplayErrorCode.BodyTooLarge ? 413 : 400, { error: code, message })
+      }
       else send(res, 500, { error: 'Internal', message: err instanceof Error ? err.message : String(err) })
     })
   }

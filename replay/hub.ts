@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { LogAggregator } from '../common/log-aggregator.js'
 import type { Logger } from '../common/logger.js'
 import type { SeededRandom } from '../common/random.js'
 import { ClientSession, type SessionHost } from './client-session.js'
@@ -22,6 +23,8 @@ export interface HubOptions {
   window: RetainedWindow
   outbox: number
   stuckAfterMs: number
+  /** Connected clients at most; an upgrade beyond is refused with 503 (each client may hold 512 KiB of unsent frames). */
+  maxClients: number
   relayQuirks: boolean
   random: SeededRandom
   logger: Logger
@@ -57,6 +60,9 @@ export class ReplayHub implements SessionHost, TimelineHost {
   private closedClients: ClientStatus[] = []
   private refusals: Refusal[] = []
   private nextId = 1
+  private refusedAtCap = 0
+  /** A client retrying against a full server would log a line per attempt. */
+  private readonly refusedWarnings: LogAggregator
   /** Max mode keeps every client at most this many frames behind, well inside its outbox. */
   private readonly maxModeLag: number
 
@@ -67,12 +73,26 @@ export class ReplayHub implements SessionHost, TimelineHost {
     this.random = options.random
     this.logger = options.logger
     this.maxModeLag = Math.max(1, Math.floor(options.outbox / 2))
+    this.refusedWarnings = new LogAggregator(options.logger, 'repeated subscriptions refused')
+  }
+
+  /** Upgrades refused because maxClients were connected. */
+  get clientsRefused(): number {
+    return this.refusedAtCap
   }
 
   handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const url = new URL(req.url ?? '/', 'http://replay.invalid')
     if (url.pathname !== SUBSCRIBE_PATH) {
       rejectUpgrade(socket, 404, { error: 'NotFound', message: `no WebSocket endpoint at ${url.pathname}` })
+      return
+    }
+    // Before the handshake faults: a refused client must not use up a refuse-handshake count.
+    if (this.live.size >= this.options.maxClients) {
+      this.refusedAtCap++
+      const message = `replay serves at most ${this.options.maxClients} clients at once (--max-clients); try again when one leaves`
+      this.refusedWarnings.warn('max-clients', { maxClients: this.options.maxClients, remote: req.socket.remoteAddress, refused: this.refusedAtCap }, 'subscription refused: too many clients')
+      rejectUpgrade(socket, 503, { error: 'TooManyClients', message })
       return
     }
     const refusal = this.refusals[0]
@@ -144,6 +164,7 @@ export class ReplayHub implements SessionHost, TimelineHost {
     while (this.live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
     for (const session of this.live.values()) session.terminate()
     this.wss.close()
+    this.refusedWarnings.close()
   }
 
   private attach(ws: WebSocket, socket: Duplex, req: IncomingMessage, cursor: CursorParam): void {

@@ -1,6 +1,6 @@
 export { startReplay, DEFAULT_OUTBOX_FRAMES, DEFAULT_WINDOW_FRAMES, WINDOW_MAX_BYTES } from './server.js'
 export type { ReplayHandle, ReplayOptions, ReplayRate, ReplayStatus, ClientStatus, FaultRecord } from './types.js'
-export { SUBSCRIBE_PATH } from './types.js'
+export { DEFAULT_MAX_CLIENTS, SUBSCRIBE_PATH } from './types.js'
 export { FAULT_KINDS, loadFaultPlan, parseFaultFlag, parseFaultPlan, parseFaultSpec, type FaultKind, type FaultPlan, type FaultSpec } from './faults.js'
 export { parseReplayRate } from './pacer.js'
 export { ReplayError, ReplayErrorCode } from './errors.js'

@@ -1,3 +1,4 @@
+import { systemTimers, type Timers } from '../common/timers.js'
 import { ReplayError, ReplayErrorCode } from './errors.js'
 import type { ReplayRate } from './types.js'
 
@@ -9,6 +10,13 @@ export const SPEED_RANGE = [0.001, 1_000_000] as const
 const BUCKET_SECONDS = 0.5
 /** Rate-mode timer period: at 20k/s that is bursts of ~100 frames, 200 wake-ups a second. */
 export const RATE_TICK_MS = 5
+
+/**
+ * The default pacing timers: the process' own, on its monotonic clock (epoch-based like
+ * Date.now, but never stepped when the wall clock is set), so a clock change neither bursts
+ * nor stalls the replay.
+ */
+export const monotonicTimers: Timers = { ...systemTimers, now: () => performance.timeOrigin + performance.now() }
 
 /**
  * Decides when each frame may be published. `rate`: token bucket refilled from elapsed time
@@ -25,7 +33,7 @@ export class Pacer {
 
   constructor(
     private current: ReplayRate,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = () => monotonicTimers.now(),
   ) {
     this.reanchor()
   }
@@ -61,7 +69,7 @@ export class Pacer {
     if (this.current.mode === 'rate') this.tokens -= frames
   }
 
-  /** Wall time (performance.now() ms) at which this frame is due (speed and original modes). */
+  /** Time on the pacer's clock (`now`, ms) at which this frame is due (speed and original modes). */
   dueMs(frame: { timeUs: number; round: number }): number {
     const multiplier = this.current.mode === 'speed' ? this.current.multiplier : this.current.mode === 'original' ? 1 : Number.POSITIVE_INFINITY
     if (!Number.isFinite(multiplier)) return Number.NEGATIVE_INFINITY
@@ -74,7 +82,6 @@ export class Pacer {
     this.lastDueMs = Math.max(this.lastDueMs, due)
     return this.lastDueMs
   }
-
 }
 
 /** Validates a rate from JSON (POST /_replay/rate) or the API. */

@@ -42,7 +42,7 @@ export function withSeq(bytes: Uint8Array, seq: number): Uint8Array {
 /** Byte range of the body's `seq` value when it is an unsigned integer. */
 function locateSeq(bytes: Uint8Array): { start: number; end: number } | undefined {
   const bodyStart = scanCborItem(bytes, 0, DEFAULT_MAX_DEPTH)
-  if (bytes[bodyStart] === undefined || bytes[bodyStart]! >> 5 !== 5) throw new FrameDecodeError(FrameErrorCode.BadBody, 'frame body is not a map')
+  if (bytes[bodyStart] === undefined || bytes[bodyStart] >> 5 !== 5) throw new FrameDecodeError(FrameErrorCode.BadBody, 'frame body is not a map')
   let [entries, pos] = readHead(bytes, bodyStart)
   for (; entries > 0; entries--) {
     const isSeqKey = SEQ_KEY.every((byte, k) => bytes[pos + k] === byte)

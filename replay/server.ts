@@ -6,11 +6,12 @@ import { ReplayError, ReplayErrorCode } from './errors.js'
 import { FaultScheduler } from './fault-scheduler.js'
 import { parseFaultSpec, type FaultSpec } from './faults.js'
 import { controlHandler } from './http-control.js'
+import { OwnOrigin } from './own-origin.js'
 import { ReplayHub } from './hub.js'
-import { Pacer, parseReplayRate } from './pacer.js'
+import { monotonicTimers, Pacer, parseReplayRate } from './pacer.js'
 import { DEFAULT_PRELOAD_MAX_BYTES, loadFixtures, openSource } from './source.js'
 import { Timeline } from './timeline.js'
-import { SUBSCRIBE_PATH, type ReplayHandle, type ReplayOptions, type ReplayRate, type ReplayStatus } from './types.js'
+import { DEFAULT_MAX_CLIENTS, SUBSCRIBE_PATH, type ReplayHandle, type ReplayOptions, type ReplayRate, type ReplayStatus } from './types.js'
 import { RetainedWindow } from './window.js'
 
 export const DEFAULT_WINDOW_FRAMES = 100_000
@@ -32,6 +33,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
   const outbox = positiveInt('outbox', options.outbox ?? DEFAULT_OUTBOX_FRAMES)
   const pingIntervalMs = positiveInt('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS)
   const stuckAfterMs = positiveInt('stuckAfterMs', options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS)
+  const maxClients = positiveInt('maxClients', options.maxClients ?? DEFAULT_MAX_CLIENTS)
   const rate: ReplayRate = parseReplayRate(options.rate ?? { mode: 'max' })
   const plannedFaults = (options.faults ?? []).map(parseFaultSpec)
   const startMode = options.start ?? 'now'
@@ -45,28 +47,30 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
 
   const window = new RetainedWindow(windowFrames, WINDOW_MAX_BYTES)
   const source = openSource(options.files, loaded, options.loop ?? false, logger)
-  // The hub and the timeline call each other; `timeline` is assigned right below.
-  let timeline: Timeline | undefined
+  // The hub and the timeline call each other: the hub calls back only once clients connect,
+  // long after `timeline` below is made.
   const hub = new ReplayHub({
     window,
     outbox,
     stuckAfterMs,
+    maxClients,
     relayQuirks: options.relayQuirks ?? false,
     random,
     logger,
-    framesPublished: () => timeline?.framesPublished ?? 0,
-    finished: () => timeline?.finished ?? false,
+    framesPublished: () => timeline.framesPublished,
+    finished: () => timeline.finished,
     onSubscribed: () => {
-      if (startMode === 'first-client') timeline?.start()
+      if (startMode === 'first-client') timeline.start()
     },
-    onProgress: () => timeline?.clientProgress(),
+    onProgress: () => timeline.clientProgress(),
   })
   const fire = (spec: FaultSpec, applyAt: number | undefined): void => {
     if (spec.kind === 'refuse-handshake') hub.refuseHandshakes(spec)
     else hub.armFault(spec, applyAt)
   }
   const scheduler = new FaultScheduler(random, fire)
-  timeline = new Timeline(source, new Pacer(rate), window, scheduler, hub, logger)
+  const pacingTimers = options.pacingTimers ?? monotonicTimers
+  const timeline: Timeline = new Timeline(source, new Pacer(rate, () => pacingTimers.now()), window, scheduler, hub, logger, pacingTimers)
   scheduler.addAll(plannedFaults, 0)
 
   const status = (): ReplayStatus => ({
@@ -80,6 +84,8 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
     seed,
     window: { oldestSeq: window.oldestSeq, frames: window.size, bytes: window.bytes },
     handshakesRefused: [...hub.handshakesRefused],
+    maxClients,
+    clientsRefused: hub.clientsRefused,
   })
   /** All or nothing: a control request's faults are validated and counted against the pending bound first. */
   const injectFaults = (faults: readonly unknown[]): number => {
@@ -94,9 +100,17 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
     injectFault: (fault: FaultSpec): void => void injectFaults([fault]),
   }
 
-  const server = createServer(controlHandler({ ...control, injectFaults }))
+  const server = createServer()
   server.on('upgrade', hub.handleUpgrade)
-  const address = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0)
+  const listenHost = options.host ?? '127.0.0.1'
+  const address = await listen(server, listenHost, options.port ?? 0)
+  // Added once the address is known (which Host/Origin is ours); no request is read before this
+  // continuation runs, since it follows the listen callback without returning to the event loop.
+  const ownOrigin = new OwnOrigin(address, listenHost)
+  server.on(
+    'request',
+    controlHandler({ ...control, injectFaults }, (req) => ownOrigin.refusal(req)),
+  )
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const heartbeat = setInterval(() => hub.heartbeat(), pingIntervalMs)
   heartbeat.unref()

@@ -71,7 +71,7 @@ export async function loadFixtures(files: string[], preloadMaxBytes: number, log
       }
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err)
-      const fixtureCode = err instanceof FirehoseError ? err.code : undefined
+      const fixtureCode = err instanceof FirehoseError ? (err as FirehoseError).code : undefined
       throw new ReplayError(ReplayErrorCode.BadFixture, `fixture ${file}: ${reason}`, { file, fixtureCode }, { cause: err })
     }
   }

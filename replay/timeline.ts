@@ -1,6 +1,7 @@
+import type { TimerHandle, Timers } from '../common/timers.js'
 import type { Logger } from '../common/logger.js'
 import type { FaultScheduler } from './fault-scheduler.js'
-import { RATE_TICK_MS, type Pacer } from './pacer.js'
+import { monotonicTimers, RATE_TICK_MS, type Pacer } from './pacer.js'
 import { RateMeter } from './rate-meter.js'
 import type { FrameSource } from './source.js'
 import type { ReplayRate } from './types.js'
@@ -20,6 +21,9 @@ export interface TimelineHost {
 
 type State = 'idle' | 'running' | 'paused' | 'finished' | 'closed'
 
+/** The one pending wake-up: a turn of the event loop, or a delay on the pacing timers. */
+type Wakeup = { immediate: NodeJS.Immediate } | { timeout: TimerHandle }
+
 /**
  * The single live timeline: pulls frames from the fixture source when the pacer allows,
  * publishes them into the retained window and fires frame-triggered faults. One timer at a
@@ -29,9 +33,9 @@ export class Timeline {
   framesPublished = 0
   private state: State = 'idle'
   private pausedBeforeStart = false
-  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null
+  private timer: Wakeup | null = null
   private waitingFor: 'room' | 'source' | null = null
-  private readonly meter = new RateMeter()
+  private readonly meter: RateMeter
 
   constructor(
     private readonly source: FrameSource,
@@ -40,7 +44,10 @@ export class Timeline {
     private readonly faults: FaultScheduler,
     private readonly host: TimelineHost,
     private readonly logger: Logger,
+    /** Delays and the clock of the achieved rate; the pacer is built on the same clock. Tests pass fake ones. */
+    private readonly timers: Timers = monotonicTimers,
   ) {
+    this.meter = new RateMeter(undefined, () => timers.now())
     source.onReadable = () => {
       if (this.waitingFor === 'source') this.schedule(0)
     }
@@ -125,13 +132,15 @@ export class Timeline {
   private schedule(ms: number): void {
     if (this.state !== 'running' || this.timer !== null) return
     this.waitingFor = null
-    this.timer = ms <= 0 ? setImmediate(this.tick) : setTimeout(this.tick, ms)
+    // No delay is a turn of the event loop (sockets and HTTP control run first), not time: it
+    // stays setImmediate whatever the timers, so fake timers pace without stalling max mode.
+    this.timer = ms <= 0 ? { immediate: setImmediate(this.tick) } : { timeout: this.timers.setTimeout(this.tick, ms) }
   }
 
   private cancel(): void {
     if (this.timer === null) return
-    clearTimeout(this.timer as NodeJS.Timeout)
-    clearImmediate(this.timer as NodeJS.Immediate)
+    if ('immediate' in this.timer) clearImmediate(this.timer.immediate)
+    else this.timers.clearTimeout(this.timer.timeout)
     this.timer = null
   }
 
@@ -142,7 +151,7 @@ export class Timeline {
     const timed = mode === 'speed' || mode === 'original'
     let budget = this.pacer.allowance()
     let room = mode === 'max' ? this.host.room() : Number.POSITIVE_INFINITY
-    const now = performance.now()
+    const now = this.timers.now()
     let published = 0
     let nextDueMs = Number.POSITIVE_INFINITY
     while (published < MAX_BATCH && budget >= 1 && room >= 1) {
@@ -176,7 +185,7 @@ export class Timeline {
     if (published >= MAX_BATCH) this.schedule(0)
     else if (this.source.peek() === undefined) this.waitingFor = 'source'
     else if (mode === 'rate') this.schedule(RATE_TICK_MS)
-    else if (timed) this.schedule(Math.min(MAX_SLEEP_MS, Math.max(1, nextDueMs - performance.now())))
+    else if (timed) this.schedule(Math.min(MAX_SLEEP_MS, Math.max(1, nextDueMs - this.timers.now())))
     // Clients may have drained synchronously inside published(): ask again before sleeping.
     else if (this.host.room() < 1) this.waitingFor = 'room'
     else this.schedule(0)

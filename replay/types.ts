@@ -1,12 +1,9 @@
+import type { Timers } from '../common/timers.js'
 import type { Logger } from '../common/logger.js'
 import type { FaultSpec } from './faults.js'
 
 /** How fast the timeline publishes frames. */
-export type ReplayRate =
-  | { mode: 'rate'; eventsPerSec: number }
-  | { mode: 'speed'; multiplier: number }
-  | { mode: 'original' }
-  | { mode: 'max' }
+export type ReplayRate = { mode: 'rate'; eventsPerSec: number } | { mode: 'speed'; multiplier: number } | { mode: 'original' } | { mode: 'max' }
 
 export interface ReplayOptions {
   /** Fixture files, played in order (rotated recordings: NAME.000.gz, NAME.001.gz, ...). */
@@ -36,6 +33,14 @@ export interface ReplayOptions {
   preloadMaxBytes?: number
   /** Server ping interval; a client that has not answered the previous ping is dropped (default 30,000 like the relay). */
   pingIntervalMs?: number
+  /** Connected clients at most (default 256); a WebSocket upgrade beyond is answered 503 and counted in `clientsRefused`. */
+  maxClients?: number
+  /**
+   * The clock and timers the timeline paces publishing by (rate, speed and original modes) and
+   * measures `achievedEventsPerSec` on. Default: the process' own, on its monotonic clock. Tests
+   * pass fake ones and publish by moving time; client sockets stay real.
+   */
+  pacingTimers?: Timers
 }
 
 export interface ReplayHandle {
@@ -67,6 +72,11 @@ export interface ClientStatus {
   framesSent: number
   lastSeqSent: number | null
   faults: FaultRecord[]
+  /**
+   * The session holds a full send buffer (512 KiB) and sends nothing more until the socket
+   * drains: the client reads slower than frames come. Extra field, not in the original contract.
+   */
+  waitingForDrain: boolean
   /** How the connection ended (null while open). Extra field, not in the original contract. */
   closeCode: number | null
   closeReason: string | null
@@ -86,6 +96,11 @@ export interface ReplayStatus {
   seed: number
   window: { oldestSeq: number | null; frames: number; bytes: number }
   handshakesRefused: { atFrame: number; status: number; retryAfterSec: number | null }[]
+  maxClients: number
+  /** WebSocket upgrades refused with 503 because maxClients were connected. */
+  clientsRefused: number
 }
 
 export const SUBSCRIBE_PATH = '/xrpc/com.atproto.sync.subscribeRepos'
+/** Each client may hold 512 KiB of unsent frames: 256 of them are 128 MiB at most. */
+export const DEFAULT_MAX_CLIENTS = 256

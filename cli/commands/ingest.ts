@@ -1,8 +1,10 @@
+import { format } from 'node:util'
 import type { Command } from 'commander'
 import { createLogger, redactText } from '../../common/logger.js'
 import { IngestorError, IngestorErrorCode, RedisConfigError } from '../../ingestor/errors.js'
 import type { IngestorHandle } from '../../ingestor/index.js'
 import { parseCrashAt } from '../../ingestor/crash-points.js'
+import { DEAD_LETTER_WHOLE_BYTES } from '../../ingestor/dead-letter.js'
 import { collectionPatternError, eventTypeError, type EventType } from '../../ingestor/event-filter.js'
 import { INGESTOR_DEFAULTS, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, MAX_SHARDS, type FutureCursorPolicy } from '../../ingestor/options.js'
 import { keyLayout, keyLayoutProblem } from '../../common/key-layout.js'
@@ -35,6 +37,7 @@ interface IngestFlags {
   queueSize: number
   queueMb: number
   maxBadFrames: number
+  deadLetterMaxMb: number
   decodeWorkers: number
   verifyBlocks: BlockVerification
   collections?: string[]
@@ -68,7 +71,7 @@ const LEGACY_ENV = {
 
 /** One line on stderr; Redis refusing the configuration (RedisConfigError) is ExitCode.Config, anything else ExitCode.Error. */
 function failed(err: unknown): ExitCode {
-  const message = (err instanceof Error ? err.message : String(err ?? 'failed')).replace(/\s+/g, ' ')
+  const message = (err instanceof Error ? err.message : format('%s', err ?? 'failed')).replace(/\s+/g, ' ')
   if (err instanceof RedisConfigError) {
     process.stderr.write(`firehose ingest: ${redactText(message)} [${err.code}]\n`)
     return ExitCode.Config
@@ -125,6 +128,7 @@ export function registerIngest(program: Command): void {
     .addOption(option('--queue-size <frames>', 'queue bound between socket and Redis, in frames', 'FIREHOSE_QUEUE_SIZE', integer(1, 1_000_000), INGESTOR_DEFAULTS.queueFrames))
     .addOption(option('--queue-mb <mib>', 'queue bound in MiB of raw frames', 'FIREHOSE_QUEUE_MB', integer(1, 16_384), INGESTOR_DEFAULTS.queueBytes / 1024 / 1024))
     .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
+    .addOption(option('--dead-letter-max-mb <mib>', `most MiB the dead-letter stream <stream>:dead keeps (oldest trimmed first); frames over ${DEAD_LETTER_WHOLE_BYTES / 1024} KiB keep their first KiB, length and SHA-256`, 'FIREHOSE_DEAD_LETTER_MAX_MB', integer(1, 1_048_576), INGESTOR_DEFAULTS.deadLetterMaxBytes / 1024 / 1024))
     .addOption(option('--decode-workers <n>', 'worker threads decoding frames; 0 = decode on the main thread', 'FIREHOSE_DECODE_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.decodeWorkers))
     .addOption(option('--verify-blocks <which>', 'CAR blocks that must hash to their CID: all, records (op records only, faster), none', 'FIREHOSE_VERIFY_BLOCKS', oneOf(['all', 'records', 'none'] as const), 'all'))
     .addOption(option('--collections <list>', 'publish only commit ops in these collections (NSIDs or prefix.* wildcards, comma-separated); a commit left without ops is not published, its seq still moves the cursor', 'FIREHOSE_COLLECTIONS', list(collectionPatternError)))
@@ -134,7 +138,7 @@ export function registerIngest(program: Command): void {
     .addOption(option('--did-cache-size <n>', 'with --verify: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
     .addOption(option('--verify-workers <n>', 'with --verify: worker threads checking signatures and MST proofs; 0 = on the main thread', 'FIREHOSE_VERIFY_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.verifyWorkers))
     .addOption(option('--health-port <port>', 'serve GET /health (liveness), /ready and /metrics (Prometheus) on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
-    .addOption(option('--health-host <address>', 'address the health port listens on (127.0.0.1 = this host only)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
+    .addOption(option('--health-host <address>', 'address the health port listens on (0.0.0.0 = every interface, e.g. in a container)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
     .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
     .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
     .addOption(option('--ha', 'high availability: write only while holding a lease in Redis, else wait as a standby; exits 5 when the lease is lost (docs/ingestor.md)', 'FIREHOSE_HA'))
@@ -148,9 +152,8 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     process.stderr.write(`firehose ingest: ${reason}\n`)
     return ExitCode.Usage
   }
-  let crashAt: string | null = null
+  const crashAt = process.env.FIREHOSE_CRASH_AT ?? null
   try {
-    crashAt = process.env.FIREHOSE_CRASH_AT ?? null
     if (crashAt !== null && crashAt !== '') parseCrashAt(crashAt)
   } catch (err) {
     return usage((err as Error).message)
@@ -210,6 +213,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       queueFrames: flags.queueSize,
       queueBytes: flags.queueMb * 1024 * 1024,
       maxConsecutiveBadFrames: flags.maxBadFrames,
+      deadLetterMaxBytes: flags.deadLetterMaxMb * 1024 * 1024,
       decodeWorkers: flags.decodeWorkers,
       verifyBlocks: flags.verifyBlocks,
       ...(flags.collections !== undefined ? { collections: flags.collections } : {}),

@@ -4,6 +4,7 @@ import { SeededRandom } from '../../common/random.js'
 import { ReplayError, ReplayErrorCode } from '../../replay/errors.js'
 import { loadFaultPlan, parseFaultFlag } from '../../replay/faults.js'
 import type { FaultSpec, ReplayHandle, ReplayRate } from '../../replay/index.js'
+import { DEFAULT_MAX_CLIENTS } from '../../replay/types.js'
 import { integer, oneOf, option, positiveNumber } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -25,6 +26,7 @@ interface ReplayFlags {
   seed?: number
   pingInterval: number
   preloadMb: number
+  maxClients: number
 }
 
 const RATE_FLAGS = ['rate', 'speed', 'original', 'max']
@@ -52,6 +54,7 @@ export function registerReplay(program: Command): void {
     .addOption(option('--seed <n>', 'seed for fault ranges and garbage bytes (default: plan seed, else fresh)', 'FIREHOSE_REPLAY_SEED', integer(0, 0xffff_ffff)))
     .addOption(option('--preload-mb <mib>', 'keep fixtures up to this size in memory after the start-up check (0 = always stream from disk)', 'FIREHOSE_REPLAY_PRELOAD_MB', integer(0, 1_048_576), 256))
     .addOption(option('--ping-interval <ms>', 'server ping interval; a client missing a pong is dropped', 'FIREHOSE_REPLAY_PING_INTERVAL', integer(100, 3_600_000), 30_000))
+    .addOption(option('--max-clients <n>', 'connected clients at most; a subscription beyond gets HTTP 503 (counted as clientsRefused in /_replay/status)', 'FIREHOSE_REPLAY_MAX_CLIENTS', integer(1, 100_000), DEFAULT_MAX_CLIENTS))
     .action(action(replay))
 }
 
@@ -99,6 +102,7 @@ async function replay(files: string[], flags: ReplayFlags): Promise<ExitCode> {
       logger,
       pingIntervalMs: flags.pingInterval,
       preloadMaxBytes: flags.preloadMb * 1024 * 1024,
+      maxClients: flags.maxClients,
     })
     logger.info({ control: `${handle.httpUrl}/_replay/status`, seed }, 'replay ready')
   } catch (err) {

@@ -80,6 +80,6 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
 async function fetchReplayStatus(replayUrl: string): Promise<ReplayStatus> {
   const statusUrl = new URL('/_replay/status', replayUrl.replace(/^ws/, 'http'))
   const response = await fetch(statusUrl)
-  if (!response.ok) throw new Error(`replay status ${statusUrl}: HTTP ${response.status}`)
+  if (!response.ok) throw new Error(`replay status ${statusUrl.href}: HTTP ${response.status}`)
   return (await response.json()) as ReplayStatus
 }

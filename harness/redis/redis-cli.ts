@@ -49,13 +49,16 @@ export async function redisCommand(url: string, args: readonly string[]): Promis
   if (command === undefined) throw new TypeError('redisCommand needs a command name')
   const client = await openRedisClient(url)
   try {
-    return renderReply(await client.call(command, ...rest))
+    return renderReply((await client.call(command, ...rest)) as Reply)
   } finally {
     client.disconnect()
   }
 }
 
-function renderReply(reply: unknown): string {
+/** A RESP reply as ioredis gives it (error replies reject). */
+type Reply = string | number | Buffer | null | Reply[]
+
+function renderReply(reply: Reply): string {
   if (reply === null || reply === undefined) return ''
   if (Array.isArray(reply)) return reply.map(renderReply).join('\n')
   if (Buffer.isBuffer(reply)) return reply.toString('utf8')

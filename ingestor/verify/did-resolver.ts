@@ -166,7 +166,7 @@ class DocumentTooLarge extends Error {}
 
 /** The body as text, refusing (DocumentTooLarge) one over `maxBytes` without buffering it. */
 async function readCapped(response: Response, maxBytes: number): Promise<string> {
-  const reader = response.body?.getReader()
+  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.body?.getReader()
   if (reader === undefined) return ''
   const chunks: Uint8Array[] = []
   let total = 0

@@ -132,7 +132,7 @@ export function applyVerdicts(results: DecodeResult[], verdicts: readonly Verdic
     const verdict = verdicts[i]
     // A frame the decoder already refused keeps its decode code; filtered frames are not published anyway.
     if (verdict === null || verdict === undefined || result.kind !== 'entry') return result
-    return { kind: 'bad', seq: verdict.seq, code: verdict.code, message: verdict.message }
+    return { kind: 'bad', seq: verdict.seq, code: verdict.code, message: verdict.message, decoded: true }
   })
 }
 

@@ -21,7 +21,7 @@ export async function verifyOps(frame: SignedFrame, commit: SignedCommit): Promi
   const fail = (message: string): VerifyError => new VerifyError(VerifyErrorCode.BadProof, message, { seq: frame.seq, did: frame.did })
   const store = new CarBlockstore(frame.car)
   try {
-    let tree = MST.load(store, commit.data as RepoCid)
+    let tree = MST.load(store, commit.data)
     for (const op of frame.ops) {
       const found = (await tree.get(op.path)) as CID | null
       const expected = op.action === 'delete' ? null : op.cid
@@ -33,8 +33,8 @@ export async function verifyOps(frame: SignedFrame, commit: SignedCommit): Promi
     for (const op of [...frame.ops].reverse()) {
       if (op.action === 'create') tree = await tree.delete(op.path)
       else if (op.prev === null) throw fail(`op ${op.action} ${op.path} has no prev: cannot invert it to prevData`)
-      else if (op.action === 'update') tree = await tree.update(op.path, op.prev as RepoCid)
-      else tree = await tree.add(op.path, op.prev as RepoCid)
+      else if (op.action === 'update') tree = await tree.update(op.path, op.prev)
+      else tree = await tree.add(op.path, op.prev)
     }
     const before = (await tree.getPointer()) as CID
     if (!sameCid(before, frame.prevData)) throw fail(`inverting the ops gives root ${before}, not prevData ${frame.prevData}: the ops are not the whole change`)

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { InvalidArgumentError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { cliEntryPoint } from '../../harness/ingestor-process.js'
-import { redactText, redactUrl } from '../../common/logger.js'
+import { quoteValue, redactText, redactUrl } from '../../common/logger.js'
 import { redactUsageError, redisUrl, relayUrl } from '../../cli/options.js'
 
 const SECRET = 'hunter2-topsecret'
@@ -51,6 +51,42 @@ describe('CLI rough edges', () => {
         expect(result.stderr).not.toContain(SECRET)
       }
     }
+  })
+
+  it.each([
+    // [variables, the value as the message must quote it, the reason]
+    [{ REDIS_URL: 'redis://a b' }, `value "redis://a b" from env 'REDIS_URL'`, 'bad Redis URL "redis://a b": not a URL'],
+    [{ REDIS_URL: `redis://:${SECRET}@host:1/x y` }, `value "redis://***@host:1/x y" from env 'REDIS_URL'`, 'bad Redis URL "redis://***@host:1/x y": the path must be a database number'],
+    [{ REDIS_URL: `redis://u:${SECRET} x@h y:1` }, `value "redis://***@h y:1" from env 'REDIS_URL'`, 'bad Redis URL "redis://***@h y:1": not a URL'],
+    [{ REDIS_URL: 'redis://h/say "hi"' }, String.raw`value "redis://h/say \"hi\"" from env 'REDIS_URL'`, 'the path must be a database number'],
+    [{ RELAY_URL: 'ws://relay host' }, `value "ws://relay host" from env 'RELAY_URL'`, 'not a valid URL: "ws://relay host"'],
+  ])('env %j with a space: exit 2, one line quoting the value as given (JSON quotes, not percent-encoded, password redacted)', (env, value, reason) => {
+    const result = cli(['ingest'], env)
+    expect(result.status).toBe(2)
+    const lines = result.stderr.trim().split('\n')
+    expect(lines, result.stderr).toHaveLength(1)
+    expect(lines[0]).toContain(value)
+    expect(lines[0]).toContain(reason)
+    expect(lines[0]).not.toContain('%20')
+    expect(lines[0]).not.toContain(SECRET)
+  })
+
+  it('a configuration refused after parsing (exit 4) quotes the URL the same way, a password with a space redacted', () => {
+    const result = cli(['ingest', '--redis', `redis://:${SECRET} x@127.0.0.1:1/0`, '--redis-ca', 'ca.pem'], { FIREHOSE_LOG_LEVEL: 'silent' })
+    expect(result.status).toBe(4)
+    expect(result.stderr.trim().split('\n'), result.stderr).toEqual(['firehose ingest: TLS options (caFile) need a rediss:// URL, got "redis://***@127.0.0.1:1/0" [REDIS_TLS]'])
+  })
+
+  it('quoteValue: the value as given in JSON quotes, userinfo redacted where the URL parser finds it', () => {
+    expect(quoteValue('redis://127.0.0.1:6379/2')).toBe('"redis://127.0.0.1:6379/2"')
+    expect(quoteValue(`redis://u:${SECRET}@h:1/0`)).toBe('"redis://***@h:1/0"')
+    expect(quoteValue(`rediss://:${SECRET}@h`)).toBe('"rediss://***@h"')
+    expect(quoteValue(`redis://:${SECRET} x@h:1`)).toBe('"redis://***@h:1"') // parses: the space is percent-encoded in the password
+    expect(quoteValue(`https://u:${SECRET}@h/a@b?c@d`)).toBe('"https://***@h/a@b?c@d"') // @ after the authority stays
+    expect(quoteValue(`wss:u:${SECRET}@h`)).toBe('"wss:***@h"') // special scheme: no slashes needed
+    expect(quoteValue(`redis://:${SECRET}/x@h:1`)).toBe('"redis://***@h:1"') // does not parse: everything before the last @
+    expect(quoteValue('ws://a b')).toBe('"ws://a b"')
+    expect(quoteValue('say "hi"\n')).toBe(String.raw`"say \"hi\"\n"`)
   })
 
   it('verify: a failing --replay URL is quoted without its password (the fetch error carries it whole)', () => {

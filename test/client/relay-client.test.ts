@@ -9,7 +9,12 @@ import {
   type RelayOpenEvent,
 } from '../../client/relay-client.js'
 import { SeededRandom } from '../../common/random.js'
-import { startTestServer, until, type TestServer } from './ws-test-server.js'
+import { ioTurns, waitUntil } from '../../harness/wait.js'
+import { FakeTimers } from '../support/fake-timers.js'
+import { startTestServer, type TestServer } from './ws-test-server.js'
+
+/** Real socket events (connects, frames, closes) may take this long on a busy machine. */
+const WAIT = { timeoutMs: 10_000, intervalMs: 5 }
 
 const seed = Number(process.env.TEST_SEED ?? SeededRandom.freshSeed())
 const cleanups: (() => Promise<void>)[] = []
@@ -44,6 +49,12 @@ function record(c: RelayClient): { opens: RelayOpenEvent[]; closes: RelayCloseEv
   return events
 }
 
+/** Waits for close event `index` (real socket time), then moves fake time through its reconnect delay. */
+async function reconnectAfterClose(events: { closes: RelayCloseEvent[] }, index: number, timers: FakeTimers): Promise<void> {
+  await waitUntil(() => events.closes.length > index, { what: `close ${index + 1}`, ...WAIT })
+  timers.advance(events.closes[index]!.delayMs)
+}
+
 describe(`RelayClient (seed ${seed})`, () => {
   it('delivers binary frames byte-for-byte in order and reconnects from the cursor it is given', async () => {
     const random = new SeededRandom(seed)
@@ -73,7 +84,7 @@ describe(`RelayClient (seed ${seed})`, () => {
     })
     const events = record(c)
     c.start()
-    await until(() => received.length === 8, '8 frames')
+    await waitUntil(() => received.length === 8, { what: '8 frames', ...WAIT })
     expect(s.connections.map((conn) => conn.cursor)).toEqual([null, '5'])
     expect(received.map((b) => b.readUInt32BE(0))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
     received.forEach((bytes, i) => expect(bytes.equals(sent[i]!), `frame ${i}, seed ${seed}`).toBe(true))
@@ -96,7 +107,7 @@ describe(`RelayClient (seed ${seed})`, () => {
     const received: number[] = []
     const c = client({ url: s.url, cursor: () => null, onFrame: (bytes) => received.push(Buffer.from(bytes).readUInt32BE(0)) })
     c.start()
-    await until(() => received.length === 2, '2 frames')
+    await waitUntil(() => received.length === 2, { what: '2 frames', ...WAIT })
     expect(received).toEqual([1, 2])
     expect(c.stats.textMessagesIgnored).toBe(1)
     expect(c.stats.connects).toBe(1)
@@ -104,18 +115,26 @@ describe(`RelayClient (seed ${seed})`, () => {
 
   it('grows the reconnect delay with full jitter and resets it after a stable connection', async () => {
     const options = { initialMs: 5, maxMs: 40, stableMs: 1000 }
-    // Connection 6 stays up past stableMs; all others are dropped at once.
+    // Connection 6 stays up past stableMs (1300 ms of fake time, then the test closes it); all
+    // others are dropped at once.
     const s = await server({
       onConnection: (conn, index) => {
-        if (index === 6) setTimeout(() => conn.ws.close(1011, 'later'), 1300)
-        else conn.ws.close(1011, 'now')
+        if (index !== 6) conn.ws.close(1011, 'now')
       },
     })
-    const c = client({ url: s.url, cursor: () => null, onFrame: () => {}, backoff: options })
+    const timers = new FakeTimers()
+    const c = client({ url: s.url, cursor: () => null, onFrame: () => {}, backoff: options, timers })
     const events = record(c)
     c.start()
-    // At least 9: the client keeps reconnecting every few ms, so a late poll may never see exactly 9.
-    await until(() => events.closes.length >= 9, '9 closes')
+    for (let i = 0; i < 9; i++) {
+      if (i === 6) {
+        await waitUntil(() => events.opens.length === 7 && s.connections.length === 7, { what: 'connection 6 open', ...WAIT })
+        timers.advance(1300)
+        s.connections[6]!.ws.close(1011, 'later')
+      }
+      if (i < 8) await reconnectAfterClose(events, i, timers)
+      else await waitUntil(() => events.closes.length === 9, { what: '9 closes', ...WAIT })
+    }
     await c.close()
     // The same seed drives a replica, so the expected delays are exact.
     const replica = new Backoff(options, new SeededRandom(seed))
@@ -135,10 +154,14 @@ describe(`RelayClient (seed ${seed})`, () => {
 
   it('reconnects when the relay stalls (no frame, no pong)', async () => {
     const s = await server({ autoPong: false })
-    const c = client({ url: s.url, cursor: () => null, onFrame: () => {}, stallTimeoutMs: 300, pingIntervalMs: 50, backoff: { initialMs: 5, maxMs: 10 } })
+    const timers = new FakeTimers()
+    const c = client({ url: s.url, cursor: () => null, onFrame: () => {}, stallTimeoutMs: 300, pingIntervalMs: 50, backoff: { initialMs: 5, maxMs: 10 }, timers })
     const events = record(c)
     c.start()
-    await until(() => s.connections.length >= 2, 'a second connection')
+    await waitUntil(() => events.opens.length === 1, { what: 'open', ...WAIT })
+    timers.advance(300)
+    await reconnectAfterClose(events, 0, timers)
+    await waitUntil(() => s.connections.length >= 2, { what: 'a second connection', ...WAIT })
     expect(events.closes[0]?.reason).toMatch(/^stalled: no frame for \d+ ms$/)
     expect(events.closes[0]?.willReconnect).toBe(true)
     expect(c.stats.stalls).toBeGreaterThanOrEqual(1)
@@ -148,28 +171,37 @@ describe(`RelayClient (seed ${seed})`, () => {
     const random = new SeededRandom(seed)
     let pingsAnswered = 0
     const quiet = await server({ autoPong: true, onConnection: (conn) => conn.ws.on('ping', () => pingsAnswered++) })
-    const chatty = await server({
-      autoPong: false,
-      onConnection: (conn) => {
-        const timer = setInterval(() => conn.ws.send(frame(1, random)), 50)
-        conn.ws.on('close', () => clearInterval(timer))
-      },
-    })
-    const options = { cursor: () => null, onFrame: () => {}, stallTimeoutMs: 1000, pingIntervalMs: 100, backoff: { initialMs: 5, maxMs: 10 } }
+    const chatty = await server({ autoPong: false })
+    const timers = new FakeTimers()
+    const options = { cursor: () => null, onFrame: () => {}, stallTimeoutMs: 1000, pingIntervalMs: 100, backoff: { initialMs: 5, maxMs: 10 }, timers }
     const a = client({ url: quiet.url, ...options })
     const b = client({ url: chatty.url, ...options })
     const quietEvents = record(a)
-    const startedAt = Date.now()
     a.start()
     b.start()
-    await until(() => quietEvents.closes.length >= 1, 'the quiet relay to be dropped', 5_000)
-    const stalledAfterMs = Date.now() - startedAt
+    await waitUntil(() => a.stats.connects === 1 && b.stats.connects === 1 && chatty.connections.length === 1, { what: 'both connections', ...WAIT })
+    const startedAtMs = timers.now()
+    let chattyFrameAtMs = -Infinity
+    /** 25 ms of fake time (one liveness tick); every 100 ms of it the chatty relay sends a frame and b reads it. */
+    const tick = async (): Promise<void> => {
+      if (timers.now() - chattyFrameAtMs >= 100) {
+        const framesBefore = b.stats.framesReceived
+        chatty.connections[0]!.ws.send(frame(1, random))
+        await waitUntil(() => b.stats.framesReceived > framesBefore, { what: 'a frame from the chatty relay', ...WAIT })
+        chattyFrameAtMs = timers.now()
+      }
+      timers.advance(25)
+    }
+    while (a.stats.stalls === 0 && timers.now() - startedAtMs < 5_000) await tick()
+    const stalledAfterMs = timers.now() - startedAtMs
     expect(stalledAfterMs).toBeGreaterThanOrEqual(1000)
+    await waitUntil(() => quietEvents.closes.length >= 1, { what: 'the quiet relay to be dropped', ...WAIT })
     expect(pingsAnswered).toBeGreaterThanOrEqual(5) // the relay was alive at the WebSocket level all along
     expect(quietEvents.closes[0]!.reason).toMatch(/^stalled: no frame for \d+ ms$/)
     expect(a.stats.lastError).toMatch(/^stalled/)
-    await until(() => quiet.connections.length >= 2, 'a reconnect to the quiet relay')
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 2500 - (Date.now() - startedAt))))
+    timers.advance(quietEvents.closes[0]!.delayMs)
+    await waitUntil(() => quiet.connections.length >= 2, { what: 'a reconnect to the quiet relay', ...WAIT })
+    while (timers.now() - startedAtMs < 2500) await tick()
     expect(chatty.upgrades).toHaveLength(1)
     expect(b.stats.stalls).toBe(0)
     expect(b.stats.framesReceived).toBeGreaterThan(0)
@@ -187,13 +219,15 @@ describe(`RelayClient (seed ${seed})`, () => {
       },
     })
     const lines: { level: number; msg: string; cursor?: number }[] = []
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) })
     const backoff = { initialMs: 20, maxMs: 80 }
     const received: number[] = []
-    const c = client({ url: s.url, cursor: () => 41, onFrame: (bytes) => received.push(Buffer.from(bytes).readUInt32BE(0)), logger, maxPayloadBytes: limit, backoff })
+    const timers = new FakeTimers()
+    const c = client({ url: s.url, cursor: () => 41, onFrame: (bytes) => received.push(Buffer.from(bytes).readUInt32BE(0)), logger, maxPayloadBytes: limit, backoff, timers })
     const events = record(c)
     c.start()
-    await until(() => events.closes.length >= 4, '4 closes')
+    for (let i = 0; i < 3; i++) await reconnectAfterClose(events, i, timers)
+    await waitUntil(() => events.closes.length === 4, { what: '4 closes', ...WAIT })
     blocked = false
     const errors = lines.filter((line) => line.level === 50)
     expect(c.stats.oversizedMessages).toBeGreaterThanOrEqual(4)
@@ -205,7 +239,8 @@ describe(`RelayClient (seed ${seed})`, () => {
     // Not a tight loop: the reconnect delays are the seeded backoff's, growing to maxMs.
     const replica = new Backoff(backoff, new SeededRandom(seed))
     expect(events.closes.slice(0, 4).map((e) => e.delayMs)).toEqual([0, 1, 2, 3].map(() => replica.next()))
-    await until(() => received.includes(3), 'the frame after the oversized one, once unblocked')
+    timers.advance(events.closes[3]!.delayMs)
+    await waitUntil(() => received.includes(3), { what: 'the frame after the oversized one, once unblocked', ...WAIT })
     expect(c.stats.lastError).toBeNull()
   })
 
@@ -218,11 +253,11 @@ describe(`RelayClient (seed ${seed})`, () => {
       },
     })
     const lines: { msg: string; suppressed?: Record<string, number> }[] = []
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) })
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) })
     let frames = 0
     const c = client({ url: s.url, cursor: () => null, onFrame: () => frames++, logger })
     c.start()
-    await until(() => frames === 1, 'the binary frame after the text flood')
+    await waitUntil(() => frames === 1, { what: 'the binary frame after the text flood', ...WAIT })
     await c.close()
     expect(c.stats.textMessagesIgnored).toBe(count)
     const textLines = lines.filter((line) => line.msg.includes('text message') || line.suppressed !== undefined)
@@ -252,27 +287,34 @@ describe(`RelayClient (seed ${seed})`, () => {
       },
     })
     const received: number[] = []
+    const timers = new FakeTimers()
     const c = client({
       url: s.url,
       cursor: () => null,
       onFrame: (bytes) => received.push(Buffer.from(bytes).readUInt32BE(0)),
       stallTimeoutMs: 700,
       pingIntervalMs: 50,
+      timers,
     })
     c.pause() // before start: applied as soon as the socket opens
     expect(c.stats.paused).toBe(true)
     c.start()
     await sendingDone
+    await waitUntil(() => c.stats.connects === 1, { what: 'open', ...WAIT })
     // Longer than the stall timeout: a paused socket must not count as a stalled relay.
-    await new Promise((resolve) => setTimeout(resolve, 1500))
+    timers.advance(1500)
+    await ioTurns()
     expect(maxBuffered).toBeGreaterThanOrEqual(threshold)
     expect(received.length).toBeLessThan(sent)
     const receivedWhilePaused = received.length
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    // The kernel buffers are full: a socket that was being read would deliver frames in these turns.
+    await ioTurns()
     expect(received.length).toBe(receivedWhilePaused)
     c.resume()
     expect(c.stats.paused).toBe(false)
-    await until(() => received.length === sent, () => `all ${sent} frames after resume (got ${received.length}, stats ${JSON.stringify(c.stats)})`)
+    await waitUntil(() => received.length === sent, { what: `all ${sent} frames after resume`, ...WAIT }).catch((err: unknown) => {
+      throw new Error(`${String(err)} (got ${received.length}, stats ${JSON.stringify(c.stats)})`, { cause: err })
+    })
     expect(received).toEqual(Array.from({ length: sent }, (_, i) => i + 1))
     expect(c.stats.connects).toBe(1)
   })
@@ -286,10 +328,19 @@ describe(`RelayClient (seed ${seed})`, () => {
         return 'accept'
       },
     })
-    const c = client({ url: s.url, cursor: () => 42, onFrame: () => {}, backoff: { initialMs: 10, maxMs: 20 } })
+    const timers = new FakeTimers()
+    const c = client({ url: s.url, cursor: () => 42, onFrame: () => {}, backoff: { initialMs: 10, maxMs: 20 }, timers })
     const events = record(c)
     c.start()
-    await until(() => events.opens.length === 1, 'the accepted connection')
+    await waitUntil(() => events.closes.length === 1, { what: 'the first refused handshake', ...WAIT })
+    // The next attempt waits the whole Retry-After, not a millisecond less.
+    timers.advance(999)
+    expect(c.stats.reconnects).toBe(0)
+    timers.advance(1)
+    expect(c.stats.reconnects).toBe(1)
+    await reconnectAfterClose(events, 1, timers)
+    await reconnectAfterClose(events, 2, timers)
+    await waitUntil(() => events.opens.length === 1, { what: 'the accepted connection', ...WAIT })
     expect(events.handshakeErrors).toEqual([
       { status: 503, retryAfterMs: 1000 },
       { status: 429, retryAfterMs: null },
@@ -300,8 +351,6 @@ describe(`RelayClient (seed ${seed})`, () => {
     expect(events.closes[0]!.reason).toBe('handshake refused: HTTP 503')
     expect(events.closes[1]!.delayMs).toBeLessThanOrEqual(20)
     expect(events.closes[2]!.delayMs).toBeLessThanOrEqual(20)
-    // Timers never fire early by more than clock rounding.
-    expect(s.upgrades[1]!.atMs - s.upgrades[0]!.atMs).toBeGreaterThanOrEqual(990)
     expect(s.connections[0]!.cursor).toBe('42')
     expect(events.opens).toEqual([{ url: `${s.url}?cursor=42`, cursor: 42 }])
   })
@@ -315,39 +364,47 @@ describe(`RelayClient (seed ${seed})`, () => {
       },
     })
     let frames = 0
-    const c = client({ url: s.url, cursor: () => null, onFrame: () => frames++, backoff: { initialMs: 5, maxMs: 10 } })
+    const timers = new FakeTimers()
+    const c = client({ url: s.url, cursor: () => null, onFrame: () => frames++, backoff: { initialMs: 5, maxMs: 10 }, timers })
     const events = record(c)
     c.start()
-    await until(() => frames >= 5, '5 frames')
+    await waitUntil(() => frames >= 5, { what: '5 frames', ...WAIT })
     c.pause()
     await c.close()
     const framesAtClose = frames
     const closeCodes: number[] = []
     s.connections[0]!.ws.on('close', (code) => closeCodes.push(code))
-    await until(() => s.connections[0]!.ws.readyState === s.connections[0]!.ws.CLOSED, 'server side closed')
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await waitUntil(() => s.connections[0]!.ws.readyState === s.connections[0]!.ws.CLOSED, { what: 'server side closed', ...WAIT })
+    timers.advance(1000) // far past any backoff delay
     expect(frames).toBe(framesAtClose)
+    expect(c.stats.reconnects).toBe(0)
     expect(s.upgrades).toHaveLength(1)
     expect(events.closes.at(-1)).toMatchObject({ willReconnect: false, code: 1000 })
 
     // Closed while a reconnect is scheduled: the timer is cancelled.
     const refusing = await server({ onUpgrade: () => ({ refuse: 'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1' }) })
-    const d = client({ url: refusing.url, cursor: () => null, onFrame: () => {} })
+    const dTimers = new FakeTimers()
+    const d = client({ url: refusing.url, cursor: () => null, onFrame: () => {}, timers: dTimers })
     const dEvents = record(d)
     d.start()
-    await until(() => dEvents.closes.length === 1, 'the refused handshake')
+    await waitUntil(() => dEvents.closes.length === 1, { what: 'the refused handshake', ...WAIT })
     await d.close()
-    await new Promise((resolve) => setTimeout(resolve, 1300))
+    expect(dTimers.pendingCount).toBe(0)
+    dTimers.advance(1300) // past the 1 s Retry-After
+    expect(d.stats.reconnects).toBe(0)
     expect(refusing.upgrades).toHaveLength(1)
   })
 
   it('close() does not hang on a relay that never answers the close frame', async () => {
     const s = await server({ onConnection: (conn) => conn.ws.pause() })
-    const c = client({ url: s.url, cursor: () => null, onFrame: () => {} })
+    const timers = new FakeTimers()
+    const c = client({ url: s.url, cursor: () => null, onFrame: () => {}, timers })
     const events = record(c)
     c.start()
-    await until(() => events.opens.length === 1, 'open')
-    await c.close()
+    await waitUntil(() => events.opens.length === 1, { what: 'open', ...WAIT })
+    const closing = c.close()
+    timers.advance(1000) // the close grace: the relay never answers
+    await closing
     expect(events.closes.at(-1)?.willReconnect).toBe(false)
   })
 
@@ -359,7 +416,7 @@ describe(`RelayClient (seed ${seed})`, () => {
     const c = client({ url, cursor: () => 7, onFrame: () => {}, logger, backoff: { initialMs: 5, maxMs: 10 } })
     const events = record(c)
     c.start()
-    await until(() => events.closes.length >= 2, 'two closes')
+    await waitUntil(() => events.closes.length >= 2, { what: 'two closes', ...WAIT })
     await c.close()
     expect(lines.length).toBeGreaterThan(3)
     expect(lines.join('\n')).not.toContain('hunter2')

@@ -8,14 +8,13 @@ export interface TestConnection {
   url: string
   /** `cursor` query parameter, or null when none was sent. */
   cursor: string | null
-  atMs: number
 }
 
 export interface TestServer {
   url: string
   connections: TestConnection[]
   /** Handshake attempts, including refused ones. */
-  upgrades: { url: string; atMs: number }[]
+  upgrades: { url: string }[]
   nextConnection(): Promise<TestConnection>
   close(): Promise<void>
 }
@@ -34,7 +33,7 @@ export async function startTestServer(options: {
   const http: Server = createServer((_req, res) => res.writeHead(404).end())
   const wss = new WebSocketServer({ noServer: true, autoPong: options.autoPong ?? true })
   const connections: TestConnection[] = []
-  const upgrades: { url: string; atMs: number }[] = []
+  const upgrades: { url: string }[] = []
   const waiters: ((conn: TestConnection) => void)[] = []
   const sockets = new Set<Socket>()
   http.on('connection', (socket) => {
@@ -43,7 +42,7 @@ export async function startTestServer(options: {
   })
   http.on('upgrade', (req, socket, head) => {
     const attempt = upgrades.length
-    upgrades.push({ url: req.url ?? '', atMs: Date.now() })
+    upgrades.push({ url: req.url ?? '' })
     const decision = options.onUpgrade?.(attempt, req) ?? 'accept'
     if (decision !== 'accept') {
       socket.end(`${decision.refuse}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
@@ -51,7 +50,7 @@ export async function startTestServer(options: {
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const url = req.url ?? ''
-      const conn: TestConnection = { ws, url, cursor: new URL(url, 'http://x').searchParams.get('cursor'), atMs: Date.now() }
+      const conn: TestConnection = { ws, url, cursor: new URL(url, 'http://x').searchParams.get('cursor') }
       connections.push(conn)
       ws.on('error', () => {})
       options.onConnection?.(conn, connections.length - 1)
@@ -71,14 +70,5 @@ export async function startTestServer(options: {
       wss.close()
       await new Promise<void>((resolve) => http.close(() => resolve()))
     },
-  }
-}
-
-/** Resolves when `predicate` holds, polling; rejects with `what` after `timeoutMs`. */
-export async function until(predicate: () => boolean, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }

@@ -1,5 +1,5 @@
 import { pino } from 'pino'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { LogAggregator } from '../../common/log-aggregator.js'
 
 interface Line {
@@ -15,24 +15,26 @@ function capture(intervalMs: number): { aggregator: LogAggregator; lines: Line[]
   return { aggregator: new LogAggregator(logger, 'repeats', intervalMs), lines }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-async function until(check: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 5_000; !check(); await sleep(5)) if (Date.now() > deadline) throw new Error('timed out')
-}
-
 describe('LogAggregator', () => {
-  it('logs the first of each code in full, then one summary per interval; a quiet interval ends the episode', async () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('logs the first of each code in full, then one summary per interval; a quiet interval ends the episode', () => {
+    vi.useFakeTimers()
     const { aggregator, lines } = capture(100)
     for (let i = 0; i < 1_000; i++) aggregator.warn('A', { i }, 'a happened')
     aggregator.warn('B', {}, 'b happened')
     expect(lines).toEqual([expect.objectContaining({ msg: 'a happened', code: 'A' }), expect.objectContaining({ msg: 'b happened', code: 'B' })])
-    await until(() => lines.length === 3)
+    vi.advanceTimersByTime(100)
+    expect(lines).toHaveLength(3)
     expect(lines[2]).toMatchObject({ suppressed: { A: 999 }, total: 999 })
     aggregator.warn('A', {}, 'a happened') // same episode: counted, not logged
     expect(lines).toHaveLength(3)
-    await until(() => lines.length === 4)
+    vi.advanceTimersByTime(100)
+    expect(lines).toHaveLength(4)
     expect(lines[3]).toMatchObject({ suppressed: { A: 1 } })
-    await sleep(300) // a quiet interval
+    vi.advanceTimersByTime(100) // a quiet interval
     aggregator.warn('A', {}, 'a happened')
     expect(lines[4]).toMatchObject({ msg: 'a happened', code: 'A' })
     aggregator.close()

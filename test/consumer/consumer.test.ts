@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { FirehoseConsumer } from '../../consumer/consumer.js'
 import type { StreamEvent } from '../../consumer/events.js'
 import { waitUntil } from '../../harness/wait.js'
-import { addEntries, deadLetters, pendingCount, sampleEntries, streamKey, redisForFile } from './helpers.js'
+import { addEntries, deadLetters, pendingCount, sampleEntries, streamKey, redisForFile, waitPendingIdle } from './helpers.js'
 
 const own = redisForFile()
 const consumers: FirehoseConsumer[] = []
@@ -30,7 +30,7 @@ describe('FirehoseConsumer on real Redis', () => {
     await worker.stop()
 
     expect(seen.map((e) => [e.messageId, e.type, e.seq, e.deliveries])).toEqual(entries.map((entry, i) => [ids[i], entry.type, entry.seq, 1]))
-    expect(seen.map((e) => e.data)).toEqual(entries.map((entry) => JSON.parse(entry.data)))
+    expect(seen.map((e) => e.data)).toEqual(entries.map((entry) => JSON.parse(entry.data) as unknown))
     const commit = seen.find((e) => e.type === 'commit')
     // The type narrows the data: a compile-time check as much as a runtime one.
     expect(commit?.type === 'commit' ? commit.data.ops[0]?.path : null).toBe('app.bsky.feed.post/3k0')
@@ -84,10 +84,10 @@ describe('FirehoseConsumer on real Redis', () => {
     // Three consumers each take the entry and vanish without acking, like processes killed by it.
     const first = consumer(stream, { consumer: 'dies-1', maxDeliveries: 2 })
     expect((await first.consume()).map((e) => e.deliveries)).toEqual([1])
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    await waitPendingIdle(own.client, stream, 200) // minIdleMs
     const second = consumer(stream, { consumer: 'dies-2', maxDeliveries: 2 })
     expect((await second.claimPendingMessages()).map((e) => e.deliveries)).toEqual([2])
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    await waitPendingIdle(own.client, stream, 200)
     const third = consumer(stream, { consumer: 'survivor', maxDeliveries: 2 })
     expect(await third.claimPendingMessages()).toEqual([])
 
@@ -122,14 +122,17 @@ describe('FirehoseConsumer on real Redis', () => {
     await addEntries(own.client, stream, sampleEntries(500, 5))
     let started = 0
     let finished = 0
+    let finishHandler = (): void => {}
     const worker = consumer(stream, { count: 10 })
     await worker.start(async () => {
       started++
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      await new Promise<void>((resolve) => (finishHandler = resolve))
       finished++
     })
     await waitUntil(() => started === 1, { what: 'first handler started', timeoutMs: 10_000 })
-    await worker.stop()
+    const stopped = worker.stop()
+    finishHandler() // the handler in flight ends only once stop() has begun
+    await stopped
 
     expect([started, finished]).toEqual([1, 1])
     expect(worker.stats).toMatchObject({ read: 5, handled: 1, acked: 1, inFlight: 0 })

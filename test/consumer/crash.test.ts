@@ -80,9 +80,8 @@ describe('Redis itself crashing under a consumer', () => {
     try {
       await worker.start(() => undefined)
       await own.kill()
-      const startedAt = Date.now()
-      await worker.stop()
-      expect(Date.now() - startedAt).toBeLessThan(5000)
+      // Redis is never restarted: a stop() that waited for it would hang until the test times out.
+      await expect(worker.stop()).resolves.toBeUndefined()
     } finally {
       await own.stop()
     }

@@ -1,6 +1,7 @@
 import { Redis, type Cluster } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
 import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
+import { waitUntil } from '../../harness/wait.js'
 import type { SequencedEvent } from '../../protocol/events.js'
 import { entryFields, toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
 
@@ -62,6 +63,18 @@ export async function addEntries(client: Redis | Cluster, stream: string, entrie
 export async function pendingCount(client: Redis | Cluster, stream: string, group = 'firehose-processors'): Promise<number> {
   const summary = (await client.xpending(stream, group)) as [number, ...unknown[]]
   return summary[0]
+}
+
+/**
+ * Waits until every pending entry of the group has been idle for `minIdleMs` by Redis' own clock,
+ * so a claim (XAUTOCLAIM) with that min-idle time takes them all.
+ */
+export async function waitPendingIdle(client: Redis | Cluster, stream: string, minIdleMs: number, group = 'firehose-processors'): Promise<void> {
+  const pending = await pendingCount(client, stream, group)
+  await waitUntil(async () => (await client.xpending(stream, group, 'IDLE', minIdleMs, '-', '+', pending)).length === pending, {
+    what: `${pending} pending entries idle for ${minIdleMs} ms`,
+    timeoutMs: 10_000,
+  })
 }
 
 /** Dead-letter entries as field maps (the original fields first, then dead-*). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createLegacyQueue } from '../../consumer/legacy-queue.js'
-import { addEntries, deadLetters, pendingCount, sampleEntries, streamKey, redisForFile } from './helpers.js'
+import { addEntries, deadLetters, pendingCount, sampleEntries, streamKey, redisForFile, waitPendingIdle } from './helpers.js'
 
 const own = redisForFile()
 
@@ -20,7 +20,7 @@ describe('createLegacyQueue: the redis-queue.ts drop-in', () => {
 
       // worker-2 reclaims the 6 left pending once they are idle, then reads what is new.
       expect(await redisQueue.claimPendingMessages('worker-2', 60_000)).toEqual([])
-      await new Promise((resolve) => setTimeout(resolve, 150))
+      await waitPendingIdle(own.client, stream, 100)
       const reclaimed = await redisQueue.claimPendingMessages('worker-2', 100)
       expect(reclaimed.map((e) => [e.seq, e.deliveries])).toEqual(entries.slice(4, 10).map((entry) => [String(entry.seq), 2]))
       const rest = await redisQueue.consume('worker-2', 10)

@@ -11,6 +11,22 @@ const TID = /^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$/
 
 type Doc = { verificationMethod: { publicKeyMultibase: string }[] }
 
+/** The parts of the generated lexicon records the record test looks at. */
+type StrongRef = { uri: string; cid: string }
+type ImageEmbed = { image: { ref: { $link: string } } }
+type FacetFeature = { $type: string; tag?: string; did?: string }
+interface CheckedRecord {
+  $type: string
+  createdAt?: string
+  /** A strong ref (like, repost) or a DID (follow, block). */
+  subject?: StrongRef | string
+  text?: string
+  reply?: { root: StrongRef; parent: StrongRef }
+  /** app.bsky.embed.record is a ref; recordWithMedia has it one level down. */
+  embed?: { record?: Partial<StrongRef> & { record?: StrongRef }; images?: ImageEmbed[]; media?: { images?: ImageEmbed[] } }
+  facets?: { index: { byteStart: number; byteEnd: number }; features: FacetFeature[] }[]
+}
+
 describe('generated fixture: sync-1.1 chains, valid records, realistic mix', () => {
   let fixture: Generated
   let events: FirehoseEvent[]
@@ -53,16 +69,17 @@ describe('generated fixture: sync-1.1 chains, valid records, realistic mix', () 
       const { header, body } = decodeFrame(frame.bytes)
       if (header.op !== 1 || (header.t !== '#commit' && header.t !== '#sync')) continue
       const did = (header.t === '#commit' ? body.repo : body.did) as string
+      const rev = body.rev as string
       const where = `seed ${SEED} frame ${i} ${header.t} ${did}`
       const car = await readCarWithRoot(body.blocks as Uint8Array)
       const commit = cborToLexRecord(car.blocks.get(car.root)!) as { did: string; rev: string; data: CID; version: number; sig: Uint8Array }
       const doc = fixture.didDocs[did] as unknown as Doc
       expect(doc, where).toBeDefined()
       expect(await verifyCommitSig(commit as never, `did:key:${doc.verificationMethod[0]!.publicKeyMultibase}`), where).toBe(true)
-      expect(commit).toMatchObject({ did, rev: body.rev, version: 3 })
-      expect(body.rev as string, where).toMatch(TID)
+      expect(commit).toMatchObject({ did, rev, version: 3 })
+      expect(rev, where).toMatch(TID)
       const before = last.get(did)
-      if (before) expect(body.rev > before.rev, where).toBe(true)
+      if (before) expect(rev > before.rev, where).toBe(true)
 
       if (header.t === '#sync') {
         // A sync announces the current tree under a new rev; it carries only the commit block.
@@ -99,7 +116,7 @@ describe('generated fixture: sync-1.1 chains, valid records, realistic mix', () 
           inverted++
         }
       }
-      last.set(did, { rev: body.rev as string, data: commit.data.toString() })
+      last.set(did, { rev, data: commit.data.toString() })
     }
     expect(inverted).toBeGreaterThan(EVENTS * 0.8)
   }, 120_000)
@@ -127,12 +144,12 @@ describe('generated fixture: sync-1.1 chains, valid records, realistic mix', () 
           created.delete(uri)
           continue
         }
-        const record = op.record as Record<string, any>
+        const record = op.record as CheckedRecord
         expect(record.$type, where).toBe(collection)
         expect(rkey, where).toMatch(collection === 'app.bsky.actor.profile' ? /^self$/ : TID)
         if (record.createdAt !== undefined) expect(new Date(record.createdAt).toISOString(), where).toBe(record.createdAt)
-        if (collection === 'app.bsky.feed.like' || collection === 'app.bsky.feed.repost') checkRef(record.subject, where)
-        if (collection === 'app.bsky.graph.follow' || collection === 'app.bsky.graph.block') expect(dids.has(record.subject), where).toBe(true)
+        if (collection === 'app.bsky.feed.like' || collection === 'app.bsky.feed.repost') checkRef(record.subject as StrongRef, where)
+        if (collection === 'app.bsky.graph.follow' || collection === 'app.bsky.graph.block') expect(dids.has(record.subject as string), where).toBe(true)
         if (collection === 'app.bsky.feed.post') {
           expect(typeof record.text).toBe('string')
           if (record.reply) {
@@ -140,18 +157,18 @@ describe('generated fixture: sync-1.1 chains, valid records, realistic mix', () 
             checkRef(record.reply.parent, where)
           }
           const embedded = record.embed?.record?.record ?? record.embed?.record
-          if (embedded?.uri) checkRef(embedded, where)
+          if (embedded?.uri) checkRef(embedded as StrongRef, where)
           const bytes = encoder.encode(record.text)
           for (const facet of record.facets ?? []) {
             facets++
             const { byteStart, byteEnd } = facet.index
             expect(byteStart < byteEnd && byteEnd <= bytes.length, where).toBe(true)
             const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(byteStart, byteEnd))
-            const feature = facet.features[0]
+            const feature = facet.features[0]!
             if (feature.$type === 'app.bsky.richtext.facet#tag') expect(text).toBe(`#${feature.tag}`)
             if (feature.$type === 'app.bsky.richtext.facet#mention') {
               expect(text.startsWith('@')).toBe(true)
-              expect(dids.has(feature.did)).toBe(true)
+              expect(dids.has(feature.did!)).toBe(true)
             }
           }
           for (const image of record.embed?.images ?? record.embed?.media?.images ?? []) {

@@ -83,6 +83,13 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/FIREHOSE_HEALTH_PORT=8080/)
     expect(await flagsOf('ingest')).toContain('--health-port')
   })
+
+  it('sets the health host to 0.0.0.0 explicitly: the CLI listens on 127.0.0.1 unless told otherwise', async () => {
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'))
+    expect(runtime).toMatch(/^\s*FIREHOSE_HEALTH_HOST=0\.0\.0\.0\s*$/m)
+    const { stdout } = await run(process.execPath, [cliEntryPoint(), 'ingest', '--help'])
+    expect(stdout.replace(/\s+/g, ' ')).toMatch(/--health-host <address> .*\(default: "127\.0\.0\.1", env: FIREHOSE_HEALTH_HOST\)/)
+  })
 })
 
 describe('docker-compose.test.yml', () => {
@@ -141,8 +148,10 @@ describe('docker-compose.test.yml', () => {
 
   it('gives every long-running service a healthcheck', () => {
     for (const name of ['redis', 'replay']) expect(compose.services[name]!.healthcheck?.test.length, name).toBeGreaterThan(0)
-    // The ingestor's comes from the Dockerfile HEALTHCHECK (GET /health on --health-port 8080).
+    // The ingestor's comes from the Dockerfile HEALTHCHECK (GET /health on --health-port 8080),
+    // on every interface, said explicitly (the CLI's default is 127.0.0.1).
     const ingest = compose.services.ingestor!.command!
     expect(ingest[ingest.indexOf('--health-port') + 1]).toBe('8080')
+    expect(ingest[ingest.indexOf('--health-host') + 1]).toBe('0.0.0.0')
   })
 })

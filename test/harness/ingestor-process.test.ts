@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { IngestorProcess, ingestArgs } from '../../harness/ingestor-process.js'
+import { IngestorProcess, ingestArgs, ingestEnv } from '../../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { waitUntil } from '../../harness/wait.js'
@@ -32,10 +33,31 @@ function start(extra: { args?: string[]; crashAt?: string } = {}): { child: Inge
 }
 
 describe('IngestorProcess', () => {
-  it('builds the argv a user would type', () => {
-    expect(ingestArgs({ relayUrl: 'ws://r', redisUrl: 'redis://x', stream: 's', cursorKey: 'c', args: ['--max-len', '10'] })).toEqual([
-      'ingest', '--relay', 'ws://r', '--redis', 'redis://x', '--stream', 's', '--cursor-key', 'c', '--max-len', '10',
-    ])
+  it('builds the argv a user would type, with the Redis URL in the environment instead', () => {
+    const options = { relayUrl: 'ws://r', redisUrl: 'redis://:pw@x', stream: 's', cursorKey: 'c', args: ['--max-len', '10'] }
+    expect(ingestArgs(options)).toEqual(['ingest', '--relay', 'ws://r', '--stream', 's', '--cursor-key', 'c', '--max-len', '10'])
+    expect(ingestEnv(options)).toEqual({ REDIS_URL: 'redis://:pw@x' })
+  })
+
+  it('never puts a Redis password on the child\'s command line (world-readable in ps); the child still uses it', async () => {
+    const secret = 'cmdline-secret-4711'
+    const guarded = await startRedis({ kind: 'process', password: secret })
+    const stream = `proc-test:${++keyCounter}:events`
+    const child = IngestorProcess.start({ relayUrl: replay.url, redisUrl: guarded.url, stream, cursorKey: `${stream}:cursor`, args: ['--cursor', '0'] })
+    children.push(child)
+    try {
+      expect(guarded.url).toContain(secret)
+      const cmdline = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')).split('\0')
+      expect(cmdline).toContain('ingest')
+      expect(cmdline.join(' ')).not.toContain(secret)
+      expect(cmdline).not.toContain('--redis')
+      // Authenticated with the password from its environment (NOAUTH would exit 4).
+      await waitUntil(async () => Number(await guarded.cli('XLEN', stream)) > 0, { what: 'entries written with the password', timeoutMs: 20_000 })
+      expect((await child.stop()).code).toBe(0)
+    } finally {
+      await child.kill9()
+      await guarded.stop()
+    }
   })
 
   it('reads the JSON logs, samples RSS, is killed with SIGKILL and restarted from the stored cursor', async () => {

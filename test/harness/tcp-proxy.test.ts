@@ -2,11 +2,15 @@ import { createHash, randomBytes } from 'node:crypto'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { TcpProxy } from '../../harness/tcp-proxy.js'
+import { ioTurns, waitUntil } from '../../harness/wait.js'
+import { FakeTimers } from '../support/fake-timers.js'
 
 /** Upstream that echoes everything back, and counts what it received. */
 let echo: Server
 let echoReceived = 0
 let proxy: TcpProxy
+/** The proxy's clock: latency and bandwidth move only when a test advances it; the sockets are real. */
+let timers: FakeTimers
 const sockets: Socket[] = []
 
 function listen(server: Server): Promise<number> {
@@ -50,14 +54,22 @@ function receive(socket: Socket, bytes: number): Promise<Buffer> {
 }
 
 const closed = (socket: Socket): Promise<void> => new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())))
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
+const WAIT = { timeoutMs: 10_000, intervalMs: 5 }
+
+/** Counts the bytes a socket receives. */
+function countReceived(socket: Socket): { bytes: number } {
+  const counter = { bytes: 0 }
+  socket.on('data', (chunk: Buffer) => (counter.bytes += chunk.length))
+  return counter
+}
 
 beforeEach(async () => {
   echoReceived = 0
   echo = startEcho()
   const port = await listen(echo)
-  proxy = await TcpProxy.start({ upstream: { host: '127.0.0.1', port }, maxBufferedBytes: 256 * 1024 })
+  timers = new FakeTimers()
+  proxy = await TcpProxy.start({ upstream: { host: '127.0.0.1', port }, maxBufferedBytes: 256 * 1024, timers })
 })
 
 afterEach(async () => {
@@ -76,26 +88,50 @@ describe('TcpProxy', () => {
     expect(proxy.stats).toMatchObject({ accepted: 1, open: 1, bytesUp: payload.length, bytesDown: payload.length })
   })
 
-  it('adds latency in each direction (never delivers sooner)', async () => {
+  it('adds latency in each direction: held until it has elapsed (fake time), delivered then', async () => {
     proxy.setLatency(60)
     const socket = await open()
-    const started = performance.now()
+    const received = countReceived(socket)
     const echoed = receive(socket, 5)
     socket.write('hello')
+    // Up: the proxy holds the bytes until 60 ms have passed, not 1 ms sooner.
+    await waitUntil(() => proxy.stats.buffered === 5, { what: 'the proxy to queue the request', ...WAIT })
+    timers.advance(59)
+    await ioTurns()
+    expect([echoReceived, proxy.stats.bytesUp]).toEqual([0, 0])
+    timers.advance(1)
+    await waitUntil(() => echoReceived === 5, { what: 'the upstream to receive the request', ...WAIT })
+    // Down: the echo is held another 60 ms on its way back.
+    await waitUntil(() => proxy.stats.buffered === 5, { what: 'the proxy to queue the echo', ...WAIT })
+    timers.advance(59)
+    await ioTurns()
+    expect([received.bytes, proxy.stats.bytesDown]).toEqual([0, 0])
+    timers.advance(1)
     expect((await echoed).toString()).toBe('hello')
-    expect(performance.now() - started).toBeGreaterThanOrEqual(115) // 2 x 60 ms, minus timer rounding
   })
 
-  it('limits bandwidth (never faster than the limit)', async () => {
+  it('limits bandwidth: never more bytes than the limit allows in fake time, everything intact', async () => {
     proxy.setBandwidth(100_000)
     const socket = await open()
     const payload = randomBytes(60_000)
-    const started = performance.now()
     const echoed = receive(socket, payload.length)
     socket.write(payload)
+    // A fresh connection starts with an empty token bucket: nothing goes before time passes.
+    await waitUntil(() => proxy.stats.buffered === payload.length, { what: 'the proxy to queue the payload', ...WAIT })
+    await ioTurns()
+    expect([echoReceived, proxy.stats.bytesUp]).toEqual([0, 0])
+    // 100 kB/s is 30 kB in 300 ms: exactly that much goes up, the rest waits.
+    timers.advance(300)
+    expect(proxy.stats.bytesUp).toBe(30_000)
+    await waitUntil(() => echoReceived === 30_000, { what: 'the upstream to receive 30 kB', ...WAIT })
+    await ioTurns()
+    expect(echoReceived).toBe(30_000)
+    timers.advance(300)
+    expect(proxy.stats.bytesUp).toBe(payload.length)
+    // The echo comes back through the limit too: once the proxy holds all of it, 600 ms are enough for 60 kB.
+    await waitUntil(() => proxy.stats.bytesDown + proxy.stats.buffered === payload.length, { what: 'the proxy to hold the whole echo', ...WAIT })
+    timers.advance(600)
     expect(sha(await echoed)).toBe(sha(payload))
-    // 60 kB at 100 kB/s through a fresh connection (empty token bucket): at least 0.6 s.
-    expect(performance.now() - started).toBeGreaterThanOrEqual(550)
   })
 
   it('stalls without buffering more than its bound, then delivers everything in order', async () => {
@@ -105,7 +141,9 @@ describe('TcpProxy', () => {
     const payload = randomBytes(32 * 1024 * 1024)
     const echoed = receive(socket, payload.length)
     socket.write(payload)
-    await sleep(300)
+    // The proxy reads until its bound and pauses; a proxy still reading would take more in these turns.
+    await waitUntil(() => proxy.stats.buffered >= 256 * 1024, { what: 'the proxy to fill its buffer', timeoutMs: 10_000, intervalMs: 5 })
+    await ioTurns()
     expect(echoReceived).toBe(0)
     expect(socket.writableLength).toBeGreaterThan(0)
     // One chunk (<= 64 KiB) may land after the pause threshold.
@@ -118,8 +156,7 @@ describe('TcpProxy', () => {
   it('cut() closes every open connection; new connections still work', async () => {
     const first = await open()
     const second = await open()
-    await sleep(20)
-    expect(proxy.stats.open).toBe(2)
+    await waitUntil(() => proxy.stats.open === 2, { what: 'the proxy to accept both', timeoutMs: 10_000, intervalMs: 5 })
     proxy.cut()
     await Promise.all([closed(first), closed(second)])
     const third = await open()

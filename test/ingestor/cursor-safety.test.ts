@@ -5,7 +5,7 @@ import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorOptions } from '../../ingestor/index.js'
 import { withSeq } from '../../replay/index.js'
-import { loadIngestor, readStream, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture, ownRedisForSuite } from './helpers.js'
+import { loadIngestor, malformedCommitFrame, readStream, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture, ownRedisForSuite } from './helpers.js'
 
 /** A cursor stored by a long-running deployment (the issue saw ~20,000,000,000). */
 const STORED = 20_000_000_000
@@ -43,6 +43,77 @@ describe('the stored cursor never moves backwards by accident', () => {
       await relay.close()
       await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
     }
+  })
+
+  describe("a malformed frame's seq is only a hint: it never moves the cursor or the position on its own say-so (I15)", () => {
+    it('a far-future seq in an undecodable #commit after frame 1,000 of 5,000: quarantined, nothing skipped, 0 missing', async () => {
+      const good = sequencedRealFrames(5000)
+      const bogus = malformedCommitFrame(20_000_900_000)
+      const fixture = await writeFixture(join(temp.dir, 'far-future-malformed.fixture.gz'), [...good.slice(0, 1000), bogus, ...good.slice(1000)])
+      const relay = await replay([fixture], { start: 'first-client' })
+      const keys = uniqueKeys('test:cursor-safety')
+      const handle = await start(keys, relay.url, { startCursor: 0 })
+      try {
+        await waitUntil(() => handle.status().storedCursor === 5000, { what: 'cursor 5000', timeoutMs: 30_000 })
+        expect(handle.status().counters).toMatchObject({ untrustedSeqs: 1, deadLettered: 1, skippedBackwards: 0 })
+      } finally {
+        await handle.stop()
+        await relay.close()
+      }
+      const seqs = (await readStream(own.redis.url, keys.stream)).map((fields) => Number(fields[5]))
+      expect(seqs).toEqual(Array.from({ length: 5000 }, (_, i) => i + 1))
+      const dead = await own.admin.xrange(keys.dead, '-', '+')
+      expect(dead.map(([, fields]) => fields.slice(0, 4))).toEqual([['seq', '20000900000', 'code', 'FRAME_BAD_CAR']])
+      expect(await own.admin.get(keys.cursorKey)).toBe('5000')
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
+    })
+
+    it('the first frame of a run without a cursor, malformed with any seq, does not set the position either', async () => {
+      const good = sequencedRealFrames(50, 101)
+      const fixture = await writeFixture(join(temp.dir, 'first-malformed.fixture.gz'), [malformedCommitFrame(20_000_900_000), ...good])
+      const relay = await replay([fixture], { start: 'first-client' })
+      const keys = uniqueKeys('test:cursor-safety')
+      const handle = await start(keys, relay.url)
+      try {
+        await waitUntil(() => handle.status().storedCursor === 150, { what: 'cursor 150', timeoutMs: 20_000 })
+        expect(handle.status().counters).toMatchObject({ untrustedSeqs: 1, deadLettered: 1 })
+      } finally {
+        await handle.stop()
+        await relay.close()
+      }
+      expect(await own.admin.xlen(keys.stream)).toBe(50)
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
+    })
+
+    it('a malformed frame in sequence: the cursor stays below it until a well-formed frame above it is written', async () => {
+      const good = sequencedRealFrames(12)
+      const cut = good[10]!.subarray(0, Math.floor(good[10]!.byteLength / 2)) // seq 11, readable; the frame does not decode
+      const keys = uniqueKeys('test:cursor-safety')
+      const first = await writeFixture(join(temp.dir, 'ends-malformed.fixture.gz'), [...good.slice(0, 10), cut])
+      const relayA = await replay([first], { start: 'first-client' })
+      const a = await start(keys, relayA.url, { startCursor: 0 })
+      try {
+        await waitUntil(() => a.status().counters.deadLettered === 1 && a.status().storedCursor === 10, { what: 'seq 1-10 written, 11 dead-lettered', timeoutMs: 20_000 })
+      } finally {
+        await a.stop()
+        await relayA.close()
+      }
+      expect(await own.admin.get(keys.cursorKey)).toBe('10')
+      // Fetched again from the cursor: the dead letter twice (at least once), the next frame moves the cursor past it.
+      const second = await writeFixture(join(temp.dir, 'then-good.fixture.gz'), [...good.slice(0, 10), cut, good[11]!])
+      const relayB = await replay([second])
+      const b = await start(keys, relayB.url)
+      try {
+        await waitUntil(() => b.status().storedCursor === 12, { what: 'cursor 12', timeoutMs: 20_000 })
+      } finally {
+        await b.stop()
+        await relayB.close()
+      }
+      const seqs = (await readStream(own.redis.url, keys.stream)).map((fields) => Number(fields[5]))
+      expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12])
+      expect((await own.admin.xrange(keys.dead, '-', '+')).map(([, fields]) => fields[1])).toEqual(['11', '11'])
+      await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
+    })
   })
 
   describe('a start cursor over a different stored cursor', () => {

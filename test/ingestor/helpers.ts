@@ -4,13 +4,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import * as dagCbor from '@ipld/dag-cbor'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect } from 'vitest'
 import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { startRedis, type RedisHandle, type RedisPersistence } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
+import { scanCborItem } from '../../protocol/cbor-scan.js'
 import { FixtureWriter } from '../../protocol/fixture/index.js'
+import { DEFAULT_MAX_DEPTH } from '../../protocol/frame.js'
+import { peekFrame } from '../../protocol/peek.js'
 import { startReplay, withSeq, type ReplayHandle, type ReplayOptions } from '../../replay/index.js'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -79,6 +83,17 @@ export function realFrameGroups(): { name: string; files: string[]; frames: Buff
 export function sequencedRealFrames(count: number, firstSeq = 1): Uint8Array[] {
   const pool = realFrameGroups().flatMap((group) => group.frames)
   return Array.from({ length: count }, (_, i) => withSeq(pool[i % pool.length]!, firstSeq + i))
+}
+
+/**
+ * A `#commit` frame whose header and body decode and whose `seq` is readable, but whose
+ * `blocks` is not a CAR: the decoder dead-letters it (FRAME_BAD_CAR). Built from a real commit.
+ */
+export function malformedCommitFrame(seq: number): Uint8Array {
+  const commit = realFrameGroups().flatMap((group) => group.frames).find((frame) => peekFrame(frame).t === '#commit')!
+  const bodyStart = scanCborItem(commit, 0, DEFAULT_MAX_DEPTH)
+  const body = dagCbor.decode<Record<string, unknown>>(commit.subarray(bodyStart))
+  return Buffer.concat([commit.subarray(0, bodyStart), dagCbor.encode({ ...body, seq, blocks: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) })])
 }
 
 export async function writeFixture(path: string, frames: readonly Uint8Array[]): Promise<string> {

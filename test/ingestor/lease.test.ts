@@ -21,6 +21,25 @@ describe('HA lease', () => {
     return made
   }
 
+  /**
+   * What Redis does to `key`, from its keyspace notifications (enabled here: the suite's own
+   * server): 'expire' per PEXPIRE, i.e. per renewal, and 'expired' if the key ran out.
+   */
+  async function keyEvents(key: string): Promise<{ events: string[]; close: () => Promise<void> }> {
+    await suite.admin.config('SET', 'notify-keyspace-events', 'Kgx')
+    const subscriber = new Redis(suite.redis.url)
+    const events: string[] = []
+    subscriber.on('pmessage', (_pattern: string, _channel: string, event: string) => events.push(event))
+    await subscriber.psubscribe(`__keyspace@*__:${key}`)
+    return {
+      events,
+      close: async () => {
+        subscriber.disconnect()
+        await suite.admin.config('SET', 'notify-keyspace-events', '')
+      },
+    }
+  }
+
   const ready = (l: Lease): Promise<void> => {
     const { redis } = opened.find((o) => o.lease === l)!
     return redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => redis.once('ready', () => resolve()))
@@ -54,11 +73,18 @@ describe('HA lease', () => {
     expect(await suite.admin.get(key)).toBe(a.token)
 
     let stopB = false
+    const watch = await keyEvents(key)
     const bAcquired = b.acquire(() => stopB)
     await waitUntil(() => b.holder === a.token, { what: 'b to see a as the leader', timeoutMs: 10_000 })
     expect(b.held).toBe(false)
-    // Renewed every ttl/3: still a's well past one ttl.
-    await new Promise((resolve) => setTimeout(resolve, TTL_MS * 3))
+    // Renewed every ttl/3: 4 renewals seen span a whole ttl (timers never fire early), past the
+    // ttl the key had when watching began. The key never ran out, and it is still a's.
+    try {
+      await waitUntil(() => watch.events.filter((event) => event === 'expire').length >= 4, { what: "4 renewals of a's lease", timeoutMs: 10_000 })
+    } finally {
+      await watch.close()
+    }
+    expect(watch.events).not.toContain('expired')
     expect(a.held).toBe(true)
     expect(b.held).toBe(false)
     expect(await suite.admin.get(key)).toBe(a.token)
@@ -98,14 +124,14 @@ describe('HA lease', () => {
   }, 30_000)
 
   it('a lease that expired in Redis (nobody holds it) is lost, not silently re-taken', async () => {
-    const { key, a, lost } = await acquiredLease()
+    const { key, lost } = await acquiredLease()
     await suite.admin.del(key)
     await waitUntil(() => lost.length > 0, { what: 'a to notice the expiry', timeoutMs: 10_000 })
     expect(lost).toEqual(['the lease expired in Redis'])
     expect(await suite.admin.exists(key)).toBe(0)
   }, 30_000)
 
-  it("works with the least-privilege ACL of docs/ingestor.md (EVALSHA and SCRIPT LOAD, no EVAL)", async () => {
+  it('works with the least-privilege ACL of docs/ingestor.md (EVALSHA and SCRIPT LOAD, no EVAL)', async () => {
     await suite.admin.call('ACL', 'SETUSER', 'lease-acl', 'on', '>lease-pass', '~test:lease-acl*', '+@read', '+@write', '+@stream', '+@connection', '-@dangerous', '+evalsha', '+script|load', '+info')
     await suite.admin.script('FLUSH') // the first call must load the script itself
     const url = new URL(suite.redis.url)

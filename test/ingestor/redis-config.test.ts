@@ -11,7 +11,7 @@ import { waitUntil } from '../../harness/wait.js'
 import { RedisConfigError } from '../../ingestor/errors.js'
 import { redisConfigError, redisTarget } from '../../ingestor/redis-connection.js'
 import type { ReplayHandle } from '../../replay/index.js'
-import { ingestUntil, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { ingestUntil, loadIngestor, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const FRAMES = 300
 /** No characters a URL would percent-encode: the output is searched for it verbatim. */
@@ -31,8 +31,8 @@ function startIngest(args: string[], env: Record<string, string> = {}, timeoutMs
   const child = spawn(process.execPath, [cliEntryPoint(), 'ingest', ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   let stdout = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
   const done = new Promise<CliResult>((resolve) =>
     child.on('exit', (code) => {
@@ -77,12 +77,10 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
   let redis: RedisHandle
   let admin: Redis
   let relay: ReplayHandle
-  let plainUrl: string
 
   beforeAll(async () => {
     redis = await startRedis({ kind: 'process', password: PASSWORD })
     admin = new Redis(redis.url)
-    plainUrl = withAuth(redis.url, '', '')
     await admin.call('ACL', 'SETUSER', 'noxadd', 'on', '>user-pass-1', '~*', '+@all', '-xadd')
     await admin.call('ACL', 'SETUSER', 'noevalsha', 'on', '>user-pass-2', '~*', '+@all', '-evalsha')
     await admin.call('ACL', 'SETUSER', 'documented', 'on', '>user-pass-3', '~test:redis-config-acl*', ...DOCUMENTED_ACL)
@@ -106,7 +104,7 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
   it.each([
     ['a wrong password (WRONGPASS)', (url: string) => withAuth(url, '', 'not-the-password-42'), 'REDIS_AUTH', /WRONGPASS/],
     ['no password (NOAUTH)', (url: string) => withAuth(url, '', ''), 'REDIS_AUTH', /NOAUTH/],
-    ['an ACL user without XADD (NOPERM inside the write script)', (url: string) => withAuth(url, 'noxadd', 'user-pass-1'), 'REDIS_NOPERM', /can't run this command/],
+    ['an ACL user without XADD (found by the start-up check)', (url: string) => withAuth(url, 'noxadd', 'user-pass-1'), 'REDIS_NOPERM', /may not run XADD/],
     ['an ACL user without EVALSHA (NOPERM)', (url: string) => withAuth(url, 'noevalsha', 'user-pass-2'), 'REDIS_NOPERM', /NOPERM.*evalsha/],
     ['a database the server does not have (/99)', (url: string) => `${url}/99`, 'REDIS_DB_RANGE', /database 99 does not exist/],
   ])('%s', async (_name, makeUrl, code, detail) => {
@@ -120,6 +118,53 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
     await expectNothingWritten(keys)
     // ioredis would have written /99's stream to db 0 after the failed SELECT.
     if (code === 'REDIS_DB_RANGE') expect(await admin.keys('test:redis-config*')).not.toContain(keys.stream)
+  })
+
+  it('an ACL user without XINFO, with --max-len 100: exit 4 before anything is written (the safe trim needs XINFO)', async () => {
+    await admin.call('ACL', 'SETUSER', 'noxinfo', 'on', '>user-pass-4', '~*', '+@all', '-xinfo')
+    const keys = uniqueKeys('test:redis-config')
+    const result = await runIngest(['--relay', relay.url, '--redis', withAuth(redis.url, 'noxinfo', 'user-pass-4'), '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0', '--max-len', '100'])
+    expect(result.code, result.stderr).toBe(CONFIG_EXIT)
+    expect(reason(result)).toMatch(/may not run XINFO GROUPS .*\[REDIS_NOPERM\]$/)
+    expect(await admin.exists(keys.stream, keys.cursorKey)).toBe(0)
+  })
+
+  it.each([
+    ['the stream key holds a string', (keys: ReturnType<typeof uniqueKeys>) => keys.stream, 'string', 'stream'],
+    ['the dead-letter key holds a string', (keys: ReturnType<typeof uniqueKeys>) => keys.dead, 'string', 'stream'],
+    ['the cursor key holds a hash', (keys: ReturnType<typeof uniqueKeys>) => keys.cursorKey, 'hash', 'string'],
+  ])('%s: exit 4 at start-up naming the key and its type, nothing written', async (_name, keyOf, type, expected) => {
+    const keys = uniqueKeys('test:redis-config')
+    const key = keyOf(keys)
+    if (type === 'hash') await admin.hset(key, 'a', '1')
+    else await admin.set(key, 'x')
+    const result = await runIngest(['--relay', relay.url, '--redis', redis.url, '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0'])
+    expect(result.code, result.stderr).toBe(CONFIG_EXIT)
+    expect(reason(result)).toContain(`Redis key ${JSON.stringify(key)} holds a ${type}, not a ${expected}`)
+    expect(reason(result)).toMatch(/\[REDIS_WRONGTYPE\]$/)
+    expect(await admin.type(key)).toBe(type)
+    for (const other of [keys.stream, keys.cursorKey, keys.dead].filter((k) => k !== key)) expect(await admin.exists(other)).toBe(0)
+    await admin.del(key)
+  })
+
+  it('a key that changes type mid-run (the dead-letter stream replaced by a string): the ingestor stops with REDIS_WRONGTYPE, nothing duplicated', async () => {
+    const keys = uniqueKeys('test:redis-config')
+    const live = await replay([join(temp.dir, 'config.fixture.gz')], { loop: true, rate: { mode: 'rate', eventsPerSec: 500 } })
+    const { startIngestor } = await loadIngestor()
+    const handle = await startIngestor({ relayUrl: live.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, statusIntervalMs: 0 })
+    try {
+      await waitUntil(() => handle.status().counters.batchesWritten >= 2, { what: 'two writes', timeoutMs: 20_000 })
+      await admin.set(keys.dead, 'x')
+      await handle.done
+      expect(handle.error()).toMatchObject({ code: 'REDIS_WRONGTYPE', fields: { key: keys.dead, type: 'string' } })
+      const seqs = (await admin.xrange(keys.stream, '-', '+')).map(([, fields]) => Number(fields[5]))
+      expect(new Set(seqs).size).toBe(seqs.length)
+      expect(Number(await admin.get(keys.cursorKey))).toBe(seqs.at(-1))
+    } finally {
+      await handle.stop()
+      await live.close()
+      await admin.del(keys.stream, keys.cursorKey, keys.dead)
+    }
   })
 
   it('an in-range /N database is used (not db 0)', async () => {

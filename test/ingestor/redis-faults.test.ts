@@ -3,8 +3,9 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RedisHandle, RedisPersistence } from '../../harness/redis/index.js'
 import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
-import { sleep, waitUntil } from '../../harness/wait.js'
+import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle } from '../../ingestor/index.js'
+import { capturingLogger, type LogLine } from '../support/capturing-logger.js'
 import { loadIngestor, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const FRAMES = 3000
@@ -40,7 +41,7 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
   async function run(
     persistence: RedisPersistence,
     eventsPerSec: number,
-    during: (ctx: { redis: RedisHandle; ingestor: IngestorHandle; admin: () => Redis; keys: ReturnType<typeof uniqueKeys> }) => Promise<void>,
+    during: (ctx: { redis: RedisHandle; ingestor: IngestorHandle; admin: () => Redis; keys: ReturnType<typeof uniqueKeys>; logs: readonly LogLine[] }) => Promise<void>,
     beforeStart?: (redis: RedisHandle) => Promise<void>,
     /** null: start at the live tail, with the replay timeline starting at the first subscriber. */
     startCursor: number | null = 0,
@@ -50,6 +51,7 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
     const keys = uniqueKeys('test:redis-faults')
     let admin = adminClient(redis.url)
     const { startIngestor } = await loadIngestor()
+    const { logger, lines } = capturingLogger()
     await beforeStart?.(redis)
     const ingestor = await startIngestor({
       relayUrl: relay.url,
@@ -60,12 +62,14 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
       batchSize: 100,
       statusIntervalMs: 0,
       redisBackoff: { initialMs: 20, maxMs: 200 },
+      logger,
     })
     try {
       await during({
         redis,
         ingestor,
         keys,
+        logs: lines,
         admin: () => {
           admin.disconnect()
           admin = adminClient(redis.url)
@@ -96,7 +100,9 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
         await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= kill * 600, { what: `cursor ${kill * 600}`, timeoutMs: 30_000 })
         await redis.kill()
         await waitUntil(() => !ingestor.status().redis.ready, { what: 'the ingestor to notice', timeoutMs: 10_000 })
-        await sleep(300)
+        // Down under load: the relay's frames keep coming and wait for Redis (the last ones may all be in already).
+        const received = ingestor.status().counters.framesReceived
+        await waitUntil(() => ingestor.status().counters.framesReceived >= Math.min(FRAMES, received + 100), { what: '100 frames received while Redis is down', timeoutMs: 10_000 })
         await redis.restart()
       }
     })
@@ -153,11 +159,19 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
       process.kill(redisPid, 'SIGSTOP')
       stopped = true
       await waitUntil(() => ingestor.status().relay.paused, { what: 'the relay socket to be paused', timeoutMs: 10_000 })
+      // Until frames stop coming: a socket that were still read would go on to the fixture's end.
       let maxQueued = 0
-      for (let i = 0; i < 20; i++) {
-        maxQueued = Math.max(maxQueued, ingestor.status().queue.frames)
-        await sleep(50)
-      }
+      let lastReceived = -1
+      await waitUntil(
+        () => {
+          const { queue, counters } = ingestor.status()
+          maxQueued = Math.max(maxQueued, queue.frames)
+          const settled = counters.framesReceived === lastReceived
+          lastReceived = counters.framesReceived
+          return settled
+        },
+        { what: 'no more frames received between two looks', timeoutMs: 10_000, intervalMs: 50 },
+      )
       expect(ingestor.status().relay.paused).toBe(true)
       // Frames the socket had already read when it was paused still go in (never dropped): a few chunks' worth.
       expect(maxQueued).toBeLessThanOrEqual(queueFrames + 100)
@@ -182,8 +196,8 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
     const ingestor = await run(
       'aof-always',
       3000,
-      async ({ redis, ingestor }) => {
-        await sleep(500)
+      async ({ redis, ingestor, logs }) => {
+        await waitUntil(() => logs.some((line) => line.msg === 'redis connection error; retrying'), { what: 'a failed connection to Redis', timeoutMs: 10_000 })
         expect(ingestor.status()).toMatchObject({ state: 'starting', redis: { ready: false } })
         await redis.restart()
       },

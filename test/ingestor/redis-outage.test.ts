@@ -1,24 +1,15 @@
 import { join } from 'node:path'
-import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../common/logger.js'
-import { sleep, waitUntil } from '../../harness/wait.js'
+import { waitUntil } from '../../harness/wait.js'
 import { RedisSink } from '../../ingestor/redis-sink.js'
+import { capturingLogger, type LogLine } from '../support/capturing-logger.js'
 import { loadIngestor, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const FRAMES = 1500
 
-interface LogLine {
-  msg: string
-  level: number
-  [field: string]: unknown
-}
-
-function capturingLogger(): { logger: pino.Logger; lines: LogLine[] } {
-  const lines: LogLine[] = []
-  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) })
-  return { logger, lines }
-}
+const stillDownLines = (lines: readonly LogLine[]): LogLine[] => lines.filter((line) => line.msg.startsWith('redis still down for'))
+const statusLines = (lines: readonly LogLine[]): LogLine[] => lines.filter((line) => line.msg === 'status')
 
 /** MaxListenersExceededWarning and friends emitted while `body` runs. */
 async function collectWarnings(body: () => Promise<void>): Promise<Error[]> {
@@ -45,7 +36,7 @@ describe('a Redis outage: bounded listeners, one warning, then rate-limited "sti
     const redis = await startOwnRedis()
     await redis.kill()
     const keys = uniqueKeys('test:redis-outage')
-    const sink = new RedisSink(redis.url, { ...keys, deadLetterStream: keys.dead, group: 'g', maxLen: null, deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 50 })
+    const sink = new RedisSink(redis.url, { ...keys, deadLetterStream: keys.dead, group: 'g', maxLen: null, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 50 })
     try {
       const before = sink.redis.listenerCount('ready')
       const waiters = Array.from({ length: 100 }, () => sink.whenReady())
@@ -80,25 +71,30 @@ describe('a Redis outage: bounded listeners, one warning, then rate-limited "sti
           logger,
         })
         try {
-          // Down at startup for 40+ backoff periods (the old code added a listener per period).
-          await sleep(2000)
+          // Down at startup for 11+ reconnects (the old code added a listener per retry, warning at
+          // the 11th), 3+ "still down" lines and 5+ status lines.
+          await waitUntil(
+            () => {
+              const stillDown = stillDownLines(lines)
+              return stillDown.length >= 3 && (stillDown.at(-1)!.retries as number) > 11 && statusLines(lines).length >= 5
+            },
+            { what: '3 "still down" lines, the last after 11+ retries, and 5 status lines', timeoutMs: 20_000 },
+          )
           const atStartup = lines.splice(0)
+          // One warning for the whole outage, not one per retry.
           expect(atStartup.filter((line) => line.msg === 'redis connection error; retrying')).toHaveLength(1)
-          const stillDown = atStartup.filter((line) => line.msg.startsWith('redis still down for'))
-          expect(stillDown.length).toBeGreaterThanOrEqual(3)
-          expect(stillDown.at(-1)).toMatchObject({ queueFrames: 0 })
-          expect(stillDown.at(-1)!.retries as number).toBeGreaterThan(11)
-          expect(atStartup.filter((line) => line.msg === 'status').length).toBeGreaterThanOrEqual(5)
+          expect(stillDownLines(atStartup).at(-1)).toMatchObject({ queueFrames: 0 })
 
           await redis.restart()
           await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= 500, { what: 'cursor 500', timeoutMs: 30_000 })
           expect(lines.find((line) => line.msg === 'redis connected')).toMatchObject({ retries: expect.any(Number), downForMs: expect.any(Number) })
 
+          lines.splice(0)
           await redis.kill()
-          await sleep(2000)
-          const midRun = lines.splice(0)
-          expect(midRun.filter((line) => line.msg.startsWith('redis still down for')).length).toBeGreaterThanOrEqual(3)
-          expect(midRun.filter((line) => line.msg === 'status').length).toBeGreaterThanOrEqual(5)
+          await waitUntil(() => stillDownLines(lines).length >= 3 && statusLines(lines).length >= 5, {
+            what: '3 "still down" lines and 5 status lines during the mid-run outage',
+            timeoutMs: 20_000,
+          })
           await redis.restart()
           await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq', timeoutMs: 60_000 })
           expect(lines.some((line) => line.msg === 'redis reconnected')).toBe(true)

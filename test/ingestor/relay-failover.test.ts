@@ -111,7 +111,7 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
   it.each([
     ['stall', 'a stalled primary (open, silent)'],
     ['refuse', 'a primary refusing connections'],
-  ] as const)('%s: %s -> fallback -> primary healthy again -> back; exactly once per relay, each relay its own cursor key', async (failure) => {
+  ] as const)('%s: %s -> fallback -> primary healthy again -> back; exactly once per relay, each relay its own cursor key', async (failure, _description) => {
     const seed = Number(process.env.FAILOVER_SEED ?? Date.now() % 1_000_000)
     const random = new SeededRandom(seed)
     console.log(`relay failover (${failure}) seed ${seed} (FAILOVER_SEED=${seed} reproduces the switch points)`)

@@ -60,6 +60,21 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       }),
     )
   const lowest = (values: (number | null)[]): number => Math.min(...values.map((value) => value ?? 0))
+  /** Entries in all shard streams together (FRAMES once every event is in). */
+  const entries = async (target: Target, keys: ReturnType<typeof uniqueKeys>): Promise<number> => {
+    const lengths = await Promise.all(Array.from({ length: SHARDS }, (_, shard) => target.admin.xlen(shardStream(layoutOf(target), keys.stream, shard))))
+    return lengths.reduce((sum, length) => sum + length, 0)
+  }
+  /** Waits until `child` has brought the shard streams to `count` entries in all (or every event is in); fails at once if it exits. */
+  const untilEntries = (target: Target, keys: ReturnType<typeof uniqueKeys>, child: IngestorProcess, count: number, what: string): Promise<void> =>
+    waitUntil(
+      async () => {
+        if (child.exit !== null) throw child.failure(`exited before ${what}`)
+        // A master coming back may refuse a read for a moment: asked again at the next look.
+        return (await entries(target, keys).catch(() => 0)) >= Math.min(FRAMES, count)
+      },
+      { what, timeoutMs: 30_000, intervalMs: 10 },
+    )
 
   function start(target: Target, keys: ReturnType<typeof uniqueKeys>, crashAt: string | null, extra: string[] = [], logLevel = 'warn'): IngestorProcess {
     return IngestorProcess.start({
@@ -89,10 +104,12 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
           if (lowest(await cursors(target, keys)) < FRAMES) throw child.failure(`did not crash at ${crashAt} (exit ${JSON.stringify(exit)})`)
         }
       } else {
-        const afterMs = random.int(50, 1500)
-        plan.push(`external after ${afterMs} ms`)
+        // At a seeded point: while it starts up (a third of the time), else 1 to 400 entries in.
+        const more = random.bool(1 / 3) ? 0 : random.int(1, 400)
+        plan.push(`external after ${more} entries`)
+        const from = await entries(target, keys)
         const child = start(target, keys, null)
-        await sleep(afterMs)
+        await untilEntries(target, keys, child, from + more, `${more} more entries`)
         await child.kill9()
       }
     }
@@ -105,7 +122,16 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
 
   async function expectExactlyOncePerShard(target: Target, keys: ReturnType<typeof uniqueKeys>, why: string): Promise<void> {
     const check = await checkShards({ redis: [target.url], cluster: target.cluster, stream: keys.stream, shards: SHARDS, expected })
-    const summary = check.shards.map(({ stream, result }) => ({ stream, expected: result.expected, delivered: result.delivered, lost: result.lost.slice(0, 20), duplicated: result.duplicated.slice(0, 20), outOfOrder: result.outOfOrder.slice(0, 20), mismatched: result.mismatched.slice(0, 20), unexpected: result.unexpected.slice(0, 20) }))
+    const summary = check.shards.map(({ stream, result }) => ({
+      stream,
+      expected: result.expected,
+      delivered: result.delivered,
+      lost: result.lost.slice(0, 20),
+      duplicated: result.duplicated.slice(0, 20),
+      outOfOrder: result.outOfOrder.slice(0, 20),
+      mismatched: result.mismatched.slice(0, 20),
+      unexpected: result.unexpected.slice(0, 20),
+    }))
     expect(check.ok, `${why}: ${JSON.stringify(summary)}`).toBe(true)
     // Sharding happened: every shard got a share of the repos.
     for (const { result } of check.shards) expect(result.expected, why).toBeGreaterThan(0)
@@ -163,7 +189,7 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       }
     }, 180_000)
 
-    it('refuses a stream name with braces when sharded (its name is its keys\' hash tag) and --shards outside 1..256', () => {
+    it("refuses a stream name with braces when sharded (its name is its keys' hash tag) and --shards outside 1..256", () => {
       expectIngestUsageError(['--shards', '3', '--stream', 'fire{hose}'], {}, /--stream: .*may not contain \{ or \}/)
       expectIngestUsageError(['--shards', '0'], {}, /--shards/)
       expectIngestUsageError([], { FIREHOSE_SHARDS: '257' }, /--shards/)
@@ -196,7 +222,10 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       expect(owners.size).toBe(SHARDS)
       const child = IngestorProcess.start({ relayUrl: relay.url, redisUrl: `${target.url}/2`, args: ['--redis-cluster', '--shards', '3'] })
       expect((await child.exited).code).toBe(4)
-      expect(child.logs.some((record) => /only database 0/.test(String(record.msg))), JSON.stringify(child.logs.slice(-3))).toBe(true)
+      expect(
+        child.logs.some((record) => /only database 0/.test(String(record.msg))),
+        JSON.stringify(child.logs.slice(-3)),
+      ).toBe(true)
     })
 
     it('a least-privilege ACL user (the documented ACL + cluster|slots) ingests into the cluster, and /metrics reports every shard stream', async () => {
@@ -209,7 +238,18 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       url.username = 'firehose'
       url.password = 'acl-pass'
       const { startIngestor } = await loadIngestor()
-      const ingestor = await startIngestor({ relayUrl: relay.url, redisUrl: url.toString(), redisCluster: true, shards: SHARDS, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, healthPort: 0, healthHost: '127.0.0.1', statusIntervalMs: 0 })
+      const ingestor = await startIngestor({
+        relayUrl: relay.url,
+        redisUrl: url.toString(),
+        redisCluster: true,
+        shards: SHARDS,
+        stream: keys.stream,
+        cursorKey: keys.cursorKey,
+        startCursor: 0,
+        healthPort: 0,
+        healthHost: '127.0.0.1',
+        statusIntervalMs: 0,
+      })
       try {
         await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq in every shard', timeoutMs: 20_000, intervalMs: 50 }).catch((err: unknown) => {
           throw new Error(`${(err as Error).message}: ${JSON.stringify(ingestor.status())}`)
@@ -240,16 +280,24 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       let masterKilled = false
       const plan = await killRepeatedly(target, keys, 6, random, async (life) => {
         if (life !== 3 || masterKilled) return
-        // An ingestor runs meanwhile: the writes to the dead master's slots fail and are retried.
+        // An ingestor runs meanwhile (it has written): the writes to the dead master's slots fail and are retried.
         const child = start(target, keys, null)
-        await sleep(300)
+        await untilEntries(target, keys, child, (await entries(target, keys)) + 1, 'the ingestor to write')
         const node = cluster.nodes[random.int(0, cluster.nodes.length - 1)]!
         await node.kill()
-        await sleep(1500)
+        // Down past the node timeout: the other masters agree it failed (the cluster stops serving).
+        const address = new URL(node.url).host
+        const other = cluster.nodes.find((candidate) => candidate !== node)!
+        await waitUntil(async () => (await other.cli('CLUSTER', 'NODES')).split('\n').some((line) => line.split(' ')[1]?.startsWith(`${address}@`) === true && line.split(' ')[2]!.split(',').includes('fail')), {
+          what: `the cluster to mark ${address} failed`,
+          timeoutMs: 20_000,
+          intervalMs: 50,
+        })
         await node.restart()
         await cluster.waitHealthy(20_000)
         masterKilled = true
-        await sleep(500)
+        // The ingestor writes again once the cluster is back.
+        await untilEntries(target, keys, child, (await entries(target, keys)) + 1, 'the ingestor to write after the restart')
         await child.kill9()
       })
       expect(masterKilled || lowest(await cursors(target, keys)) >= FRAMES).toBe(true)

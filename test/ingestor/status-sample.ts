@@ -20,7 +20,7 @@ export function running(overrides: Partial<IngestorStatus> = {}): IngestorStatus
     eventsPerSec: 0,
     queue: { frames: 0, bytes: 0, maxFrames: 10_000, maxBytes: 64 << 20, decodedBatches: 0 },
     relay: { connected: true, paused: false, connects: 1, reconnects: 0, bytesReceived: 90_000, lastError: null, stalls: 0, oversizedMessages: 0, textMessagesIgnored: 0, active: 'relay.example', failovers: 0, primaryReturns: 0 },
-    redis: { ready: true },
+    redis: { ready: true, writesFailingForMs: null },
     streamFull: false,
     lease: null,
     counters: emptyCounters(),

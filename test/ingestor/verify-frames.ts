@@ -41,7 +41,7 @@ export async function recommit(bytes: Uint8Array, mutate: (commit: Record<string
   const { header, body } = decodeFrame(bytes)
   const reader = CarBufferReader.fromBytes(body.blocks as Uint8Array)
   const oldRoot = reader.getRoots()[0]!
-  const commit = { ...(dagCbor.decode(reader.get(oldRoot)!.bytes) as Record<string, unknown>) }
+  const commit = { ...dagCbor.decode<Record<string, unknown>>(reader.get(oldRoot)!.bytes) }
   mutate(commit)
   const commitBytes = dagCbor.encode(commit)
   const root = CID.createV1(dagCbor.code, await sha256.digest(commitBytes))

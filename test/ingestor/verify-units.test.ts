@@ -248,7 +248,7 @@ describe('commit verification on the committed fixture (really signed, sync 1.1)
       [commitIndex, 'VERIFY_BAD_PROOF'],
       [sigIndex, 'VERIFY_BAD_SIGNATURE'],
     ])
-    const entry = { kind: 'entry' as const, entry: {} as never, timeMs: null }
+    const entry = { kind: 'entry' as const, entry: {} as never, timeMs: null, shard: 0 }
     const results = applyVerdicts(
       verdicts.map((_, i) => (i === sigIndex ? { kind: 'filtered' as const, seq: 1, ops: 1 } : entry)),
       verdicts,

@@ -106,7 +106,7 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
     }
     const { entries, dead, cursor, status } = await run(`tampered-${verifyWorkers}`, input, { verifyWorkers })
     const expectedDead = Object.entries(tamper).map(([i, t]) => ({ seq: String(frameType(frames[Number(i)]!).seq), code: t.code }))
-    expect(dead.map((d) => ({ seq: d.seq, code: d.code })).sort((a, b) => a.seq.localeCompare(b.seq))).toEqual(expectedDead.sort((a, b) => a.seq.localeCompare(b.seq)))
+    expect(dead.map((d) => ({ seq: d.seq, code: d.code })).sort((a, b) => (a.seq ?? '').localeCompare(b.seq ?? ''))).toEqual(expectedDead.sort((a, b) => a.seq.localeCompare(b.seq)))
     expect(entries).toHaveLength(frames.length - expectedDead.length)
     expect(cursor).toBe(String(frameType(frames.at(-1)!).seq))
     expect(status.deadLettersByCode.VERIFY_BAD_SIGNATURE).toBe(1)

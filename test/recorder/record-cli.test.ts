@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { encode } from '@ipld/dag-cbor'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { reapOnExit } from '../../harness/child-reaper.js'
+import { waitUntil } from '../../harness/wait.js'
 import { startMiniRelay } from './mini-relay.js'
 import { firstDifference, readFixture, sequencedFrames, type ReadBack } from './source-frames.js'
 
@@ -37,7 +38,7 @@ function runCli(args: string[], env: Record<string, string> = {}): Run {
   })
   reapOnExit(child)
   let stderr = ''
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stderr })),
   )
@@ -49,15 +50,15 @@ function runCli(args: string[], env: Record<string, string> = {}): Run {
 
 /** Polls the file being written until it holds at least `frames` frames (read as a reader would). */
 async function waitForFrames(path: string, frames: number, timeoutMs = 20_000): Promise<ReadBack> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (existsSync(path)) {
-      const back = await readFixture(path).catch(() => null)
-      if (back !== null && back.frames.length >= frames) return back
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${frames} frames in ${path}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  let back = null as ReadBack | null
+  await waitUntil(
+    async () => {
+      back = existsSync(path) ? await readFixture(path).catch(() => null) : null
+      return back !== null && back.frames.length >= frames
+    },
+    { what: `${frames} frames in ${path}`, timeoutMs, intervalMs: 100 },
+  )
+  return back!
 }
 
 describe('firehose record (CLI)', () => {

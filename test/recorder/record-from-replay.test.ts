@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
+import { waitUntil } from '../../harness/wait.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { startRecorder } from '../../recorder/index.js'
 import { startReplay, type FaultSpec } from '../../replay/index.js'
@@ -14,13 +15,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function until(predicate: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`seed ${seed}: timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+/** The recorder and the replay run at real speed; the describe title carries the seed. */
+const WAIT = { timeoutMs: 20_000, intervalMs: 5 }
 
 describe(`recording from the replay server (seed ${seed})`, () => {
   it('through drop, clean close, stall and a refused handshake, the recording equals the source fixture byte-for-byte', async () => {
@@ -51,13 +47,18 @@ describe(`recording from the replay server (seed ${seed})`, () => {
         reconnects: 5, // the refused attempt counts too
       },
     ]
-    for (const step of plan) {
-      await until(() => handle.status().frames >= step.afterFrames, `${step.afterFrames} frames`)
+    for (const [i, step] of plan.entries()) {
+      // A fault hits the connections live when it is injected: wait for the replay to hold connection i, not just
+      // for the recorder to count a reconnect (it counts one as soon as it starts connecting).
+      await waitUntil(() => handle.status().frames >= step.afterFrames && replay.status().clients[i]?.connected === true, {
+        what: `${step.afterFrames} frames and connection ${i + 1} live`,
+        ...WAIT,
+      })
       for (const fault of step.faults) replay.injectFault(fault)
-      await until(() => handle.status().reconnects >= step.reconnects, `reconnect ${step.reconnects}`)
+      await waitUntil(() => handle.status().reconnects >= step.reconnects, { what: `reconnect ${step.reconnects}`, ...WAIT })
     }
     const faults = plan.flatMap((step) => step.faults.map((fault) => ({ ...fault, afterFrames: step.afterFrames })))
-    await until(() => handle.status().currentSeq === 7999, 'the last seq')
+    await waitUntil(() => handle.status().currentSeq === 7999, { what: 'the last seq', ...WAIT })
     const summary = await handle.stop()
     const status = replay.status()
     const context = `seed ${seed}, faults ${JSON.stringify(faults)}, clients ${JSON.stringify(status.clients.map((c) => [c.cursorAsked, c.framesSent, c.faults]))}`
@@ -80,7 +81,7 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     await writeFixture(sourcePath, source)
     const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', window: 300, seed })
     cleanups.push(() => replay.close())
-    await until(() => replay.status().finished, 'the timeline to publish everything')
+    await waitUntil(() => replay.status().finished, { what: 'the timeline to publish everything', ...WAIT })
     const out = join(dir, 'outdated.fixture.gz')
     const handle = await startRecorder({ relay: replay.url, out, cursor: 100, limit: 301 })
     const summary = await handle.done
@@ -101,7 +102,7 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     const out = join(dir, 'errors.fixture.gz')
     const handle = await startRecorder({ relay: replay.url, out, limit: source.length + 1, relayClient: { backoff: { initialMs: 5, maxMs: 20 } } })
     const at = new SeededRandom(seed).int(100, 500)
-    await until(() => handle.status().frames >= at, `${at} frames`)
+    await waitUntil(() => handle.status().frames >= at, { what: `${at} frames`, ...WAIT })
     replay.injectFault({ kind: 'error-frame', error: 'ConsumerTooSlow', message: 'too slow' })
     const summary = await handle.done
     const back = await readFixture(out)
@@ -123,11 +124,11 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     await writeFixture(sourcePath, sequencedFrames(50, 1))
     const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed })
     cleanups.push(() => replay.close())
-    await until(() => replay.status().finished, 'the timeline to publish everything')
+    await waitUntil(() => replay.status().finished, { what: 'the timeline to publish everything', ...WAIT })
     const out = join(dir, 'future.fixture.gz')
     const handle = await startRecorder({ relay: replay.url, out, cursor: 5000, relayClient: { backoff: { initialMs: 5, maxMs: 20 } } })
-    await until(() => replay.status().clients.length === 2 && replay.status().clients[1]!.connected, 'the live reconnect')
-    await until(() => handle.status().frames === 2, 'the ReplayFinished hint on the live connection')
+    await waitUntil(() => replay.status().clients.length === 2 && replay.status().clients[1]!.connected, { what: 'the live reconnect', ...WAIT })
+    await waitUntil(() => handle.status().frames === 2, { what: 'the ReplayFinished hint on the live connection', ...WAIT })
     const summary = await handle.stop()
     expect(replay.status().clients.map((c) => c.cursorAsked)).toEqual([5000, null])
     expect(summary.continuity.errorFrames).toEqual({ FutureCursor: 1 })

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
+import { waitUntil } from '../../harness/wait.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { rotatedPath, startRecorder, type RecorderOptions } from '../../recorder/index.js'
 import { OUTDATED_CURSOR_FRAME, startMiniRelay, type MiniRelayOptions } from './mini-relay.js'
@@ -43,13 +44,13 @@ describe(`recorder (seed ${seed})`, () => {
     const handle = await startRecorder(recorderOptions({ relay: r.url, out, limit: source.length }))
     const summary = await handle.done
     expect(summary.stopReason).toBe('limit')
-    expect(summary.reconnects, `drops ${drops}`).toBe(3)
+    expect(summary.reconnects, `drops ${drops.join(',')}`).toBe(3)
     // Each reconnect asked for the seq after the last recorded frame (a prefix of the source).
-    for (const cursor of r.cursors.slice(1)) expect(cursor, `cursors ${r.cursors}`).toBeGreaterThanOrEqual(1000)
+    for (const cursor of r.cursors.slice(1)) expect(cursor, `cursors ${r.cursors.join(',')}`).toBeGreaterThanOrEqual(1000)
     expect(r.cursors[0]).toBeNull()
     const back = await readFixture(out)
     const diff = firstDifference(back.frames.map((f) => f.bytes), source)
-    expect(diff, `seed ${seed}, drops ${drops}: first difference at frame ${diff}`).toBe(-1)
+    expect(diff, `seed ${seed}, drops ${drops.join(',')}: first difference at frame ${diff}`).toBe(-1)
     expect(back.truncated).toBe(false)
     expect(back.manifest).toMatchObject({ complete: true, frameCount: 1500, firstSeq: 1000, lastSeq: 2499, gaps: [] })
     expect(back.header.source).toBe(r.url)
@@ -78,7 +79,7 @@ describe(`recorder (seed ${seed})`, () => {
     const logger = pino({ level: 'warn' }, { write: (line: string) => logs.push(line) })
     const handle = await startRecorder(recorderOptions({ relay: r.url, out, logger, limit: 100000 }))
     // The relay serves everything from 400 on: wait for seq 600, then stop.
-    await waitFor(() => handle.status().currentSeq === 600, 'seq 600')
+    await waitUntil(() => handle.status().currentSeq === 600, { what: 'seq 600', timeoutMs: 15_000, intervalMs: 10 })
     const summary = await handle.stop()
     const back = await readFixture(out)
     const recordedSeqs = back.frames.map((f) => seqOf(f.bytes))
@@ -159,11 +160,3 @@ describe(`recorder (seed ${seed})`, () => {
     })
   })
 })
-
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}

@@ -53,6 +53,20 @@ describe('firehose replay CLI', () => {
     expect((await run.exit).code).toBe(0)
   })
 
+  test('--max-clients (here from FIREHOSE_REPLAY_MAX_CLIENTS): a subscription beyond gets HTTP 503, counted in status', async () => {
+    const run = replayCli([file, '--start', 'paused'], { FIREHOSE_REPLAY_MAX_CLIENTS: '1' })
+    const url = await run.url
+    const first = subscribe(url)
+    await first.opened
+    const second = subscribe(url)
+    await expect(second.opened).rejects.toThrow(/Unexpected server response: 503/)
+    const status = (await (await fetch(url.replace('ws://', 'http://').replace(/\/xrpc\/.*$/, '/_replay/status'))).json()) as Record<string, unknown>
+    expect(status).toMatchObject({ maxClients: 1, clientsRefused: 1 })
+    await first.close()
+    run.kill('SIGTERM')
+    expect((await run.exit).code).toBe(0)
+  })
+
   test('SIGINT also exits 0; a fault plan file is read', async () => {
     const plan = join(dir.dir, 'plan.json')
     await writeFile(plan, JSON.stringify({ seed: 3, faults: [{ kind: 'close', atFrame: 5, code: 4000 }] }))
@@ -72,6 +86,7 @@ describe('firehose replay CLI', () => {
       [file, '--fault', 'explode'],
       [file, '--faults', join(dir.dir, 'missing-plan.json')],
       [file, '--start', 'later'],
+      [file, '--max-clients', '0'],
     ]) {
       const { code, stderr } = await replayCli(args).exit
       expect(code, args.join(' ')).toBe(2)

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { ioTurns } from '../../harness/wait.js'
 import { FrameDecodeError } from '../../protocol/errors.js'
 import { DEFAULT_MAX_FRAME_BYTES, decodeFrame } from '../../protocol/frame.js'
 import { loadFaultPlan, parseFaultFlag, parseFaultSpec, startReplay, withSeq, type FaultSpec, type ReplayHandle } from '../../replay/index.js'
@@ -66,12 +67,14 @@ describe('connection faults', () => {
   })
 
   test('stall: socket open, no frames and no pongs, then the stream resumes where it was', async () => {
-    await withFault([{ kind: 'stall', atFrame: 10, durationMs: 1500 }], async (client) => {
+    await withFault([{ kind: 'stall', atFrame: 10, durationMs: 1500 }], async (client, replay) => {
       await client.waitFor(10)
       let pongs = 0
       client.ws.on('pong', () => pongs++)
       client.ws.ping()
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      // All 100 published (max rate): a server not stalled would send the rest and answer the ping within these turns.
+      await until(replay, (s) => s.finished)
+      await ioTurns()
       expect(client.frames).toHaveLength(10)
       expect(pongs).toBe(0)
       await client.waitFor(100)
@@ -88,7 +91,7 @@ describe('connection faults', () => {
       for (let i = 0; i < 2; i++) {
         const refused = subscribe(replay.url)
         const response = await new Promise<{ status: number; retryAfter: string | undefined }>((resolve) =>
-          refused.ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined })),
+          refused.ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] })),
         )
         expect(response).toEqual({ status: 429, retryAfter: '7' })
         await refused.close()

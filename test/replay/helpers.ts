@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WebSocket } from 'ws'
+import { waitUntil } from '../../harness/wait.js'
 import { encodeFrame } from '../../protocol/frame.js'
 import { FixtureWriter } from '../../protocol/fixture/index.js'
 import { peekFrame } from '../../protocol/peek.js'
@@ -130,15 +131,13 @@ export function subscribe(url: string, query = ''): Received {
   return result
 }
 
-/** Polls status until `check` passes (condition waits, not timing assertions). */
+/** Waits (harness/wait.ts) until `check` passes on the replay's status; returns the status that passed. */
 export async function until(replay: ReplayHandle, check: (status: ReplayStatus) => boolean, timeoutMs = 10_000): Promise<ReplayStatus> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const status = replay.status()
-    if (check(status)) return status
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; status: ${JSON.stringify({ ...status, clients: status.clients.length })}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+  let status = replay.status()
+  await waitUntil(() => check((status = replay.status())), { what: 'a replay status condition', timeoutMs, intervalMs: 10 }).catch((err: unknown) => {
+    throw new Error(`${String(err)}; last status: ${JSON.stringify({ ...status, clients: status.clients.length })}`, { cause: err })
+  })
+  return status
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -57,7 +57,7 @@ describe.each([
       try {
         await client.waitFor(frames.length, 25_000)
       } catch (err) {
-        throw new Error(`${(err as Error).message}; status ${JSON.stringify(replay.status())}`)
+        throw new Error(`${(err as Error).message}; status ${JSON.stringify(replay.status())}`, { cause: err })
       } finally {
         stop()
       }

@@ -10,7 +10,10 @@ class LongSuitesFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files)
     const weight = (file: TestSpecification): number => (file.moduleId.includes('/test/scenarios/') ? 0 : file.moduleId.includes('/test/ingestor/') ? 1 : 2)
-    return sorted.map((file, index) => ({ file, index })).sort((a, b) => weight(a.file) - weight(b.file) || a.index - b.index).map(({ file }) => file)
+    return sorted
+      .map((file, index) => ({ file, index }))
+      .sort((a, b) => weight(a.file) - weight(b.file) || a.index - b.index)
+      .map(({ file }) => file)
   }
 }
 

@@ -18,11 +18,17 @@ for (const suite of report.testResults ?? []) {
   const path = relative(process.cwd(), suite.name)
   const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed')
   for (const test of failed) {
-    const firstLine = String(test.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 300)
+    const firstLine = String(test.failureMessages?.[0] ?? '')
+      .split('\n')[0]
+      .slice(0, 300)
     console.log(`${label}: FAILED ${path} > ${test.fullName}: ${firstLine}`)
   }
   // A file that failed to load or whose hooks threw has no failed test but a message.
   if (failed.length === 0 && suite.status === 'failed') {
-    console.log(`${label}: FAILED ${path}: ${String(suite.message ?? '').split('\n')[0].slice(0, 300)}`)
+    console.log(
+      `${label}: FAILED ${path}: ${String(suite.message ?? '')
+        .split('\n')[0]
+        .slice(0, 300)}`,
+    )
   }
 }

@@ -59,8 +59,7 @@ async function main(): Promise<void> {
   for (const { name, frames } of datasets) {
     const bytes = frames.reduce((n, f) => n + f.byteLength, 0)
     const decodable = frames.filter((f) => decodes(f))
-    console.log(`${name}: ${frames.length} frames, mean ${Math.round(bytes / frames.length)} bytes` +
-      (decodable.length < frames.length ? ` (${frames.length - decodable.length} undecodable frames left out)` : ''))
+    console.log(`${name}: ${frames.length} frames, mean ${Math.round(bytes / frames.length)} bytes` + (decodable.length < frames.length ? ` (${frames.length - decodable.length} undecodable frames left out)` : ''))
     const candidates: { decoder: string; mode: Mode; decode: Decoder }[] = []
     for (const mode of MODES) {
       candidates.push({ decoder: 'decodeEvent', mode, decode: (f) => void decodeEvent(f, { verifyBlocks: mode }) })
@@ -69,7 +68,11 @@ async function main(): Promise<void> {
       candidates.push({ decoder: '@atcute/cbor+car', mode, decode: (f) => atcuteDecode(f, mode) })
       candidates.push({ decoder: '@ipld/dag-cbor+car', mode, decode: (f) => ipldDecode(f, mode) })
     }
-    const results = await measureAll(decodable, args.seconds, candidates.map((c) => c.decode))
+    const results = await measureAll(
+      decodable,
+      args.seconds,
+      candidates.map((c) => c.decode),
+    )
     const rate = (decoder: string, mode: Mode): Result | undefined => results[candidates.findIndex((c) => c.decoder === decoder && c.mode === mode)]
     for (const mode of MODES) {
       const ours = rate('decodeEvent', mode)!
@@ -210,7 +213,12 @@ function realFrames(): Uint8Array[] {
   const dirs = [join(REAL_DATA, 'indigo-prod-commits', 'frames')]
   const scenarios = join(REAL_DATA, 'indigo-relay-scenarios')
   for (const entry of readdirSync(scenarios, { withFileTypes: true })) if (entry.isDirectory()) dirs.push(join(scenarios, entry.name, 'frames'))
-  return dirs.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.cbor')).sort().map((f) => Uint8Array.from(readFileSync(join(dir, f)))))
+  return dirs.flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.cbor'))
+      .sort()
+      .map((f) => Uint8Array.from(readFileSync(join(dir, f)))),
+  )
 }
 
 function parseArgs(argv: string[]): { seconds: number; fixture: string | undefined } {

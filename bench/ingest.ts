@@ -51,7 +51,12 @@ async function main(): Promise<void> {
     const paused = args.pauseSeconds > 0 ? await pausedRedisRss(fixture, redis, args.pauseSeconds) : null
 
     const ingestor = runs[0]!
-    console.log(`\nload average at the end: ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+    console.log(
+      `\nload average at the end: ${(await import('node:os'))
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    )
     console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from test/data/real: the committed fixture is missing)' : ''}`)
     console.log(`events per run: ${args.events}, cores: ${(await import('node:os')).availableParallelism()}`)
     for (const run of runs) {
@@ -64,8 +69,10 @@ async function main(): Promise<void> {
       )
     }
     if (paused) {
-      console.log(`Redis SIGSTOPped ${args.pauseSeconds} s under load: ingestor RSS before ${paused.rssBeforeMb} MiB, max during ${paused.maxRssDuringMb} MiB; ` +
-        `queue ${paused.queueFrames} frames; after SIGCONT: ${paused.recovered ? 'caught up, stream checked in order without duplicates' : 'DID NOT RECOVER'}`)
+      console.log(
+        `Redis SIGSTOPped ${args.pauseSeconds} s under load: ingestor RSS before ${paused.rssBeforeMb} MiB, max during ${paused.maxRssDuringMb} MiB; ` +
+          `queue ${paused.queueFrames} frames; after SIGCONT: ${paused.recovered ? 'caught up, stream checked in order without duplicates' : 'DID NOT RECOVER'}`,
+      )
     }
   } finally {
     await redis.stop()
@@ -89,7 +96,13 @@ async function pausedRedisRss(fixture: { path: string }, redis: RedisHandle, sec
   const relay = await startReplay({ files: [fixture.path], loop: true, rate: { mode: 'max' }, start: 'first-client' })
   const client = new Redis(redis.url)
   const redisPid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1])
-  const child = IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, ...keys, args: ['--cursor', '0', '--status-interval', '1', '--health-port', '0'], env: { FIREHOSE_LOG_LEVEL: 'info', NODE_OPTIONS: SHIPPED_NODE_OPTIONS } })
+  const child = IngestorProcess.start({
+    relayUrl: relay.url,
+    redisUrl: redis.url,
+    ...keys,
+    args: ['--cursor', '0', '--status-interval', '1', '--health-port', '0'],
+    env: { FIREHOSE_LOG_LEVEL: 'info', NODE_OPTIONS: SHIPPED_NODE_OPTIONS },
+  })
   try {
     while ((await client.xlen(keys.stream)) < 20_000) await sleep(20)
     const rssBeforeMb = child.maxRssMb

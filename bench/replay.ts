@@ -130,7 +130,7 @@ async function runClient(url: string, count: number): Promise<Throughput> {
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
   await new Promise((resolve) => child.once('exit', resolve))
   const { n, bytes, ms } = JSON.parse(out) as { n: number; bytes: number; ms: number }
-  return { framesPerSec: ((n - 1) * 1000) / ms, mbPerSec: (bytes / ms) * 1000 / 1e6 }
+  return { framesPerSec: ((n - 1) * 1000) / ms, mbPerSec: ((bytes / ms) * 1000) / 1e6 }
 }
 
 async function measureRate(file: string, eventsPerSec: number, seconds: number): Promise<{ client: number; status: number }> {
@@ -164,9 +164,7 @@ ws.on('close', () => process.exit(0))
 }
 
 function syntheticFrames(count: number): Uint8Array[] {
-  return Array.from({ length: count }, (_, i) =>
-    encodeFrame({ op: 1, t: '#identity' }, { seq: i + 1, did: `did:plc:bench${i % 1000}`, time: '2024-01-01T00:00:00.000Z' }),
-  )
+  return Array.from({ length: count }, (_, i) => encodeFrame({ op: 1, t: '#identity' }, { seq: i + 1, did: `did:plc:bench${i % 1000}`, time: '2024-01-01T00:00:00.000Z' }))
 }
 
 async function realFrames(count: number): Promise<Uint8Array[]> {

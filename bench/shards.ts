@@ -25,7 +25,9 @@ async function main(): Promise<void> {
     try {
       const single: RedisTarget = { url: redis.url, nodeUrls: [redis.url], cluster: false }
       for (const shards of [1, 4]) {
-        runs.push(await measure(`(${shards === 1 ? 'a' : 'b'}) --shards ${shards}, 1 redis-server`, fixture, single, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--shards', String(shards)]), { events, shards }))
+        runs.push(
+          await measure(`(${shards === 1 ? 'a' : 'b'}) --shards ${shards}, 1 redis-server`, fixture, single, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--shards', String(shards)]), { events, shards }),
+        )
       }
     } finally {
       await redis.stop()
@@ -35,7 +37,12 @@ async function main(): Promise<void> {
       const target: RedisTarget = { url: cluster.seedUrls[0]!, nodeUrls: cluster.seedUrls, cluster: true }
       for (const workers of [1, 2]) {
         const extra = ['--shards', '3', '--redis-cluster', '--decode-workers', String(workers)]
-        runs.push(await measure(`(${workers === 1 ? 'c' : 'd'}) --shards 3, cluster of 3, ${workers} worker${workers === 1 ? '' : 's'}`, fixture, target, (relay, keys) => ingestorChild(relay, target.url, keys, extra), { events, shards: 3 }))
+        runs.push(
+          await measure(`(${workers === 1 ? 'c' : 'd'}) --shards 3, cluster of 3, ${workers} worker${workers === 1 ? '' : 's'}`, fixture, target, (relay, keys) => ingestorChild(relay, target.url, keys, extra), {
+            events,
+            shards: 3,
+          }),
+        )
       }
     } finally {
       await cluster.stop()
@@ -45,7 +52,11 @@ async function main(): Promise<void> {
   }
 
   const peer = runs[0]!
-  console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  console.log(
+    `\nload average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
   console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from test/data/real: the committed fixture is missing)' : ''}`)
   console.log(`events per run: ${events}, cores: ${availableParallelism()}`)
   for (const run of runs) console.log(formatRun(run))

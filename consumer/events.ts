@@ -16,10 +16,7 @@ interface Delivery {
 
 /** One stream entry, typed by `type`. */
 export type StreamEvent =
-  | (Delivery & { type: 'commit'; data: CommitData })
-  | (Delivery & { type: 'identity'; data: IdentityData })
-  | (Delivery & { type: 'account'; data: AccountData })
-  | (Delivery & { type: 'sync'; data: SyncData })
+  (Delivery & { type: 'commit'; data: CommitData }) | (Delivery & { type: 'identity'; data: IdentityData }) | (Delivery & { type: 'account'; data: AccountData }) | (Delivery & { type: 'sync'; data: SyncData })
 export type StreamEventType = StreamEvent['type']
 
 /** What an entry is: an event, a type this version does not know (skipped, like the firehose spec says), or not the contract. */

@@ -47,8 +47,7 @@ export function createLegacyQueue(options: Omit<ConsumerOptions, 'consumer' | 'c
 
   return {
     connect: () => group.ready(),
-    consume: (consumerId, count = LEGACY.count) =>
-      logged('consume', [], async () => legacy(await group.read(consumerId, pageSize(count, MAX_COUNT, LEGACY.count), LEGACY.blockMs))),
+    consume: (consumerId, count = LEGACY.count) => logged('consume', [], async () => legacy(await group.read(consumerId, pageSize(count, MAX_COUNT, LEGACY.count), LEGACY.blockMs))),
     ack: (messageId) => logged('ack', undefined, async () => void (await group.ack([messageId]))),
     claimPendingMessages: (consumerId, idleTimeMs = LEGACY.idleTimeMs) =>
       logged('claimPendingMessages', [], async () => {

@@ -66,13 +66,13 @@ export class StreamGroup {
   /** Up to `count` new entries for `consumer`, waiting at most blockMs. */
   async read(consumer: string, count: number, blockMs: number): Promise<StreamEvent[]> {
     const { stream, group } = this.options
-    const reply = await this.recreatingGroup(
-      () => this.redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>') as Promise<[string, EntryReply[]][] | null>,
-      null,
-    )
+    const reply = await this.recreatingGroup(() => this.redis.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>') as Promise<[string, EntryReply[]][] | null>, null)
     const entries = reply?.[0]?.[1] ?? []
     this.counters.read += entries.length
-    return this.sort(consumer, entries.map(([messageId, fields]) => ({ messageId, fields, deliveries: 1 })))
+    return this.sort(
+      consumer,
+      entries.map(([messageId, fields]) => ({ messageId, fields, deliveries: 1 })),
+    )
   }
 
   /**
@@ -82,10 +82,7 @@ export class StreamGroup {
    */
   async claim(consumer: string, minIdleMs: number, cursor: string, count: number): Promise<{ cursor: string; events: StreamEvent[] }> {
     const { stream, group, maxDeliveries } = this.options
-    const reply = await this.recreatingGroup(
-      () => this.redis.xautoclaim(stream, group, consumer, minIdleMs, cursor, 'COUNT', count) as Promise<[string, (EntryReply | null)[]]>,
-      ['0-0', []],
-    )
+    const reply = await this.recreatingGroup(() => this.redis.xautoclaim(stream, group, consumer, minIdleMs, cursor, 'COUNT', count) as Promise<[string, (EntryReply | null)[]]>, ['0-0', []])
     // Redis 6.2 returns nil for entries deleted (trimmed) while pending; 7.0 drops them.
     const claimed = reply[1].filter((entry): entry is EntryReply => entry !== null)
     this.counters.claimed += claimed.length

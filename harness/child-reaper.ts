@@ -49,10 +49,7 @@ export function reapOnExit(child: ChildProcess, dir: string | null = null): Reap
 function startWatchdog(child: ChildProcess, dir: string | null): ChildProcess | null {
   if (child.pid === undefined || process.platform === 'win32') return null
   // Polls once a second; exits on its own when the child is gone.
-  const script = [
-    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done',
-    'if ! kill -0 "$1" 2>/dev/null; then kill -9 "$2" 2>/dev/null; if [ -n "$3" ]; then rm -rf "$3"; fi; fi',
-  ].join('\n')
+  const script = ['while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done', 'if ! kill -0 "$1" 2>/dev/null; then kill -9 "$2" 2>/dev/null; if [ -n "$3" ]; then rm -rf "$3"; fi; fi'].join('\n')
   const watchdog = spawn('sh', ['-c', script, 'watchdog', String(process.pid), String(child.pid), dir ?? ''], {
     detached: true,
     stdio: 'ignore',

@@ -24,10 +24,6 @@ export class HarnessError extends FirehoseError<HarnessErrorCode> {}
 /** Thrown by kill()/restart() on a Redis the harness does not own: the scenario must be skipped. */
 export class RedisCannotKillError extends HarnessError {
   constructor(kind: string, operation: 'kill' | 'restart') {
-    super(
-      HarnessErrorCode.RedisCannotKill,
-      `${operation}() is not possible on ${kind} Redis (the harness does not own that server): skip this scenario or use HARNESS_REDIS=process`,
-      { kind, operation },
-    )
+    super(HarnessErrorCode.RedisCannotKill, `${operation}() is not possible on ${kind} Redis (the harness does not own that server): skip this scenario or use HARNESS_REDIS=process`, { kind, operation })
   }
 }

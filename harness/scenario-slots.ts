@@ -53,7 +53,10 @@ async function exclusiveHolderAlive(dir: string): Promise<boolean> {
   const exclusive = join(dir, 'exclusive')
   const pid = await readFile(join(exclusive, 'pid'), 'utf8').catch(() => null)
   if (pid !== null) return alive(Number(pid))
-  const created = await stat(exclusive).then((s) => s.mtimeMs, () => null)
+  const created = await stat(exclusive).then(
+    (s) => s.mtimeMs,
+    () => null,
+  )
   return created !== null && Date.now() - created < HALF_CREATED_STALE_MS // being created: held
 }
 

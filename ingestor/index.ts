@@ -208,7 +208,18 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
 
   void (async () => {
     try {
-      logger.info({ ...(options.shards > 1 ? { shards: options.shards } : {}), ...(options.redisCluster ? { redisCluster: true } : {}), relay: redactUrl(options.relayUrl), ...(options.relays.length > 1 ? { fallbackRelays: options.relays.slice(1).map((r) => redactUrl(r.url)) } : {}), redis: redactUrl(options.redisUrl), stream: options.stream, cursorKey: options.cursorKey }, 'ingestor starting')
+      logger.info(
+        {
+          ...(options.shards > 1 ? { shards: options.shards } : {}),
+          ...(options.redisCluster ? { redisCluster: true } : {}),
+          relay: redactUrl(options.relayUrl),
+          ...(options.relays.length > 1 ? { fallbackRelays: options.relays.slice(1).map((r) => redactUrl(r.url)) } : {}),
+          redis: redactUrl(options.redisUrl),
+          stream: options.stream,
+          cursorKey: options.cursorKey,
+        },
+        'ingestor starting',
+      )
       // Status lines start now, so a Redis that is down at startup is reported too.
       reporter.start()
       if (lease !== null) {

@@ -37,15 +37,9 @@ export class IngestorMetrics {
 
     gauge(r, 'firehose_live', '1 while /health answers 200', () => (sources.live().ok ? 1 : 0))
     asyncGauge(r, 'firehose_ready', '1 while /ready answers 200', [], async () => [[{}, (await sources.ready()).ok ? 1 : 0]])
-    counter(r, 'firehose_events_total', 'stream entries written (acknowledged by Redis), by event type', ['type'], () =>
-      Object.entries(status().writtenByType).map(([type, tally]) => [{ type }, tally.events]),
-    )
-    counter(r, 'firehose_event_bytes_total', 'raw relay frame bytes of the entries written, by event type', ['type'], () =>
-      Object.entries(status().writtenByType).map(([type, tally]) => [{ type }, tally.bytes]),
-    )
-    counter(r, 'firehose_decode_errors_total', 'malformed frames dead-lettered, by decode error code', ['code'], () =>
-      Object.entries(status().deadLettersByCode).map(([code, n]) => [{ code }, n]),
-    )
+    counter(r, 'firehose_events_total', 'stream entries written (acknowledged by Redis), by event type', ['type'], () => Object.entries(status().writtenByType).map(([type, tally]) => [{ type }, tally.events]))
+    counter(r, 'firehose_event_bytes_total', 'raw relay frame bytes of the entries written, by event type', ['type'], () => Object.entries(status().writtenByType).map(([type, tally]) => [{ type }, tally.bytes]))
+    counter(r, 'firehose_decode_errors_total', 'malformed frames dead-lettered, by decode error code', ['code'], () => Object.entries(status().deadLettersByCode).map(([code, n]) => [{ code }, n]))
     const relayCounter = (field: 'connects' | 'reconnects' | 'bytesReceived' | 'stalls' | 'oversizedMessages' | 'textMessagesIgnored' | 'failovers' | 'primaryReturns', help: string): void =>
       counter(r, `firehose_relay_${snake(field)}_total`, help, [], () => [[{}, status().relay[field]]])
     relayCounter('connects', 'relay connections opened')
@@ -64,9 +58,7 @@ export class IngestorMetrics {
     gauge(r, 'firehose_cursor', 'the cursor (seq) Redis holds as far as the ingestor knows', () => status().storedCursor)
     gauge(r, 'firehose_position', 'highest seq accepted from the relay (the reconnect cursor)', () => status().position)
     gauge(r, 'firehose_event_lag_seconds', 'now - `time` of the last written event (relay clock; old for replayed fixtures)', () => seconds(status().eventLagMs))
-    gauge(r, 'firehose_receive_lag_seconds', 'now - receive time of the oldest frame not yet written; when none waits, the last frame’s receive-to-ack time', () =>
-      seconds(status().receiveLagMs),
-    )
+    gauge(r, 'firehose_receive_lag_seconds', 'now - receive time of the oldest frame not yet written; when none waits, the last frame’s receive-to-ack time', () => seconds(status().receiveLagMs))
     gauge(r, 'firehose_last_ack_timestamp_seconds', 'when Redis last acknowledged a write (unix time)', () => seconds(status().lastAckAtMs))
     gauge(r, 'firehose_queue_frames', 'frames queued between the socket and the decoder', () => status().queue.frames)
     gauge(r, 'firehose_queue_bytes', 'raw bytes queued between the socket and the decoder', () => status().queue.bytes)

@@ -192,8 +192,7 @@ export class Pipeline {
     if (!this.options.forceCursor) {
       throw new IngestorError(
         IngestorErrorCode.CursorConflict,
-        `start cursor ${start} differs from the cursor ${stored} stored in ${key}: starting there would ${effect}. ` +
-          'Omit --cursor to resume from the stored cursor, or add --force-cursor to start there anyway',
+        `start cursor ${start} differs from the cursor ${stored} stored in ${key}: starting there would ${effect}. ` + 'Omit --cursor to resume from the stored cursor, or add --force-cursor to start there anyway',
         { key, stored, start },
       )
     }
@@ -411,10 +410,7 @@ export class Pipeline {
           this.logger.error({ ...fields, policy: 'exit' }, 'GAP WARNING: relay says our cursor is in its future (FutureCursor): its seq space is not ours; draining and exiting')
           this.onFutureCursorExit()
         } else {
-          this.logger.error(
-            { ...fields, policy: 'live' },
-            'GAP WARNING: relay says our cursor is in its future (FutureCursor): switching to the live tail; events between are not fetched',
-          )
+          this.logger.error({ ...fields, policy: 'live' }, 'GAP WARNING: relay says our cursor is in its future (FutureCursor): switching to the live tail; events between are not fetched')
           this.goLive = true
           this.client?.reconnect('FutureCursor: going live')
         }

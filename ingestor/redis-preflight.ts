@@ -69,11 +69,7 @@ export function preflightCalls(input: PreflightInput): PreflightCall[] {
       commands.push(['XLEN', stream], ['XINFO', 'GROUPS', stream], ['XPENDING', stream, input.group], ['XTRIM', stream, 'MAXLEN', '=', '1'], ['XRANGE', stream, '-', '+', 'COUNT', '1'])
     }
     if (input.probes) commands.push(['XLEN', stream], ['XLEN', deadLetterStream], ['XINFO', 'GROUPS', stream], ['XRANGE', stream, '-', '+', 'COUNT', '1'])
-    const keys = [
-      { key: stream, type: KEY_TYPES.stream },
-      { key: deadLetterStream, type: KEY_TYPES.deadLetterStream },
-      ...cursorKeys.map((key) => ({ key, type: KEY_TYPES.cursorKey })),
-    ]
+    const keys = [{ key: stream, type: KEY_TYPES.stream }, { key: deadLetterStream, type: KEY_TYPES.deadLetterStream }, ...cursorKeys.map((key) => ({ key, type: KEY_TYPES.cursorKey }))]
     return { keys, commands }
   })
   const keyless = [['SCRIPT', 'LOAD', 'return 1'], ...(input.probes ? [['PING']] : [])]
@@ -82,7 +78,12 @@ export function preflightCalls(input: PreflightInput): PreflightCall[] {
     const lease = input.leaseKey
     calls.push({
       keys: [{ key: lease, type: KEY_TYPES.leaseKey }],
-      commands: [['SET', lease, 't', 'NX', 'PX', '1'], ['GET', lease], ['PEXPIRE', lease, '1'], ['DEL', lease]],
+      commands: [
+        ['SET', lease, 't', 'NX', 'PX', '1'],
+        ['GET', lease],
+        ['PEXPIRE', lease, '1'],
+        ['DEL', lease],
+      ],
     })
   }
   return calls

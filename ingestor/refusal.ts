@@ -20,11 +20,7 @@ export function refusalError(reply: readonly unknown[]): RedisConfigError | null
   }
   if (status === REFUSED_DENIED) {
     const command = String(rest[0])
-    return new RedisConfigError(
-      RedisConfigErrorCode.NoPerm,
-      `the Redis user may not run ${command} (see docs/ingestor.md for the ACL); nothing was written`,
-      { command },
-    )
+    return new RedisConfigError(RedisConfigErrorCode.NoPerm, `the Redis user may not run ${command} (see docs/ingestor.md for the ACL); nothing was written`, { command })
   }
   return null
 }

@@ -34,7 +34,11 @@ export function parseProfile(value: string): StepProfile {
   const to = Number(match[2])
   const step = match[3] === undefined ? from : Number(match[3])
   const stepSeconds = Number(match[4])
-  for (const [name, rate] of [['FROM', from], ['TO', to], ['STEP', step]] as const) {
+  for (const [name, rate] of [
+    ['FROM', from],
+    ['TO', to],
+    ['STEP', step],
+  ] as const) {
     if (rate < 1 || rate > MAX_RATE) throw badInput(`--profile: ${name} must be from 1 to ${MAX_RATE} events/s, got ${rate}`, { value })
   }
   if (to < from) throw badInput(`--profile: TO (${to}) must not be below FROM (${from})`, { value })

@@ -38,7 +38,10 @@ export function renderReportHtml(result: LoadtestResult): string {
     .map(([label, value]) => `<tr><th>${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`)
     .join('')
   const stepRows = steps
-    .map((s) => `<tr><td>${s.targetRate}</td><td>${s.fromT}-${s.toT} s</td><td>${s.offeredPerSec}</td><td>${escapeHtml(describeLag(s.lag))}</td><td class="${s.sustained ? 'ok' : 'bad'}">${s.sustained ? 'sustained' : escapeHtml(s.reason ?? 'not sustained')}</td></tr>`)
+    .map(
+      (s) =>
+        `<tr><td>${s.targetRate}</td><td>${s.fromT}-${s.toT} s</td><td>${s.offeredPerSec}</td><td>${escapeHtml(describeLag(s.lag))}</td><td class="${s.sustained ? 'ok' : 'bad'}">${s.sustained ? 'sustained' : escapeHtml(s.reason ?? 'not sustained')}</td></tr>`,
+    )
     .join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>firehose loadtest ${escapeHtml(result.startedAt)}</title>

@@ -37,7 +37,14 @@ export async function runLoadtest(config: LoadtestConfig, onSample: (progress: P
   try {
     const proc = new ProcStats(rig.ingestor.pid!)
     await proc.read() // CPU is a difference: the first reading is the baseline
-    const sampler = new Sampler(rig.replay, clock, () => observer?.lastSeq ?? null, (head) => rig.tally.lastExpectedAtOrBelow(head), rig.healthPort, proc)
+    const sampler = new Sampler(
+      rig.replay,
+      clock,
+      () => observer?.lastSeq ?? null,
+      (head) => rig.tally.lastExpectedAtOrBelow(head),
+      rig.healthPort,
+      proc,
+    )
     observer = await StreamObserver.start(rig.redisUrl, rig.stream, lagClock, ({ seq, atMs }) => {
       sampler.recordEntry(seq, atMs) // first: it brings the clock's head up to date
       rig.tally.record(seq, clock.headSeq)

@@ -105,9 +105,9 @@ export class SeqTally {
   }
 
   private grow(offset: number): void {
-    if ((offset >> 3) < this.bits.length) return
+    if (offset >> 3 < this.bits.length) return
     let length = this.bits.length
-    while ((offset >> 3) >= length) length *= 2
+    while (offset >> 3 >= length) length *= 2
     const bigger = new Uint8Array(length)
     bigger.set(this.bits)
     this.bits = bigger

@@ -39,8 +39,7 @@ export type BlockVerification = 'all' | 'records' | 'none'
  * is the decoder's hot path: no CID objects or base32 strings for blocks nobody looks up.
  */
 export function readCar(bytes: Uint8Array, verify: BlockVerification, fields: Record<string, unknown> = {}): CarBlocks {
-  const bad = (reason: string, cause?: unknown): FrameDecodeError =>
-    new FrameDecodeError(FrameErrorCode.BadCar, `invalid CAR: ${reason}`, fields, cause === undefined ? undefined : { cause })
+  const bad = (reason: string, cause?: unknown): FrameDecodeError => new FrameDecodeError(FrameErrorCode.BadCar, `invalid CAR: ${reason}`, fields, cause === undefined ? undefined : { cause })
 
   const [headerLength, headerStart] = readVarint(bytes, 0, bad)
   const headerEnd = headerStart + headerLength

@@ -13,8 +13,7 @@ export function scanCborItem(bytes: Uint8Array, offset: number, maxDepth: number
   const owed: number[] = []
   const end = bytes.length
 
-  const truncated = (): FrameDecodeError =>
-    new FrameDecodeError(FrameErrorCode.Truncated, `CBOR item truncated at byte ${pos} of ${end}`, { ...fields, offset: pos })
+  const truncated = (): FrameDecodeError => new FrameDecodeError(FrameErrorCode.Truncated, `CBOR item truncated at byte ${pos} of ${end}`, { ...fields, offset: pos })
 
   for (;;) {
     if (pos >= end) throw truncated()
@@ -24,11 +23,10 @@ export function scanCborItem(bytes: Uint8Array, offset: number, maxDepth: number
     let arg = info
     if (info >= 24) {
       if (info > 27) {
-        throw new FrameDecodeError(
-          FrameErrorCode.InvalidCbor,
-          info === 31 ? `indefinite-length CBOR at byte ${pos - 1} (not allowed in DAG-CBOR)` : `reserved CBOR additional info ${info} at byte ${pos - 1}`,
-          { ...fields, offset: pos - 1 },
-        )
+        throw new FrameDecodeError(FrameErrorCode.InvalidCbor, info === 31 ? `indefinite-length CBOR at byte ${pos - 1} (not allowed in DAG-CBOR)` : `reserved CBOR additional info ${info} at byte ${pos - 1}`, {
+          ...fields,
+          offset: pos - 1,
+        })
       }
       const width = 1 << (info - 24)
       if (pos + width > end) throw truncated()

@@ -30,13 +30,45 @@ export interface CommitEvent {
   prevData: string | null
   ops: CommitOp[]
 }
-export interface IdentityEvent { type: 'identity'; seq: number; did: string; handle: string | null; time: string }
-export interface AccountEvent { type: 'account'; seq: number; did: string; active: boolean; status: string | null; time: string }
-export interface SyncEvent { type: 'sync'; seq: number; did: string; rev: string; commit: string; time: string }
-export interface InfoEvent { type: 'info'; name: string; message: string | null }
-export interface ErrorEvent { type: 'error'; error: string; message: string | null }
+export interface IdentityEvent {
+  type: 'identity'
+  seq: number
+  did: string
+  handle: string | null
+  time: string
+}
+export interface AccountEvent {
+  type: 'account'
+  seq: number
+  did: string
+  active: boolean
+  status: string | null
+  time: string
+}
+export interface SyncEvent {
+  type: 'sync'
+  seq: number
+  did: string
+  rev: string
+  commit: string
+  time: string
+}
+export interface InfoEvent {
+  type: 'info'
+  name: string
+  message: string | null
+}
+export interface ErrorEvent {
+  type: 'error'
+  error: string
+  message: string | null
+}
 /** A `t` we do not know (including deprecated #handle/#migrate/#tombstone): skipped, never fatal. */
-export interface UnknownEvent { type: 'unknown'; t: string; seq: number | null }
+export interface UnknownEvent {
+  type: 'unknown'
+  t: string
+  seq: number | null
+}
 
 export type FirehoseEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEvent | InfoEvent | ErrorEvent | UnknownEvent
 export type SequencedEvent = CommitEvent | IdentityEvent | AccountEvent | SyncEvent

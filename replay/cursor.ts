@@ -4,10 +4,7 @@ import type { RetainedWindow } from './window.js'
 export type CursorParam = { kind: 'none' } | { kind: 'value'; value: number } | { kind: 'invalid'; raw: string }
 
 /** Where a new subscriber starts, decided once at connect time. */
-export type CursorPlan =
-  | { kind: 'live' }
-  | { kind: 'backlog'; from: number; outdated: boolean }
-  | { kind: 'reject'; error: 'FutureCursor' | 'InvalidRequest'; message: string }
+export type CursorPlan = { kind: 'live' } | { kind: 'backlog'; from: number; outdated: boolean } | { kind: 'reject'; error: 'FutureCursor' | 'InvalidRequest'; message: string }
 
 /** Messages as @atproto/pds words them. */
 export const FUTURE_CURSOR_MESSAGE = 'Cursor in the future.'

@@ -28,8 +28,7 @@ export function controlHandler(control: Control, refusal: (req: IncomingMessage)
       if (err instanceof FirehoseError) {
         const { code, message } = err as FirehoseError
         send(res, code === ReplayErrorCode.BodyTooLarge ? 413 : 400, { error: code, message })
-      }
-      else send(res, 500, { error: 'Internal', message: err instanceof Error ? err.message : String(err) })
+      } else send(res, 500, { error: 'Internal', message: err instanceof Error ? err.message : String(err) })
     })
   }
 }

@@ -79,10 +79,14 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
     await ingestor.stop()
     const status = ingestor.status()
     const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected })
-    say(`ingested: ${status.counters.eventsWritten} events in ${seconds.toFixed(2)} s (${Math.round(status.counters.eventsWritten / seconds)} events/s), ` +
-      `${status.counters.deadLettered} dead-lettered, ${status.counters.unknownTypes} unknown types skipped`)
-    say(`check:    expected ${result.expected}, delivered ${result.delivered}, missing ${describeSeqs(result.lost)}, duplicated ${describeSeqs(result.duplicated)}, ` +
-      `out of order ${describeSeqs(result.outOfOrder)}, mismatched ${describeSeqs(result.mismatched)}, unexpected ${describeSeqs(result.unexpected)}`)
+    say(
+      `ingested: ${status.counters.eventsWritten} events in ${seconds.toFixed(2)} s (${Math.round(status.counters.eventsWritten / seconds)} events/s), ` +
+        `${status.counters.deadLettered} dead-lettered, ${status.counters.unknownTypes} unknown types skipped`,
+    )
+    say(
+      `check:    expected ${result.expected}, delivered ${result.delivered}, missing ${describeSeqs(result.lost)}, duplicated ${describeSeqs(result.duplicated)}, ` +
+        `out of order ${describeSeqs(result.outOfOrder)}, mismatched ${describeSeqs(result.mismatched)}, unexpected ${describeSeqs(result.unexpected)}`,
+    )
     say(result.ok ? 'OK: every fixture event is in the stream exactly once, in order' : 'FAILED: the stream does not match the fixture')
     if (!redis.owned && flags.keep === true) say(`kept:     inspect with XRANGE ${keys.stream} - + COUNT 5; delete with DEL ${keys.stream} ${keys.cursorKey}`)
     return result.ok ? ExitCode.Ok : ExitCode.Failed

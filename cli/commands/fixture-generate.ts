@@ -29,7 +29,14 @@ export function registerFixtureGenerate(fixture: Command): void {
     .command('generate')
     .description('generate realistic, signed firehose frames (plus FILE.did-docs.json to verify them); same seed, same bytes')
     .addOption(option('--out <file>', 'fixture to write (.gz/.zst by extension)', 'FIREHOSE_OUT', nonEmpty).makeOptionMandatory())
-    .addOption(option('--events <n>', `number of frames, at most ${MAX_EVENTS.toLocaleString('en')} (for more, generate several with --first-seq and replay them in order)`, 'FIREHOSE_EVENTS', integer(1, MAX_EVENTS)).makeOptionMandatory())
+    .addOption(
+      option(
+        '--events <n>',
+        `number of frames, at most ${MAX_EVENTS.toLocaleString('en')} (for more, generate several with --first-seq and replay them in order)`,
+        'FIREHOSE_EVENTS',
+        integer(1, MAX_EVENTS),
+      ).makeOptionMandatory(),
+    )
     .addOption(option('--accounts <n>', `accounts in the simulated network (default events/20, min 10; at most ${MAX_ACCOUNTS.toLocaleString('en')})`, 'FIREHOSE_ACCOUNTS', integer(2, MAX_ACCOUNTS)))
     .addOption(option('--seed <n>', 'random seed (default: fresh, printed)', 'FIREHOSE_SEED', integer(0, 0xffffffff)))
     .addOption(option('--workers <n>', 'worker threads (0: this thread; default by size and cores)', 'FIREHOSE_WORKERS', integer(0, 64)))

@@ -32,11 +32,7 @@ export function registerFixture(program: Command): void {
     .addOption(option('--source <url>', 'source recorded in the fixture header and manifest', 'FIREHOSE_SOURCE', nonEmpty))
     .addOption(option('--start-us <us>', 'receive time of the first frame, µs since the epoch', 'FIREHOSE_START_US', integer(0), 0))
     .addOption(option('--interval-us <us>', 'receive-time step between frames, µs', 'FIREHOSE_INTERVAL_US', integer(0, 3_600_000_000), 1000))
-    .action(
-      action((file: string, flags: { out: string; source?: string; startUs: number; intervalUs: number }) =>
-        guarded('import', () => importFrames(file, flags)),
-      ),
-    )
+    .action(action((file: string, flags: { out: string; source?: string; startUs: number; intervalUs: number }) => guarded('import', () => importFrames(file, flags))))
 
   registerFixtureGenerate(fixture)
 }

@@ -92,20 +92,40 @@ export function registerIngest(program: Command): void {
   program
     .command('ingest')
     .description('ingest a relay firehose into a Redis stream, exactly once (cursor stored atomically with each batch)')
+    .addOption(option('--relay <url>', 'relay host or full subscribeRepos URL (default: bsky.network); repeat it (or a,b) for fallback relays, the first is the primary', LEGACY_ENV.relay).argParser(relayList))
     .addOption(
-      option('--relay <url>', 'relay host or full subscribeRepos URL (default: bsky.network); repeat it (or a,b) for fallback relays, the first is the primary', LEGACY_ENV.relay).argParser(relayList),
+      option(
+        '--failover-after <n>',
+        'with several --relay: move to the next relay after n connection attempts in a row without a frame (a stall moves at once)',
+        'FIREHOSE_FAILOVER_AFTER',
+        integer(1, 1_000),
+        INGESTOR_DEFAULTS.failoverAfter,
+      ),
     )
-    .addOption(option('--failover-after <n>', 'with several --relay: move to the next relay after n connection attempts in a row without a frame (a stall moves at once)', 'FIREHOSE_FAILOVER_AFTER', integer(1, 1_000), INGESTOR_DEFAULTS.failoverAfter))
     .addOption(
-      option('--primary-probe-interval <seconds>', 'with several --relay: while on a fallback, probe the primary this often; back to it once it delivers a frame', 'FIREHOSE_PRIMARY_PROBE_INTERVAL', positiveNumber(86_400), INGESTOR_DEFAULTS.primaryProbeIntervalMs / 1000),
+      option(
+        '--primary-probe-interval <seconds>',
+        'with several --relay: while on a fallback, probe the primary this often; back to it once it delivers a frame',
+        'FIREHOSE_PRIMARY_PROBE_INTERVAL',
+        positiveNumber(86_400),
+        INGESTOR_DEFAULTS.primaryProbeIntervalMs / 1000,
+      ),
     )
     .addOption(option('--redis <url>', 'Redis URL: redis[s]://[[user]:password@]host[:port][/db]', LEGACY_ENV.redis, redisUrl, 'redis://127.0.0.1:6379'))
-    .addOption(option('--redis-ca <file>', 'rediss://: PEM CA bundle the server certificate must chain to (default: Node\'s CAs)', 'FIREHOSE_REDIS_CA', nonEmpty))
+    .addOption(option('--redis-ca <file>', "rediss://: PEM CA bundle the server certificate must chain to (default: Node's CAs)", 'FIREHOSE_REDIS_CA', nonEmpty))
     .addOption(option('--redis-cert <file>', 'rediss://: PEM client certificate (with --redis-key)', 'FIREHOSE_REDIS_CERT', nonEmpty))
     .addOption(option('--redis-key <file>', 'rediss://: PEM client private key (with --redis-cert)', 'FIREHOSE_REDIS_KEY', nonEmpty))
     .addOption(option('--redis-servername <name>', 'rediss://: TLS server name (SNI) the certificate must carry (default: the URL host)', 'FIREHOSE_REDIS_SERVERNAME', nonEmpty))
-    .addOption(option('--redis-cluster', '--redis is a seed node of a Redis Cluster: the other nodes are discovered; each shard\'s keys share a hash slot (docs/scaling.md)', 'FIREHOSE_REDIS_CLUSTER'))
-    .addOption(option('--shards <n>', `split events by repo DID into n streams <stream>:0..<stream>:<n-1>, each with its own cursor (1 = the one stream; at most ${MAX_SHARDS}; docs/scaling.md)`, 'FIREHOSE_SHARDS', integer(1, MAX_SHARDS), INGESTOR_DEFAULTS.shards))
+    .addOption(option('--redis-cluster', "--redis is a seed node of a Redis Cluster: the other nodes are discovered; each shard's keys share a hash slot (docs/scaling.md)", 'FIREHOSE_REDIS_CLUSTER'))
+    .addOption(
+      option(
+        '--shards <n>',
+        `split events by repo DID into n streams <stream>:0..<stream>:<n-1>, each with its own cursor (1 = the one stream; at most ${MAX_SHARDS}; docs/scaling.md)`,
+        'FIREHOSE_SHARDS',
+        integer(1, MAX_SHARDS),
+        INGESTOR_DEFAULTS.shards,
+      ),
+    )
     .addOption(option('--stream <key>', 'stream key (dead letters go to <key>:dead)', LEGACY_ENV.stream, nonEmpty, INGESTOR_DEFAULTS.stream))
     .addOption(option('--cursor-key <key>', 'Redis key holding the cursor', LEGACY_ENV.cursorKey, nonEmpty, INGESTOR_DEFAULTS.cursorKey))
     .addOption(option('--cursor <seq>', 'start from this seq instead of the stored cursor', 'FIREHOSE_CURSOR', integer(0)))
@@ -121,29 +141,76 @@ export function registerIngest(program: Command): void {
       ),
     )
     .addOption(option('--stall-timeout <seconds>', 'reconnect when the relay sends no frame this long (pongs do not count)', 'FIREHOSE_STALL_TIMEOUT', positiveNumber(3600), 30))
-    .addOption(option('--max-message-mb <mib>', 'largest relay message accepted; a larger one ends the connection and is retried with backoff (docs/relay-client.md)', 'FIREHOSE_MAX_MESSAGE_MB', integer(1, 1024), INGESTOR_DEFAULTS.maxMessageBytes / 1024 / 1024))
+    .addOption(
+      option(
+        '--max-message-mb <mib>',
+        'largest relay message accepted; a larger one ends the connection and is retried with backoff (docs/relay-client.md)',
+        'FIREHOSE_MAX_MESSAGE_MB',
+        integer(1, 1024),
+        INGESTOR_DEFAULTS.maxMessageBytes / 1024 / 1024,
+      ),
+    )
     .addOption(option('--on-future-cursor <policy>', 'relay says FutureCursor: live = continue from its live tail, exit = drain and exit 1', 'FIREHOSE_ON_FUTURE_CURSOR', oneOf(['live', 'exit'] as const), 'live'))
     .addOption(option('--batch-size <frames>', 'frames per decode batch (and per write when Redis keeps up)', 'FIREHOSE_BATCH_SIZE', integer(1, 10_000), INGESTOR_DEFAULTS.batchSize))
-    .addOption(option('--write-max-frames <frames>', 'most frames per atomic Redis write: batches decoded while a write is in flight are written together', 'FIREHOSE_WRITE_MAX_FRAMES', integer(1, 100_000), INGESTOR_DEFAULTS.writeMaxFrames))
+    .addOption(
+      option(
+        '--write-max-frames <frames>',
+        'most frames per atomic Redis write: batches decoded while a write is in flight are written together',
+        'FIREHOSE_WRITE_MAX_FRAMES',
+        integer(1, 100_000),
+        INGESTOR_DEFAULTS.writeMaxFrames,
+      ),
+    )
     .addOption(option('--queue-size <frames>', 'queue bound between socket and Redis, in frames', 'FIREHOSE_QUEUE_SIZE', integer(1, 1_000_000), INGESTOR_DEFAULTS.queueFrames))
     .addOption(option('--queue-mb <mib>', 'queue bound in MiB of raw frames', 'FIREHOSE_QUEUE_MB', integer(1, 16_384), INGESTOR_DEFAULTS.queueBytes / 1024 / 1024))
     .addOption(option('--max-bad-frames <n>', 'reconnect after this many malformed frames in a row', 'FIREHOSE_MAX_BAD_FRAMES', integer(1, 1_000_000), INGESTOR_DEFAULTS.maxConsecutiveBadFrames))
-    .addOption(option('--dead-letter-max-mb <mib>', `most MiB the dead-letter stream <stream>:dead keeps (oldest trimmed first); frames over ${DEAD_LETTER_WHOLE_BYTES / 1024} KiB keep their first KiB, length and SHA-256`, 'FIREHOSE_DEAD_LETTER_MAX_MB', integer(1, 1_048_576), INGESTOR_DEFAULTS.deadLetterMaxBytes / 1024 / 1024))
+    .addOption(
+      option(
+        '--dead-letter-max-mb <mib>',
+        `most MiB the dead-letter stream <stream>:dead keeps (oldest trimmed first); frames over ${DEAD_LETTER_WHOLE_BYTES / 1024} KiB keep their first KiB, length and SHA-256`,
+        'FIREHOSE_DEAD_LETTER_MAX_MB',
+        integer(1, 1_048_576),
+        INGESTOR_DEFAULTS.deadLetterMaxBytes / 1024 / 1024,
+      ),
+    )
     .addOption(option('--decode-workers <n>', 'worker threads decoding frames; 0 = decode on the main thread', 'FIREHOSE_DECODE_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.decodeWorkers))
     .addOption(option('--verify-blocks <which>', 'CAR blocks that must hash to their CID: all, records (op records only, faster), none', 'FIREHOSE_VERIFY_BLOCKS', oneOf(['all', 'records', 'none'] as const), 'all'))
-    .addOption(option('--collections <list>', 'publish only commit ops in these collections (NSIDs or prefix.* wildcards, comma-separated); a commit left without ops is not published, its seq still moves the cursor', 'FIREHOSE_COLLECTIONS', list(collectionPatternError)))
+    .addOption(
+      option(
+        '--collections <list>',
+        'publish only commit ops in these collections (NSIDs or prefix.* wildcards, comma-separated); a commit left without ops is not published, its seq still moves the cursor',
+        'FIREHOSE_COLLECTIONS',
+        list(collectionPatternError),
+      ),
+    )
     .addOption(option('--types <list>', 'publish only these event types (comma-separated: commit, identity, account, sync)', 'FIREHOSE_TYPES', list(eventTypeError) as (value: string) => EventType[]))
-    .addOption(option('--verify', 'check each commit signature and MST proof against the account\'s key (DID resolved over HTTP); failures are dead-lettered (docs/verify.md)', 'FIREHOSE_VERIFY'))
+    .addOption(option('--verify', "check each commit signature and MST proof against the account's key (DID resolved over HTTP); failures are dead-lettered (docs/verify.md)", 'FIREHOSE_VERIFY'))
     .addOption(option('--plc-url <url>', 'with --verify: PLC directory for did:plc documents', 'FIREHOSE_PLC_URL', url(['http:', 'https:']), INGESTOR_DEFAULTS.plcUrl))
     .addOption(option('--did-cache-size <n>', 'with --verify: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
     .addOption(option('--verify-workers <n>', 'with --verify: worker threads checking signatures and MST proofs; 0 = on the main thread', 'FIREHOSE_VERIFY_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.verifyWorkers))
     .addOption(option('--health-port <port>', 'serve GET /health (liveness), /ready and /metrics (Prometheus) on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
     .addOption(option('--health-host <address>', 'address the health port listens on (0.0.0.0 = every interface, e.g. in a container)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
-    .addOption(option('--ready-write-timeout <seconds>', 'GET /ready fails when frames wait this long with no write acknowledged by Redis', 'FIREHOSE_READY_WRITE_TIMEOUT', positiveNumber(86_400), INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000))
+    .addOption(
+      option(
+        '--ready-write-timeout <seconds>',
+        'GET /ready fails when frames wait this long with no write acknowledged by Redis',
+        'FIREHOSE_READY_WRITE_TIMEOUT',
+        positiveNumber(86_400),
+        INGESTOR_DEFAULTS.readyWriteTimeoutMs / 1000,
+      ),
+    )
     .addOption(option('--status-interval <seconds>', 'seconds between status lines', 'FIREHOSE_STATUS_INTERVAL', positiveNumber(86_400), 10))
     .addOption(option('--ha', 'high availability: write only while holding a lease in Redis, else wait as a standby; exits 5 when the lease is lost (docs/ingestor.md)', 'FIREHOSE_HA'))
     .addOption(option('--lease-key <key>', '--ha: Redis key of the lease (default: <cursor-key>:lease)', 'FIREHOSE_LEASE_KEY', nonEmpty))
-    .addOption(option('--lease-ttl <seconds>', `--ha: lease time to live, renewed every third of it; a standby takes over within about this long (${LEASE_TTL_MIN_MS / 1000} to ${LEASE_TTL_MAX_MS / 1000})`, 'FIREHOSE_LEASE_TTL', positiveNumber(LEASE_TTL_MAX_MS / 1000), INGESTOR_DEFAULTS.leaseTtlMs / 1000))
+    .addOption(
+      option(
+        '--lease-ttl <seconds>',
+        `--ha: lease time to live, renewed every third of it; a standby takes over within about this long (${LEASE_TTL_MIN_MS / 1000} to ${LEASE_TTL_MAX_MS / 1000})`,
+        'FIREHOSE_LEASE_TTL',
+        positiveNumber(LEASE_TTL_MAX_MS / 1000),
+        INGESTOR_DEFAULTS.leaseTtlMs / 1000,
+      ),
+    )
     .action(action(ingest))
 }
 

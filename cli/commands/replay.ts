@@ -54,7 +54,9 @@ export function registerReplay(program: Command): void {
     .addOption(option('--seed <n>', 'seed for fault ranges and garbage bytes (default: plan seed, else fresh)', 'FIREHOSE_REPLAY_SEED', integer(0, 0xffff_ffff)))
     .addOption(option('--preload-mb <mib>', 'keep fixtures up to this size in memory after the start-up check (0 = always stream from disk)', 'FIREHOSE_REPLAY_PRELOAD_MB', integer(0, 1_048_576), 256))
     .addOption(option('--ping-interval <ms>', 'server ping interval; a client missing a pong is dropped', 'FIREHOSE_REPLAY_PING_INTERVAL', integer(100, 3_600_000), 30_000))
-    .addOption(option('--max-clients <n>', 'connected clients at most; a subscription beyond gets HTTP 503 (counted as clientsRefused in /_replay/status)', 'FIREHOSE_REPLAY_MAX_CLIENTS', integer(1, 100_000), DEFAULT_MAX_CLIENTS))
+    .addOption(
+      option('--max-clients <n>', 'connected clients at most; a subscription beyond gets HTTP 503 (counted as clientsRefused in /_replay/status)', 'FIREHOSE_REPLAY_MAX_CLIENTS', integer(1, 100_000), DEFAULT_MAX_CLIENTS),
+    )
     .action(action(replay))
 }
 

@@ -24,7 +24,7 @@ export function registerVerify(program: Command): void {
     .addOption(option('--fixture <file>', 'fixture file the stream was ingested from', 'FIREHOSE_FIXTURE', nonEmpty).makeOptionMandatory())
     .addOption(option('--redis <url>', 'Redis URL', 'REDIS_URL', url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379'))
     .addOption(option('--stream <key>', 'stream key', 'REDIS_STREAM_KEY', nonEmpty, 'firehose:events'))
-    .addOption(option('--shards <n>', 'the stream was ingested with --shards n: check each shard stream <key>:<i> against its repos\' events', 'FIREHOSE_SHARDS', integer(1, MAX_SHARDS), 1))
+    .addOption(option('--shards <n>', "the stream was ingested with --shards n: check each shard stream <key>:<i> against its repos' events", 'FIREHOSE_SHARDS', integer(1, MAX_SHARDS), 1))
     .addOption(option('--redis-cluster', '--redis is a seed node of a Redis Cluster (as for ingest --redis-cluster)', 'FIREHOSE_REDIS_CLUSTER'))
     .addOption(option('--replay <url>', 'replay server the stream was fed from: seqs its faults destroyed (swallow, truncate, regress) are not expected', 'FIREHOSE_REPLAY_URL', url(['http:', 'https:', 'ws:', 'wss:'])))
     .addOption(option('--json', 'print the full result as one JSON line', 'FIREHOSE_JSON'))
@@ -59,7 +59,7 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
     for (const { stream, result } of checks) {
       process.stdout.write(
         [
-          `stream ${stream} at ${redactUrl(options.redis)} vs ${options.fixture}${sharded ? ' (its repos\' events)' : ''}`,
+          `stream ${stream} at ${redactUrl(options.redis)} vs ${options.fixture}${sharded ? " (its repos' events)" : ''}`,
           `expected:     ${result.expected}`,
           `delivered:    ${result.delivered}`,
           `missing:      ${describeSeqs(result.lost)}`,

@@ -94,13 +94,18 @@ async function startNode(options: RedisClusterOptions): Promise<RedisHandle> {
   return startProcessRedis({
     persistence: options.persistence ?? 'none',
     extraArgs: [
-      '--cluster-enabled', 'yes',
+      '--cluster-enabled',
+      'yes',
       // Relative to --dir: the node's own data dir, so its cluster identity survives kill()/restart().
-      '--cluster-config-file', 'nodes.conf',
-      '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
-      '--cluster-port', String(busPort),
+      '--cluster-config-file',
+      'nodes.conf',
+      '--cluster-node-timeout',
+      String(options.nodeTimeoutMs ?? 5000),
+      '--cluster-port',
+      String(busPort),
       // A replica's first sync would wait 5 s (the default) for other replicas to share it.
-      '--repl-diskless-sync-delay', '0',
+      '--repl-diskless-sync-delay',
+      '0',
     ],
   })
 }
@@ -113,10 +118,14 @@ async function createCluster(nodes: readonly RedisHandle[], replicasPerMaster: n
       if (err === null) return resolve()
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         return reject(
-          new HarnessError(HarnessErrorCode.RedisStartFailed, `${REDIS_CLI} not found: a Redis Cluster is formed with \`redis-cli --cluster create\`; install redis-cli (Redis 5+, e.g. the redis-tools package) or point HARNESS_REDIS_CLI at it`, {
-            kind: 'process',
-            reason: 'redis-cli-missing',
-          }),
+          new HarnessError(
+            HarnessErrorCode.RedisStartFailed,
+            `${REDIS_CLI} not found: a Redis Cluster is formed with \`redis-cli --cluster create\`; install redis-cli (Redis 5+, e.g. the redis-tools package) or point HARNESS_REDIS_CLI at it`,
+            {
+              kind: 'process',
+              reason: 'redis-cli-missing',
+            },
+          ),
         )
       }
       const output = `${stdout}${stderr}`.trim()

@@ -23,9 +23,7 @@ export function containerRuntime(): Promise<ContainerRuntimeClient | string> {
   // Ryuk (the reaper container) is an image from a registry these machines cannot reach; the
   // harness removes its containers itself (stop(), and CI by CONTAINER_LABEL). Set before import.
   process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
-  detected ??= import('testcontainers')
-    .then(({ getContainerRuntimeClient }) => getContainerRuntimeClient())
-    .catch((err: unknown) => `no container runtime: ${err instanceof Error ? err.message : String(err)}`)
+  detected ??= import('testcontainers').then(({ getContainerRuntimeClient }) => getContainerRuntimeClient()).catch((err: unknown) => `no container runtime: ${err instanceof Error ? err.message : String(err)}`)
   return detected
 }
 

@@ -5,13 +5,7 @@ import type { RedisPersistence } from './types.js'
  * the same configuration. RDB snapshots are off: durability comes only from the AOF policy
  * under test.
  */
-export function redisServerArgs(options: {
-  persistence: RedisPersistence
-  password?: string | undefined
-  dir: string
-  port: number
-  bindHost: string
-}): string[] {
+export function redisServerArgs(options: { persistence: RedisPersistence; password?: string | undefined; dir: string; port: number; bindHost: string }): string[] {
   const args = ['--port', String(options.port), '--dir', options.dir, '--save', '', '--bind', options.bindHost]
   switch (options.persistence) {
     case 'none':

@@ -98,9 +98,19 @@ async function finishAndCheckShards(rig: ClusterRig, ingestor: IngestorProcess, 
     shards: result.shards,
     checks: [
       check('gracefulExitCode', exit.code === 0, exit.code, '0 after SIGTERM'),
-      check('shardCursorsAtLastSeq', cursors.every((cursor) => cursor === lastSeq), cursors, `every shard cursor == ${lastSeq}`),
+      check(
+        'shardCursorsAtLastSeq',
+        cursors.every((cursor) => cursor === lastSeq),
+        cursors,
+        `every shard cursor == ${lastSeq}`,
+      ),
       // Sharding happened: a DID hash that sent everything to one shard would pass the rest.
-      check('everyShardHasEvents', result.shards.every(({ result: shard }) => shard.expected > 0), result.shards.map(({ result: shard }) => shard.expected), '> 0 expected events per shard'),
+      check(
+        'everyShardHasEvents',
+        result.shards.every(({ result: shard }) => shard.expected > 0),
+        result.shards.map(({ result: shard }) => shard.expected),
+        '> 0 expected events per shard',
+      ),
     ],
   }
 }

@@ -95,7 +95,13 @@ export class ClusterRig implements KillTarget {
   /** The first node that answers: a killed node may be seedUrls[0], and the ingestor takes one seed. */
   private async liveSeedUrl(): Promise<string> {
     for (const node of this.cluster.nodes) {
-      if (await node.cli('PING').then(() => true, () => false)) return node.url
+      if (
+        await node.cli('PING').then(
+          () => true,
+          () => false,
+        )
+      )
+        return node.url
     }
     throw new HarnessError(HarnessErrorCode.ClusterUnreachable, 'no node of the Redis Cluster answers PING', {})
   }
@@ -202,7 +208,10 @@ async function ownerOf(cluster: RedisClusterHandle, key: string): Promise<RedisH
 }
 
 function servesKey(node: RedisHandle, key: string): Promise<boolean> {
-  return redisCommand(node.url, ['TYPE', key]).then(() => true, () => false)
+  return redisCommand(node.url, ['TYPE', key]).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** Runs `body` with a cluster rig and always closes it. */

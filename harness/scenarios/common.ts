@@ -20,11 +20,7 @@ export function scenarioFixture(): Promise<string> {
  * event), stops it gracefully (SIGTERM; must exit 0) and checks the stream against the
  * fixture up to the cursor stored at exit (the drain may write a little past `untilSeq`).
  */
-export async function finishAndCheck(
-  rig: Rig,
-  ingestor: IngestorProcess,
-  options: { timeoutMs: number; untilSeq?: number },
-): Promise<{ stream: StreamCheckResult; checks: ScenarioCheck[] }> {
+export async function finishAndCheck(rig: Rig, ingestor: IngestorProcess, options: { timeoutMs: number; untilSeq?: number }): Promise<{ stream: StreamCheckResult; checks: ScenarioCheck[] }> {
   const untilSeq = options.untilSeq ?? (await rig.lastExpectedSeq())
   await rig.waitForCursor(untilSeq, ingestor, options.timeoutMs)
   // The cursor may already be there when this ingestor starts (earlier lives wrote it all); a

@@ -125,7 +125,12 @@ export async function stopAllAndCheck(rig: Rig, watch: LeaseWatch, ingestors: In
   return {
     stream,
     checks: [
-      check('gracefulExitCodes', exits.every((exit) => exit.code === 0), exits.map((exit) => exit.code), 'all 0 after SIGTERM'),
+      check(
+        'gracefulExitCodes',
+        exits.every((exit) => exit.code === 0),
+        exits.map((exit) => exit.code),
+        'all 0 after SIGTERM',
+      ),
       check('cursorIsLastEntry', cursor !== null && cursor === lastEntry, { cursor, lastEntry }, 'stored cursor == seq of the last stream entry'),
     ],
   }

@@ -110,7 +110,12 @@ async function freezeLeader(rig: Rig, freeze: Freeze): ReturnType<Scenario['run'
           ...checks,
           check('oldLeaderExit', exit.code === EXIT_LEASE_LOST, exit.code ?? exit.signal, `${EXIT_LEASE_LOST} (lease-lost)`),
           check('oldLeaderStoppedBy', stopped?.reason === 'lease-lost', stopped?.reason ?? null, "'lease-lost' in its last log line"),
-          check('oldLeaderSaysWhy', a.logs.some((record) => record.raw === true && String(record.msg).startsWith('firehose ingest: lost the --ha lease')), a.logs.filter((record) => record.raw === true).map((record) => record.msg), 'one stderr line "firehose ingest: lost the --ha lease ..."'),
+          check(
+            'oldLeaderSaysWhy',
+            a.logs.some((record) => record.raw === true && String(record.msg).startsWith('firehose ingest: lost the --ha lease')),
+            a.logs.filter((record) => record.raw === true).map((record) => record.msg),
+            'one stderr line "firehose ingest: lost the --ha lease ..."',
+          ),
           check('nothingWrittenAfterThaw', after.length === before.length && after.cursor === before.cursor, { before, after }, 'stream length and cursor unchanged by the old leader'),
           ...freeze.checks(counters),
         ],

@@ -10,11 +10,7 @@ import type { ScenarioContext } from './types.js'
  * connection opened, or by an in-process crash point (FIREHOSE_CRASH_AT), which hits
  * instants a signal from outside cannot aim at (between the write and the ack, ...).
  */
-export type KillPlan =
-  | { kind: 'entries'; atEntries: number }
-  | { kind: 'frames-sent'; frames: number }
-  | { kind: 'time'; afterConnectMs: number }
-  | { kind: 'crash-point'; crashAt: string }
+export type KillPlan = { kind: 'entries'; atEntries: number } | { kind: 'frames-sent'; frames: number } | { kind: 'time'; afterConnectMs: number } | { kind: 'crash-point'; crashAt: string }
 
 /** What the kill plans watch: one stream (Rig) or the sum of shard streams and their lowest cursor. */
 export interface KillTarget {

@@ -21,17 +21,19 @@ interface FaultCase {
   expect: (rig: Rig, status: ReplayStatus) => Promise<ScenarioCheck[]>
 }
 
-const reconnected = async (_rig: Rig, status: ReplayStatus): Promise<ScenarioCheck[]> => [
-  check('relayConnections', status.clients.length >= 2, status.clients.length, '>= 2 (reconnected from the cursor)'),
-]
-const deadLetters = (count: number) => async (rig: Rig): Promise<ScenarioCheck[]> => {
-  const dead = await rig.deadLetterLength()
-  return [check('deadLetters', dead === count, dead, `${count} (every bad frame kept in <stream>:dead)`)]
-}
-const lostSeqs = (count: number) => async (_rig: Rig, status: ReplayStatus): Promise<ScenarioCheck[]> => {
-  const lost = seqsLostToFaults(status).size
-  return [check('seqsLostUpstream', lost === count, lost, `${count} (never delivered intact by the relay; excluded from expected)`)]
-}
+const reconnected = async (_rig: Rig, status: ReplayStatus): Promise<ScenarioCheck[]> => [check('relayConnections', status.clients.length >= 2, status.clients.length, '>= 2 (reconnected from the cursor)')]
+const deadLetters =
+  (count: number) =>
+  async (rig: Rig): Promise<ScenarioCheck[]> => {
+    const dead = await rig.deadLetterLength()
+    return [check('deadLetters', dead === count, dead, `${count} (every bad frame kept in <stream>:dead)`)]
+  }
+const lostSeqs =
+  (count: number) =>
+  async (_rig: Rig, status: ReplayStatus): Promise<ScenarioCheck[]> => {
+    const lost = seqsLostToFaults(status).size
+    return [check('seqsLostUpstream', lost === count, lost, `${count} (never delivered intact by the relay; excluded from expected)`)]
+  }
 const nothingElse = async (): Promise<ScenarioCheck[]> => []
 
 const CASES: Record<FaultKind, FaultCase> = {
@@ -48,10 +50,7 @@ const CASES: Record<FaultKind, FaultCase> = {
       { kind: 'drop', atFrame: at + 1 },
     ],
     outcome: 'drop, then two 503 handshakes with Retry-After: 1: retries, exactly once',
-    expect: async (rig, status) => [
-      ...(await reconnected(rig, status)),
-      check('handshakesRefused', status.handshakesRefused.length === 2, status.handshakesRefused.length, '2'),
-    ],
+    expect: async (rig, status) => [...(await reconnected(rig, status)), check('handshakesRefused', status.handshakesRefused.length === 2, status.handshakesRefused.length, '2')],
   },
   garbage: { faults: (at) => [{ kind: 'garbage', atFrame: at, count: 3, bytes: 300 }], outcome: '3 random messages: dead-lettered, no event lost', expect: deadLetters(3) },
   truncate: {

@@ -106,7 +106,12 @@ export const stoppedGroup: Scenario = {
           checks: [
             check('gracefulExitCode', exit.code === 0, exit.code, '0 after SIGTERM'),
             check('liveGroupExactlyOnce', liveSaw.ok, { delivered: liveSaw.delivered, lost: liveSaw.lost.length, duplicated: liveSaw.duplicated.length }, 'the live group received every entry once, in order'),
-            check('lengthWhileFull', lengthAtFull <= MAX_LEN + WRITE_MAX_FRAMES && lengthAfterWait <= MAX_LEN + WRITE_MAX_FRAMES, { lengthAtFull, lengthAfterWait }, `<= ${MAX_LEN + WRITE_MAX_FRAMES} (--max-len + one write)`),
+            check(
+              'lengthWhileFull',
+              lengthAtFull <= MAX_LEN + WRITE_MAX_FRAMES && lengthAfterWait <= MAX_LEN + WRITE_MAX_FRAMES,
+              { lengthAtFull, lengthAfterWait },
+              `<= ${MAX_LEN + WRITE_MAX_FRAMES} (--max-len + one write)`,
+            ),
             check('writtenWhileFull', !writtenWhileFull, writtenWhileFull, `false (nothing written during ${FULL_FOR_MS} ms full)`),
           ],
           details: { maxLen: MAX_LEN, lengthAtFull, fullAfterMs, resumedAfterMs, allWrittenAfterMs },

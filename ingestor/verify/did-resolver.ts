@@ -106,8 +106,7 @@ export class DidResolver {
   }
 
   private async fetchDocument(did: string, url: string): Promise<DidResolution> {
-    const unavailable = (reason: string, cause?: unknown): VerifyError =>
-      new VerifyError(VerifyErrorCode.DidUnavailable, `cannot resolve ${did}: ${reason}`, { did, url }, cause === undefined ? undefined : { cause })
+    const unavailable = (reason: string, cause?: unknown): VerifyError => new VerifyError(VerifyErrorCode.DidUnavailable, `cannot resolve ${did}: ${reason}`, { did, url }, cause === undefined ? undefined : { cause })
     let body: string
     try {
       // No redirects: a DID document is served where the method says, nowhere else.
@@ -150,9 +149,7 @@ export function keyFromDocument(did: string, text: string): DidResolution {
   }
   if (typeof doc !== 'object' || doc === null || (doc as { id?: unknown }).id !== did) return { kind: 'unresolved', reason: 'DID document is for another DID' }
   const methods = (doc as { verificationMethod?: unknown }).verificationMethod
-  const method = Array.isArray(methods)
-    ? (methods as Record<string, unknown>[]).find((m) => typeof m === 'object' && m !== null && (m.id === '#atproto' || m.id === `${did}#atproto`))
-    : undefined
+  const method = Array.isArray(methods) ? (methods as Record<string, unknown>[]).find((m) => typeof m === 'object' && m !== null && (m.id === '#atproto' || m.id === `${did}#atproto`)) : undefined
   if (method === undefined) return { kind: 'unresolved', reason: 'DID document has no #atproto verification method' }
   if (method.type !== 'Multikey' || typeof method.publicKeyMultibase !== 'string') return { kind: 'unresolved', reason: `#atproto key of type ${String(method.type)} is not supported (Multikey only)` }
   try {

@@ -144,11 +144,7 @@ const DID_BACKOFF = { initialMs: 250, maxMs: 10_000 }
 const DID_WEB_ATTEMPTS = 3
 
 /** The verifier of startIngestor({ verify: true }), counting into the pipeline's counters. */
-export function createFrameVerifier(
-  options: Pick<ResolvedOptions, 'plcUrl' | 'didCacheSize' | 'didCacheTtlMs' | 'didTimeoutMs' | 'verifyWorkers'>,
-  counters: IngestorCounters,
-  logger: Logger,
-): FrameVerifier {
+export function createFrameVerifier(options: Pick<ResolvedOptions, 'plcUrl' | 'didCacheSize' | 'didCacheTtlMs' | 'didTimeoutMs' | 'verifyWorkers'>, counters: IngestorCounters, logger: Logger): FrameVerifier {
   const resolver = new DidResolver({ plcUrl: options.plcUrl, cacheSize: options.didCacheSize, ttlMs: options.didCacheTtlMs, timeoutMs: options.didTimeoutMs, maxInFlight: DID_MAX_IN_FLIGHT })
   return new FrameVerifier(resolver, new VerifyPool(options.verifyWorkers, logger), counters, { backoff: DID_BACKOFF, webAttempts: DID_WEB_ATTEMPTS }, logger)
 }

@@ -97,15 +97,7 @@ export function readCommit(frame: SignedFrame): SignedCommit {
     throw fail(VerifyErrorCode.BadCommit, `commit block ${root} unreadable: ${(err as Error).message}`)
   }
   const commit = value as Partial<SignedCommit> | null
-  if (
-    commit === null ||
-    typeof commit !== 'object' ||
-    commit.version !== 3 ||
-    typeof commit.did !== 'string' ||
-    typeof commit.rev !== 'string' ||
-    !(commit.sig instanceof Uint8Array) ||
-    CID.asCID(commit.data) === null
-  ) {
+  if (commit === null || typeof commit !== 'object' || commit.version !== 3 || typeof commit.did !== 'string' || typeof commit.rev !== 'string' || !(commit.sig instanceof Uint8Array) || CID.asCID(commit.data) === null) {
     throw fail(VerifyErrorCode.BadCommit, `block ${root} is not a v3 repo commit`)
   }
   if (commit.did !== frame.did) throw fail(VerifyErrorCode.DidMismatch, `commit is signed for ${commit.did}, frame says ${frame.did}`)

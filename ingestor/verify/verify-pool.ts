@@ -23,7 +23,10 @@ export interface VerifyJob {
 export class VerifyPool {
   private readonly threads: VerifyThread[]
 
-  constructor(workers: number, private readonly logger: Logger) {
+  constructor(
+    workers: number,
+    private readonly logger: Logger,
+  ) {
     const script = new URL('./verify-worker.js', import.meta.url)
     // Fail at start, not on the first batch: running from TypeScript sources has no worker file.
     if (workers > 0 && !existsSync(fileURLToPath(script))) {

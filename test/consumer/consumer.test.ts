@@ -50,8 +50,15 @@ describe('FirehoseConsumer on real Redis', () => {
     await waitUntil(() => calls.some(([seq, n]) => seq === 201 && n === 2), { what: 'seq 201 redelivered', timeoutMs: 10_000 })
     await worker.stop()
 
-    expect(calls.filter(([seq]) => seq === 201)).toEqual([[201, 1], [201, 2]])
-    expect(calls.filter(([seq]) => seq !== 201)).toEqual([[200, 1], [202, 1], [203, 1]])
+    expect(calls.filter(([seq]) => seq === 201)).toEqual([
+      [201, 1],
+      [201, 2],
+    ])
+    expect(calls.filter(([seq]) => seq !== 201)).toEqual([
+      [200, 1],
+      [202, 1],
+      [203, 1],
+    ])
     expect(worker.stats).toMatchObject({ failed: 1, handled: 4, claimed: 1, acked: 4, deadLettered: 0 })
     expect(await pendingCount(own.client, stream)).toBe(0)
   })

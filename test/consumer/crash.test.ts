@@ -45,7 +45,12 @@ describe('a consumer process SIGKILLed mid-batch', () => {
     expect(byChild.every((seq) => seq >= 1000 && seq < 1020)).toBe(true)
     expect(survivor.stats).toMatchObject({ claimed: 20, read: 80, handled: 100, acked: 100, deadLettered: 0 })
     const consumers = (await shared.client.xinfo('CONSUMERS', stream, 'firehose-processors')) as unknown[][]
-    expect(consumers.map((c) => [c[1], c[3]])).toEqual(expect.arrayContaining([['doomed', 0], ['survivor', 0]]))
+    expect(consumers.map((c) => [c[1], c[3]])).toEqual(
+      expect.arrayContaining([
+        ['doomed', 0],
+        ['survivor', 0],
+      ]),
+    )
   })
 })
 
@@ -102,4 +107,3 @@ describe('Redis itself crashing under a consumer', () => {
     }
   })
 })
-

@@ -69,7 +69,9 @@ describe('consumer options', () => {
   it('refuses a deadLetterStream outside the stream slot on a cluster only (one server has no slots)', () => {
     const options = { redis: 'redis://h', shard: { index: 1, count: 2 }, deadLetterStream: 'elsewhere' }
     expect(resolveConsumerOptions(options).deadLetterStream).toBe('elsewhere')
-    expect(() => resolveConsumerOptions({ ...options, cluster: true })).toThrow(expect.objectContaining({ code: 'CONSUMER_DEAD_LETTER_SLOT', fields: expect.objectContaining({ stream: 'firehose:events:1', suggested: 'elsewhere:{firehose:events:1}' }) }))
+    expect(() => resolveConsumerOptions({ ...options, cluster: true })).toThrow(
+      expect.objectContaining({ code: 'CONSUMER_DEAD_LETTER_SLOT', fields: expect.objectContaining({ stream: 'firehose:events:1', suggested: 'elsewhere:{firehose:events:1}' }) }),
+    )
     expect(resolveConsumerOptions({ ...options, cluster: true, deadLetterStream: 'mine:{firehose:events:1}' }).deadLetterStream).toBe('mine:{firehose:events:1}')
   })
 

@@ -57,7 +57,10 @@ describe('in-memory MST walks match @atproto/repo', () => {
       while (keys.size < size) keys.add(`app.bsky.graph.follow/${tidFromTime(1.7e15 + random.int(0, 1e12), random.int(0, 1023))}`)
       let added = await MST.create(new MemoryBlockstore())
       for (const key of keys) added = await added.add(key, cid)
-      let built = await buildTree(new MemoryBlockstore(), [...keys].map((key) => ({ key, value: cid })))
+      let built = await buildTree(
+        new MemoryBlockstore(),
+        [...keys].map((key) => ({ key, value: cid })),
+      )
       expect((await built.getPointer()).toString(), `seed ${SEED + 1} size ${size}`).toBe((await added.getPointer()).toString())
       const extra = `app.bsky.graph.follow/${tidFromTime(1.8e15, 1)}`
       added = await added.add(extra, cid)

@@ -83,7 +83,7 @@ redis.call('SET', KEYS[2], ARGV[1])`
     return { length: Number(await server.cli('XLEN', 's')), counter: Number(await server.cli('GET', 'n')) }
   }
 
-  it('Redis 7.0 by itself brings the torn write\'s first entries back a restart later (the bug the harness repairs)', async () => {
+  it("Redis 7.0 by itself brings the torn write's first entries back a restart later (the bug the harness repairs)", async () => {
     // AOF on behind the harness' back (persistence 'none'), so restart() does not repair.
     redis = await startProcessRedis({ persistence: 'none', extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] })
     expect(await tearAndRestartTwice(redis)).toEqual({ length: 11 * ENTRIES_PER_WRITE - 1, counter: 11 })

@@ -64,7 +64,9 @@ describe('Dockerfile', () => {
 
   it('takes node_modules from the context, which .dockerignore keeps (without caches)', () => {
     expect(dockerfile).toMatch(/^COPY node_modules \.\/node_modules$/m)
-    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').filter((line) => line !== '' && !line.startsWith('#'))
+    const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'))
     expect(ignored).not.toContain('node_modules')
     expect(ignored).toEqual(expect.arrayContaining(['dist', '.git']))
   })

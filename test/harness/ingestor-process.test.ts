@@ -39,7 +39,7 @@ describe('IngestorProcess', () => {
     expect(ingestEnv(options)).toEqual({ REDIS_URL: 'redis://:pw@x' })
   })
 
-  it('never puts a Redis password on the child\'s command line (world-readable in ps); the child still uses it', async () => {
+  it("never puts a Redis password on the child's command line (world-readable in ps); the child still uses it", async () => {
     const secret = 'cmdline-secret-4711'
     const guarded = await startRedis({ kind: 'process', password: secret })
     const stream = `proc-test:${++keyCounter}:events`

@@ -84,7 +84,7 @@ describe('checkShards', () => {
     for (let shard = 0; shard < SHARDS; shard++) expect(inShard(shard).length).toBeGreaterThanOrEqual(3)
   })
 
-  it('accepts shard streams on a cluster holding exactly their repos\' entries', async () => {
+  it("accepts shard streams on a cluster holding exactly their repos' entries", async () => {
     await writeShards(client, 'good', true, correctly())
     const result = await checkShards({ redis: cluster.seedUrls, cluster: true, stream: 'good', shards: SHARDS, expected })
     expect(result.shards.map((s) => s.stream)).toEqual(['good:0', 'good:1', 'good:2'])

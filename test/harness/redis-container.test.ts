@@ -1,12 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CONTAINER_LABEL, containerRuntime } from '../../harness/redis/container-runtime.js'
-import {
-  chooseRedisKind,
-  containerRuntimeUnavailableReason,
-  redisImageUnavailableReason,
-  startRedis,
-  type RedisHandle,
-} from '../../harness/redis/index.js'
+import { chooseRedisKind, containerRuntimeUnavailableReason, redisImageUnavailableReason, startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import { redisProviderContract } from './redis-provider.contract.js'
 
 // Runs for real where a Docker daemon answers and appview-firehose/redis:local was built

@@ -123,8 +123,7 @@ describe('expectedEntriesFromFixture', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  const identity = (seq: number): Uint8Array =>
-    encodeFrame({ op: 1, t: '#identity' }, { seq, did: `did:plc:id${seq}`, handle: `h${seq}.test`, time: '2025-01-01T00:00:00.000Z' })
+  const identity = (seq: number): Uint8Array => encodeFrame({ op: 1, t: '#identity' }, { seq, did: `did:plc:id${seq}`, handle: `h${seq}.test`, time: '2025-01-01T00:00:00.000Z' })
 
   async function writeFixture(name: string, frames: Uint8Array[]): Promise<string> {
     const path = join(dir, name)
@@ -167,7 +166,10 @@ describe('expectedEntriesFromFixture', () => {
   })
 
   it('round-trips with checkStream: a stream written from the fixture checks clean', async () => {
-    const path = await writeFixture('roundtrip.fixture.gz', Array.from({ length: 50 }, (_, i) => identity(i + 1)))
+    const path = await writeFixture(
+      'roundtrip.fixture.gz',
+      Array.from({ length: 50 }, (_, i) => identity(i + 1)),
+    )
     const entries = await expectedEntriesFromFixture(path)
     const stream = await writeStream(entries.map(entryFields))
     expect((await checkStream({ redisUrl: redis.url, stream, expected: entries })).ok).toBe(true)

@@ -76,15 +76,22 @@ describe('firehose verify', () => {
     expect(result.stdout).toMatch(/\nFAILED\n$/)
   })
 
-  it('--shards 3: checks each shard stream against its repos\' events; an entry in the wrong shard fails both', async () => {
+  it("--shards 3: checks each shard stream against its repos' events; an entry in the wrong shard fails both", async () => {
     const shardOf = (entry: StreamEntry): number => shardOfDid((JSON.parse(entry.data) as { did: string }).did, 3)
-    for (let shard = 0; shard < 3; shard++) await writeStream(`sharded:${shard}`, entries.filter((entry) => shardOf(entry) === shard))
+    for (let shard = 0; shard < 3; shard++)
+      await writeStream(
+        `sharded:${shard}`,
+        entries.filter((entry) => shardOf(entry) === shard),
+      )
     const ok = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'sharded', '--shards', '3'])
     expect(ok.code, ok.stdout).toBe(0)
     expect(ok.stdout.match(/^stream sharded:\d /gm)).toHaveLength(3)
     const moved = entries.find((entry) => shardOf(entry) === 0)!
     for (let shard = 0; shard < 3; shard++) {
-      await writeStream(`misplaced:${shard}`, entries.filter((entry) => (entry === moved ? 1 : shardOf(entry)) === shard))
+      await writeStream(
+        `misplaced:${shard}`,
+        entries.filter((entry) => (entry === moved ? 1 : shardOf(entry)) === shard),
+      )
     }
     const wrong = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'misplaced', '--json'], { FIREHOSE_SHARDS: '3' })
     expect(wrong.code).toBe(1)

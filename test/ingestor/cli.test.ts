@@ -93,8 +93,7 @@ describe('firehose ingest CLI', () => {
     it('SIGTERM: drains, writes the last batch and cursor, exits 0; a restart continues exactly once', async () => {
       const keys = uniqueKeys('test:cli-term')
       await admin.set(keys.cursorKey, '0')
-      const start = (): IngestorProcess =>
-        IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, ...keys, args: ['--health-port', '0'], env: { FIREHOSE_LOG_LEVEL: 'info' } })
+      const start = (): IngestorProcess => IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, ...keys, args: ['--health-port', '0'], env: { FIREHOSE_LOG_LEVEL: 'info' } })
       const first = start()
       await waitUntil(async () => (await admin.xlen(keys.stream)) >= 300, { what: '300 entries', timeoutMs: 30_000 })
       const { port } = (await first.waitForLog((r) => r.msg === 'health endpoint on GET /health', 5_000)) as { port: number }

@@ -36,7 +36,15 @@ describe('kill -9 of the ingestor CLI at seeded points during a replay', () => {
     const admin = new Redis(redis.url)
     await admin.set(keys.cursorKey, '0') // start from the beginning of the replay window
     const start = (crashAt: string | null, logLevel = 'warn'): IngestorProcess =>
-      IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, crashAt, args: ['--batch-size', '40', '--status-interval', '60'], env: { FIREHOSE_LOG_LEVEL: logLevel } })
+      IngestorProcess.start({
+        relayUrl: relay.url,
+        redisUrl: redis.url,
+        stream: keys.stream,
+        cursorKey: keys.cursorKey,
+        crashAt,
+        args: ['--batch-size', '40', '--status-interval', '60'],
+        env: { FIREHOSE_LOG_LEVEL: logLevel },
+      })
     const cursor = async (): Promise<number> => Number((await admin.get(keys.cursorKey)) ?? 0)
     const plan: string[] = []
     let crashes = 0

@@ -42,7 +42,10 @@ describe('a process that ran an ingestor exits as soon as the ingestor has ended
   })
 
   async function run(redisUrl: string, frames: number): Promise<{ stoppedBy: string; alive: string[] }> {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHILD, join(repoRoot, 'dist/ingestor/index.js'), relay.url, redisUrl, String(frames)], { encoding: 'utf8', timeout: 20_000 })
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CHILD, join(repoRoot, 'dist/ingestor/index.js'), relay.url, redisUrl, String(frames)], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
     return JSON.parse(stdout.trim().split('\n').at(-1)!) as { stoppedBy: string; alive: string[] }
   }
 

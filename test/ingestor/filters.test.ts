@@ -55,7 +55,14 @@ describe('--collections / --types end to end (replay server -> ingestor -> redis
   })
 
   it.each([
-    { name: 'posts only, decode worker', collections: ['app.bsky.feed.post'], types: ['commit'] as EventType[], decodeWorkers: 1, keepType: (t: EventType) => t === 'commit', keepOp: (p: string) => p.startsWith('app.bsky.feed.post/') },
+    {
+      name: 'posts only, decode worker',
+      collections: ['app.bsky.feed.post'],
+      types: ['commit'] as EventType[],
+      decodeWorkers: 1,
+      keepType: (t: EventType) => t === 'commit',
+      keepOp: (p: string) => p.startsWith('app.bsky.feed.post/'),
+    },
     {
       name: 'graph wildcard + reposts with identity events, main-thread decode',
       collections: ['app.bsky.graph.*', 'app.bsky.feed.repost'],
@@ -66,12 +73,15 @@ describe('--collections / --types end to end (replay server -> ingestor -> redis
     },
     // Most writes carry no entry at all here: the cursor must still move with each of them.
     { name: 'sync events only, 2 decode workers', collections: undefined, types: ['sync'] as EventType[], decodeWorkers: 2, keepType: (t: EventType) => t === 'sync', keepOp: () => true },
-  ])('$name: only matching ops, no empty commits, every other field as decoded; cursor at the fixture\'s last seq; counts match the fixture', async ({ collections, types, decodeWorkers, keepType, keepOp }) => {
+  ])("$name: only matching ops, no empty commits, every other field as decoded; cursor at the fixture's last seq; counts match the fixture", async ({ collections, types, decodeWorkers, keepType, keepOp }) => {
     const want = await expectedFromFixture(keepType, keepOp)
     const keys = uniqueKeys('test:filters')
     const relay = await replay([committedFixture])
     try {
-      const handle = await ingestUntil({ relayUrl: relay.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, decodeWorkers, batchSize: 100, ...(collections ? { collections } : {}), types }, want.lastSeq)
+      const handle = await ingestUntil(
+        { relayUrl: relay.url, redisUrl: redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, decodeWorkers, batchSize: 100, ...(collections ? { collections } : {}), types },
+        want.lastSeq,
+      )
       const stream = await readStream(redis.url, keys.stream)
       // Byte-identical to toStreamEntry of the event with only the kept ops: the other fields are untouched.
       expect(stream).toEqual(want.entries)
@@ -101,7 +111,10 @@ describe('--collections / --types end to end (replay server -> ingestor -> redis
   })
 
   it('firehose ingest: --collections and FIREHOSE_TYPES reach the ingestor', async () => {
-    const want = await expectedFromFixture((t) => t === 'commit', (p) => p.startsWith('app.bsky.feed.post/'))
+    const want = await expectedFromFixture(
+      (t) => t === 'commit',
+      (p) => p.startsWith('app.bsky.feed.post/'),
+    )
     const keys = uniqueKeys('test:filters')
     const relay = await replay([committedFixture])
     const child = IngestorProcess.start({

@@ -90,7 +90,9 @@ export function sequencedRealFrames(count: number, firstSeq = 1): Uint8Array[] {
  * `blocks` is not a CAR: the decoder dead-letters it (FRAME_BAD_CAR). Built from a real commit.
  */
 export function malformedCommitFrame(seq: number): Uint8Array {
-  const commit = realFrameGroups().flatMap((group) => group.frames).find((frame) => peekFrame(frame).t === '#commit')!
+  const commit = realFrameGroups()
+    .flatMap((group) => group.frames)
+    .find((frame) => peekFrame(frame).t === '#commit')!
   const bodyStart = scanCborItem(commit, 0, DEFAULT_MAX_DEPTH)
   const body = dagCbor.decode<Record<string, unknown>>(commit.subarray(bodyStart))
   return Buffer.concat([commit.subarray(0, bodyStart), dagCbor.encode({ ...body, seq, blocks: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) })])

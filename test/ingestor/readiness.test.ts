@@ -44,8 +44,7 @@ describe('readiness (/ready)', () => {
   })
 
   it('fails when frames have waited longer than the write timeout since both their arrival and the last acknowledged write', () => {
-    const waiting = (pendingAgoMs: number, ackAgoMs: number): string[] =>
-      readiness(running({ pendingSinceMs: NOW - pendingAgoMs, lastAckAtMs: NOW - ackAgoMs }), PONG, TIMEOUT).reasons
+    const waiting = (pendingAgoMs: number, ackAgoMs: number): string[] => readiness(running({ pendingSinceMs: NOW - pendingAgoMs, lastAckAtMs: NOW - ackAgoMs }), PONG, TIMEOUT).reasons
     expect(waiting(12_000, 60_000)).toEqual(['no write acknowledged for 12.0 s while frames wait (limit 10.0 s)'])
     expect(waiting(5_000, 60_000)).toEqual([]) // first frame after an idle hour: not stuck yet
     expect(waiting(60_000, 2_000)).toEqual([]) // a backlog draining: writes keep being acknowledged
@@ -78,7 +77,11 @@ describe('IngestorMetrics', () => {
     expect(sample(samples, 'firehose_events_written_total')).toBe(41)
     expect(sample(samples, 'firehose_skipped_known_total')).toBe(3)
     expect(sample(samples, 'firehose_some_counter_added_later_total')).toBe(9)
-    for (const key of Object.keys(emptyCounters())) expect(samples.some((s) => s.name === `firehose_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`), key).toBe(true)
+    for (const key of Object.keys(emptyCounters()))
+      expect(
+        samples.some((s) => s.name === `firehose_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`),
+        key,
+      ).toBe(true)
   })
 
   it('builds the status once per scrape, and each scrape sees the status of its time', async () => {

@@ -192,7 +192,10 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
     ['query parameters', `redis://:${PASSWORD}@127.0.0.1:1/0?password=x`],
     ['another scheme', `http://:${PASSWORD}@127.0.0.1:1`],
   ])('%s is a usage error (exit 2) that never prints the password, from the flag or REDIS_URL', async (_name, url) => {
-    for (const [args, env] of [[['--redis', url], {}], [[], { REDIS_URL: url }]] as const) {
+    for (const [args, env] of [
+      [['--redis', url], {}],
+      [[], { REDIS_URL: url }],
+    ] as const) {
       const result = await runIngest(['--relay', 'ws://127.0.0.1:1', ...args], env)
       expect(result.code, result.stderr).toBe(2)
       expect(result.stderr.trim().split('\n')).toHaveLength(1)
@@ -222,7 +225,10 @@ function makeCertificates(dir: string): Record<'ca' | 'serverCert' | 'serverKey'
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   openssl('req', '-x509', '-new', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=firehose test CA')
   writeFileSync(file('server.ext'), 'subjectAltName=DNS:redis.test\n')
-  for (const [name, ext] of [['server', ['-extfile', 'server.ext']], ['client', []]] as const) {
+  for (const [name, ext] of [
+    ['server', ['-extfile', 'server.ext']],
+    ['client', []],
+  ] as const) {
     openssl('req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name === 'server' ? 'redis.test' : 'firehose-client'}`)
     openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', ...ext)
   }

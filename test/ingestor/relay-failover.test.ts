@@ -111,108 +111,112 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
   it.each([
     ['stall', 'a stalled primary (open, silent)'],
     ['refuse', 'a primary refusing connections'],
-  ] as const)('%s: %s -> fallback -> primary healthy again -> back; exactly once per relay, each relay its own cursor key', async (failure, _description) => {
-    const seed = Number(process.env.FAILOVER_SEED ?? Date.now() % 1_000_000)
-    const random = new SeededRandom(seed)
-    console.log(`relay failover (${failure}) seed ${seed} (FAILOVER_SEED=${seed} reproduces the switch points)`)
-    const keys = uniqueKeys('test:relay-failover')
-    const primaryUrl = proxy.proxiedUrl(primary.url)
-    const primaryLabel = new URL(primaryUrl).host
-    const fallbackLabel = new URL(fallback.url).host
-    const fallbackKey = `${keys.cursorKey}:${fallbackLabel}`
-    await own.admin.set(keys.cursorKey, String(random.int(0, 200))) // the primary resumes from a stored cursor
-    const startCursor = Number(await own.admin.get(keys.cursorKey))
-    // A cursor beyond the head would be FutureCursor (a live-tail restart), another test.
-    await waitUntil(() => (primary.status().headSeq ?? 0) > startCursor, { what: `the primary's head past ${startCursor}`, timeoutMs: 30_000 })
-    const { startIngestor } = await loadIngestor()
-    const handle: IngestorHandle = await startIngestor({
-      relayUrls: [primaryUrl, fallback.url],
-      redisUrl: own.redis.url,
-      stream: keys.stream,
-      cursorKey: keys.cursorKey,
-      statusIntervalMs: 0,
-      stallTimeoutMs: 2000,
-      failoverAfter: 2,
-      primaryProbeIntervalMs: 300,
-      relayBackoff: { initialMs: 50, maxMs: 200 },
-      batchSize: 50,
-    })
-    const cursorOf = async (key: string): Promise<number> => Number((await own.admin.get(key)) ?? -1)
-    const timings: Record<string, number> = {}
-    const redisPid = Number(/process_id:(\d+)/.exec(await own.admin.info('server'))?.[1])
-    let redisStopped = false
-    try {
-      for (let round = 1; round <= 2; round++) {
-        // On the primary, and it writes.
-        const primaryFrom = await cursorOf(keys.cursorKey)
-        const primaryWrites = random.int(50, 250)
-        await waitUntil(async () => handle.status().relay.active === primaryLabel && (await cursorOf(keys.cursorKey)) >= primaryFrom + primaryWrites, {
-          what: `round ${round}: ${primaryWrites} seqs from the primary`,
-          timeoutMs: 60_000,
-        })
-        // Round 1: Redis hangs (SIGSTOP) as the primary fails, so the primary's frames are still
-        // queued at the switch; they must be dropped, never written against the fallback's cursor.
-        const requeued = handle.status().counters.framesRequeued
-        if (round === 1) {
-          process.kill(redisPid, 'SIGSTOP')
-          redisStopped = true
-          await waitUntil(() => handle.status().queue.frames > 0, { what: 'primary frames queued behind the stopped Redis', timeoutMs: 30_000 })
+  ] as const)(
+    '%s: %s -> fallback -> primary healthy again -> back; exactly once per relay, each relay its own cursor key',
+    async (failure, _description) => {
+      const seed = Number(process.env.FAILOVER_SEED ?? Date.now() % 1_000_000)
+      const random = new SeededRandom(seed)
+      console.log(`relay failover (${failure}) seed ${seed} (FAILOVER_SEED=${seed} reproduces the switch points)`)
+      const keys = uniqueKeys('test:relay-failover')
+      const primaryUrl = proxy.proxiedUrl(primary.url)
+      const primaryLabel = new URL(primaryUrl).host
+      const fallbackLabel = new URL(fallback.url).host
+      const fallbackKey = `${keys.cursorKey}:${fallbackLabel}`
+      await own.admin.set(keys.cursorKey, String(random.int(0, 200))) // the primary resumes from a stored cursor
+      const startCursor = Number(await own.admin.get(keys.cursorKey))
+      // A cursor beyond the head would be FutureCursor (a live-tail restart), another test.
+      await waitUntil(() => (primary.status().headSeq ?? 0) > startCursor, { what: `the primary's head past ${startCursor}`, timeoutMs: 30_000 })
+      const { startIngestor } = await loadIngestor()
+      const handle: IngestorHandle = await startIngestor({
+        relayUrls: [primaryUrl, fallback.url],
+        redisUrl: own.redis.url,
+        stream: keys.stream,
+        cursorKey: keys.cursorKey,
+        statusIntervalMs: 0,
+        stallTimeoutMs: 2000,
+        failoverAfter: 2,
+        primaryProbeIntervalMs: 300,
+        relayBackoff: { initialMs: 50, maxMs: 200 },
+        batchSize: 50,
+      })
+      const cursorOf = async (key: string): Promise<number> => Number((await own.admin.get(key)) ?? -1)
+      const timings: Record<string, number> = {}
+      const redisPid = Number(/process_id:(\d+)/.exec(await own.admin.info('server'))?.[1])
+      let redisStopped = false
+      try {
+        for (let round = 1; round <= 2; round++) {
+          // On the primary, and it writes.
+          const primaryFrom = await cursorOf(keys.cursorKey)
+          const primaryWrites = random.int(50, 250)
+          await waitUntil(async () => handle.status().relay.active === primaryLabel && (await cursorOf(keys.cursorKey)) >= primaryFrom + primaryWrites, {
+            what: `round ${round}: ${primaryWrites} seqs from the primary`,
+            timeoutMs: 60_000,
+          })
+          // Round 1: Redis hangs (SIGSTOP) as the primary fails, so the primary's frames are still
+          // queued at the switch; they must be dropped, never written against the fallback's cursor.
+          const requeued = handle.status().counters.framesRequeued
+          if (round === 1) {
+            process.kill(redisPid, 'SIGSTOP')
+            redisStopped = true
+            await waitUntil(() => handle.status().queue.frames > 0, { what: 'primary frames queued behind the stopped Redis', timeoutMs: 30_000 })
+          }
+          // The primary fails; the ingestor moves to the fallback and writes from it.
+          const failedAt = Date.now()
+          if (failure === 'stall') proxy.stall()
+          else proxy.disable()
+          if (round === 1) {
+            await waitUntil(() => handle.status().counters.framesRequeued > requeued, { what: "the switch dropping the primary's queued frames", timeoutMs: 30_000 })
+            process.kill(redisPid, 'SIGCONT')
+            redisStopped = false
+          }
+          await waitUntil(() => handle.status().relay.active === fallbackLabel, { what: `round ${round}: the switch to the fallback`, timeoutMs: 60_000 })
+          timings[`failover${round}Ms`] = Date.now() - failedAt
+          const fallbackFrom = await cursorOf(fallbackKey)
+          const fallbackWrites = random.int(50, 250)
+          await waitUntil(async () => (await cursorOf(fallbackKey)) >= Math.max(fallbackFrom, FALLBACK_BASE) + fallbackWrites, {
+            what: `round ${round}: ${fallbackWrites} seqs from the fallback`,
+            timeoutMs: 60_000,
+          })
+          // The primary heals; the probe finds it and the ingestor goes back.
+          const healedAt = Date.now()
+          proxy.reset()
+          await waitUntil(() => handle.status().relay.active === primaryLabel && handle.status().relay.primaryReturns >= round, {
+            what: `round ${round}: the return to the primary`,
+            timeoutMs: 60_000,
+          })
+          timings[`back${round}Ms`] = Date.now() - healedAt
         }
-        // The primary fails; the ingestor moves to the fallback and writes from it.
-        const failedAt = Date.now()
-        if (failure === 'stall') proxy.stall()
-        else proxy.disable()
-        if (round === 1) {
-          await waitUntil(() => handle.status().counters.framesRequeued > requeued, { what: "the switch dropping the primary's queued frames", timeoutMs: 30_000 })
-          process.kill(redisPid, 'SIGCONT')
-          redisStopped = false
-        }
-        await waitUntil(() => handle.status().relay.active === fallbackLabel, { what: `round ${round}: the switch to the fallback`, timeoutMs: 60_000 })
-        timings[`failover${round}Ms`] = Date.now() - failedAt
-        const fallbackFrom = await cursorOf(fallbackKey)
-        const fallbackWrites = random.int(50, 250)
-        await waitUntil(async () => (await cursorOf(fallbackKey)) >= Math.max(fallbackFrom, FALLBACK_BASE) + fallbackWrites, {
-          what: `round ${round}: ${fallbackWrites} seqs from the fallback`,
-          timeoutMs: 60_000,
-        })
-        // The primary heals; the probe finds it and the ingestor goes back.
-        const healedAt = Date.now()
-        proxy.reset()
-        await waitUntil(() => handle.status().relay.active === primaryLabel && handle.status().relay.primaryReturns >= round, {
-          what: `round ${round}: the return to the primary`,
-          timeoutMs: 60_000,
-        })
-        timings[`back${round}Ms`] = Date.now() - healedAt
-      }
-      const endAt = (await cursorOf(keys.cursorKey)) + 50
-      await waitUntil(async () => (await cursorOf(keys.cursorKey)) >= endAt, { what: 'the primary writing after the last return', timeoutMs: 60_000 })
-      await handle.stop()
-      console.log(`relay failover (${failure}) seed ${seed}: ${JSON.stringify({ ...timings, relay: handle.status().relay, requeued: handle.status().counters.framesRequeued })}`)
+        const endAt = (await cursorOf(keys.cursorKey)) + 50
+        await waitUntil(async () => (await cursorOf(keys.cursorKey)) >= endAt, { what: 'the primary writing after the last return', timeoutMs: 60_000 })
+        await handle.stop()
+        console.log(`relay failover (${failure}) seed ${seed}: ${JSON.stringify({ ...timings, relay: handle.status().relay, requeued: handle.status().counters.framesRequeued })}`)
 
-      const status = handle.status()
-      expect(status.stoppedBy).toBe('stop')
-      expect(status.relay.failovers).toBeGreaterThanOrEqual(2)
-      expect(status.relay.primaryReturns).toBeGreaterThanOrEqual(2)
-      const streamed = (await own.admin.xrange(keys.stream, '-', '+')).map(([, fields]) => fields)
-      const fromPrimary = streamed.filter((fields) => Number(fields[5]) <= FALLBACK_BASE)
-      const fromFallback = streamed.filter((fields) => Number(fields[5]) > FALLBACK_BASE)
-      expect(fromPrimary.length + fromFallback.length).toBe(streamed.length)
-      // Each relay's cursor key holds the last seq written from it, nothing of the other relay's.
-      const primaryCursor = await cursorOf(keys.cursorKey)
-      const fallbackCursor = await cursorOf(fallbackKey)
-      expect(Number(fromPrimary.at(-1)![5])).toBe(primaryCursor)
-      expect(Number(fromFallback.at(-1)![5])).toBe(fallbackCursor)
-      // The primary: every seq after the stored start cursor up to its cursor, once, in order.
-      expectRun(fromPrimary, await expectedEntriesFromFixture(primaryFixture), startCursor + 1, primaryCursor)
-      // The fallback had no stored cursor: it started at its live tail, then resumed from its own cursor.
-      expectRun(fromFallback, await expectedEntriesFromFixture(fallbackFixture), Number(fromFallback[0]![5]), fallbackCursor)
-    } finally {
-      if (redisStopped) process.kill(redisPid, 'SIGCONT')
-      await handle.stop()
-      proxy.reset()
-      await own.admin.del(keys.stream, keys.cursorKey, fallbackKey, keys.dead)
-    }
-  }, 180_000)
+        const status = handle.status()
+        expect(status.stoppedBy).toBe('stop')
+        expect(status.relay.failovers).toBeGreaterThanOrEqual(2)
+        expect(status.relay.primaryReturns).toBeGreaterThanOrEqual(2)
+        const streamed = (await own.admin.xrange(keys.stream, '-', '+')).map(([, fields]) => fields)
+        const fromPrimary = streamed.filter((fields) => Number(fields[5]) <= FALLBACK_BASE)
+        const fromFallback = streamed.filter((fields) => Number(fields[5]) > FALLBACK_BASE)
+        expect(fromPrimary.length + fromFallback.length).toBe(streamed.length)
+        // Each relay's cursor key holds the last seq written from it, nothing of the other relay's.
+        const primaryCursor = await cursorOf(keys.cursorKey)
+        const fallbackCursor = await cursorOf(fallbackKey)
+        expect(Number(fromPrimary.at(-1)![5])).toBe(primaryCursor)
+        expect(Number(fromFallback.at(-1)![5])).toBe(fallbackCursor)
+        // The primary: every seq after the stored start cursor up to its cursor, once, in order.
+        expectRun(fromPrimary, await expectedEntriesFromFixture(primaryFixture), startCursor + 1, primaryCursor)
+        // The fallback had no stored cursor: it started at its live tail, then resumed from its own cursor.
+        expectRun(fromFallback, await expectedEntriesFromFixture(fallbackFixture), Number(fromFallback[0]![5]), fallbackCursor)
+      } finally {
+        if (redisStopped) process.kill(redisPid, 'SIGCONT')
+        await handle.stop()
+        proxy.reset()
+        await own.admin.del(keys.stream, keys.cursorKey, fallbackKey, keys.dead)
+      }
+    },
+    180_000,
+  )
 
   it('CLI: --relay twice; a primary that refuses connections -> the fallback after --failover-after, logged with the reason; the primary key untouched', async () => {
     const keys = uniqueKeys('test:relay-failover-cli')

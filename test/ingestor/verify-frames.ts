@@ -76,7 +76,18 @@ export async function accountCommits(did: string, keyFor: (i: number) => Secp256
       repo = Object.assign(Object.create(Object.getPrototypeOf(repo) as object) as AccountRepo, repo, { keypair: signer })
     }
     const commit = await repo.commit(
-      [{ action: 'create', collection: 'app.bsky.feed.like', rkey: rev(i + 1), record: { $type: 'app.bsky.feed.like', subject: { uri: 'at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/3l', cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, createdAt: new Date(Date.UTC(2025, 5, 2, 14, 0, i)).toISOString() } }],
+      [
+        {
+          action: 'create',
+          collection: 'app.bsky.feed.like',
+          rkey: rev(i + 1),
+          record: {
+            $type: 'app.bsky.feed.like',
+            subject: { uri: 'at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/3l', cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' },
+            createdAt: new Date(Date.UTC(2025, 5, 2, 14, 0, i)).toISOString(),
+          },
+        },
+      ],
       rev(i + 1),
     )
     frames.push(commitFrame({ seq: firstSeq + i, timeUs: Date.UTC(2025, 5, 2, 14, 0, i) * 1000 }, did, commit))
@@ -86,7 +97,9 @@ export async function accountCommits(did: string, keyFor: (i: number) => Secp256
 
 /** TID-shaped revs that sort in order. */
 function rev(i: number): string {
-  return `3lbc${String(i).padStart(9, '2').replace(/[0189]/g, 'a')}`
+  return `3lbc${String(i)
+    .padStart(9, '2')
+    .replace(/[0189]/g, 'a')}`
 }
 
 export function keypair(): Promise<Secp256k1Keypair> {

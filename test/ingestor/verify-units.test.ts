@@ -78,8 +78,7 @@ describe('DidResolver (msw as PLC directory and did:web hosts)', () => {
   beforeAll(async () => {
     key = await Secp256k1Keypair.create()
   })
-  const resolver = (overrides: Partial<ConstructorParameters<typeof DidResolver>[0]> = {}): DidResolver =>
-    new DidResolver({ plcUrl: PLC, cacheSize: 100, ttlMs: 60_000, timeoutMs: 1_000, maxInFlight: 4, ...overrides })
+  const resolver = (overrides: Partial<ConstructorParameters<typeof DidResolver>[0]> = {}): DidResolver => new DidResolver({ plcUrl: PLC, cacheSize: 100, ttlMs: 60_000, timeoutMs: 1_000, maxInFlight: 4, ...overrides })
 
   it('did:plc from <plcUrl>/<did>, cached; concurrent requests for one DID share one fetch', async () => {
     let requests = 0

@@ -56,7 +56,11 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
     const keys = uniqueKeys('test:verify')
     const lastSeq = Math.max(...frames.map((f) => frameType(f).seq))
     try {
-      const handle = await ingestUntil({ relayUrl: server.url, redisUrl: suite.redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, verify: true, plcUrl: PLC, didTimeoutMs: 2_000, ...options }, lastSeq, 60_000)
+      const handle = await ingestUntil(
+        { relayUrl: server.url, redisUrl: suite.redis.url, stream: keys.stream, cursorKey: keys.cursorKey, startCursor: 0, verify: true, plcUrl: PLC, didTimeoutMs: 2_000, ...options },
+        lastSeq,
+        60_000,
+      )
       const entries = (await suite.admin.xrange(keys.stream, '-', '+')).map(([, fields]) => fields)
       const dead = (await suite.admin.xrange(keys.dead, '-', '+')).map(([, fields]) => toMap(fields))
       return { status: handle.status(), entries, dead, cursor: await suite.admin.get(keys.cursorKey) }
@@ -82,36 +86,40 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
   it.each([
     { where: 'in a verify worker', verifyWorkers: 1 },
     { where: 'on the main thread', verifyWorkers: 0 },
-  ])('tampered frames are dead-lettered with their code, the others written, the cursor past them (checks $where)', async ({ verifyWorkers }) => {
-    servePlc(committed.docs)
-    const frames = committed.frames.slice(0, 300)
-    const commits = frames.map((f, i) => ({ i, ...frameType(f) })).filter((f) => f.t === '#commit')
-    const otherDid = commits.find((c) => c.did !== commits[10]!.did)!.did
-    const tamper: Record<number, { code: string; frame: Promise<Uint8Array> | Uint8Array }> = {
-      // A flipped signature byte, the commit block re-addressed so every block still hashes to its CID.
-      [commits[10]!.i]: { code: 'VERIFY_BAD_SIGNATURE', frame: recommit(frames[commits[10]!.i]!, (c) => (c.sig = flip(c.sig as Uint8Array))) },
-      // An op the signed tree does not hold.
-      [commits[20]!.i]: { code: 'VERIFY_BAD_PROOF', frame: rewriteFrame(frames[commits[20]!.i]!, (b) => (b.ops = (b.ops as { path: string }[]).map((op) => ({ ...op, path: `${op.path}x` })))) },
-      // The frame claims another account than the one that signed.
-      [commits[30]!.i]: { code: 'VERIFY_DID_MISMATCH', frame: rewriteFrame(frames[commits[30]!.i]!, (b) => (b.repo = otherDid)) },
-      // A commit whose rev the relay rewrote.
-      [commits[40]!.i]: { code: 'VERIFY_BAD_COMMIT', frame: rewriteFrame(frames[commits[40]!.i]!, (b) => (b.rev = '3zzzzzzzzzzzz')) },
-    }
-    const input = await Promise.all(frames.map(async (f, i) => (tamper[i] ? await tamper[i].frame : f)))
-    // An op dropped from a multi-op commit: the tree is right, but the ops are not the whole change (prevData).
-    const multi = commits.find((c) => (decodeOps(frames[c.i]!) > 1 && tamper[c.i] === undefined))
-    if (multi !== undefined) {
-      input[multi.i] = rewriteFrame(frames[multi.i]!, (b) => (b.ops = (b.ops as unknown[]).slice(1)))
-      tamper[multi.i] = { code: 'VERIFY_BAD_PROOF', frame: input[multi.i]! }
-    }
-    const { entries, dead, cursor, status } = await run(`tampered-${verifyWorkers}`, input, { verifyWorkers })
-    const expectedDead = Object.entries(tamper).map(([i, t]) => ({ seq: String(frameType(frames[Number(i)]!).seq), code: t.code }))
-    expect(dead.map((d) => ({ seq: d.seq, code: d.code })).sort((a, b) => (a.seq ?? '').localeCompare(b.seq ?? ''))).toEqual(expectedDead.sort((a, b) => a.seq.localeCompare(b.seq)))
-    expect(entries).toHaveLength(frames.length - expectedDead.length)
-    expect(cursor).toBe(String(frameType(frames.at(-1)!).seq))
-    expect(status.deadLettersByCode.VERIFY_BAD_SIGNATURE).toBe(1)
-    expect(status.counters.deadLettered).toBe(expectedDead.length)
-  }, 120_000)
+  ])(
+    'tampered frames are dead-lettered with their code, the others written, the cursor past them (checks $where)',
+    async ({ verifyWorkers }) => {
+      servePlc(committed.docs)
+      const frames = committed.frames.slice(0, 300)
+      const commits = frames.map((f, i) => ({ i, ...frameType(f) })).filter((f) => f.t === '#commit')
+      const otherDid = commits.find((c) => c.did !== commits[10]!.did)!.did
+      const tamper: Record<number, { code: string; frame: Promise<Uint8Array> | Uint8Array }> = {
+        // A flipped signature byte, the commit block re-addressed so every block still hashes to its CID.
+        [commits[10]!.i]: { code: 'VERIFY_BAD_SIGNATURE', frame: recommit(frames[commits[10]!.i]!, (c) => (c.sig = flip(c.sig as Uint8Array))) },
+        // An op the signed tree does not hold.
+        [commits[20]!.i]: { code: 'VERIFY_BAD_PROOF', frame: rewriteFrame(frames[commits[20]!.i]!, (b) => (b.ops = (b.ops as { path: string }[]).map((op) => ({ ...op, path: `${op.path}x` })))) },
+        // The frame claims another account than the one that signed.
+        [commits[30]!.i]: { code: 'VERIFY_DID_MISMATCH', frame: rewriteFrame(frames[commits[30]!.i]!, (b) => (b.repo = otherDid)) },
+        // A commit whose rev the relay rewrote.
+        [commits[40]!.i]: { code: 'VERIFY_BAD_COMMIT', frame: rewriteFrame(frames[commits[40]!.i]!, (b) => (b.rev = '3zzzzzzzzzzzz')) },
+      }
+      const input = await Promise.all(frames.map(async (f, i) => (tamper[i] ? await tamper[i].frame : f)))
+      // An op dropped from a multi-op commit: the tree is right, but the ops are not the whole change (prevData).
+      const multi = commits.find((c) => decodeOps(frames[c.i]!) > 1 && tamper[c.i] === undefined)
+      if (multi !== undefined) {
+        input[multi.i] = rewriteFrame(frames[multi.i]!, (b) => (b.ops = (b.ops as unknown[]).slice(1)))
+        tamper[multi.i] = { code: 'VERIFY_BAD_PROOF', frame: input[multi.i]! }
+      }
+      const { entries, dead, cursor, status } = await run(`tampered-${verifyWorkers}`, input, { verifyWorkers })
+      const expectedDead = Object.entries(tamper).map(([i, t]) => ({ seq: String(frameType(frames[Number(i)]!).seq), code: t.code }))
+      expect(dead.map((d) => ({ seq: d.seq, code: d.code })).sort((a, b) => (a.seq ?? '').localeCompare(b.seq ?? ''))).toEqual(expectedDead.sort((a, b) => a.seq.localeCompare(b.seq)))
+      expect(entries).toHaveLength(frames.length - expectedDead.length)
+      expect(cursor).toBe(String(frameType(frames.at(-1)!).seq))
+      expect(status.deadLettersByCode.VERIFY_BAD_SIGNATURE).toBe(1)
+      expect(status.counters.deadLettered).toBe(expectedDead.length)
+    },
+    120_000,
+  )
 
   it('a DID whose document has another key: its frames are dead-lettered VERIFY_BAD_SIGNATURE', async () => {
     const frames = committed.frames.slice(0, 200)
@@ -138,11 +146,7 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
       http.get('https://down.verify.test/.well-known/did.json', () => new HttpResponse(null, { status: 503 })),
     )
     const keyFor = (k: Secp256k1Keypair, then?: Secp256k1Keypair) => (i: number) => (then !== undefined && i >= 3 ? then : k)
-    const frames = [
-      ...(await accountCommits(alice, keyFor(a), 3, 1)),
-      ...(await accountCommits(rotating, keyFor(b, c), 6, 4)),
-      ...(await accountCommits(down, keyFor(a), 2, 10)),
-    ]
+    const frames = [...(await accountCommits(alice, keyFor(a), 3, 1)), ...(await accountCommits(rotating, keyFor(b, c), 6, 4)), ...(await accountCommits(down, keyFor(a), 2, 10))]
     const { entries, dead, status } = await run('did-web', frames, { batchSize: 1 })
     expect(entries.map((e) => e[5])).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9'])
     expect(dead.map((d) => [d.seq, d.code])).toEqual([
@@ -213,7 +217,12 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
   it('the DID cache stays within --did-cache-size: evicted keys are fetched again, every frame still verified', async () => {
     servePlc(committed.docs)
     const frames = committed.frames.slice(0, 400)
-    const accounts = new Set(frames.map(frameType).filter((f) => f.t === '#commit').map((f) => f.did)).size
+    const accounts = new Set(
+      frames
+        .map(frameType)
+        .filter((f) => f.t === '#commit')
+        .map((f) => f.did),
+    ).size
     // Keys are resolved once per batch: small batches, so most accounts come back in a later batch.
     const { status, dead } = await run('small-cache', frames, { didCacheSize: 5, batchSize: 20 })
     expect(dead).toEqual([])

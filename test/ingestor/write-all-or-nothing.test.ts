@@ -67,7 +67,10 @@ describe('a write is all or nothing: a fault at any command of the script writes
   }
 
   function sinkFor(url: string, keys: Keys): RedisSink {
-    return new RedisSink(url, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: GROUP, maxLen: MAX_LEN, trim: 'safe', deadLetterMaxLen: 100 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    return new RedisSink(url, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: GROUP, maxLen: MAX_LEN, trim: 'safe', deadLetterMaxLen: 100 }, silentLogger, {
+      initialMs: 10,
+      maxMs: 100,
+    })
   }
 
   /** The refused write changed nothing; after `clear` the same write is applied once: the stream holds the batch exactly once. */
@@ -83,7 +86,10 @@ describe('a write is all or nothing: a fault at any command of the script writes
     expect((await permitted.write(write)).kind, `${label}, seed ${SEED}`).toBe('applied')
     const seqs = (await own.admin.xrange(keys.stream, '-', '+')).map(([, fields]) => Number(fields[5]))
     const mine = write.entries.map((entry) => entry.seq)
-    expect(seqs.filter((s) => mine.includes(s)), `${label}, seed ${SEED}: each entry of the write once`).toEqual(mine)
+    expect(
+      seqs.filter((s) => mine.includes(s)),
+      `${label}, seed ${SEED}: each entry of the write once`,
+    ).toEqual(mine)
     expect(await own.admin.get(keys.cursorKey)).toBe(write.next)
     seq = Number(write.next)
   }
@@ -142,7 +148,15 @@ describe('a write is all or nothing: a fault at any command of the script writes
       await admin.whenReady()
       await denied.whenReady()
       const cursor = await prepared(admin, keys)
-      await expectNothingThenOnce(denied, admin, keys, batch(cursor), (err) => expect(err).toMatchObject({ code: 'REDIS_NOPERM', message: expect.stringMatching(/keys used as arguments/) }), async () => undefined, 'dead-letter key denied')
+      await expectNothingThenOnce(
+        denied,
+        admin,
+        keys,
+        batch(cursor),
+        (err) => expect(err).toMatchObject({ code: 'REDIS_NOPERM', message: expect.stringMatching(/keys used as arguments/) }),
+        async () => undefined,
+        'dead-letter key denied',
+      )
     } finally {
       await denied.close()
       await admin.close()

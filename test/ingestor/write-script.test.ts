@@ -20,7 +20,10 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
     // Our own server: SCRIPT FLUSH below must not touch anyone else's scripts.
     redis = await startOwnRedis()
     REDIS_URL = redis.url
-    sink = new RedisSink(REDIS_URL, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: 'firehose-processors', maxLen: null, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    sink = new RedisSink(REDIS_URL, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: 'firehose-processors', maxLen: null, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, {
+      initialMs: 10,
+      maxMs: 100,
+    })
     await sink.whenReady()
     admin = new Redis(REDIS_URL)
   })
@@ -77,7 +80,10 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
 
   it('--trim unsafe: trims with MAXLEN ~ even entries no group has read', async () => {
     const trimmed = uniqueKeys('test:cas-trim')
-    const small = new RedisSink(REDIS_URL, { stream: trimmed.stream, cursorKey: trimmed.cursorKey, deadLetterStream: trimmed.dead, group: 'g', maxLen: 100, trim: 'unsafe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 100 })
+    const small = new RedisSink(REDIS_URL, { stream: trimmed.stream, cursorKey: trimmed.cursorKey, deadLetterStream: trimmed.dead, group: 'g', maxLen: 100, trim: 'unsafe', deadLetterMaxLen: 10 }, silentLogger, {
+      initialMs: 10,
+      maxMs: 100,
+    })
     try {
       await small.whenReady()
       await small.ensureGroup() // a group that never reads: unsafe trimming ignores it

@@ -114,8 +114,19 @@ describe('firehose loadtest --rate 300 --duration 5 (replay -> ingestor child ->
     try {
       const { stdout: dom } = await run(
         CHROMIUM,
-        ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-          '--disable-sync', `--user-data-dir=${profile}`, '--dump-dom', `file://${join(dir, 'report.html')}`],
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          `--user-data-dir=${profile}`,
+          '--dump-dom',
+          `file://${join(dir, 'report.html')}`,
+        ],
         { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
       )
       for (const id of ['chart-rate', 'chart-lag', 'chart-rss', 'chart-cpu', 'chart-queue']) expect(dom).toMatch(new RegExp(`<svg id="${id}" class="chart"`))

@@ -221,7 +221,14 @@ describe('Sampler', () => {
     let head: number | null = null
     const replay = { status: () => ({ headSeq: head, framesPublished: 0 }) } as unknown as ReplayHandle
     const clock = new PublishClock(replay)
-    const sampler = new Sampler(replay, clock, () => null, () => null, 1, new ProcStats(process.pid))
+    const sampler = new Sampler(
+      replay,
+      clock,
+      () => null,
+      () => null,
+      1,
+      new ProcStats(process.pid),
+    )
     const publish = (to: number, afterMs: number): void => {
       vi.advanceTimersByTime(afterMs)
       head = to

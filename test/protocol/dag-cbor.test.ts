@@ -80,13 +80,11 @@ describe('decodeDagCborItem matches @ipld/dag-cbor', () => {
   })
 
   it(`on mutated encodings and random bytes: same accept/reject, same values (seed ${SEED})`, () => {
-    const mutated = fc
-      .tuple(ipldValue, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 3 }), fc.nat())
-      .map(([value, edits, cut]) => {
-        const bytes = Uint8Array.from(dagCbor.encode(value))
-        for (const [at, byte] of edits) if (bytes.length > 0) bytes[at % bytes.length] = byte
-        return cut % 4 === 0 ? bytes.subarray(0, cut % (bytes.length + 1)) : bytes
-      })
+    const mutated = fc.tuple(ipldValue, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 3 }), fc.nat()).map(([value, edits, cut]) => {
+      const bytes = Uint8Array.from(dagCbor.encode(value))
+      for (const [at, byte] of edits) if (bytes.length > 0) bytes[at % bytes.length] = byte
+      return cut % 4 === 0 ? bytes.subarray(0, cut % (bytes.length + 1)) : bytes
+    })
     fc.assert(
       fc.property(fc.oneof(mutated, fc.uint8Array({ maxLength: 64 })), (bytes) => {
         expectSameAsReference(bytes)
@@ -97,13 +95,62 @@ describe('decodeDagCborItem matches @ipld/dag-cbor', () => {
 
   it('hand-picked encodings: minimal ints and lengths, floats, simple values, tags, keys', () => {
     const cases = [
-      '17', '1818', '190100', '1a00010000', '1b0000000100000000', '1b001fffffffffffff', '1b0020000000000000', '1bffffffffffffffff',
-      '20', '3b001ffffffffffffe', '3b001fffffffffffff', '3bffffffffffffffff',
-      '1805', '190005', '1a00000005', '1b0000000000000005', '5801ff', '7801' + '61', '9801' + '01', 'b801' + '616101',
-      'f4', 'f5', 'f6', 'f7', 'f0', 'f800', 'f820', 'ff', 'f93c00', 'f97c00', 'f97e00', 'fa3fc00000', 'fa7f800000', 'fb3ff8000000000000', 'fb7ff8000000000000',
-      '5f41ff', '7fff', '9fff', 'bfff', 'c11a00000000', 'd82a4100', 'd82a4101', 'd82a' + '582500' + LINK.bytes.reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
-      'd82a6161', 'd82a' + '5825' + '01' + '0'.repeat(72), 'a10101', 'a2616101616102', 'a2616101616201', 'a1695f5f70726f746f5f5fa0', 'a0', '80', '40', '60',
-      '62c328', '63e28228', '61ff',
+      '17',
+      '1818',
+      '190100',
+      '1a00010000',
+      '1b0000000100000000',
+      '1b001fffffffffffff',
+      '1b0020000000000000',
+      '1bffffffffffffffff',
+      '20',
+      '3b001ffffffffffffe',
+      '3b001fffffffffffff',
+      '3bffffffffffffffff',
+      '1805',
+      '190005',
+      '1a00000005',
+      '1b0000000000000005',
+      '5801ff',
+      '7801' + '61',
+      '9801' + '01',
+      'b801' + '616101',
+      'f4',
+      'f5',
+      'f6',
+      'f7',
+      'f0',
+      'f800',
+      'f820',
+      'ff',
+      'f93c00',
+      'f97c00',
+      'f97e00',
+      'fa3fc00000',
+      'fa7f800000',
+      'fb3ff8000000000000',
+      'fb7ff8000000000000',
+      '5f41ff',
+      '7fff',
+      '9fff',
+      'bfff',
+      'c11a00000000',
+      'd82a4100',
+      'd82a4101',
+      'd82a' + '582500' + LINK.bytes.reduce((s, b) => s + b.toString(16).padStart(2, '0'), ''),
+      'd82a6161',
+      'd82a' + '5825' + '01' + '0'.repeat(72),
+      'a10101',
+      'a2616101616102',
+      'a2616101616201',
+      'a1695f5f70726f746f5f5fa0',
+      'a0',
+      '80',
+      '40',
+      '60',
+      '62c328',
+      '63e28228',
+      '61ff',
     ]
     for (const text of cases) expectSameAsReference(hex(text))
   })

@@ -56,10 +56,7 @@ export interface CommitParts {
  * per created/updated record. `override` replaces body fields after the fact (quirks, breakage);
  * `carBlocks` replaces the CAR's block list (missing or tampered blocks).
  */
-export async function commitParts(
-  ops: OpSpec[],
-  options: { seq?: number; override?: Record<string, unknown>; carBlocks?: (blocks: Block[]) => Block[] } = {},
-): Promise<CommitParts> {
+export async function commitParts(ops: OpSpec[], options: { seq?: number; override?: Record<string, unknown>; carBlocks?: (blocks: Block[]) => Block[] } = {}): Promise<CommitParts> {
   const recordCids = new Map<string, CID>()
   const recordBlocks: Block[] = []
   for (const op of ops) {

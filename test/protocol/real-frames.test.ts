@@ -47,9 +47,10 @@ function expectedFromJson(t: string, body: Json): Partial<FirehoseEvent> {
 function expectOpsMatch(event: FirehoseEvent, body: Json, label: string): void {
   if (event.type !== 'commit') return
   const ops = body.ops as Json[]
-  expect(event.ops.map(({ action, path, cid }) => ({ action, path, cid })), label).toEqual(
-    ops.map((op) => ({ action: op.action, path: op.path, cid: op.action === 'delete' ? null : link(op.cid) })),
-  )
+  expect(
+    event.ops.map(({ action, path, cid }) => ({ action, path, cid })),
+    label,
+  ).toEqual(ops.map((op) => ({ action: op.action, path: op.path, cid: op.action === 'delete' ? null : link(op.cid) })))
   for (const [i, op] of ops.entries()) {
     if ('prev' in op) expect(event.ops[i]!.prev, label).toBe(link(op.prev))
     // Every create/update in these frames has its record block: the record is a lexicon object.
@@ -70,7 +71,9 @@ describe('real network frames', () => {
 
   it('indigo production commits match their DAG-JSON bodies (legacy prev, non-TID revs, 42-op commit)', () => {
     const jsonDir = join(REAL_DATA, 'indigo-prod-commits')
-    const jsonFiles = readdirSync(jsonDir).filter((f) => f.endsWith('.json')).sort()
+    const jsonFiles = readdirSync(jsonDir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
     const frames = prodCommitFrames()
     expect(frames.length).toBe(jsonFiles.length)
     for (const [i, file] of jsonFiles.entries()) {

@@ -24,16 +24,12 @@ const status: RecorderStatus = {
 describe('progress lines', () => {
   it('shows frames, MB, rate, seq, lag and trouble counts', () => {
     expect(formatProgress(status, 5432.4)).toBe('12,345 frames  45.6 MB -> 12.3 MB  5,432 frames/s  seq 12444  lag 1.5 s  (1 gap, 2 reconnects)')
-    expect(formatProgress({ ...status, connected: false, gaps: 0, reconnects: 0, lagMs: null, currentSeq: null }, 0)).toBe(
-      '12,345 frames  45.6 MB -> 12.3 MB  0 frames/s  seq -  lag -  [reconnecting]',
-    )
+    expect(formatProgress({ ...status, connected: false, gaps: 0, reconnects: 0, lagMs: null, currentSeq: null }, 0)).toBe('12,345 frames  45.6 MB -> 12.3 MB  0 frames/s  seq -  lag -  [reconnecting]')
   })
 
   it('summarises a finished recording in one line', () => {
     const line = formatSummary({ ...status, state: 'stopped', stopReason: 'limit', manifests: [] })
-    expect(line).toBe(
-      'recorded 12,345 frames, seq 100..12444, in 2.0 s (6,173 frames/s), 45.6 MB -> 12.3 MB (3.7x)  (1 gap, 2 reconnects), stopped by limit -> 2 files out.000.gz .. out.001.gz',
-    )
+    expect(line).toBe('recorded 12,345 frames, seq 100..12444, in 2.0 s (6,173 frames/s), 45.6 MB -> 12.3 MB (3.7x)  (1 gap, 2 reconnects), stopped by limit -> 2 files out.000.gz .. out.001.gz')
     expect(line).not.toContain('\n')
   })
 

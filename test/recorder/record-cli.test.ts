@@ -39,9 +39,7 @@ function runCli(args: string[], env: Record<string, string> = {}): Run {
   reapOnExit(child)
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
-  )
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })))
   cleanups.push(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
@@ -97,7 +95,12 @@ describe('firehose record (CLI)', () => {
     expect((await readFixture(join(dir, 'refused.gz'))).frames.map((frame) => frame.bytes.byteLength > 1024 * 1024)).toEqual([false, false, false, false])
     const recorded = await runCli(['--relay', relay.url, '--out', join(dir, 'recorded.gz'), '--max-message-mb', '2', '--limit', '10']).exit
     expect(recorded.code, recorded.stderr).toBe(0)
-    expect(firstDifference((await readFixture(join(dir, 'recorded.gz'))).frames.map((f) => f.bytes), source)).toBe(-1)
+    expect(
+      firstDifference(
+        (await readFixture(join(dir, 'recorded.gz'))).frames.map((f) => f.bytes),
+        source,
+      ),
+    ).toBe(-1)
   })
 
   it('--limit: records exactly N frames, prints a summary line and exits 0', async () => {
@@ -110,7 +113,12 @@ describe('firehose record (CLI)', () => {
     expect(result.stderr).toMatch(/^recorded 50 frames, seq 1\.\.50, .* stopped by limit -> .*limit\.fixture\.gz$/m)
     const back = await readFixture(out)
     expect(back.manifest?.complete).toBe(true)
-    expect(firstDifference(back.frames.map((f) => f.bytes), source.slice(0, 50))).toBe(-1)
+    expect(
+      firstDifference(
+        back.frames.map((f) => f.bytes),
+        source.slice(0, 50),
+      ),
+    ).toBe(-1)
   })
 
   it('SIGINT: stops cleanly with a finalised file holding a prefix of the stream', async () => {
@@ -127,7 +135,12 @@ describe('firehose record (CLI)', () => {
     expect(back.truncated).toBe(false)
     expect(back.manifest?.complete).toBe(true)
     expect(back.frames.length).toBeGreaterThanOrEqual(30)
-    expect(firstDifference(back.frames.map((f) => f.bytes), source.slice(0, back.frames.length))).toBe(-1)
+    expect(
+      firstDifference(
+        back.frames.map((f) => f.bytes),
+        source.slice(0, back.frames.length),
+      ),
+    ).toBe(-1)
     expect(result.stderr).toContain(`recorded ${back.frames.length} frames`)
     expect(result.stderr).toContain('stopped by SIGINT')
   })
@@ -147,7 +160,12 @@ describe('firehose record (CLI)', () => {
     expect(back.truncated).toBe(true)
     expect(back.manifest?.complete).toBe(false)
     expect(back.frames.length).toBeGreaterThanOrEqual(seen.frames.length)
-    expect(firstDifference(back.frames.map((f) => f.bytes), source.slice(0, back.frames.length))).toBe(-1)
+    expect(
+      firstDifference(
+        back.frames.map((f) => f.bytes),
+        source.slice(0, back.frames.length),
+      ),
+    ).toBe(-1)
     expect(back.manifest?.frameCount).toBe(back.frames.length)
   })
 })

@@ -63,13 +63,22 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     const status = replay.status()
     const context = `seed ${seed}, faults ${JSON.stringify(faults)}, clients ${JSON.stringify(status.clients.map((c) => [c.cursorAsked, c.framesSent, c.faults]))}`
     const back = await readFixture(out)
-    expect(firstDifference(back.frames.map((f) => f.bytes), source), context).toBe(-1)
+    expect(
+      firstDifference(
+        back.frames.map((f) => f.bytes),
+        source,
+      ),
+      context,
+    ).toBe(-1)
     expect(back.manifest, context).toMatchObject({ complete: true, frameCount: 3000, firstSeq: 5000, lastSeq: 7999, gaps: [] })
     // Every fault hit the recorder: 4 dropped/closed/stalled connections, 1 refused handshake.
     expect(status.clients.length, context).toBe(5)
     expect(status.handshakesRefused, context).toHaveLength(1)
     expect(summary.reconnects, context).toBe(5)
-    expect(status.clients.map((c) => c.faults.map((f) => f.kind)), context).toEqual([['drop'], ['close'], ['stall'], ['drop'], []])
+    expect(
+      status.clients.map((c) => c.faults.map((f) => f.kind)),
+      context,
+    ).toEqual([['drop'], ['close'], ['stall'], ['drop'], []])
     expect(status.clients[0]!.cursorAsked).toBeNull()
     for (const client of status.clients.slice(1)) expect(client.cursorAsked, context).toBeGreaterThanOrEqual(5000)
   })
@@ -89,7 +98,12 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     expect(back.manifest?.gaps).toEqual([{ afterSeq: 100, beforeSeq: 701, note: expect.stringContaining('OutdatedCursor') }])
     expect(summary.continuity.outdatedCursor).toBe(1)
     expect(back.manifest?.countsByType['#info']).toBe(1)
-    expect(firstDifference(back.frames.slice(1).map((f) => f.bytes), source.slice(700))).toBe(-1)
+    expect(
+      firstDifference(
+        back.frames.slice(1).map((f) => f.bytes),
+        source.slice(700),
+      ),
+    ).toBe(-1)
   })
   it('records error frames too: ConsumerTooSlow is kept and the recording resumes after it without a gap', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))

@@ -49,7 +49,10 @@ describe(`recorder (seed ${seed})`, () => {
     for (const cursor of r.cursors.slice(1)) expect(cursor, `cursors ${r.cursors.join(',')}`).toBeGreaterThanOrEqual(1000)
     expect(r.cursors[0]).toBeNull()
     const back = await readFixture(out)
-    const diff = firstDifference(back.frames.map((f) => f.bytes), source)
+    const diff = firstDifference(
+      back.frames.map((f) => f.bytes),
+      source,
+    )
     expect(diff, `seed ${seed}, drops ${drops.join(',')}: first difference at frame ${diff}`).toBe(-1)
     expect(back.truncated).toBe(false)
     expect(back.manifest).toMatchObject({ complete: true, frameCount: 1500, firstSeq: 1000, lastSeq: 2499, gaps: [] })
@@ -64,7 +67,12 @@ describe(`recorder (seed ${seed})`, () => {
     const r = await relay({ frames: source, dropAfter: (i) => (i < 2 ? 100 : null), inclusiveCursor: true })
     const out = join(tempDir(), 'rec.fixture')
     const summary = await (await startRecorder(recorderOptions({ relay: r.url, out, limit: source.length }))).done
-    expect(firstDifference((await readFixture(out)).frames.map((f) => f.bytes), source)).toBe(-1)
+    expect(
+      firstDifference(
+        (await readFixture(out)).frames.map((f) => f.bytes),
+        source,
+      ),
+    ).toBe(-1)
     expect(summary.continuity.duplicatesSkipped).toBe(2)
     expect(summary.gaps).toBe(0)
   })
@@ -93,7 +101,12 @@ describe(`recorder (seed ${seed})`, () => {
     expect(summary.continuity.outdatedCursor).toBe(1)
     // Everything the relay sent is there, the #info frame included, in order.
     const expected = [...source.slice(0, lastBeforeGap), OUTDATED_CURSOR_FRAME, ...source.slice(399)]
-    expect(firstDifference(back.frames.map((f) => f.bytes), expected)).toBe(-1)
+    expect(
+      firstDifference(
+        back.frames.map((f) => f.bytes),
+        expected,
+      ),
+    ).toBe(-1)
     expect(recordedSeqs.at(-1)).toBe(600)
     expect(logs.some((line) => line.includes('gap in the recording') && line.includes('"beforeSeq":400'))).toBe(true)
   })
@@ -131,7 +144,12 @@ describe(`recorder (seed ${seed})`, () => {
     const limited = await (await startRecorder(recorderOptions({ relay: fast.url, out: join(dir, 'limit.fixture.gz'), limit: 123 }))).done
     expect(limited.frames).toBe(123)
     const back = await readFixture(join(dir, 'limit.fixture.gz'))
-    expect(firstDifference(back.frames.map((f) => f.bytes), source.slice(0, 123))).toBe(-1)
+    expect(
+      firstDifference(
+        back.frames.map((f) => f.bytes),
+        source.slice(0, 123),
+      ),
+    ).toBe(-1)
 
     const slow = await relay({ frames: source, ratePerSec: 100 })
     const timed = await (await startRecorder(recorderOptions({ relay: slow.url, out: join(dir, 'timed.fixture.gz'), durationSec: 0.6 }))).done
@@ -140,7 +158,12 @@ describe(`recorder (seed ${seed})`, () => {
     expect(timed.frames).toBeLessThan(source.length)
     const timedBack = await readFixture(join(dir, 'timed.fixture.gz'))
     expect(timedBack.manifest?.complete).toBe(true)
-    expect(firstDifference(timedBack.frames.map((f) => f.bytes), source.slice(0, timed.frames))).toBe(-1)
+    expect(
+      firstDifference(
+        timedBack.frames.map((f) => f.bytes),
+        source.slice(0, timed.frames),
+      ),
+    ).toBe(-1)
   })
 
   it('starts after --cursor and accepts the relay as a bare host:port origin', async () => {
@@ -151,7 +174,12 @@ describe(`recorder (seed ${seed})`, () => {
     const summary = await (await startRecorder(recorderOptions({ relay: origin, out, cursor: 60, limit: 40 }))).done
     expect(r.cursors).toEqual([60])
     expect(summary.firstSeq).toBe(61)
-    expect(firstDifference((await readFixture(out)).frames.map((f) => f.bytes), source.slice(60))).toBe(-1)
+    expect(
+      firstDifference(
+        (await readFixture(out)).frames.map((f) => f.bytes),
+        source.slice(60),
+      ),
+    ).toBe(-1)
   })
 
   it('fails at start with a clear error when the file cannot be created', async () => {

@@ -33,7 +33,10 @@ export async function writeFixture(path: string, frames: TestFrame[]): Promise<v
 /** Real wire frames from the indigo relay scenarios (all scenarios, in folder order). */
 export async function realFrames(): Promise<Uint8Array[]> {
   const out: Uint8Array[] = []
-  for (const scenario of (await readdir(SCENARIOS, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+  for (const scenario of (await readdir(SCENARIOS, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()) {
     const dir = join(SCENARIOS, scenario, 'frames')
     for (const name of (await readdir(dir)).sort()) out.push(new Uint8Array(await readFile(join(dir, name))))
   }

@@ -88,7 +88,18 @@ async function runFirehose(fixture: string, frames: TestFrame[], didDocs: Record
   try {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`saw ${seen.length}/${expected.length}; errors: ${errors.slice(0, 5).map((e) => `${e.message}: ${String(e.cause)}`).join('; ')}`)), 90_000)
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `saw ${seen.length}/${expected.length}; errors: ${errors
+                .slice(0, 5)
+                .map((e) => `${e.message}: ${String(e.cause)}`)
+                .join('; ')}`,
+            ),
+          ),
+        90_000,
+      )
     })
     await Promise.race([allSeen, timeout]).finally(() => clearTimeout(timer))
     expect(errors).toEqual([])

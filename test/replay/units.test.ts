@@ -65,11 +65,19 @@ describe('seq field', () => {
 
   test('property: any body map with seq round-trips through withSeq', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== 'seq'), fc.oneof(fc.integer(), fc.string(), fc.boolean())), fc.nat(), fc.nat(), (rest, seq, next) => {
-        const frame = encodeFrame({ op: 1, t: '#x' }, { ...rest, seq })
-        const rewritten = withSeq(frame, next)
-        expect(decodeFrame(rewritten).body).toEqual({ ...rest, seq: next })
-      }),
+      fc.property(
+        fc.dictionary(
+          fc.string({ maxLength: 8 }).filter((k) => k !== 'seq'),
+          fc.oneof(fc.integer(), fc.string(), fc.boolean()),
+        ),
+        fc.nat(),
+        fc.nat(),
+        (rest, seq, next) => {
+          const frame = encodeFrame({ op: 1, t: '#x' }, { ...rest, seq })
+          const rewritten = withSeq(frame, next)
+          expect(decodeFrame(rewritten).body).toEqual({ ...rest, seq: next })
+        },
+      ),
       { seed: 4242, numRuns: 200 },
     )
   })

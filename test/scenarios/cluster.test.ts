@@ -25,7 +25,18 @@ describe('scenarios: Redis Cluster', () => {
   it('the result line sums the shard checks, lists each, and fails naming the shard that lost events', async () => {
     const shard = (expected: number, lost: number[]): StreamCheckResult => ({ expected, delivered: expected - lost.length, lost, duplicated: [], outOfOrder: [], mismatched: [], unexpected: [], ok: lost.length === 0 })
     const result = await runScenario(
-      { name: 'fake-shards', description: '', run: async () => ({ stream: null, maxRssMb: null, shards: [{ shard: 0, stream: 's:0', result: shard(5, []) }, { shard: 1, stream: 's:1', result: shard(4, [7, 9]) }] }) },
+      {
+        name: 'fake-shards',
+        description: '',
+        run: async () => ({
+          stream: null,
+          maxRssMb: null,
+          shards: [
+            { shard: 0, stream: 's:0', result: shard(5, []) },
+            { shard: 1, stream: 's:1', result: shard(4, [7, 9]) },
+          ],
+        }),
+      },
       { seed: 1 },
     )
     expect(result).toMatchObject({ ok: false, expected: 9, delivered: 7, lost: 2, duplicated: 0 })

@@ -12,17 +12,21 @@ const seed = process.env.HARNESS_SEED === undefined ? SeededRandom.freshSeed() :
  * that reproduces it; reports a scenario that cannot run here as skipped with its reason.
  */
 export function scenarioTest(name: string, timeoutMs: number): void {
-  it(name, async (context) => {
-    const scenario = findScenario(name)
-    if (scenario === undefined) throw new Error(`no scenario named ${name}`)
-    const result = await runScenario(scenario, { seed })
-    const line = JSON.stringify(result)
-    console.log(line)
-    if (process.env.HARNESS_RESULTS_FILE) appendFileSync(process.env.HARNESS_RESULTS_FILE, `${line}\n`)
-    if (result.skipped !== undefined) {
-      context.skip(result.skipped)
-      return
-    }
-    if (!result.ok) throw new Error(`scenario ${name} failed (seed ${result.seed}): ${result.failures.join('; ')}\nreproduce: ${result.reproduce}`)
-  }, timeoutMs)
+  it(
+    name,
+    async (context) => {
+      const scenario = findScenario(name)
+      if (scenario === undefined) throw new Error(`no scenario named ${name}`)
+      const result = await runScenario(scenario, { seed })
+      const line = JSON.stringify(result)
+      console.log(line)
+      if (process.env.HARNESS_RESULTS_FILE) appendFileSync(process.env.HARNESS_RESULTS_FILE, `${line}\n`)
+      if (result.skipped !== undefined) {
+        context.skip(result.skipped)
+        return
+      }
+      if (!result.ok) throw new Error(`scenario ${name} failed (seed ${result.seed}): ${result.failures.join('; ')}\nreproduce: ${result.reproduce}`)
+    },
+    timeoutMs,
+  )
 }

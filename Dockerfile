@@ -1,47 +1,19 @@
-# Production image: `firehose ingest` (see docs/harness.md). Builds offline, with no registry:
+# Production image: `firehose ingest` (see docs/harness.md). Builds offline, with no registry and
+# no compiler: it packs what `npm ci` made on the host (run it first), nothing is fetched or built.
 #   NODE_IMAGE   the base, default appview-firehose/node:local (this host's node and npm, made by
 #                docker/build-local-images.sh); `--build-arg NODE_IMAGE=node:20-slim` also works
-#   node_modules taken from the build context as `npm ci` installed it (run that first), not fetched
-# Stages (dependencies first, so a source change rebuilds neither node_modules layer):
-#   deps      package files + node_modules
-#   prod-deps deps minus devDependencies
-#   build     deps + sources, compiled dist/
-#   test      build + test sources: the scenario runner of docker-compose.test.yml
-#   runtime   production dependencies + dist/ only, non-root (the default target)
+#   node_modules taken from the build context as `npm ci` installed it, pruned to production
+#   dist/        compiled by `npm ci` (its prepare script runs `npm run build`)
+# Stages:
+#   prod-deps  package files + node_modules minus devDependencies
+#   runtime    production dependencies + dist/, non-root (the default target)
 ARG NODE_IMAGE=appview-firehose/node:local
 
-FROM ${NODE_IMAGE} AS deps
+FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY node_modules ./node_modules
-
-FROM deps AS prod-deps
 RUN npm prune --omit=dev --offline --no-audit --no-fund
-
-FROM deps AS build
-COPY tsconfig.json ./
-COPY index.ts ./index.ts
-COPY consumer ./consumer
-COPY testing ./testing
-COPY common ./common
-COPY protocol ./protocol
-COPY client ./client
-COPY ingestor ./ingestor
-COPY recorder ./recorder
-COPY replay ./replay
-COPY harness ./harness
-COPY loadtest ./loadtest
-COPY fixtures ./fixtures
-COPY cli ./cli
-COPY bench ./bench
-RUN node node_modules/typescript/bin/tsc -p tsconfig.json
-
-# Runs as root: vitest writes its cache under /app (this stage never ships).
-FROM build AS test
-COPY vitest.config.ts ./
-COPY test ./test
-ENTRYPOINT ["npx", "vitest", "run"]
-CMD ["test/scenarios"]
 
 FROM ${NODE_IMAGE} AS runtime
 # Semi-spaces of 4 MiB instead of up to 16: ~15 MiB less RSS, no measured CPU cost (docs/performance.md).
@@ -54,9 +26,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=prod-deps /app/package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+COPY dist ./dist
 # The committed fixture, for `firehose demo` and `firehose replay` in the test compose file.
-COPY --from=build /app/fixtures/generated.fixture.gz /app/fixtures/generated.fixture.gz.did-docs.json ./fixtures/
+COPY fixtures/generated.fixture.gz fixtures/generated.fixture.gz.did-docs.json ./fixtures/
 USER node
 EXPOSE 8080
 # /health answers 200 while the ingestor runs with Redis reachable, 503 otherwise.

@@ -34,6 +34,9 @@ function usageParser<T>(parse: (value: string) => T): (value: string) => T {
 }
 
 /** `firehose loadtest`: replay -> ingestor child -> Redis under a rate plan, sampled every second (docs/loadtest.md). */
+/** Off a terminal, a progress line this often (the first sample is always logged). */
+const PROGRESS_LOG_SECONDS = 10
+
 export function registerLoadtest(program: Command): void {
   program
     .command('loadtest')
@@ -67,10 +70,11 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
   // Loaded here so that other commands do not pay for the harness and the replay server.
   const { runLoadtest } = await import('../../loadtest/run.js')
   const { writeReports } = await import('../../loadtest/report-json.js')
-  const { formatTable, progressLine } = await import('../../loadtest/progress.js')
+  const { formatTable, progressLine, progressText } = await import('../../loadtest/progress.js')
   const { summaryRows } = await import('../../loadtest/summary.js')
   const { LoadtestError, LoadtestErrorCode } = await import('../../loadtest/errors.js')
   const tty = process.stdout.isTTY === true
+  let loggedAtSec: number | null = null
   // First Ctrl-C/SIGTERM: end the load now, then drain, check and write the report as usual
   // (the children run in their own process group, so the terminal's signal does not reach them).
   // A second one quits at once.
@@ -97,6 +101,11 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
       },
       (progress) => {
         if (tty) process.stdout.write(progressLine(progress))
+        else if (loggedAtSec === null || progress.elapsedSec - loggedAtSec >= PROGRESS_LOG_SECONDS) {
+          // Not a terminal (CI, a log file): the first sample says the load runs, then one line per interval.
+          loggedAtSec = progress.elapsedSec
+          process.stderr.write(`firehose loadtest: ${progressText(progress)}\n`)
+        }
       },
       interrupt.signal,
     )

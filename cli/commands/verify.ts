@@ -14,6 +14,7 @@ interface VerifyOptions {
   json?: boolean
   shards: number
   redisCluster?: boolean
+  wait: number
 }
 
 /** `firehose verify`: compares a Redis stream with the entries a fixture should have produced. */
@@ -28,6 +29,7 @@ export function registerVerify(program: Command): void {
     .addOption(option('--redis-cluster', '--redis is a seed node of a Redis Cluster (as for ingest --redis-cluster)', 'FIREHOSE_REDIS_CLUSTER'))
     .addOption(option('--replay <url>', 'replay server the stream was fed from: seqs its faults destroyed (swallow, truncate, regress) are not expected', 'FIREHOSE_REPLAY_URL', url(['http:', 'https:', 'ws:', 'wss:'])))
     .addOption(option('--json', 'print the full result as one JSON line', 'FIREHOSE_JSON'))
+    .addOption(option('--wait <seconds>', 'while an ingestor is still writing: check again until no expected entry is missing, for at most this long, then report', 'FIREHOSE_WAIT', integer(0, 3600), 0))
     .action(action(verify))
 }
 
@@ -42,9 +44,17 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
   try {
     if (options.replay !== undefined) skipSeqs = seqsLostToFaults(await fetchReplayStatus(options.replay))
     const expected = await expectedEntriesFromFixture(options.fixture, { skipSeqs })
-    checks = sharded
-      ? (await checkShards({ redis: [options.redis], cluster: options.redisCluster === true, stream: options.stream, shards: options.shards, expected })).shards
-      : [{ stream: options.stream, result: await checkStream({ redisUrl: options.redis, stream: options.stream, expected }) }]
+    const check = async (): Promise<{ stream: string; result: StreamCheckResult }[]> =>
+      sharded
+        ? (await checkShards({ redis: [options.redis], cluster: options.redisCluster === true, stream: options.stream, shards: options.shards, expected })).shards
+        : [{ stream: options.stream, result: await checkStream({ redisUrl: options.redis, stream: options.stream, expected }) }]
+    checks = await check()
+    const complete = (): boolean => checks.every(({ result }) => result.lost.length === 0)
+    if (options.wait > 0 && !complete()) {
+      // Entries still arriving: missing ones may come; duplicates never go away, so a complete stream ends the wait.
+      const { waitUntil } = await import('../../harness/wait.js')
+      await waitUntil(async () => ((checks = await check()), complete()), { what: 'every expected entry', timeoutMs: options.wait * 1000, intervalMs: 500 }).catch(() => undefined)
+    }
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
     // Any URL may be quoted (--redis raw, --replay in a fetch error): none keeps its password.

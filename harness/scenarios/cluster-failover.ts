@@ -6,8 +6,8 @@ import { runClusterLives, startWritingIngestor, waitWhileRunning } from './clust
 import { withClusterRig, type ClusterRig } from './cluster-rig.js'
 import { check, scenarioFixture } from './common.js'
 import type { Scenario, ScenarioCheck, ScenarioContext } from './types.js'
+import { sizes } from './profile.js'
 
-const KILLS = 2
 const SHARDS = 3
 const REPLAY_EVENTS_PER_SEC = 2000
 /** Short, so the dead master is failed and its replica promoted within a couple of seconds. */
@@ -27,7 +27,9 @@ const SHARD = 0
  */
 export const clusterFailover: Scenario = {
   name: 'cluster-failover',
-  description: `--redis-cluster --shards ${SHARDS} on 3 masters + 3 replicas: shard ${SHARD}'s master SIGKILLed for good after writes its replica lacks, the replica promoted; kill -9 the ingestor ${KILLS} times; per shard 0 lost, 0 duplicated, in order`,
+  get description() {
+    return `--redis-cluster --shards ${SHARDS} on 3 masters + 3 replicas: shard ${SHARD}'s master SIGKILLed for good after writes its replica lacks, the replica promoted; kill -9 the ingestor ${sizes().failoverKills} times; per shard 0 lost, 0 duplicated, in order`
+  },
   async run(ctx) {
     const fixture = await scenarioFixture()
     const options = {
@@ -38,7 +40,7 @@ export const clusterFailover: Scenario = {
       persistence: 'none' as const,
       replicasPerMaster: 1,
     }
-    return withClusterRig(ctx, options, (rig) => runClusterLives(ctx, rig, KILLS, { name: 'failover', during: (lastSeq) => failoverDuringALife(ctx, rig, lastSeq) }))
+    return withClusterRig(ctx, options, (rig) => runClusterLives(ctx, rig, sizes().failoverKills, { name: 'failover', during: (lastSeq) => failoverDuringALife(ctx, rig, lastSeq) }))
   },
 }
 

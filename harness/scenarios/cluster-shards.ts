@@ -1,12 +1,10 @@
-import { HarnessError, HarnessErrorCode } from '../errors.js'
 import { sleep } from '../wait.js'
 import { runClusterLives, startWritingIngestor, waitWhileRunning } from './cluster-lives.js'
 import { withClusterRig, type ClusterRig } from './cluster-rig.js'
 import { scenarioFixture } from './common.js'
 import type { Scenario, ScenarioContext } from './types.js'
+import { sizes } from './profile.js'
 
-/** 5 by default (under a minute on two busy cores); HARNESS_CLUSTER_KILLS scales it (documented in docs/harness.md). */
-const KILLS = Number(process.env.HARNESS_CLUSTER_KILLS ?? 5)
 const SHARDS = 3
 const REPLAY_EVENTS_PER_SEC = 3000
 /** A dead master fails the cluster after this long; short, so the outage is seen within the run. */
@@ -21,14 +19,13 @@ const NODE_TIMEOUT_MS = 1000
  */
 export const clusterShards: Scenario = {
   name: 'cluster-shards',
-  description: `--redis-cluster --shards ${SHARDS} on a 3-master cluster: kill -9 the ingestor ${KILLS} times, one master SIGKILLed and restarted; per shard 0 lost, 0 duplicated, in order`,
+  get description() {
+    return `--redis-cluster --shards ${SHARDS} on a 3-master cluster: kill -9 the ingestor ${sizes().clusterKills} times, one master SIGKILLed and restarted; per shard 0 lost, 0 duplicated, in order`
+  },
   async run(ctx) {
-    if (!Number.isInteger(KILLS) || KILLS < 1) {
-      throw new HarnessError(HarnessErrorCode.InvalidConfig, `HARNESS_CLUSTER_KILLS must be a positive integer, got "${process.env.HARNESS_CLUSTER_KILLS}"`, { value: process.env.HARNESS_CLUSTER_KILLS })
-    }
     const fixture = await scenarioFixture()
     const options = { fixture, shards: SHARDS, rate: { mode: 'rate', eventsPerSec: REPLAY_EVENTS_PER_SEC } as const, nodeTimeoutMs: NODE_TIMEOUT_MS }
-    return withClusterRig(ctx, options, (rig) => runClusterLives(ctx, rig, KILLS, { name: 'masterKill', during: (lastSeq) => killMasterDuringALife(ctx, rig, lastSeq) }))
+    return withClusterRig(ctx, options, (rig) => runClusterLives(ctx, rig, sizes().clusterKills, { name: 'masterKill', during: (lastSeq) => killMasterDuringALife(ctx, rig, lastSeq) }))
   },
 }
 

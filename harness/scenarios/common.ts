@@ -3,16 +3,16 @@ import type { IngestorProcess } from '../ingestor-process.js'
 import type { StreamCheckResult } from '../stream-checker.js'
 import type { Rig } from './rig.js'
 import type { ScenarioCheck } from './types.js'
+import { sizes } from './profile.js'
+
+const FIXTURE_SEED = 1
 
 /**
  * Every scenario replays the same generated fixture (cached in os.tmpdir(), so it is
- * generated once per machine): 20k events by default, HARNESS_FIXTURE_EVENTS to scale.
+ * generated once per machine and size): sizes().fixtureEvents events (profile.ts).
  */
-export const FIXTURE_EVENTS = Number(process.env.HARNESS_FIXTURE_EVENTS ?? 20_000)
-const FIXTURE_SEED = 1
-
 export function scenarioFixture(): Promise<string> {
-  return cachedGeneratedFixture({ events: FIXTURE_EVENTS, seed: FIXTURE_SEED })
+  return cachedGeneratedFixture({ events: sizes().fixtureEvents, seed: FIXTURE_SEED })
 }
 
 /**

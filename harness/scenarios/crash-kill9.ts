@@ -2,13 +2,13 @@ import { check, finishAndCheck, scenarioFixture } from './common.js'
 import { expectSigkill, liveUntilKilled, planKills } from './kill-plan.js'
 import { withRig, type Rig } from './rig.js'
 import type { Scenario, ScenarioContext } from './types.js'
-
-/** 50 by default; HARNESS_CRASH_KILLS scales it (documented in docs/harness.md). */
-const KILLS = Number(process.env.HARNESS_CRASH_KILLS ?? 50)
+import { sizes } from './profile.js'
 
 export const crashKill9: Scenario = {
   name: 'crash-kill9',
-  description: `kill -9 the ingestor at ${KILLS} seeded points across a 20k-event replay: 0 lost, 0 duplicated`,
+  get description() {
+    return `kill -9 the ingestor at ${sizes().crashKills} seeded points across a ${sizes().fixtureEvents}-event replay: 0 lost, 0 duplicated`
+  },
   async run(ctx) {
     const fixture = await scenarioFixture()
     return withRig(ctx, { fixture }, (rig) => killRepeatedly(ctx, rig))
@@ -18,7 +18,7 @@ export const crashKill9: Scenario = {
 async function killRepeatedly(ctx: ScenarioContext, rig: Rig): ReturnType<Scenario['run']> {
   const total = (await rig.expected()).length
   const lastSeq = await rig.lastExpectedSeq()
-  const plans = planKills(ctx, KILLS, total)
+  const plans = planKills(ctx, sizes().crashKills, total)
   const byKind: Record<string, number> = {}
   let selfKills = 0
   let cursorMismatches = 0

@@ -5,8 +5,8 @@ import { sleep, waitUntil } from '../wait.js'
 import { check, scenarioFixture } from './common.js'
 import { withRig, type Rig, type RigOptions } from './rig.js'
 import type { Scenario, ScenarioCheck, ScenarioContext } from './types.js'
+import { sizes } from './profile.js'
 
-const KILLS = 20
 /** Short, so 20 takeovers fit in about a minute; long enough for a loaded 2-core box to renew (every ttl/3). */
 export const HA_LEASE_TTL_S = 1.5
 /** A takeover slower than this fails the scenario (generous: CI runs everything on 2 cores). */
@@ -138,7 +138,9 @@ export async function stopAllAndCheck(rig: Rig, watch: LeaseWatch, ingestors: In
 
 export const haFailover: Scenario = {
   name: 'ha-failover',
-  description: `two --ha ingestors on one stream; the leader is killed -9 ${KILLS} times and the standby takes over: 0 lost, 0 duplicated`,
+  get description() {
+    return `two --ha ingestors on one stream; the leader is killed -9 ${sizes().haKills} times and the standby takes over: 0 lost, 0 duplicated`
+  },
   async run(ctx) {
     const fixture = await scenarioFixture()
     return withRig(ctx, { fixture, ...HA_RIG }, (rig) => killLeaders(ctx, rig))
@@ -152,7 +154,7 @@ async function killLeaders(ctx: ScenarioContext, rig: Rig): ReturnType<Scenario[
     const leaseMs: number[] = []
     const firstWriteMs: number[] = []
     let cursor: number | null = null
-    for (let kill = 0; kill < KILLS; kill++) {
+    for (let kill = 0; kill < sizes().haKills; kill++) {
       const leader = await watch.leaderOf(pair, WAIT_MS)
       const standby = pair.find((p) => p !== leader)!
       // The leader has written since it took over, and the other one polls the lease as a standby.
@@ -184,7 +186,7 @@ async function killLeaders(ctx: ScenarioContext, rig: Rig): ReturnType<Scenario[
       // Each takeover had TAKEOVER_LIMIT_MS or the scenario failed above.
       checks,
       details: {
-        kills: KILLS,
+        kills: sizes().haKills,
         leaseTtlMs: HA_LEASE_TTL_S * 1000,
         takeoverToLeaseMs: summary(leaseMs),
         takeoverToFirstWriteMs: summary(firstWriteMs),

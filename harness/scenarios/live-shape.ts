@@ -1,7 +1,7 @@
 import { runPacedLoad } from './paced-load.js'
 import type { Scenario } from './types.js'
+import { sizes } from './profile.js'
 
-const SECONDS = Number(process.env.HARNESS_LIVE_SECONDS ?? 30)
 const MAX_LAG_P99_MS = 1000
 
 /**
@@ -11,6 +11,8 @@ const MAX_LAG_P99_MS = 1000
 export const liveShape: Scenario = {
   name: 'live-shape',
   exclusive: true,
-  description: `original timing for ${SECONDS} s, like production: no loss, lag p99 < ${MAX_LAG_P99_MS} ms`,
-  run: (ctx) => runPacedLoad(ctx, { mode: 'original' }, SECONDS, MAX_LAG_P99_MS),
+  get description() {
+    return `original timing for ${sizes().liveSeconds} s, like production: no loss, lag p99 < ${MAX_LAG_P99_MS} ms`
+  },
+  run: (ctx) => runPacedLoad(ctx, { mode: 'original' }, sizes().liveSeconds, MAX_LAG_P99_MS),
 }

@@ -3,8 +3,8 @@ import { sleep, waitUntil } from '../wait.js'
 import { finishAndCheck, scenarioFixture } from './common.js'
 import { withRig } from './rig.js'
 import type { Scenario } from './types.js'
+import { sizes } from './profile.js'
 
-const REDIS_KILLS = 5
 const REPLAY_EVENTS_PER_SEC = 3000
 
 /** Upper bound of the AOF tail cut after each everysec kill: about 1 s of writes at this rate. */
@@ -26,7 +26,9 @@ const MAX_TAIL_BYTES = 4 * 1024 * 1024
 function redisCrash(persistence: Extract<RedisPersistence, 'aof-everysec' | 'aof-always'>): Scenario {
   return {
     name: `redis-crash-${persistence}`,
-    description: `SIGKILL Redis ${REDIS_KILLS} times under load with ${persistence}: 0 lost after recovery`,
+    get description() {
+      return `SIGKILL Redis ${sizes().redisKills} times under load with ${persistence}: 0 lost after recovery`
+    },
     async run(ctx) {
       const fixture = await scenarioFixture()
       return withRig(ctx, { fixture, persistence, replay: { rate: { mode: 'rate', eventsPerSec: REPLAY_EVENTS_PER_SEC } } }, async (rig) => {
@@ -34,7 +36,7 @@ function redisCrash(persistence: Extract<RedisPersistence, 'aof-everysec' | 'aof
           return { stream: null, maxRssMb: null, skipped: `${rig.redis.kind} Redis cannot be killed by the harness (HARNESS_REDIS=process runs this scenario)` }
         }
         const total = (await rig.expected()).length
-        const killAt = Array.from({ length: REDIS_KILLS }, () => ctx.random.int(Math.floor(total * 0.1), Math.floor(total * 0.9))).sort((a, b) => a - b)
+        const killAt = Array.from({ length: sizes().redisKills }, () => ctx.random.int(Math.floor(total * 0.1), Math.floor(total * 0.9))).sort((a, b) => a - b)
         const ingestor = await rig.startIngestor()
         const rewinds: number[] = []
         const tailBytesCut: number[] = []

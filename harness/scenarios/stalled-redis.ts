@@ -2,8 +2,8 @@ import { sleep, waitUntil } from '../wait.js'
 import { check, finishAndCheck, scenarioFixture } from './common.js'
 import { withRig } from './rig.js'
 import type { Scenario } from './types.js'
+import { sizes } from './profile.js'
 
-const STALL_SECONDS = Number(process.env.HARNESS_STALL_SECONDS ?? 10)
 const QUEUE_MB = 32
 /** RSS may grow by at most the queue bound plus this much while Redis is stalled. */
 const GROWTH_SLACK_MB = 100
@@ -17,7 +17,9 @@ const GROWTH_SLACK_MB = 100
  */
 export const stalledRedis: Scenario = {
   name: 'stalled-redis',
-  description: `Redis stalled ${STALL_SECONDS} s under load: RSS bounded by the queue, no loss`,
+  get description() {
+    return `Redis stalled ${sizes().stallSeconds} s under load: RSS bounded by the queue, no loss`
+  },
   async run(ctx) {
     const fixture = await scenarioFixture()
     return withRig(ctx, { fixture, proxyRedis: true, ingestorArgs: ['--queue-mb', String(QUEUE_MB)] }, async (rig) => {
@@ -34,7 +36,7 @@ export const stalledRedis: Scenario = {
       const rssBefore = ingestor.maxRssMb ?? 0
       rig.redisProxy!.stall()
       const entriesAtStall = await rig.streamLength()
-      await sleep(STALL_SECONDS * 1000)
+      await sleep(sizes().stallSeconds * 1000)
       const rssDuring = ingestor.maxRssMb ?? 0
       const entriesDuringStall = (await rig.streamLength()) - entriesAtStall
       rig.redisProxy!.unstall()
@@ -49,7 +51,13 @@ export const stalledRedis: Scenario = {
           check('rssGrowthDuringStallMb', growth <= QUEUE_MB + GROWTH_SLACK_MB, growth, `<= ${QUEUE_MB + GROWTH_SLACK_MB} (queue ${QUEUE_MB} MiB + ${GROWTH_SLACK_MB})`),
           check('entriesWrittenDuringStall', entriesDuringStall === 0, entriesDuringStall, '0 (nothing reaches a stalled Redis)'),
         ],
-        details: { stallSeconds: STALL_SECONDS, rssBeforeStallMb: rssBefore, rssDuringStallMb: rssDuring, proxyBufferedBytesAtEnd: rig.redisProxy!.stats.buffered, relayConnections: rig.replay.status().clients.length },
+        details: {
+          stallSeconds: sizes().stallSeconds,
+          rssBeforeStallMb: rssBefore,
+          rssDuringStallMb: rssDuring,
+          proxyBufferedBytesAtEnd: rig.redisProxy!.stats.buffered,
+          relayConnections: rig.replay.status().clients.length,
+        },
       }
     })
   },

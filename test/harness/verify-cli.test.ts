@@ -15,6 +15,7 @@ import { decodeEvent } from '../../protocol/events.js'
 import { isSequenced, toStreamEntry } from '../../protocol/stream-entry.js'
 import { startReplay } from '../../replay/index.js'
 import { shardOfDid } from '../../protocol/shard.js'
+import { waitUntil } from '../../harness/wait.js'
 
 // Runs the built CLI (npm test builds first), as a user would.
 const run = promisify(execFile)
@@ -62,6 +63,22 @@ describe('firehose verify', () => {
     expect(result.stdout).toMatch(/duplicated: +0\n/)
     expect(result.stdout).toMatch(/\nOK\n$/)
     expect(result.stdout).not.toContain(':pw@') // password redacted
+  })
+
+  it('--wait: checks again while entries arrive, and reports once none is missing (a writer still at work)', async () => {
+    await writeStream('arriving', entries.slice(0, 5))
+    const xranges = async (): Promise<number> => Number(/cmdstat_xrange:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0)
+    const before = await xranges()
+    const verifying = firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'arriving', '--wait', '60'])
+    // The rest arrives once verify has read the stream (found 15 missing): without --wait it would report them.
+    await waitUntil(async () => (await xranges()) > before, { what: 'verify reading the stream', timeoutMs: 20_000 })
+    await writeStream('arriving', entries.slice(5))
+    const result = await verifying
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    expect(result.stdout).toMatch(/delivered: +20\n/)
+    const never = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'never-written', '--wait', '1'])
+    expect(never.code).toBe(1)
+    expect(never.stdout).toContain('missing:      20')
   })
 
   it('exits 1 and prints missing, duplicated, out-of-order and mismatched counts', async () => {

@@ -15,9 +15,9 @@ import { expectIngestUsageError, loadIngestor, ownRedisForSuite, replay, sequenc
 
 /** The fallback relay's seqs start here: another seq space than the primary's (1, 2, ...). */
 const FALLBACK_BASE = 1_000_000
-/** Two minutes of frames at RATE: the relays must not run dry before the last test, however loaded the machine. */
-const FRAMES = 12_000
-const RATE = 100
+/** 100 s of frames at RATE: the relays must not run dry before the last test, however loaded the machine. */
+const FRAMES = 30_000
+const RATE = 300
 
 describe('FailoverPolicy: when to leave a relay', () => {
   it('moves after N connection attempts in a row without a frame; a connection with frames resets the count', () => {

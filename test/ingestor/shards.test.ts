@@ -15,6 +15,7 @@ import type { StreamEntry } from '../../protocol/stream-entry.js'
 import type { ReplayHandle } from '../../replay/index.js'
 import { expectIngestUsageError, loadIngestor, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 import { parsePrometheus, sample } from './prometheus-text.js'
+import { sizes } from '../../harness/scenarios/profile.js'
 
 const FRAMES = 3000
 const SHARDS = 3
@@ -156,12 +157,12 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       await redis.stop()
     })
 
-    it('kill -9 at 10 seeded points (crash points inside a write between shards): each shard has its events once, in order', async () => {
+    it('kill -9 at seeded points (10 in the full profile; crash points inside a write between shards): each shard has its events once, in order', async () => {
       const random = new SeededRandom(seed)
       const keys = uniqueKeys('test:shards')
       // Start from the beginning of the replay window; each shard has its own cursor.
       for (const key of cursorKeysOf(target, keys)) await target.admin.set(key, '0')
-      const plan = await killRepeatedly(target, keys, 10, random)
+      const plan = await killRepeatedly(target, keys, sizes().profile === 'full' ? 10 : 4, random)
       await expectExactlyOncePerShard(target, keys, `seed ${seed}, plan ${plan.join(', ')}; reproduce with FIREHOSE_TEST_SEED=${seed}`)
     }, 180_000)
 
@@ -273,12 +274,12 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       expect((refused.error() as { code?: string }).code).toBe('REDIS_NOPERM')
     }, 60_000)
 
-    it('kill -9 at 6 seeded points, and one master SIGKILLed and restarted mid-run: each shard has its events once, in order', async () => {
+    it('kill -9 at seeded points (6 in the full profile), and one master SIGKILLed and restarted mid-run: each shard has its events once, in order', async () => {
       const random = new SeededRandom(seed + 1)
       const keys = uniqueKeys('test:shards-cluster')
       for (const key of cursorKeysOf(target, keys)) await target.admin.set(key, '0')
       let masterKilled = false
-      const plan = await killRepeatedly(target, keys, 6, random, async (life) => {
+      const plan = await killRepeatedly(target, keys, sizes().profile === 'full' ? 6 : 3, random, async (life) => {
         if (life !== 3 || masterKilled) return
         // An ingestor runs meanwhile (it has written): the writes to the dead master's slots fail and are retried.
         const child = start(target, keys, null)

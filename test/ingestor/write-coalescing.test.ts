@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RedisHandle } from '../../harness/redis/index.js'
 import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { TcpProxy } from '../../harness/tcp-proxy.js'
-import { ingestUntil, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
+import { waitUntil } from '../../harness/wait.js'
+import { loadIngestor, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const FRAMES = 4000
 const DECODE_BATCH = 50
@@ -36,23 +37,34 @@ describe('writes behind a slow Redis (TCP proxy with latency, relay at max rate)
   it('combines the decoded batches waiting for the writer into one script call: one round trip carries many batches', async () => {
     const fixture = await writeFixture(join(temp.dir, 'slow-redis.fixture.gz'), sequencedRealFrames(FRAMES))
     const keys = uniqueKeys()
-    const relay = await replay([fixture])
+    // Paused until the ingestor runs: its start-up check (redis-preflight.ts) runs scripts too, before the first write.
+    const relay = await replay([fixture], { start: 'paused' })
     try {
+      const { startIngestor } = await loadIngestor()
+      const handle = await startIngestor({
+        relayUrl: relay.url,
+        redisUrl: proxy.proxiedUrl(redis.url),
+        stream: keys.stream,
+        cursorKey: keys.cursorKey,
+        startCursor: 0,
+        batchSize: DECODE_BATCH,
+        writeMaxFrames: WRITE_MAX_FRAMES,
+        queueFrames: WRITE_MAX_FRAMES,
+        statusIntervalMs: 0,
+      })
+      try {
+        await waitUntil(() => handle.status().relay.connected, { what: 'the ingestor running', timeoutMs: 20_000 })
+      } catch (err) {
+        await handle.stop()
+        throw err
+      }
       const before = await scriptCalls(redis)
-      const handle = await ingestUntil(
-        {
-          relayUrl: relay.url,
-          redisUrl: proxy.proxiedUrl(redis.url),
-          stream: keys.stream,
-          cursorKey: keys.cursorKey,
-          startCursor: 0,
-          batchSize: DECODE_BATCH,
-          writeMaxFrames: WRITE_MAX_FRAMES,
-          queueFrames: WRITE_MAX_FRAMES,
-        },
-        FRAMES,
-        60_000,
-      )
+      relay.resume()
+      try {
+        await waitUntil(() => (handle.status().storedCursor ?? -1) >= FRAMES, { what: `stored cursor ${FRAMES}`, timeoutMs: 60_000 })
+      } finally {
+        await handle.stop()
+      }
       const calls = (await scriptCalls(redis)) - before
       const { counters } = handle.status()
       expect(counters).toMatchObject({ eventsWritten: FRAMES, deadLettered: 0, casMismatches: 0, redisErrors: 0 })

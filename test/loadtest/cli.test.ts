@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import type { LoadtestResult } from '../../loadtest/types.js'
+import { waitUntil } from '../../harness/wait.js'
 
 // The built CLI, as a user runs it (npm test builds first).
 const run = promisify(execFile)
@@ -156,8 +157,8 @@ it('Ctrl-C (SIGINT to the whole process group, as a terminal sends it) ends the 
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   try {
-    // Rig start (Redis, replay, ingestor) plus a few seconds of load.
-    await new Promise((resolve) => setTimeout(resolve, 12_000))
+    // Rig start (Redis, replay, ingestor), then the first second of load (off a terminal its progress is logged).
+    await waitUntil(() => /firehose loadtest: \d+\/120 s +target 300\/s/.test(stderr) || child.exitCode !== null, { what: 'the first progress line', timeoutMs: 60_000 })
     process.kill(-child.pid!, 'SIGINT')
     const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 90_000))])
     expect(code, stderr).toBe(1)

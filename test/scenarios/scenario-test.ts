@@ -2,6 +2,7 @@ import { appendFileSync } from 'node:fs'
 import { it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
 import { findScenario, runScenario } from '../../harness/scenarios/index.js'
+import { sizes } from '../../harness/scenarios/profile.js'
 
 /** HARNESS_SEED reruns a failure; otherwise a fresh seed per run, printed with the result. */
 const seed = process.env.HARNESS_SEED === undefined ? SeededRandom.freshSeed() : Number(process.env.HARNESS_SEED)
@@ -10,11 +11,17 @@ const seed = process.env.HARNESS_SEED === undefined ? SeededRandom.freshSeed() :
  * One vitest test per scenario: prints the one-line JSON result (and appends it to
  * HARNESS_RESULTS_FILE when set, for the CI table); fails with the seed and the command
  * that reproduces it; reports a scenario that cannot run here as skipped with its reason.
+ * `ciCoveredBy`: the test that proves the same rule in the ci profile (`npm test`), where this
+ * scenario is skipped saying so; it runs in the full profile (`npm run test:full`).
  */
-export function scenarioTest(name: string, timeoutMs: number): void {
+export function scenarioTest(name: string, timeoutMs: number, options: { ciCoveredBy?: string } = {}): void {
   it(
     name,
     async (context) => {
+      if (options.ciCoveredBy !== undefined && sizes().profile === 'ci') {
+        context.skip(`ci profile: covered by ${options.ciCoveredBy}; runs in npm run test:full`)
+        return
+      }
       const scenario = findScenario(name)
       if (scenario === undefined) throw new Error(`no scenario named ${name}`)
       const result = await runScenario(scenario, { seed })

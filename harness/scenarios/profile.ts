@@ -33,7 +33,7 @@ export interface ScenarioSizes {
 
 const PROFILES: Record<HarnessProfile, Omit<ScenarioSizes, 'profile'>> = {
   full: { fixtureEvents: 20_000, crashKills: 50, haKills: 20, clusterKills: 5, failoverKills: 2, redisKills: 5, stallSeconds: 10, throughputSeconds: 10, liveSeconds: 30 },
-  ci: { fixtureEvents: 5_000, crashKills: 8, haKills: 5, clusterKills: 2, failoverKills: 1, redisKills: 2, stallSeconds: 3, throughputSeconds: 4, liveSeconds: 8 },
+  ci: { fixtureEvents: 5_000, crashKills: 8, haKills: 3, clusterKills: 2, failoverKills: 1, redisKills: 2, stallSeconds: 3, throughputSeconds: 3, liveSeconds: 5 },
 }
 
 const OVERRIDES: Record<Exclude<keyof ScenarioSizes, 'profile'>, string> = {

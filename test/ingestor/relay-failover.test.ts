@@ -15,8 +15,8 @@ import { expectIngestUsageError, loadIngestor, ownRedisForSuite, replay, sequenc
 
 /** The fallback relay's seqs start here: another seq space than the primary's (1, 2, ...). */
 const FALLBACK_BASE = 1_000_000
-/** 100 s of frames at RATE: the relays must not run dry before the last test, however loaded the machine. */
-const FRAMES = 30_000
+/** 50 s of frames at RATE: the relays must not run dry before the last test (the file takes ~25 s), however loaded the machine. */
+const FRAMES = 15_000
 const RATE = 300
 
 describe('FailoverPolicy: when to leave a relay', () => {

@@ -44,8 +44,10 @@ const REDACTING = {
     },
   },
   formatters: { log: (fields: Record<string, unknown>) => redactFields(fields, REDACT_DEPTH) as Record<string, unknown> },
-  // The serialized error has a prototype of its own: spread it into a plain object to redact it.
-  serializers: { err: (err: Error) => redactFields({ ...pino.stdSerializers.err(err) }, REDACT_DEPTH) },
+  // An Error is serialized (type, message, stack, code...) into a plain object, to be redacted;
+  // anything else under `err` (a reason we built, `{ message }`) is logged as it is, not as
+  // pino's `{"type":"Object","stack":""}`.
+  serializers: { err: (err: unknown) => redactFields(err instanceof Error ? { ...pino.stdSerializers.err(err) } : err, REDACT_DEPTH) },
 }
 
 /** Strings in plain objects and arrays, down to `depth` levels, with redactText applied; anything else as is. */

@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import { duplicateClient, type RedisClient } from '../common/redis-client.js'
-import { redisTarget } from '../ingestor/redis-connection.js'
+import { redisTarget } from '../ingestor/redis-target.js'
 
 export type { RedisClient } from '../common/redis-client.js'
 /** The `redis` option: a URL, the seed node URLs of a cluster, or a caller's client. */

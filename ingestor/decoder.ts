@@ -97,6 +97,8 @@ class DecodeThread {
 
   constructor(script: URL, settings: DecodeSettings) {
     this.slot = new WorkerSlot(script, 'decode worker', { workerData: settings, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } })
+    // Booting while Redis and the relay connect: the first batch after a restart does not wait for it.
+    this.slot.start()
   }
 
   get pending(): number {

@@ -5,7 +5,7 @@ import { RelayClient } from '../client/relay-client.js'
 import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
 import { CrashPoints } from './crash-points.js'
 import { createDecoder } from './decoder.js'
-import { startHealthServer, type HealthServer } from './health.js'
+import type { HealthServer } from './health.js'
 import { Lease } from './lease.js'
 import { resolveOptions, type IngestorOptions } from './options.js'
 import { Pipeline } from './pipeline.js'
@@ -14,7 +14,6 @@ import { RelayFailover } from './relay-failover.js'
 import { RedisSink } from './redis-sink.js'
 import type { IngestorState, IngestorStatus, StopReason } from './status.js'
 import { StatusReporter } from './status-reporter.js'
-import { createFrameVerifier } from './verify/frame-verifier.js'
 import { lowestCursor, parseStoredCursors } from './stored-cursor.js'
 
 export type { IngestorOptions, FutureCursorPolicy } from './options.js'
@@ -23,7 +22,7 @@ export { INGESTOR_DEFAULTS } from './options.js'
 export type { IngestorStatus, IngestorCounters, StopReason } from './status.js'
 export { CRASH_POINTS, parseCrashAt } from './crash-points.js'
 export { IngestorError, IngestorErrorCode, RedisConfigError, RedisConfigErrorCode } from './errors.js'
-export type { RedisTlsOptions } from './redis-connection.js'
+export type { RedisTlsOptions } from './redis-target.js'
 
 export interface IngestorHandle {
   status(): IngestorStatus
@@ -60,7 +59,9 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   const done = new Promise<void>((resolve) => (resolveDone = resolve))
 
   const pipeline = new Pipeline(options, sink, decoder, crash, logger, () => void stop('future-cursor'))
-  if (options.verify) pipeline.verifier = createFrameVerifier(options, pipeline.counters, logger)
+  // Loaded only when used: verification (@atproto/repo, @atproto/crypto) and the health server
+  // (prom-client) are the heaviest imports, and a restart's first write waits on imports.
+  if (options.verify) pipeline.verifier = (await import('./verify/frame-verifier.js')).createFrameVerifier(options, pipeline.counters, logger)
   // One RelayClient per relay in use; relay-failover.ts moves between them (a single relay never moves).
   const relays = new RelayFailover({
     relays: options.relays,
@@ -147,7 +148,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         failovers: relays.failovers,
         primaryReturns: relays.primaryReturns,
       },
-      redis: { ready: sink.isReady && pipeline.writesFailingForMs === null, writesFailingForMs: pipeline.writesFailingForMs },
+      redis: { ready: sink.isReady && pipeline.writesFailingForMs === null, writesFailingForMs: pipeline.writesFailingForMs, lastError: sink.isReady ? null : sink.lastError },
       streamFull: pipeline.streamFull,
       lease: lease === null ? null : { held: lease.held, holder: lease.holder },
       counters: { ...pipeline.counters, decodeWorkerFailures: decoder.workerFailures },
@@ -158,6 +159,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   let health: HealthServer | null = null
   try {
     if (options.healthPort !== null) {
+      const { startHealthServer } = await import('./health.js')
       health = await startHealthServer({
         host: options.healthHost,
         port: options.healthPort,
@@ -262,9 +264,9 @@ async function startupRead(
       await Promise.race([sink.whenReady(), sleep(backoff.maxMs, undefined, { ref: false })])
       if (!sink.isReady) continue
       await sink.preflight(uses)
-      await sink.ensureGroup()
-      await sink.loadScript()
-      return await sink.readCursors(cursorKey)
+      // After the checks (XGROUP CREATE MKSTREAM writes); the rest in one round trip's time.
+      const [, , cursors] = await Promise.all([sink.ensureGroup(), sink.loadScript(), sink.readCursors(cursorKey)])
+      return cursors
     } catch (err) {
       const fatal = redisConfigError(err)
       if (fatal !== null) throw fatal

@@ -4,7 +4,7 @@ import type { SeededRandom } from '../common/random.js'
 import type { BlockVerification } from '../protocol/car.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
 import { eventFilterSpec, type EventFilterSpec, type EventType } from './event-filter.js'
-import type { RedisTlsOptions } from './redis-connection.js'
+import type { RedisTlsOptions } from './redis-target.js'
 import type { TrimMode } from './redis-sink.js'
 import { duplicateRelay, relayEndpoints, type RelayEndpoint } from './relay-failover.js'
 

@@ -21,7 +21,8 @@ import { SeqTracker } from './seq-tracker.js'
 import { emptyCounters, type IngestorCounters } from './status.js'
 import { StreamFullWait } from './trim-wait.js'
 import { highestCursor, lowestCursor, parseStoredCursor, parseStoredCursors } from './stored-cursor.js'
-import { applyVerdicts, type FrameVerifier } from './verify/frame-verifier.js'
+import type { FrameVerifier } from './verify/frame-verifier.js'
+import { applyVerdicts } from './verify/verdicts.js'
 
 interface DecodedBatch {
   /** Resync generation the frames were accepted in; stale batches are dropped unwritten. */

@@ -44,7 +44,7 @@ export function readiness(status: IngestorStatus, ping: RedisPing, options: { wr
   else if (status.relay.lastError !== null) reasons.push(`relay connected but failing, no frame since: ${status.relay.lastError}`)
   const failingForMs = status.redis.writesFailingForMs
   if (failingForMs !== null) reasons.push(`redis writes failing or unanswered for ${seconds(failingForMs)} s`)
-  else if (!status.redis.ready) reasons.push('redis connection not ready')
+  else if (!status.redis.ready) reasons.push(status.redis.lastError === null ? 'redis connection not ready' : `redis connection not ready: ${status.redis.lastError}`)
   if (!ping.ok) reasons.push(`redis not answering: ${ping.error ?? 'no reply'}`)
   if (status.streamFull) reasons.push('stream full: writes wait until consumer groups acknowledge entries (safe trim at --max-len)')
   if (status.pendingSinceMs !== null) {

@@ -1,84 +1,8 @@
-import { readFileSync } from 'node:fs'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from '../common/redis-client.js'
 import { quoteValue } from '../common/logger.js'
 import { RedisConfigError, RedisConfigErrorCode } from './errors.js'
-
-/** Client-side TLS for a rediss:// URL; files are PEM. Without caFile, Node's bundled CAs are trusted. */
-export interface RedisTlsOptions {
-  caFile?: string
-  certFile?: string
-  keyFile?: string
-  /** SNI name and the name the server certificate must carry (default: the URL's host). */
-  servername?: string
-}
-
-/** The connection part of ioredis' options (host, port, credentials, db, tls), checked before connecting. */
-export interface RedisTarget {
-  options: Pick<RedisOptions, 'host' | 'port' | 'username' | 'password' | 'db' | 'tls'>
-  db: number
-}
-
-/**
- * Turns a redis:// or rediss:// URL (plus TLS files) into ioredis options. Parsed here rather
- * than by ioredis so that a malformed URL or db index fails before any connection instead of
- * being coerced (ioredis would connect `/abc` or `/99` to db 0).
- */
-export function redisTarget(url: string, tls: RedisTlsOptions = {}): RedisTarget {
-  const bad = (reason: string): never => {
-    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${quoteValue(url)}: ${reason}`, { reason })
-  }
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return bad('not a URL')
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') bad(`expected redis:// or rediss://, got ${parsed.protocol}//`)
-  if (parsed.hostname === '') bad('no host')
-  if (parsed.search !== '' || parsed.hash !== '') bad('query parameters and fragments are not supported (use the --redis-* flags)')
-  const path = parsed.pathname.replace(/^\//, '')
-  // The URL is quoted as given in the message; its parsed path would be percent-encoded.
-  if (path !== '' && !/^\d{1,9}$/.test(path)) bad('the path must be a database number (/0, /1, ...)')
-  const db = path === '' ? 0 : Number(path)
-  const options: RedisTarget['options'] = {
-    host: parsed.hostname.replace(/^\[|\]$/g, ''),
-    port: parsed.port === '' ? 6379 : Number(parsed.port),
-    db,
-  }
-  try {
-    if (parsed.username !== '') options.username = decodeURIComponent(parsed.username)
-    if (parsed.password !== '') options.password = decodeURIComponent(parsed.password)
-  } catch {
-    bad('the user or password holds a malformed %-escape')
-  }
-
-  const given = Object.entries(tls).filter(([, value]) => value !== undefined)
-  if (parsed.protocol === 'redis:') {
-    if (given.length > 0) {
-      throw new RedisConfigError(RedisConfigErrorCode.Tls, `TLS options (${given.map(([key]) => key).join(', ')}) need a rediss:// URL, got ${quoteValue(url)}`, {})
-    }
-    return { options, db }
-  }
-  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
-    throw new RedisConfigError(RedisConfigErrorCode.Tls, 'a client certificate needs both its cert and key file', {})
-  }
-  options.tls = {
-    ...(tls.caFile !== undefined ? { ca: readPem(tls.caFile, 'CA') } : {}),
-    ...(tls.certFile !== undefined ? { cert: readPem(tls.certFile, 'client certificate') } : {}),
-    ...(tls.keyFile !== undefined ? { key: readPem(tls.keyFile, 'client key') } : {}),
-    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
-  }
-  return { options, db }
-}
-
-function readPem(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file)
-  } catch (err) {
-    throw new RedisConfigError(RedisConfigErrorCode.Tls, `cannot read the Redis TLS ${what} file ${file}: ${(err as Error).message}`, { file }, { cause: err })
-  }
-}
+import { redisTarget, type RedisTlsOptions } from './redis-target.js'
 
 export type { RedisClient } from '../common/redis-client.js'
 

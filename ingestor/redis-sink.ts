@@ -8,7 +8,8 @@ import { pushEntryFields } from './encoded-entry.js'
 import { IngestorError, IngestorErrorCode, RedisConfigError } from './errors.js'
 import { refusalError } from './refusal.js'
 import { preflight, preflightCalls } from './redis-preflight.js'
-import { createRedisClient, redisConfigError, type RedisClient, type RedisTlsOptions } from './redis-connection.js'
+import { createRedisClient, redisConfigError, type RedisClient } from './redis-connection.js'
+import type { RedisTlsOptions } from './redis-target.js'
 import { loadLuaScript, runLuaScript } from './lua-script.js'
 import { TRIM_STREAM } from './trim-script.js'
 import { WRITE_BATCH } from './write-script.js'
@@ -109,6 +110,8 @@ export class RedisSink {
   private readonly outage: FaultLog
   /** Reconnect attempts in the current outage. */
   private retries = 0
+  /** Why the connection is down (the last connection error, e.g. `getaddrinfo ENOTFOUND host`); null while ready. */
+  lastError: string | null = null
 
   constructor(
     url: string,
@@ -140,6 +143,7 @@ export class RedisSink {
     this.redis.on('ready', () => {
       // ioredis reports a failed SELECT as an error and then goes ready on db 0: never use that.
       if (this.fatalError !== null) return
+      this.lastError = null
       if (this.outage.active) this.outage.end(this.connectedOnce ? 'redis reconnected' : 'redis connected', { retries: this.retries })
       else if (!this.connectedOnce) this.logger.info('redis connected')
       this.connectedOnce = true
@@ -149,6 +153,7 @@ export class RedisSink {
     this.redis.on('error', (err: Error) => {
       const fatal = redisConfigError(err, this.db)
       if (fatal !== null) return this.fail(fatal)
+      this.lastError = err.message
       this.startOutage({ err: { message: err.message } }, 'redis connection error; retrying')
     })
     // A cluster reports each node's connection errors apart; only configuration errors matter
@@ -184,10 +189,11 @@ export class RedisSink {
     return this.readyWait.promise
   }
 
+  /** Starts the outage's log, or while it lasts keeps its latest cause for the "still down" lines (e.g. ENOTFOUND). */
   private startOutage(fields: Record<string, unknown>, message: string): void {
-    if (this.outage.active || this.closing) return
-    this.retries = 0
-    this.outage.begin(fields, message)
+    if (this.closing) return
+    if (!this.outage.active) this.retries = 0
+    if (!this.outage.active || Object.keys(fields).length > 0) this.outage.begin(fields, message)
   }
 
   private fail(err: RedisConfigError): void {

@@ -148,8 +148,11 @@ export interface IngestorStatus {
     /** Switches back to the primary after a probe found it healthy. */
     primaryReturns: number
   }
-  /** ready: connected and writes answered; writesFailingForMs: how long writes have failed or gone unanswered (null: they succeed). */
-  redis: { ready: boolean; writesFailingForMs: number | null }
+  /**
+   * ready: connected and writes answered; writesFailingForMs: how long writes have failed or gone
+   * unanswered (null: they succeed); lastError: why the connection is down (null while it is up).
+   */
+  redis: { ready: boolean; writesFailingForMs: number | null; lastError: string | null }
   /** Writing is paused: the stream is at --max-len and safe trimming may not remove unacknowledged entries. */
   streamFull: boolean
   /** HA only (null otherwise): whether this ingestor holds the lease, and the holder last seen (this one's token when held). */

@@ -2,8 +2,8 @@ import { Worker, type WorkerOptions } from 'node:worker_threads'
 import { IngestorError, IngestorErrorCode } from './errors.js'
 
 /**
- * One worker thread that answers requests tagged with an `id`, started on first use and again
- * after it dies; a death rejects the requests it held (INGESTOR_DECODE_WORKER_FAILED), so the
+ * One worker thread that answers requests tagged with an `id`, started by start() or on first
+ * use, and again after it dies; a death rejects the requests it held (INGESTOR_DECODE_WORKER_FAILED), so the
  * caller can do their work on its own thread. Shared by the decode and the verify workers.
  */
 export class WorkerSlot<Response extends { id: number }> {
@@ -21,6 +21,11 @@ export class WorkerSlot<Response extends { id: number }> {
   /** Requests sent and not answered yet. */
   get pending(): number {
     return this.waiting.size
+  }
+
+  /** Starts the worker now, so that its start-up (loading its modules) overlaps other work instead of delaying the first request. */
+  start(): void {
+    this.ensureWorker()
   }
 
   /** Posts the message `build` makes for a fresh id (transferring `transfer`); resolves with the worker's answer to it. */

@@ -44,10 +44,16 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
   try {
     if (options.replay !== undefined) skipSeqs = seqsLostToFaults(await fetchReplayStatus(options.replay))
     const expected = await expectedEntriesFromFixture(options.fixture, { skipSeqs })
-    const check = async (): Promise<{ stream: string; result: StreamCheckResult }[]> =>
-      sharded
-        ? (await checkShards({ redis: [options.redis], cluster: options.redisCluster === true, stream: options.stream, shards: options.shards, expected })).shards
-        : [{ stream: options.stream, result: await checkStream({ redisUrl: options.redis, stream: options.stream, expected }) }]
+    const check = async (): Promise<{ stream: string; result: StreamCheckResult }[]> => {
+      try {
+        return sharded
+          ? (await checkShards({ redis: [options.redis], cluster: options.redisCluster === true, stream: options.stream, shards: options.shards, expected })).shards
+          : [{ stream: options.stream, result: await checkStream({ redisUrl: options.redis, stream: options.stream, expected }) }]
+      } catch (err) {
+        // The client's own message (e.g. `getaddrinfo ENOTFOUND host`) does not say which Redis.
+        throw new Error(`cannot read ${options.stream} from Redis at ${redactUrl(options.redis)}: ${(err as Error).message}`, { cause: err })
+      }
+    }
     checks = await check()
     const complete = (): boolean => checks.every(({ result }) => result.lost.length === 0)
     if (options.wait > 0 && !complete()) {

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { exponentialDelayMs } from '../../client/backoff.js'
 import { LogAggregator } from '../../common/log-aggregator.js'
 import type { Logger } from '../../common/logger.js'
-import type { DecodeResult } from '../decode-frame.js'
 import type { IngestorCounters } from '../status.js'
 import type { ResolvedOptions } from '../options.js'
 import { DidResolver, type DidResolution } from './did-resolver.js'
@@ -26,7 +25,7 @@ class Cancelled extends Error {}
 /**
  * --verify: checks every #commit and #sync of a batch against its account's signing key
  * (signature, DID, rev, MST proofs) and returns one verdict per frame; the pipeline dead-letters
- * the frames that fail (applyVerdicts). DIDs are resolved here, on the main thread; the checks
+ * the frames that fail (verdicts.ts applyVerdicts). DIDs are resolved here, on the main thread; the checks
  * run in the verify workers (VerifyPool), beside the decode worker.
  *
  * Resolution outages (docs/verify.md): the PLC directory is shared by nearly every account, so
@@ -124,16 +123,6 @@ export class FrameVerifier {
       }
     }
   }
-}
-
-/** The decoder's results with every published frame that failed verification turned into a dead letter. */
-export function applyVerdicts(results: DecodeResult[], verdicts: readonly Verdict[]): DecodeResult[] {
-  return results.map((result, i) => {
-    const verdict = verdicts[i]
-    // A frame the decoder already refused keeps its decode code; filtered frames are not published anyway.
-    if (verdict === null || verdict === undefined || result.kind !== 'entry') return result
-    return { kind: 'bad', seq: verdict.seq, code: verdict.code, message: verdict.message, decoded: true }
-  })
 }
 
 /** Most DID document requests at once: enough to resolve a batch's new accounts quickly, few enough to be polite to the PLC directory. */

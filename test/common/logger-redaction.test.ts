@@ -21,3 +21,21 @@ describe('createLogger redacts credentials everywhere in a line', () => {
     expect(JSON.stringify(line)).toContain('redis://***@h:1 failed')
   })
 })
+
+describe('createLogger serializes `err` by what it is', () => {
+  it('an Error with its type, message, code and stack; a reason object as it is (not {"type":"Object","stack":""}), both redacted', () => {
+    const script = `
+      import { createLogger } from ${JSON.stringify(LOGGER)}
+      const log = createLogger({ name: 't', pretty: false })
+      log.warn({ err: Object.assign(new Error('getaddrinfo ENOTFOUND nohost'), { code: 'ENOTFOUND' }) }, 'an error')
+      log.warn({ err: { message: 'OOM command not allowed', key: 'redis://u:pw-reason@h' } }, 'a reason')
+    `
+    const { stderr } = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+    const [error, reason] = stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { err: Record<string, unknown> })
+    expect(error!.err).toMatchObject({ type: 'Error', message: 'getaddrinfo ENOTFOUND nohost', code: 'ENOTFOUND', stack: expect.stringContaining('Error: getaddrinfo') })
+    expect(reason!.err).toEqual({ message: 'OOM command not allowed', key: 'redis://***@h' })
+  })
+})

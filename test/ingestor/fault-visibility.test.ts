@@ -55,7 +55,7 @@ describe('Redis faults that keep the connection open are logged and shown, not s
       })
       const handle = ingestor
       await waitUntil(() => (handle.status().storedCursor ?? 0) >= 300, { what: 'cursor 300', timeoutMs: 20_000 })
-      expect(handle.status().redis).toEqual({ ready: true, writesFailingForMs: null })
+      expect(handle.status().redis).toEqual({ ready: true, writesFailingForMs: null, lastError: null })
       await fault.start(admin, pid)
       faulted = true
       await waitUntil(() => lines.some((line) => line.level === WARN && fault.firstWarning.test(line.msg)), { what: 'the first warning', timeoutMs: 10_000 })
@@ -67,7 +67,7 @@ describe('Redis faults that keep the connection open are logged and shown, not s
       faulted = false
       await waitUntil(() => count(lines, 'redis writes succeed again') === 1, { what: 'the recovery line', timeoutMs: 20_000 })
       await waitUntil(() => (handle.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq', timeoutMs: 60_000 })
-      expect(handle.status().redis).toEqual({ ready: true, writesFailingForMs: null })
+      expect(handle.status().redis).toEqual({ ready: true, writesFailingForMs: null, lastError: null })
       expect(lines.find((line) => line.msg === 'redis writes succeed again')).toMatchObject({ failingForMs: expect.any(Number) })
       await handle.stop()
       const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected: await expectedEntriesFromFixture(fixture) })
@@ -98,5 +98,27 @@ describe('Redis faults that keep the connection open are logged and shown, not s
       end: async (admin) => void (await admin.config('SET', 'maxmemory', '0')),
       firstWarning: /^redis write failed; relay paused until it succeeds$/,
     })
+  })
+
+  it('an unresolvable Redis host: retried like an outage, the cause (ENOTFOUND) in the log, the "still down" lines and status().redis.lastError', async () => {
+    const { logger, lines } = capturingLogger()
+    const { startIngestor } = await loadIngestor()
+    // .invalid never resolves (RFC 2606).
+    const handle = await startIngestor({
+      relayUrl: 'ws://127.0.0.1:1',
+      redisUrl: 'redis://nohost.invalid:6379',
+      statusIntervalMs: 0,
+      redisDownLogIntervalMs: STILL_INTERVAL_MS,
+      redisBackoff: { initialMs: 20, maxMs: 100 },
+      logger,
+    })
+    try {
+      await waitUntil(() => count(lines, /^redis still down for \d+ s$/) >= 2, { what: 'two "still down" lines', timeoutMs: 10_000 })
+      expect(lines.find((line) => line.msg === 'redis connection error; retrying')).toMatchObject({ err: { message: expect.stringMatching(/ENOTFOUND nohost\.invalid/) } })
+      expect(lines.filter((line) => /^redis still down for/.test(line.msg)).at(-1)).toMatchObject({ err: { message: expect.stringMatching(/ENOTFOUND/) } })
+      expect(handle.status()).toMatchObject({ state: 'starting', redis: { ready: false, lastError: expect.stringMatching(/ENOTFOUND nohost\.invalid/) } })
+    } finally {
+      await handle.stop()
+    }
   })
 })

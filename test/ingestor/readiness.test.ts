@@ -14,7 +14,7 @@ const relay = (fields: Partial<IngestorStatus['relay']>): Pick<IngestorStatus, '
 describe('liveness (/health)', () => {
   it('is ok while starting or running, whatever Redis and the relay do', () => {
     expect(liveness(running())).toEqual({ ok: true, reasons: [] })
-    expect(liveness(running({ state: 'starting', redis: { ready: false, writesFailingForMs: null }, ...relay({ connected: false, connects: 0 }) }))).toEqual({ ok: true, reasons: [] })
+    expect(liveness(running({ state: 'starting', redis: { ready: false, writesFailingForMs: null, lastError: null }, ...relay({ connected: false, connects: 0 }) }))).toEqual({ ok: true, reasons: [] })
   })
 
   it('fails with the reason when stopping, stopped or fatal', () => {
@@ -38,7 +38,11 @@ describe('readiness (/ready)', () => {
   })
 
   it('names Redis: connection not ready, or not answering the probe (a frozen Redis keeps its connection ready)', () => {
-    expect(readiness(running({ redis: { ready: false, writesFailingForMs: null } }), PONG, TIMEOUT).reasons).toEqual(['redis connection not ready'])
+    expect(readiness(running({ redis: { ready: false, writesFailingForMs: null, lastError: null } }), PONG, TIMEOUT).reasons).toEqual(['redis connection not ready'])
+    expect(readiness(running({ redis: { ready: false, writesFailingForMs: null, lastError: 'getaddrinfo ENOTFOUND nohost' } }), PONG, TIMEOUT).reasons).toEqual([
+      'redis connection not ready: getaddrinfo ENOTFOUND nohost',
+    ])
+    expect(readiness(running({ redis: { ready: false, writesFailingForMs: 31_000, lastError: null } }), PONG, TIMEOUT).reasons).toEqual(['redis writes failing or unanswered for 31.0 s'])
     const frozen = readiness(running(), { ok: false, ms: null, error: 'no PING reply within 1000 ms' }, TIMEOUT)
     expect(frozen).toEqual({ ok: false, reasons: ['redis not answering: no PING reply within 1000 ms'] })
   })
@@ -55,7 +59,7 @@ describe('readiness (/ready)', () => {
   })
 
   it('while starting or stopping also says so, after the liveness reasons', () => {
-    const starting = readiness(running({ state: 'starting', redis: { ready: false, writesFailingForMs: null }, ...relay({ connected: false, connects: 0 }) }), PONG, TIMEOUT)
+    const starting = readiness(running({ state: 'starting', redis: { ready: false, writesFailingForMs: null, lastError: null }, ...relay({ connected: false, connects: 0 }) }), PONG, TIMEOUT)
     expect(starting.reasons).toEqual(['starting: waiting for Redis to read the stored cursor', 'relay never connected', 'redis connection not ready'])
     expect(readiness(running({ state: 'stopping', stoppedBy: 'stop' }), PONG, TIMEOUT).reasons[0]).toBe('stopping (stop): draining the queue')
   })

@@ -33,7 +33,7 @@ export function running(overrides: Partial<IngestorStatus> = {}): IngestorStatus
       failovers: 0,
       primaryReturns: 0,
     },
-    redis: { ready: true, writesFailingForMs: null },
+    redis: { ready: true, writesFailingForMs: null, lastError: null },
     streamFull: false,
     lease: null,
     counters: emptyCounters(),

@@ -2,7 +2,7 @@ import { isIP } from 'node:net'
 import { InvalidArgumentError, Option } from 'commander'
 import { quoteValue, redactText } from '../common/logger.js'
 import { RedisConfigError } from '../ingestor/errors.js'
-import { redisTarget } from '../ingestor/redis-connection.js'
+import { redisTarget } from '../ingestor/redis-target.js'
 import { duplicateRelay } from '../ingestor/relay-failover.js'
 
 /**

@@ -33,6 +33,7 @@ describe('CLI rough edges', () => {
     [['fixture', 'generate', '--out', 'x.gz', '--events', '10', '--accounts', '10000000'], /--accounts/],
     [['ingest', '--relay', 'not-a-url'], /"not-a-url" is not a relay/],
     [['verify'], /error:/],
+    [['bogus'], /unknown command 'bogus'/],
   ])('%j: exit 2, one line with the reason and a pointer to --help, no help dump', (args, reason) => {
     const result = cli(args)
     expect(result.status).toBe(2)

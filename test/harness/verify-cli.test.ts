@@ -162,6 +162,6 @@ describe('firehose verify', () => {
     expect(missing.code).toBe(3)
     const down = await firehose(['verify', '--fixture', fixture, '--redis', 'redis://127.0.0.1:1'])
     expect(down.code).toBe(3)
-    expect(down.stderr).toMatch(/ECONNREFUSED/)
+    expect(down.stderr).toMatch(/^firehose verify: cannot read firehose:events from Redis at redis:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/)
   })
 })

@@ -60,6 +60,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     sequence: { sequencer: LongSuitesFirst },
+    // After the default summary, the skipped tests counted by reason (`--reporter` flags replace both: .ci/summary.mjs prints the same from the JSON report).
+    reporters: ['default', './test/support/skip-reasons-reporter.ts'],
     // Scenario sizes (harness/scenarios/profile.ts): `npm test` runs the ci profile, `npm run test:full` the full one.
     env: { HARNESS_PROFILE: process.env.HARNESS_PROFILE ?? 'ci' },
     projects: [

@@ -1,8 +1,10 @@
 // Prints vitest's JSON report as the plain closing line CI reads: "N passed, N failed, N skipped",
-// then one line per failed test (file, name, first line of the failure), so the end of the log
-// names what failed even when the log is cut.
+// then the skipped tests counted by reason (what npm test's own reporter prints, which the
+// --reporter flags of .ci/run replace), then one line per failed test (file, name, first line of
+// the failure), so the end of the log names what failed even when the log is cut.
 import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
+import { skipReason, skipSummaryLines } from '../test/support/skip-summary.js'
 
 const [label, file] = process.argv.slice(2)
 let report
@@ -14,6 +16,9 @@ try {
 }
 const skipped = report.numPendingTests + report.numTodoTests
 console.log(`${label}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped`)
+// The JSON report has no skip notes: the reason is the one test/support/skip.ts keeps in the test's meta.
+const notRun = (report.testResults ?? []).flatMap((suite) => (suite.assertionResults ?? []).filter((test) => ['skipped', 'pending', 'todo'].includes(test.status)))
+for (const line of skipSummaryLines(notRun.map((test) => skipReason({ meta: test.meta, todo: test.status === 'todo' })))) console.log(`${label}: ${line}`)
 for (const suite of report.testResults ?? []) {
   const path = relative(process.cwd(), suite.name)
   const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed')

@@ -1,4 +1,4 @@
-import { describeLag, summaryRows } from './summary.js'
+import { describeLag, summaryRows, verdictHeadline } from './summary.js'
 import { escapeHtml, lineChart } from './svg-chart.js'
 import type { LoadtestResult } from './types.js'
 
@@ -40,7 +40,7 @@ export function renderReportHtml(result: LoadtestResult): string {
   const stepRows = steps
     .map(
       (s) =>
-        `<tr><td>${s.targetRate}</td><td>${s.fromT}-${s.toT} s</td><td>${s.offeredPerSec}</td><td>${escapeHtml(describeLag(s.lag))}</td><td class="${s.sustained ? 'ok' : 'bad'}">${s.sustained ? 'sustained' : escapeHtml(s.reason ?? 'not sustained')}</td></tr>`,
+        `<tr><td>${s.targetRate}</td><td>${s.fromT}-${s.toT} s (${s.warmupSec} s warm-up)</td><td>${s.offeredPerSec}</td><td>${escapeHtml(describeLag(s.lag))}</td><td class="${s.sustained ? 'ok' : 'bad'}">${s.sustained ? 'sustained' : escapeHtml(s.reason ?? 'not sustained')}</td></tr>`,
     )
     .join('')
   return `<!doctype html>
@@ -56,7 +56,7 @@ svg.chart .guide{stroke:#d62728;stroke-dasharray:2 3}svg.chart .guide-label{fill
 pre{background:#f5f5f5;padding:8px;overflow:auto}
 </style></head><body>
 <h1>firehose loadtest</h1>
-<p class="verdict ${verdict.pass ? 'pass' : 'fail'}">${verdict.pass ? 'PASS' : 'FAIL'}${verdict.maxSustainableRate === null ? '' : ` &mdash; max sustainable rate ${verdict.maxSustainableRate}/s`}</p>
+<p class="verdict ${verdict.pass ? 'pass' : 'fail'}">${escapeHtml(verdictHeadline(result))}</p>
 <p>Started ${escapeHtml(result.startedAt)}, fixture <code>${escapeHtml(config.fixture)}</code>, seed ${result.seed}, lag clock: ${result.lagClock === 'redis' ? 'Redis entry id time' : 'observer receive time'}.</p>
 <table>${summary}</table>
 ${charts.join('\n')}

@@ -139,6 +139,7 @@ class Driver {
       targetRate: rate,
       fromT: Math.round(fromT * 10) / 10,
       toT: Math.round(this.elapsedSec() * 10) / 10,
+      warmupSec: Math.round(warmupSec * 10) / 10,
       offeredPerSec: Math.round(observed.offeredPerSec),
       lag: observed.lag,
       sustained: verdict.sustained,

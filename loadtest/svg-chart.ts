@@ -17,9 +17,17 @@ export interface ChartSpec {
   /** Seconds of each value. */
   t: number[]
   series: ChartSeries[]
-  /** A horizontal reference line (e.g. the lag bound). */
+  /** A horizontal reference line (e.g. the lag bound), drawn when the data come near it (GUIDE_NEAR). */
   guide?: { value: number; label: string }
 }
+
+/**
+ * The y axis follows the data; a guide stretches it only when the data reach 1/GUIDE_NEAR of
+ * the guide. Stretched further, a 34 ms p99 under a 2,000 ms bound is a flat line on the axis.
+ * Otherwise the guide is named above the plot as off the scale. Linear, not log: the gaps
+ * between p50, p95 and p99 read directly in ms, and the bound matters once the data approach it.
+ */
+const GUIDE_NEAR = 2
 
 const WIDTH = 760
 const HEIGHT = 260
@@ -28,9 +36,11 @@ const PAD = { left: 64, right: 16, top: 34, bottom: 34 }
 export function lineChart(spec: ChartSpec): string {
   const plotW = WIDTH - PAD.left - PAD.right
   const plotH = HEIGHT - PAD.top - PAD.bottom
-  const values = spec.series.flatMap((s) => s.values.filter((v): v is number => v !== null))
-  if (spec.guide) values.push(spec.guide.value)
-  const yMax = niceCeiling(Math.max(1, ...values))
+  let dataMax = 0
+  for (const series of spec.series) for (const v of series.values) if (v !== null && v > dataMax) dataMax = v
+  const guide = spec.guide
+  const guideOnScale = guide !== undefined && dataMax * GUIDE_NEAR >= guide.value
+  const yMax = niceCeiling(Math.max(1, dataMax, guideOnScale ? guide.value : 0))
   const tMax = niceCeiling(Math.max(1, ...spec.t))
   const x = (t: number): number => round(PAD.left + (t / tMax) * plotW)
   const y = (v: number): number => round(PAD.top + plotH - (Math.max(0, v) / yMax) * plotH)
@@ -45,9 +55,11 @@ export function lineChart(spec: ChartSpec): string {
     const t = (tMax * i) / 5
     parts.push(`<text x="${x(t)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${formatNumber(t)} s</text>`)
   }
-  if (spec.guide) {
-    parts.push(`<line x1="${PAD.left}" x2="${WIDTH - PAD.right}" y1="${y(spec.guide.value)}" y2="${y(spec.guide.value)}" class="guide"/>`)
-    parts.push(`<text x="${WIDTH - PAD.right - 4}" y="${y(spec.guide.value) - 4}" text-anchor="end" class="guide-label">${escapeHtml(spec.guide.label)}</text>`)
+  if (guide !== undefined && guideOnScale) {
+    parts.push(`<line x1="${PAD.left}" x2="${WIDTH - PAD.right}" y1="${y(guide.value)}" y2="${y(guide.value)}" class="guide"/>`)
+    parts.push(`<text x="${WIDTH - PAD.right - 4}" y="${y(guide.value) - 4}" text-anchor="end" class="guide-label">${escapeHtml(guide.label)}</text>`)
+  } else if (guide !== undefined) {
+    parts.push(`<text x="${WIDTH - PAD.right - 4}" y="${PAD.top - 6}" text-anchor="end" class="guide-label">${escapeHtml(`${guide.label}: above this scale`)}</text>`)
   }
   spec.series.forEach((series, index) => {
     for (const run of segments(spec.t, series.values)) {

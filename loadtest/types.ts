@@ -27,6 +27,8 @@ export interface StepRecord {
   /** Seconds since the load started. */
   fromT: number
   toT: number
+  /** The step's first seconds: entries sent then are left out of its lag and the run's (ingestor JIT, rate change). */
+  warmupSec: number
   offeredPerSec: number
   lag: LagSummary
   sustained: boolean
@@ -58,7 +60,7 @@ export interface LoadtestResult {
   }
   verdict: {
     pass: boolean
-    /** Highest rate sustained (the fixed rate, the highest profile step before the first failure, or the search result). */
+    /** Highest rate sustained (the fixed rate if held, the highest profile step before the first failure, or the search result). */
     maxSustainableRate: number | null
     /** A higher rate could not be tested because the replay server could not offer it. */
     generatorLimited: boolean

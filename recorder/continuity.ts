@@ -21,14 +21,23 @@ export interface ContinuityCounts {
   errorFrames: Record<string, number>
 }
 
-export type Verdict = { record: true; seq: number | undefined; gap: Gap | null } | { record: false; seq: number }
+/** An `#info` or error frame (`op: -1`): what the relay tells us rather than an event. */
+export interface ControlFrame {
+  kind: 'info' | 'error'
+  /** The info's `name` or the error's `error` ('unknown' when the body has none). */
+  name: string
+  message?: string
+}
+
+export type Verdict = { record: true; seq: number | undefined; gap: Gap | null; control?: ControlFrame } | { record: false; seq: number }
 
 /**
  * Follows the seq stream across connections: which cursor to resume from, which frames are
  * replays of what is already recorded, and which discontinuities are gaps to report. A gap is
  * only declared where we know events were missed: the first seq after a (re)connect is not the
  * next one after the cursor we asked for, or the relay said OutdatedCursor. Holes inside one
- * connection are the relay's own seq space and are only counted.
+ * connection are the relay's own seq space and are only counted. A cursor of 0 (or below) asks
+ * for everything the relay holds, from its start: whatever seq comes first, nothing was missed.
  */
 export class Continuity {
   private lastSeq: number | null = null
@@ -79,11 +88,8 @@ export class Continuity {
       this.counts.unreadable++
       return { record: true, seq: undefined, gap: null }
     }
-    if (peek.op === -1) {
-      this.noteError(bytes)
-      return { record: true, seq: undefined, gap: null }
-    }
-    if (peek.t === '#info') this.noteInfo(bytes)
+    if (peek.op === -1) return { record: true, seq: undefined, gap: null, control: this.noteError(bytes) }
+    if (peek.t === '#info') return { record: true, seq: undefined, gap: null, control: this.noteInfo(bytes) }
     const seq = peek.seq
     if (seq === undefined) return { record: true, seq: undefined, gap: null }
     if (this.askedCursor !== null && seq <= this.askedCursor) {
@@ -101,7 +107,8 @@ export class Continuity {
 
   private gapBefore(seq: number): Gap | null {
     const outdated = this.outdatedPending ? ' (relay sent #info OutdatedCursor)' : ''
-    if (this.askedCursor !== null && seq > this.askedCursor + 1) {
+    // Cursor 0 asks from the relay's start: its first seq begins the recording, it is not a gap.
+    if (this.askedCursor !== null && this.askedCursor > 0 && seq > this.askedCursor + 1) {
       return { afterSeq: this.askedCursor, beforeSeq: seq, note: `asked for events after ${this.askedCursor}, first seq was ${seq}${outdated}` }
     }
     if (this.askedCursor === null && this.liveAfterSeq !== null) {
@@ -120,26 +127,32 @@ export class Continuity {
     return null
   }
 
-  private noteError(bytes: Uint8Array): void {
-    const name = bodyString(bytes, 'error') ?? 'unknown'
-    this.counts.errorFrames[name] = (this.counts.errorFrames[name] ?? 0) + 1
-    if (name === 'FutureCursor') this.goLive = true
+  private noteError(bytes: Uint8Array): ControlFrame {
+    const control = controlFrame('error', bytes, 'error')
+    this.counts.errorFrames[control.name] = (this.counts.errorFrames[control.name] ?? 0) + 1
+    if (control.name === 'FutureCursor') this.goLive = true
+    return control
   }
 
-  private noteInfo(bytes: Uint8Array): void {
-    if (bodyString(bytes, 'name') === 'OutdatedCursor') {
+  private noteInfo(bytes: Uint8Array): ControlFrame {
+    const control = controlFrame('info', bytes, 'name')
+    if (control.name === 'OutdatedCursor') {
       this.counts.outdatedCursor++
       this.outdatedPending = true
     }
+    return control
   }
 }
 
-/** A string field of a small frame's body (error and info frames are rare and tiny). */
-function bodyString(bytes: Uint8Array, key: string): string | undefined {
+/** Name and message of an info or error frame (rare and tiny, so decoding them costs nothing). */
+function controlFrame(kind: ControlFrame['kind'], bytes: Uint8Array, nameKey: string): ControlFrame {
+  let body: Record<string, unknown> = {}
   try {
-    const value = decodeFrame(bytes).body[key]
-    return typeof value === 'string' ? value : undefined
+    body = decodeFrame(bytes).body
   } catch {
-    return undefined
+    // peekFrame read the header; a body it cannot decode leaves the name unknown
   }
+  const name = body[nameKey]
+  const message = body.message
+  return { kind, name: typeof name === 'string' ? name : 'unknown', ...(typeof message === 'string' && { message }) }
 }

@@ -1,10 +1,12 @@
 import { relayUrl } from '../cli/options.js'
 import { RelayClient, type RelayClientOptions, type RelayCloseEvent, type RelayOpenEvent } from '../client/relay-client.js'
 import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
+import { systemTimers, type TimerHandle, type Timers } from '../common/timers.js'
 import { decodeFrame } from '../protocol/frame.js'
 import type { FixtureManifest } from '../protocol/fixture/index.js'
-import { Continuity, type ContinuityCounts, type Gap } from './continuity.js'
+import { Continuity, type ContinuityCounts, type ControlFrame, type Gap } from './continuity.js'
 import { RotatingWriter } from './rotating-writer.js'
+import { WaitingLog } from './waiting-log.js'
 
 export interface RecorderOptions {
   /** Relay as a host (`bsky.network`), a ws(s) origin or the full xrpc URL. */
@@ -22,6 +24,8 @@ export interface RecorderOptions {
   /** gzip/zstd level; default 1: live capture must keep up with the relay, and level 1 is ~2.4x faster than 6. */
   compressionLevel?: number
   logger?: Logger
+  /** Clock and timers for the flush, --duration and "nothing recorded" lines (tests pass a fake clock). */
+  timers?: Timers
   /** Relay client tuning (tests use short timeouts and seeded jitter). */
   relayClient?: Pick<RelayClientOptions, 'stallTimeoutMs' | 'pingIntervalMs' | 'backoff' | 'random' | 'maxPayloadBytes'>
 }
@@ -102,7 +106,9 @@ class Recorder {
   private readonly logger: Logger
   private readonly client: RelayClient
   private readonly continuity: Continuity
-  private readonly startedAtMs = Date.now()
+  private readonly timers: Timers
+  private readonly waitingLog: WaitingLog
+  private readonly startedAtMs: number
   private state: RecorderState = 'recording'
   private stopReason: string | null = null
   private stopping: Promise<RecorderSummary> | null = null
@@ -124,8 +130,8 @@ class Recorder {
   private newestTimedFrame: Uint8Array | null = null
   private flushedFrames = 0
   private flushing: Promise<void> | null = null
-  private flushTimer: NodeJS.Timeout | null = null
-  private durationTimer: NodeJS.Timeout | null = null
+  private flushTimer: TimerHandle | null = null
+  private durationTimer: TimerHandle | null = null
 
   constructor(
     private readonly options: RecorderOptions,
@@ -137,14 +143,25 @@ class Recorder {
     })
     this.done.catch(() => undefined) // callers may only use stop(); a failure is still reported there
     this.url = relayUrl(options.relay)
-    this.logger = (options.logger ?? silentLogger).child({ component: 'recorder' })
+    this.timers = options.timers ?? systemTimers
+    this.startedAtMs = this.timers.now()
+    const baseLogger = options.logger ?? silentLogger
+    this.logger = baseLogger.child({ component: 'recorder' })
     this.continuity = new Continuity(options.cursor ?? null)
+    this.waitingLog = new WaitingLog({
+      logger: this.logger,
+      timers: this.timers,
+      limit: options.limit,
+      recorded: () => this.accepted,
+      describe: () => ({ connected: this.connected, cursor: this.continuity.resumeCursor() }),
+    })
     this.client = new RelayClient({
       ...options.relayClient,
       url: this.url,
       cursor: () => this.continuity.resumeCursor(),
       onFrame: (bytes, receivedAtUs) => this.onFrame(bytes, receivedAtUs),
-      logger: this.logger,
+      // The client adds its own `component`: given ours, every line of it would carry two.
+      logger: baseLogger,
     })
     this.client.on('open', (event: RelayOpenEvent) => {
       this.connected = true
@@ -158,9 +175,10 @@ class Recorder {
 
   start(): void {
     this.client.start()
-    this.flushTimer = setInterval(() => this.flush(), FLUSH_INTERVAL_MS)
+    this.scheduleFlush()
+    this.waitingLog.start()
     if (this.options.durationSec !== undefined) {
-      this.durationTimer = setTimeout(() => void this.stop('duration'), this.options.durationSec * 1000)
+      this.durationTimer = this.timers.setTimeout(() => void this.stop('duration'), this.options.durationSec * 1000)
     }
   }
 
@@ -177,7 +195,7 @@ class Recorder {
       firstSeq: this.firstSeq,
       currentSeq: this.continuity.seq,
       lagMs: this.lagMs(),
-      elapsedMs: Date.now() - this.startedAtMs,
+      elapsedMs: this.timers.now() - this.startedAtMs,
       gaps: this.gaps,
       reconnects: this.client.stats.reconnects,
       queuedFrames: this.queue.length - this.queueHead,
@@ -199,6 +217,8 @@ class Recorder {
     if (limit !== undefined && this.accepted >= limit) return
     const verdict = this.continuity.observe(bytes)
     if (!verdict.record) return
+    if (verdict.control !== undefined) this.logControl(verdict.control)
+    this.waitingLog.noteFrame()
     if (verdict.seq !== undefined) {
       this.firstSeq ??= verdict.seq
       this.newestTimedFrame = bytes
@@ -255,10 +275,30 @@ class Recorder {
     }
   }
 
+  /** Info and error frames are recorded like any other, and logged as the ingestor logs them. */
+  private logControl(control: ControlFrame): void {
+    const fields = { [control.kind]: control.name, message: control.message, lastSeq: this.continuity.seq }
+    if (control.kind === 'info') {
+      if (control.name === 'OutdatedCursor') this.logger.warn(fields, 'relay says our cursor is older than its window (OutdatedCursor): it sends what it still holds')
+      else this.logger.info(fields, 'relay info frame')
+    } else if (control.name === 'FutureCursor') {
+      this.logger.warn(fields, 'relay says our cursor is in its future (FutureCursor): the next connection goes live, the jump is reported as a gap')
+    } else {
+      this.logger.warn(fields, 'relay sent an error frame; it will close the connection and we resume from our cursor')
+    }
+  }
+
   private recordGap(gap: Gap): void {
     this.gaps++
     this.writer.addGap(gap)
     this.logger.warn({ gap }, 'gap in the recording: events the relay did not deliver')
+  }
+
+  private scheduleFlush(): void {
+    this.flushTimer = this.timers.setTimeout(() => {
+      this.flush()
+      if (this.stopping === null) this.scheduleFlush()
+    }, FLUSH_INTERVAL_MS)
   }
 
   private flush(): void {
@@ -309,10 +349,11 @@ class Recorder {
   }
 
   private clearTimers(): void {
-    if (this.flushTimer !== null) clearInterval(this.flushTimer)
-    if (this.durationTimer !== null) clearTimeout(this.durationTimer)
+    if (this.flushTimer !== null) this.timers.clearTimeout(this.flushTimer)
+    if (this.durationTimer !== null) this.timers.clearTimeout(this.durationTimer)
     this.flushTimer = null
     this.durationTimer = null
+    this.waitingLog.stop()
   }
 
   private lagMs(): number | null {
@@ -320,7 +361,7 @@ class Recorder {
     try {
       const time = decodeFrame(this.newestTimedFrame).body.time
       const ms = typeof time === 'string' ? Date.parse(time) : Number.NaN
-      return Number.isNaN(ms) ? null : Date.now() - ms
+      return Number.isNaN(ms) ? null : this.timers.now() - ms
     } catch {
       return null
     }

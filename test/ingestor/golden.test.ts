@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RedisHandle } from '../../harness/redis/index.js'
 import { expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { fixtureGoldenPath, ingestCommittedFixture, ingestRealFrames, realGoldenPath, type FixtureGolden, type RealGolden } from './golden-output.js'
+import { NO_COMMITTED_FIXTURE, skipTest } from '../support/skip.js'
 import { committedFixture, legacyParse, mapParse, startOwnRedis } from './helpers.js'
 
 // Regenerate after an intended output change: UPDATE_GOLDEN=1 npx vitest run test/ingestor/golden.test.ts
@@ -60,7 +61,8 @@ describe('ingestor output against golden files (the worker contract)', () => {
     expect(actual['indigo-relay-scenarios/seq_ordering/frames']!.entries.map((f) => f[5])).toEqual(['1000', '2000'])
   })
 
-  it.skipIf(!existsSync(committedFixture))('the committed fixture: every entry (seq, type, data hash) as recorded', async () => {
+  it('the committed fixture: every entry (seq, type, data hash) as recorded', async (context) => {
+    if (!existsSync(committedFixture)) skipTest(context, NO_COMMITTED_FIXTURE)
     const actual = await ingestCommittedFixture(redis.url)
     expect(actual, `${committedFixture} is missing`).not.toBeNull()
     if (update) writeFileSync(fixtureGoldenPath, `${JSON.stringify(actual)}\n`)

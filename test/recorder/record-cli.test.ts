@@ -6,8 +6,9 @@ import { encode } from '@ipld/dag-cbor'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { reapOnExit } from '../../harness/child-reaper.js'
 import { waitUntil } from '../../harness/wait.js'
+import { startReplay } from '../../replay/index.js'
 import { startMiniRelay } from './mini-relay.js'
-import { firstDifference, readFixture, sequencedFrames, type ReadBack } from './source-frames.js'
+import { firstDifference, readFixture, sequencedFrames, writeFixture, type ReadBack } from './source-frames.js'
 
 // The CLI runs from the build, as users run it (`npm test` builds first).
 const CLI = join(import.meta.dirname, '../../dist/cli/index.js')
@@ -119,6 +120,31 @@ describe('firehose record (CLI)', () => {
         source.slice(0, 50),
       ),
     ).toBe(-1)
+  })
+
+  it('on a finished replay: logs its ReplayFinished info (one component per line) instead of silence; --cursor 0 records it all without a gap', async () => {
+    const dir = tempDir()
+    const sourcePath = join(dir, 'source.fixture.gz')
+    const source = sequencedFrames(60, 20_000_000_001)
+    await writeFixture(sourcePath, source)
+    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed: 1 })
+    cleanups.push(() => replay.close())
+    await waitUntil(() => replay.status().finished, { what: 'the replay to publish everything', timeoutMs: 20_000 })
+    const waiting = runCli(['--relay', replay.url, '--out', join(dir, 'live.gz'), '--limit', '500'], { FIREHOSE_LOG_LEVEL: 'info' })
+    let stderr = ''
+    waiting.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    await waitUntil(() => stderr.includes('"info":"ReplayFinished"'), { what: 'the ReplayFinished line on stderr', timeoutMs: 20_000 })
+    waiting.child.kill('SIGINT')
+    const stopped = await waiting.exit
+    expect(stopped.code, stopped.stderr).toBe(0)
+    const logLines = stopped.stderr.split('\n').filter((line) => line.startsWith('{'))
+    expect(logLines.find((line) => line.includes('"relay connected"'))).toBeDefined()
+    for (const line of logLines) expect(line.match(/"component"/g)?.length ?? 0, line).toBeLessThanOrEqual(1)
+
+    const fromZero = await runCli(['--relay', replay.url, '--out', join(dir, 'zero.gz'), '--cursor', '0', '--limit', '60']).exit
+    expect(fromZero.code, fromZero.stderr).toBe(0)
+    expect(fromZero.stderr).toMatch(/^recorded 60 frames, seq 20000000001\.\.20000000060, .*\(\d+\.\dx\), stopped by limit -> .*zero\.gz$/m)
+    expect((await readFixture(join(dir, 'zero.gz'))).manifest?.gaps).toEqual([])
   })
 
   it('SIGINT: stops cleanly with a finalised file holding a prefix of the stream', async () => {

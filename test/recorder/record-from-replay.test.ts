@@ -4,9 +4,13 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
 import { waitUntil } from '../../harness/wait.js'
+import { pino } from 'pino'
+import { inspectFixture } from '../../protocol/fixture/index.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { startRecorder } from '../../recorder/index.js'
+import { WAITING_LOG_INTERVAL_MS } from '../../recorder/waiting-log.js'
 import { startReplay, type FaultSpec } from '../../replay/index.js'
+import { FakeTimers } from '../support/fake-timers.js'
 import { firstDifference, readFixture, sequencedFrames, writeFixture } from './source-frames.js'
 
 const seed = Number(process.env.TEST_SEED ?? SeededRandom.freshSeed())
@@ -149,5 +153,82 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     const back = await readFixture(out)
     // ...and, live on a finished replay, the replay's ReplayFinished hint (docs/replay.md).
     expect(back.manifest?.countsByType).toEqual({ error: 1, '#info': 1 })
+  })
+
+  it('--cursor 0 records from the start of the relay without a gap, also when the relay says OutdatedCursor', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    // Seqs as a real relay's: far above 0.
+    const source = sequencedFrames(400, 20_000_000_001)
+    const sourcePath = join(dir, 'source.fixture.gz')
+    await writeFixture(sourcePath, source)
+    const whole = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed })
+    cleanups.push(() => whole.close())
+    // A window of 100 frames: the first 300 are evicted, so cursor 0 gets #info OutdatedCursor first.
+    const evicting = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', window: 100, seed })
+    cleanups.push(() => evicting.close())
+    await waitUntil(() => whole.status().finished && evicting.status().finished, { what: 'both timelines to publish everything', ...WAIT })
+
+    const out = join(dir, 'from-zero.fixture.gz')
+    const summary = await (await startRecorder({ relay: whole.url, out, cursor: 0, limit: 400 })).done
+    expect(summary).toMatchObject({ gaps: 0, firstSeq: 20_000_000_001, currentSeq: 20_000_000_400 })
+    const back = await readFixture(out)
+    expect(back.manifest).toMatchObject({ gaps: [], firstSeq: 20_000_000_001, lastSeq: 20_000_000_400 })
+    expect(
+      firstDifference(
+        back.frames.map((f) => f.bytes),
+        source,
+      ),
+    ).toBe(-1)
+    expect((await inspectFixture(out)).reportedGaps).toEqual([])
+
+    const evictedOut = join(dir, 'from-zero-evicted.fixture.gz')
+    const evicted = await (await startRecorder({ relay: evicting.url, out: evictedOut, cursor: 0, limit: 101 })).done
+    expect(evicted).toMatchObject({ gaps: 0, firstSeq: 20_000_000_301, continuity: { outdatedCursor: 1 } })
+    const evictedBack = await readFixture(evictedOut)
+    expect(evictedBack.manifest).toMatchObject({ gaps: [], countsByType: { '#info': 1 } })
+    expect(
+      firstDifference(
+        evictedBack.frames.slice(1).map((f) => f.bytes),
+        source.slice(300),
+      ),
+    ).toBe(-1)
+  })
+
+  it('on a finished replay, logs its ReplayFinished info, then every 10 s (fake clock) how many of --limit it still waits for', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const sourcePath = join(dir, 'source.fixture.gz')
+    await writeFixture(sourcePath, sequencedFrames(50, 1))
+    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed })
+    cleanups.push(() => replay.close())
+    await waitUntil(() => replay.status().finished, { what: 'the timeline to publish everything', ...WAIT })
+    // Raw lines: JSON.parse would hide a key written twice.
+    const raw: string[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void raw.push(line) })
+    const lines = (): { msg: string; [key: string]: unknown }[] => raw.map((line) => JSON.parse(line) as { msg: string })
+    const timers = new FakeTimers()
+    const handle = await startRecorder({ relay: replay.url, out: join(dir, 'finished.fixture.gz'), limit: 500, logger, timers })
+    cleanups.push(() => void handle.stop())
+    await waitUntil(() => lines().some((line) => line.msg === 'relay info frame'), { what: 'the ReplayFinished info line', ...WAIT })
+    expect(lines().find((line) => line.msg === 'relay info frame')).toMatchObject({ component: 'recorder', info: 'ReplayFinished', message: expect.stringContaining('cursor=0') })
+    const waiting = (): { msg: string; [key: string]: unknown }[] => lines().filter((line) => line.msg.startsWith('nothing recorded'))
+    timers.advance(WAITING_LOG_INTERVAL_MS - 1)
+    expect(waiting()).toEqual([])
+    timers.advance(1)
+    expect(waiting()).toEqual([expect.objectContaining({ msg: 'nothing recorded for 10 s: still waiting for 499 of 500 frames', recorded: 1, limit: 500, idleMs: 10_000, connected: true, cursor: null })])
+    // One line per interval, however long nothing comes.
+    timers.advance(6 * WAITING_LOG_INTERVAL_MS)
+    expect(waiting().map((line) => line.msg)).toEqual([10, 20, 30, 40, 50, 60, 70].map((s) => `nothing recorded for ${s} s: still waiting for 499 of 500 frames`))
+    const summary = await handle.stop()
+    expect(summary.frames).toBe(1)
+    timers.advance(6 * WAITING_LOG_INTERVAL_MS)
+    expect(waiting()).toHaveLength(7)
+    expect(timers.pendingCount).toBe(0)
+    // Each line names one component, the relay client's included.
+    const connected = raw.find((line) => line.includes('"relay connected"'))!
+    expect(connected.match(/"component"/g)).toEqual(['"component"'])
+    expect(JSON.parse(connected)).toMatchObject({ component: 'relay-client' })
+    for (const line of raw) expect(line.match(/"component"/g)?.length ?? 0, line).toBeLessThanOrEqual(1)
   })
 })

@@ -3,6 +3,7 @@ import { it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
 import { findScenario, runScenario } from '../../harness/scenarios/index.js'
 import { sizes } from '../../harness/scenarios/profile.js'
+import { skipTest } from '../support/skip.js'
 
 /** HARNESS_SEED reruns a failure; otherwise a fresh seed per run, printed with the result. */
 const seed = process.env.HARNESS_SEED === undefined ? SeededRandom.freshSeed() : Number(process.env.HARNESS_SEED)
@@ -19,8 +20,7 @@ export function scenarioTest(name: string, timeoutMs: number, options: { ciCover
     name,
     async (context) => {
       if (options.ciCoveredBy !== undefined && sizes().profile === 'ci') {
-        context.skip(`ci profile: covered by ${options.ciCoveredBy}; runs in npm run test:full`)
-        return
+        skipTest(context, `ci profile: covered by ${options.ciCoveredBy}; runs in npm run test:full`)
       }
       const scenario = findScenario(name)
       if (scenario === undefined) throw new Error(`no scenario named ${name}`)
@@ -28,10 +28,7 @@ export function scenarioTest(name: string, timeoutMs: number, options: { ciCover
       const line = JSON.stringify(result)
       console.log(line)
       if (process.env.HARNESS_RESULTS_FILE) appendFileSync(process.env.HARNESS_RESULTS_FILE, `${line}\n`)
-      if (result.skipped !== undefined) {
-        context.skip(result.skipped)
-        return
-      }
+      if (result.skipped !== undefined) skipTest(context, result.skipped)
       if (!result.ok) throw new Error(`scenario ${name} failed (seed ${result.seed}): ${result.failures.join('; ')}\nreproduce: ${result.reproduce}`)
     },
     timeoutMs,

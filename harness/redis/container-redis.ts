@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import type { StartedTestContainer } from 'testcontainers'
 import { HarnessError, HarnessErrorCode } from '../errors.js'
 import { freePort } from '../free-port.js'
-import { CONTAINER_LABEL, redisImage, redisImageUnavailableReason } from './container-runtime.js'
+import { redisImage, redisImageUnavailableReason } from './container-availability.js'
+import { CONTAINER_LABEL } from './container-runtime.js'
 import { ownedServerHandle } from './owned-server.js'
 import { redisServerArgs, redisUrl } from './server-args.js'
 import type { RedisHandle, RedisPersistence } from './types.js'
@@ -27,7 +28,7 @@ export async function startContainerRedis(options: { persistence: RedisPersisten
   const image = redisImage()
   const unavailable = await redisImageUnavailableReason(image)
   if (unavailable !== null) throw new HarnessError(HarnessErrorCode.ContainerRuntimeUnavailable, unavailable, { kind: 'container', image })
-  // Dev dependency, loaded only when a runtime is there (see container-runtime.ts).
+  // Optional peer dependency, loaded only when a runtime is there (see container-runtime.ts).
   const { GenericContainer, Wait, getContainerRuntimeClient } = await import('testcontainers')
 
   const dir = await mkdtemp(join(tmpdir(), 'firehose-redis-container-'))

@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CONTAINER_LABEL, containerRuntime } from '../../harness/redis/container-runtime.js'
 import { chooseRedisKind, containerRuntimeUnavailableReason, redisImageUnavailableReason, startRedis, type RedisHandle } from '../../harness/redis/index.js'
+import { skipAllTests } from '../support/skip.js'
 import { redisProviderContract } from './redis-provider.contract.js'
 
 // Runs for real where a Docker daemon answers and appview-firehose/redis:local was built
 // (docker/build-local-images.sh; .ci/run does both); elsewhere reported as skipped with the reason.
 const imageMissing = await redisImageUnavailableReason()
 const runtimeMissing = await containerRuntimeUnavailableReason()
-redisProviderContract('container', imageMissing)
+const noContainer = imageMissing === null ? null : `no Redis container: ${imageMissing}`
+redisProviderContract('container', noContainer)
 
 const MISSING_IMAGE = 'appview-firehose/no-such-image:never'
 
@@ -54,8 +56,8 @@ describe('provider choice without a usable Redis image', () => {
   })
 })
 
-const teardownTitle = 'Redis containers are removed in teardown (Ryuk is disabled)'
-describe.skipIf(imageMissing !== null)(imageMissing === null ? teardownTitle : `${teardownTitle} (skipped: ${imageMissing})`, () => {
+describe('Redis containers are removed in teardown (Ryuk is disabled)', () => {
+  skipAllTests(noContainer)
   /** Ids of the harness' Redis containers on data dir `dir`, running or not (a stopped one lists no ports). */
   async function containersOn(dir: string): Promise<string[]> {
     const runtime = await containerRuntime()

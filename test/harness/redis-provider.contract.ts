@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, type TestContext } from 'vitest'
 import { RedisCannotKillError, startRedis, type RedisHandle, type RedisKind } from '../../harness/redis/index.js'
 import { redisCommand } from '../../harness/redis/redis-cli.js'
+import { skipAllTests, skipTest } from '../support/skip.js'
 
 /**
  * The one contract every Redis provider meets. Each implementation's test file calls this;
- * `skipReason` (non-null) skips the whole suite with the reason in its name, e.g. no
- * container runtime.
+ * `skipReason` (non-null) skips every test with that reason, e.g. no container runtime.
  */
 export function redisProviderContract(kind: RedisKind, skipReason: string | null): void {
-  const title = skipReason === null ? `Redis provider contract: ${kind}` : `Redis provider contract: ${kind} (skipped: ${skipReason})`
-  describe.skipIf(skipReason !== null)(title, () => {
+  describe(`Redis provider contract: ${kind}`, () => {
+    skipAllTests(skipReason)
     const handles: RedisHandle[] = []
     const keys: { handle: RedisHandle; key: string }[] = []
     const start = async (options: Parameters<typeof startRedis>[0] = {}): Promise<RedisHandle> => {
@@ -24,6 +24,11 @@ export function redisProviderContract(kind: RedisKind, skipReason: string | null
       const name = `harness-contract:${kind}:${randomBytes(6).toString('hex')}`
       keys.push({ handle, key: name })
       return name
+    }
+
+    /** Kill, restart, passwords and stop are for servers the harness started, not an external one. */
+    const ownedOnly = (context: TestContext): void => {
+      if (kind === 'external') skipTest(context, 'external Redis: the harness does not own it (no kill, restart, password or stop)')
     }
 
     afterEach(async () => {
@@ -49,7 +54,8 @@ export function redisProviderContract(kind: RedisKind, skipReason: string | null
       await expect(redis.cli('NOSUCHCOMMAND')).rejects.toThrow(/unknown command/i)
     })
 
-    it.skipIf(kind === 'external')('keeps writes across kill + restart with aof-always (same port)', async () => {
+    it('keeps writes across kill + restart with aof-always (same port)', async (context) => {
+      ownedOnly(context)
       const redis = await start({ persistence: 'aof-always' })
       const before = redis.url
       const name = key(redis)
@@ -61,7 +67,8 @@ export function redisProviderContract(kind: RedisKind, skipReason: string | null
       expect(await redis.cli('XLEN', name)).toBe('50')
     })
 
-    it.skipIf(kind === 'external')('loses unsynced writes on kill with persistence none, and can move to a new port', async () => {
+    it('loses unsynced writes on kill with persistence none, and can move to a new port', async (context) => {
+      ownedOnly(context)
       const redis = await start({ persistence: 'none' })
       const before = redis.url
       const name = key(redis)
@@ -73,7 +80,8 @@ export function redisProviderContract(kind: RedisKind, skipReason: string | null
       expect(await redis.cli('EXISTS', name)).toBe('0')
     })
 
-    it.skipIf(kind === 'external')('requires the password when one is set', async () => {
+    it('requires the password when one is set', async (context) => {
+      ownedOnly(context)
       const password = randomBytes(8).toString('hex')
       const redis = await start({ password })
       expect(new URL(redis.url).password).toBe(password)
@@ -83,7 +91,8 @@ export function redisProviderContract(kind: RedisKind, skipReason: string | null
       await expect(redisCommand(withoutPassword.toString(), ['PING'])).rejects.toThrow(/NOAUTH|auth/i)
     })
 
-    it.skipIf(kind !== 'external')('refuses kill and restart with a named error (scenario must be skipped)', async () => {
+    it('refuses kill and restart with a named error (scenario must be skipped)', async (context) => {
+      if (kind !== 'external') skipTest(context, 'only an external Redis refuses kill and restart')
       const redis = await start()
       expect(redis.canKill).toBe(false)
       await expect(redis.kill()).rejects.toBeInstanceOf(RedisCannotKillError)
@@ -91,7 +100,8 @@ export function redisProviderContract(kind: RedisKind, skipReason: string | null
       expect(await redis.cli('PING')).toBe('PONG') // still up
     })
 
-    it.skipIf(kind === 'external')('stop() shuts the server down, removes its data and is idempotent', async () => {
+    it('stop() shuts the server down, removes its data and is idempotent', async (context) => {
+      ownedOnly(context)
       const redis = await start({ persistence: 'aof-always' })
       expect(redis.canKill).toBe(true)
       await redis.cli('SET', 'k', 'v')

@@ -130,7 +130,13 @@ describe('the packed tarball', () => {
   })
 
   it('holds dist (no bench, doc generator, maps or build state), the user docs, README, LICENSE and the demo fixture: no tests, CI, sources or bench results', () => {
-    const allowed = [/^(package\.json|README\.md|LICENSE)$/, /^dist\/(?!bench\/|cli\/docs\/).+(?<!\.d)\.js$/, /^dist\/(?!bench\/|cli\/docs\/).+\.d\.ts$/, /^docs\/[^/]+\.(md|json)$/, /^fixtures\/(README\.md|generated\.fixture\.gz)$/]
+    const allowed = [
+      /^(package\.json|README\.md|LICENSE)$/,
+      /^dist\/(?!bench\/|cli\/docs\/).+(?<!\.d)\.js$/,
+      /^dist\/(?!bench\/|cli\/docs\/).+\.d\.ts$/,
+      /^docs\/[^/]+\.(md|json)$/,
+      /^fixtures\/(README\.md|generated\.fixture\.gz)$/,
+    ]
     expect(files.filter((path) => !allowed.some((pattern) => pattern.test(path)))).toEqual([])
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'docs/consumer.md', 'fixtures/generated.fixture.gz', ...entryFiles(pkg)]))
   })

@@ -5,7 +5,7 @@
 export { FirehoseConsumer, type ConsumerStats, type EventHandler } from './consumer/consumer.js'
 export { CONSUMER_DEFAULTS, type ConsumerOptions, type ShardChoice } from './consumer/options.js'
 export type { RedisConnection } from './consumer/redis-client.js'
-export type { AccountData, CommitData, IdentityData, StreamEvent, StreamEventType, SyncData } from './consumer/events.js'
+export type { AccountData, CommitData, EntryFormat, IdentityData, StreamEvent, StreamEventType, SyncData } from './consumer/events.js'
 export type { DeadLetterReason } from './consumer/dead-letter.js'
 export { ConsumerError, ConsumerErrorCode } from './consumer/errors.js'
 export { createLegacyQueue, type LegacyQueue, type LegacyQueueEvent } from './consumer/legacy-queue.js'

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs docker-compose.test.yml for real, once, bounded: builds the runtime image (offline, on the
-# local base images, from what `npm ci` made), runs the stack until the runner has verified the
-# ingestor's stream, then removes it (down -v). The scenarios run on the host in `npm test`.
+# Runs the production example (examples/docker-compose.yml) with docker-compose.test.yml on top,
+# for real, once, bounded: builds the runtime image (offline, on the local base images, from what
+# `npm ci` made), runs the stack until the runner has verified the firehose service's stream,
+# then removes it (down -v). The scenarios run on the host in `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COMPOSE_TIMEOUT_SECONDS=${COMPOSE_TIMEOUT_SECONDS:-300}
-compose=(docker-compose -p appview-firehose-ci -f docker-compose.test.yml)
+compose=(docker-compose --project-directory . -p appview-firehose-ci -f examples/docker-compose.yml -f docker-compose.test.yml)
 log=$(mktemp)
 trap '"${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true; rm -f "$log"' EXIT
 

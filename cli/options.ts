@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option } from 'commander'
 import { quoteValue, redactText } from '../common/logger.js'
 import { RedisConfigError } from '../ingestor/errors.js'
 import { redisTarget } from '../ingestor/redis-target.js'
-import { duplicateRelay } from '../ingestor/relay-failover.js'
+import { duplicateRelay } from '../ingestor/relay-endpoints.js'
 
 /**
  * Every option's parsing and validation lives here, so each rule is written once.

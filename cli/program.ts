@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { redactUsageError } from './options.js'
+import { registerCompare } from './commands/compare.js'
 import { registerDemo } from './commands/demo.js'
 import { registerFixture } from './commands/fixture.js'
 import { registerIngest } from './commands/ingest.js'
@@ -26,6 +27,6 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (message, write) => write(`${redactUsageError(message.trimEnd())} (see --help)\n`) })
     .exitOverride()
   // Each command lives in its own file under cli/commands/.
-  for (const register of [registerVerify, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerFixture, registerLoadtest]) register(program)
+  for (const register of [registerVerify, registerCompare, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerFixture, registerLoadtest]) register(program)
   return program
 }

@@ -6,10 +6,20 @@ export type IdentityData = Omit<IdentityEvent, 'type'>
 export type AccountData = Omit<AccountEvent, 'type'>
 export type SyncData = Omit<SyncEvent, 'type'>
 
+/**
+ * Who wrote the entry: `firehose`, this ingestor (every field of the contract, records and CIDs
+ * included); `legacy`, the consumer it replaces (docs/migration.md): commit data only
+ * `{repo, ops: [{action, path}]}` (no rev, commit, time, cid or record), identity `{did, handle}`,
+ * account `{did, active}`. A stream being migrated holds both, in seq order. Told apart by `time`,
+ * which every entry of ours carries and no legacy entry does.
+ */
+export type EntryFormat = 'firehose' | 'legacy'
+
 interface Delivery {
   /** The stream entry ID: what ack() takes. */
   messageId: string
   seq: number
+  format: EntryFormat
   /** Times Redis has delivered this entry, this delivery included (1 on a first read). */
   deliveries: number
 }
@@ -48,7 +58,8 @@ export function parseEntry(messageId: string, fields: readonly string[], deliver
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return malformed('data is not a JSON object')
   const required = REQUIRED[type as StreamEventType]
   if (!required.is((data as Record<string, unknown>)[required.key])) return malformed(`${type} data has no valid \`${required.key}\``)
-  return { kind: 'event', event: { type, data, seq, messageId, deliveries } as StreamEvent }
+  const format: EntryFormat = typeof (data as Record<string, unknown>).time === 'string' ? 'firehose' : 'legacy'
+  return { kind: 'event', event: { type, data, seq, format, messageId, deliveries } as StreamEvent }
 }
 
 function field(fields: readonly string[], name: string): string | undefined {

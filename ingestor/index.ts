@@ -7,7 +7,8 @@ import { CrashPoints } from './crash-points.js'
 import { createDecoder } from './decoder.js'
 import type { HealthServer } from './health.js'
 import { Lease } from './lease.js'
-import { resolveOptions, type IngestorOptions } from './options.js'
+import { resolveOptions, type IngestorOptions, type ResolvedOptions } from './options.js'
+import { logTakeover, planTakeover, type TakeoverPlan } from './takeover.js'
 import { Pipeline } from './pipeline.js'
 import { redisConfigError } from './redis-connection.js'
 import { RelayFailover } from './relay-failover.js'
@@ -230,10 +231,14 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
         state = 'starting'
       }
       const uses = { cursorKeyBases: options.relays.map((relay) => relay.cursorKey), probes: options.healthPort !== null, leaseKey: options.ha ? options.leaseKey : null }
-      const storedRaw = await startupRead(sink, uses, () => state !== 'starting', logger, options.redisBackoff, options.cursorKey)
+      const read = await startupRead(sink, uses, () => state !== 'starting', logger, options)
       // Stopped while waiting for Redis (or, HA, the lease was lost meanwhile).
-      if (storedRaw === null || state !== 'starting') return
-      const finished = pipeline.start(storedRaw)
+      if (read === null || state !== 'starting') return
+      if (read.takeover !== null) {
+        logTakeover(logger, read.takeover, lowestCursor(parseStoredCursors(read.storedRaw, sink.cursorKeys(options.cursorKey))), options.legacyCursorKey!)
+        pipeline.counters.takeoverSkipped = read.takeover.skippedEntries
+      }
+      const finished = pipeline.start(read.storedRaw, read.takeover?.start ?? null)
       state = 'running'
       relays.start()
       finished.catch((err: unknown) => void stop('fatal', err))
@@ -247,7 +252,8 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
 
 /**
  * Waits for Redis (retrying forever: never exit on a Redis outage), checks that it can do the
- * work (redis-preflight.ts), prepares it and reads the cursors (index = shard); null if stopped
+ * work (redis-preflight.ts), prepares it and reads the cursors (index = shard) and, with
+ * --legacy-cursor-key and no --cursor, where the takeover starts (takeover.ts); null if stopped
  * meanwhile. Configuration errors (redis-connection.ts, refusal.ts) are thrown.
  */
 async function startupRead(
@@ -255,9 +261,9 @@ async function startupRead(
   uses: Parameters<RedisSink['preflight']>[0],
   cancelled: () => boolean,
   logger: Logger,
-  backoff: { initialMs: number; maxMs: number },
-  cursorKey: string,
-): Promise<string[] | null> {
+  options: Pick<ResolvedOptions, 'redisBackoff' | 'cursorKey' | 'stream' | 'legacyCursorKey' | 'startCursor'>,
+): Promise<{ storedRaw: string[]; takeover: TakeoverPlan | null } | null> {
+  const backoff = options.redisBackoff
   for (let attempt = 0; !cancelled(); attempt++) {
     try {
       // Wakes up now and then to see whether the run was stopped; the timer never holds the process.
@@ -265,8 +271,10 @@ async function startupRead(
       if (!sink.isReady) continue
       await sink.preflight(uses)
       // After the checks (XGROUP CREATE MKSTREAM writes); the rest in one round trip's time.
-      const [, , cursors] = await Promise.all([sink.ensureGroup(), sink.loadScript(), sink.readCursors(cursorKey)])
-      return cursors
+      const [, , storedRaw] = await Promise.all([sink.ensureGroup(), sink.loadScript(), sink.readCursors(options.cursorKey)])
+      const stored = lowestCursor(parseStoredCursors(storedRaw, sink.cursorKeys(options.cursorKey)))
+      const takeover = options.legacyCursorKey === null || options.startCursor !== null ? null : await planTakeover(sink.redis, options.stream, options.legacyCursorKey, stored)
+      return { storedRaw, takeover }
     } catch (err) {
       const fatal = redisConfigError(err)
       if (fatal !== null) throw fatal

@@ -6,7 +6,7 @@ import { IngestorError, IngestorErrorCode } from './errors.js'
 import { eventFilterSpec, type EventFilterSpec, type EventType } from './event-filter.js'
 import type { RedisTlsOptions } from './redis-target.js'
 import type { TrimMode } from './redis-sink.js'
-import { duplicateRelay, relayEndpoints, type RelayEndpoint } from './relay-failover.js'
+import { duplicateRelay, relayEndpoints, type RelayEndpoint } from './relay-endpoints.js'
 
 export type FutureCursorPolicy = 'live' | 'exit'
 
@@ -100,6 +100,14 @@ export interface IngestorOptions {
   redisTls?: RedisTlsOptions
   /** While Redis is down, a "still down" warning this often. Default 30_000. */
   redisDownLogIntervalMs?: number
+  /**
+   * The cursor key of the consumer this ingestor replaces (docs/migration.md), e.g.
+   * `firehose:python_cursor`: at start it is taken over (when `cursorKey` holds nothing, and
+   * past any entries that consumer wrote after it: takeover.ts), and every write keeps it equal
+   * to our cursor, in the same atomic script, so that consumer can be restarted where we stopped
+   * (rollback). One stream, one Redis server, one relay: the legacy consumer's layout. Default null.
+   */
+  legacyCursorKey?: string | null
   /** Leader election (docs/ingestor.md, "High availability"): write only while holding a lease in Redis, else wait as a standby. Default false. */
   ha?: boolean
   /** The lease's key. Default `<cursorKey>:lease`. */
@@ -223,6 +231,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     verifyWorkers: options.verifyWorkers ?? INGESTOR_DEFAULTS.verifyWorkers,
     ha: options.ha ?? false,
     leaseKey: options.leaseKey ?? `${cursorKey}:lease`,
+    legacyCursorKey: options.legacyCursorKey ?? null,
     leaseTtlMs: options.leaseTtlMs ?? INGESTOR_DEFAULTS.leaseTtlMs,
     shards: options.shards ?? INGESTOR_DEFAULTS.shards,
     redisCluster: options.redisCluster ?? false,
@@ -265,6 +274,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('failoverAfter', resolved.failoverAfter, 1)
   checkInteger('primaryProbeIntervalMs', resolved.primaryProbeIntervalMs, 1)
   // Every relay's cursor key counts (relay failover names them `<cursorKey>:<host[:port]>`).
+  checkLegacyCursorKey(resolved)
   if ([resolved.stream, resolved.deadLetterStream, ...resolved.relays.map((relay) => relay.cursorKey)].includes(resolved.leaseKey)) {
     invalid('leaseKey', resolved.leaseKey, 'must differ from the stream and cursor keys')
   }
@@ -289,6 +299,16 @@ function relayList(options: IngestorOptions): string[] {
   const twice = duplicateRelay(urls)
   if (twice !== null) invalid('relayUrls', urls, `name relay ${twice} twice (each relay's cursor key is named after its host[:port])`)
   return urls
+}
+
+/** The legacy consumer wrote one stream on one server from one relay: takeover and rollback only make sense there. */
+function checkLegacyCursorKey(resolved: ResolvedOptions): void {
+  const key = resolved.legacyCursorKey
+  if (key === null) return
+  if (key === '') invalid('legacyCursorKey', key, 'must not be empty')
+  if ([resolved.stream, resolved.deadLetterStream, resolved.leaseKey].includes(key)) invalid('legacyCursorKey', key, 'must differ from the stream, dead-letter and lease keys')
+  if (resolved.shards > 1 || resolved.redisCluster) invalid('legacyCursorKey', key, "needs one stream on one Redis server (no --shards, no --redis-cluster): the legacy consumer's layout")
+  if (resolved.relays.length > 1) invalid('legacyCursorKey', key, 'needs a single relay (the legacy consumer read one): add fallback relays once the legacy consumer is retired')
 }
 
 function checkInteger(option: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {

@@ -162,15 +162,16 @@ export class Pipeline {
   }
 
   /**
-   * Starts from the stored cursors (raw strings from Redis, index = shard) or the --cursor
-   * override; resolves when drained. With shards the relay resumes from the lowest shard cursor
+   * Starts from the stored cursors (raw strings from Redis, index = shard), the --cursor
+   * override or a takeover's start (--legacy-cursor-key); resolves when drained. With shards the relay resumes from the lowest shard cursor
    * and each shard skips what it has (shardFloors).
    */
-  start(storedRaw: readonly string[]): Promise<void> {
+  start(storedRaw: readonly string[], takeoverStart: number | null = null): Promise<void> {
     this.believed = [...storedRaw]
     const stored = parseStoredCursors(storedRaw, this.shardCursorKeys)
     this.checkStartCursor(stored)
-    const start = this.options.startCursor
+    // A takeover (takeover.ts) only ever starts at or past the stored cursor: no conflict to check.
+    const start = this.options.startCursor ?? takeoverStart
     this.shardFloors = start === null ? stored : stored.map(() => start)
     this.tracker.reset(start ?? lowestCursor(stored))
     this.startPosition = this.tracker.position

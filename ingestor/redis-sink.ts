@@ -70,6 +70,8 @@ export interface SinkKeys {
   shards?: number
   /** `redisUrl` is a seed node of a Redis Cluster. Default false. */
   redisCluster?: boolean
+  /** The legacy consumer's cursor key, set with the cursor of `cursorKey` in every write (write-script.ts KEYS[4]). Default none. */
+  legacyCursorKey?: string | null
 }
 
 /** The keys one shard's writes touch besides its cursor: all in one hash slot. */
@@ -213,7 +215,12 @@ export class RedisSink {
    * `cursorKeyBases`: every relay's cursor key; `probes`: the health server's reads; `leaseKey`: with --ha.
    */
   async preflight(uses: { cursorKeyBases: readonly string[]; probes: boolean; leaseKey: string | null }): Promise<void> {
-    const shards = this.shardKeys.map((keys, shard) => ({ ...keys, cursorKeys: uses.cursorKeyBases.map((base) => this.cursorKeys(base)[shard]!) }))
+    const legacy = this.keys.legacyCursorKey ?? null
+    const shards = this.shardKeys.map((keys, shard) => {
+      const cursorKeys = uses.cursorKeyBases.map((base) => this.cursorKeys(base)[shard]!)
+      // The legacy key is a cursor too (one shard only: options.ts).
+      return { ...keys, cursorKeys: shard === 0 && legacy !== null && !cursorKeys.includes(legacy) ? [...cursorKeys, legacy] : cursorKeys }
+    })
     await preflight(this.redis, preflightCalls({ shards, group: this.keys.group, safeTrim: this.keys.maxLen !== null && this.keys.trim === 'safe', probes: uses.probes, leaseKey: uses.leaseKey }))
   }
 
@@ -249,10 +256,11 @@ export class RedisSink {
   async write(batch: WriteBatch): Promise<WriteOutcome> {
     const shard = batch.shard ?? 0
     const keys = this.shardKeys[shard]!
+    const cursorKey = batch.cursorKey ?? this.cursorKeys(this.keys.cursorKey)[shard]!
+    const legacy = this.legacyCursorKeyFor(cursorKey)
+    const scriptKeys = [keys.stream, cursorKey, keys.deadLetterStream, ...(legacy === null ? [] : [legacy])]
     const args: (string | Buffer)[] = [
-      keys.stream,
-      batch.cursorKey ?? this.cursorKeys(this.keys.cursorKey)[shard]!,
-      keys.deadLetterStream,
+      ...scriptKeys,
       batch.expected,
       batch.next,
       String(this.keys.maxLen ?? 0),
@@ -263,7 +271,7 @@ export class RedisSink {
     ]
     for (const entry of batch.entries) pushEntryFields(args, entry)
     for (const dead of batch.dead) args.push(...deadLetterFields(dead))
-    const reply = (await runLuaScript(this.redis, WRITE_BATCH, 3, args).catch((err: unknown) => {
+    const reply = (await runLuaScript(this.redis, WRITE_BATCH, scriptKeys.length, args).catch((err: unknown) => {
       // e.g. NOPERM for a declared key, before the script ran: a refusal like the script's own.
       throw redisConfigError(err, this.db) ?? err
     })) as unknown[]
@@ -282,6 +290,15 @@ export class RedisSink {
       default:
         throw new IngestorError(IngestorErrorCode.BadScriptArguments, `the write script refused its arguments (${String(value)}); nothing was written`, { reason: value })
     }
+  }
+
+  /**
+   * The legacy cursor key a write against `cursorKey` also sets: only the primary relay's writes
+   * (the legacy consumer read that relay; one shard: options.ts), and not when it is that key itself.
+   */
+  private legacyCursorKeyFor(cursorKey: string): string | null {
+    const legacy = this.keys.legacyCursorKey ?? null
+    return legacy !== null && cursorKey === this.keys.cursorKey && legacy !== cursorKey ? legacy : null
   }
 
   /** Safe trim of one shard's stream alone (trim-script.ts); meaningful only with a max length. */

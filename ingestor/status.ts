@@ -17,6 +17,8 @@ export interface IngestorCounters {
   skippedRepeat: number
   /** seq more than one above the previous (gaps are legal upstream; counted for visibility). */
   seqJumps: number
+  /** --legacy-cursor-key: entries the legacy consumer wrote past its stored cursor, found at start and not written again (takeover.ts). */
+  takeoverSkipped: number
   /** Malformed frames whose seq jumped ahead (or came first): dead-lettered without moving the position, since their seq cannot be trusted. */
   untrustedSeqs: number
   /** Frames with an unknown or deprecated `t` (not published). */
@@ -72,6 +74,7 @@ export function emptyCounters(): IngestorCounters {
     skippedRepeat: 0,
     seqJumps: 0,
     untrustedSeqs: 0,
+    takeoverSkipped: 0,
     unknownTypes: 0,
     filteredEvents: 0,
     filteredOps: 0,

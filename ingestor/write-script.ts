@@ -15,7 +15,8 @@ import { SAFE_TRIM_LUA } from './trim-script.js'
  * An OOM refusal can only hit the first write command (Redis lets a script that has written
  * finish), so it writes nothing either. docs/invariants.md I21.
  *
- * KEYS: 1 stream, 2 cursor key, 3 dead-letter stream
+ * KEYS: 1 stream, 2 cursor key, 3 dead-letter stream, 4 (optional) the legacy consumer's cursor
+ *       key, set to the new cursor with ours (--legacy-cursor-key: rollback, docs/migration.md)
  * ARGV: 1 expected cursor ('' = no key), 2 new cursor, 3 stream max length (0 = none),
  *       4 trim mode ('safe' | 'unsafe'), 5 '1' when the cursor may go lower (a new relay seq
  *       space or a forced --cursor; otherwise a lower cursor is refused), 6 dead-letter MAXLEN,
@@ -51,6 +52,12 @@ local commands = {
   {'XADD', KEYS[1], 'MAXLEN', '~', '1', '*', 'type', 't'},
   {'XADD', KEYS[3], 'MAXLEN', '~', '1', '*', 'seq', 's'},
 }
+local types = {{KEYS[1], 'stream'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'}}
+if KEYS[4] then
+  table.insert(commands, {'TYPE', KEYS[4]})
+  table.insert(commands, {'SET', KEYS[4], '0'})
+  table.insert(types, {KEYS[4], 'string'})
+end
 if safe then
   for _, command in ipairs({{'XLEN', KEYS[1]}, {'XINFO', 'GROUPS', KEYS[1]}, {'XPENDING', KEYS[1], 'g'}, {'XTRIM', KEYS[1], 'MAXLEN', '=', '1'}, {'XRANGE', KEYS[1], '-', '+', 'COUNT', '1'}}) do
     table.insert(commands, command)
@@ -58,7 +65,7 @@ if safe then
 end
 local refused = denied(commands)
 if refused then return {5, refused} end
-for _, check in ipairs({{KEYS[1], 'stream'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'}}) do
+for _, check in ipairs(types) do
   local actual = wrong_type(check[1], check[2])
   if actual then return {4, check[1], actual, check[2]} end
 end
@@ -86,6 +93,9 @@ while i <= #ARGV do
   i = i + 6
 end
 if safe and n > 0 then safe_trim(KEYS[1], maxLen) end
-if ARGV[2] ~= ARGV[1] then redis.call('SET', KEYS[2], ARGV[2]) end
+if ARGV[2] ~= ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2])
+  if KEYS[4] then redis.call('SET', KEYS[4], ARGV[2]) end
+end
 return {1, last}
 `)

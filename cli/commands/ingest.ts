@@ -55,6 +55,7 @@ interface IngestFlags {
   leaseTtl: number
   shards: number
   redisCluster?: boolean
+  legacyCursorKey?: string
 }
 
 /**
@@ -76,9 +77,17 @@ function failed(err: unknown): ExitCode {
     process.stderr.write(`firehose ingest: ${redactText(message)} [${err.code}]\n`)
     return ExitCode.Config
   }
-  // --cursor against a different stored cursor: an operator decision, nothing was done.
+  // --cursor against a different stored cursor (an operator decision), or options the library
+  // refuses together (resolveOptions): nothing was done.
   if (err instanceof IngestorError && err.code === IngestorErrorCode.CursorConflict) {
     process.stderr.write(`firehose ingest: ${redactText(message)}\n`)
+    return ExitCode.Usage
+  }
+  if (err instanceof IngestorError && err.code === IngestorErrorCode.InvalidOption) {
+    // The library names its option (legacyCursorKey); the user typed the flag (--legacy-cursor-key).
+    const option = String(err.fields.option)
+    const flag = `--${option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`
+    process.stderr.write(`firehose ingest: ${redactText(message.startsWith(`${option} `) ? `${flag} ${message.slice(option.length + 1)}` : message)}\n`)
     return ExitCode.Usage
   }
   process.stderr.write(`firehose ingest: ${redactText(message)}\n`)
@@ -128,6 +137,14 @@ export function registerIngest(program: Command): void {
     )
     .addOption(option('--stream <key>', 'stream key (dead letters go to <key>:dead)', LEGACY_ENV.stream, nonEmpty, INGESTOR_DEFAULTS.stream))
     .addOption(option('--cursor-key <key>', 'Redis key holding the cursor', LEGACY_ENV.cursorKey, nonEmpty, INGESTOR_DEFAULTS.cursorKey))
+    .addOption(
+      option(
+        '--legacy-cursor-key <key>',
+        'cursor key of the consumer this replaces (e.g. firehose:python_cursor): taken over at the first start (past the entries it wrote after it), then kept equal to ours in every write so it can be restarted where we stopped (docs/migration.md)',
+        'FIREHOSE_LEGACY_CURSOR_KEY',
+        nonEmpty,
+      ),
+    )
     .addOption(option('--cursor <seq>', 'start from this seq instead of the stored cursor', 'FIREHOSE_CURSOR', integer(0)))
     .addOption(option('--force-cursor', 'let --cursor override a different stored cursor (writes events again, or skips them)', 'FIREHOSE_FORCE_CURSOR'))
     .addOption(option('--max-len <n>', 'keep the stream at about n entries; 0 = never trim', LEGACY_ENV.maxLen, integer(0)))
@@ -268,6 +285,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       },
       stream: flags.stream,
       cursorKey: flags.cursorKey,
+      legacyCursorKey: flags.legacyCursorKey ?? null,
       startCursor: flags.cursor ?? null,
       forceCursor: flags.forceCursor === true,
       maxLen: flags.maxLen === undefined || flags.maxLen === 0 ? null : flags.maxLen,
@@ -302,7 +320,8 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       logger,
     })
   } catch (err) {
-    logger.error({ err }, 'ingestor could not start')
+    // A refused option is a usage error: its one line says it all.
+    if (!(err instanceof IngestorError && err.code === IngestorErrorCode.InvalidOption)) logger.error({ err }, 'ingestor could not start')
     return failed(err)
   }
   if (signals > 0) void handle.stop()

@@ -98,6 +98,17 @@ describe('consumer options', () => {
 })
 
 describe('parseEntry on the entries the ingestor writes', () => {
+  it("tells the legacy consumer's entries (no `time`, no records) from ours: format 'legacy', delivered, not malformed", () => {
+    const commit = parseEntry('1-0', ['type', 'commit', 'data', JSON.stringify({ repo: 'did:plc:a', ops: [{ action: 'create', path: 'app.bsky.feed.post/3k' }] }), 'seq', '7'], 1)
+    expect(commit).toEqual({ kind: 'event', event: { type: 'commit', seq: 7, format: 'legacy', data: { repo: 'did:plc:a', ops: [{ action: 'create', path: 'app.bsky.feed.post/3k' }] }, messageId: '1-0', deliveries: 1 } })
+    for (const [type, data] of [
+      ['identity', { did: 'did:plc:a', handle: 'a.test' }],
+      ['account', { did: 'did:plc:a', active: true }],
+    ] as const) {
+      expect(parseEntry('1-1', ['type', type, 'data', JSON.stringify(data), 'seq', '8'], 1)).toMatchObject({ kind: 'event', event: { type, format: 'legacy', data } })
+    }
+  })
+
   it('types every entry of the committed fixture, data equal to what was written', async () => {
     const reader = await openFixture(FIXTURE)
     const types = new Set<string>()
@@ -108,7 +119,7 @@ describe('parseEntry on the entries the ingestor writes', () => {
         if (!isSequenced(event)) continue
         const entry = toStreamEntry(event)
         const parsed = parseEntry(`1-${count}`, entryFields(entry), 1)
-        expect(parsed).toEqual({ kind: 'event', event: { type: entry.type, seq: entry.seq, data: JSON.parse(entry.data), messageId: `1-${count}`, deliveries: 1 } })
+        expect(parsed).toEqual({ kind: 'event', event: { type: entry.type, seq: entry.seq, data: JSON.parse(entry.data), format: 'firehose', messageId: `1-${count}`, deliveries: 1 } })
         types.add(entry.type)
         if (++count === 500) break
       }

@@ -1,16 +1,13 @@
-import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { DEFAULT_REDIS_IMAGE } from '../../harness/redis/index.js'
+import { runCli } from '../support/cli.js'
 
 // .ci/compose-test.sh runs these files for real; this checks, without Docker, that they agree
 // with each other, with the offline image builder and with the CLI as built (npm test builds first).
 const root = join(import.meta.dirname, '..', '..')
-const run = promisify(execFile)
 
 interface Service {
   image?: string
@@ -19,10 +16,30 @@ interface Service {
   entrypoint?: string[]
   environment?: Record<string, string>
   depends_on?: Record<string, { condition: string }>
-  healthcheck?: { test: string[] }
+  healthcheck?: { test?: string[] }
+  restart?: string
+  mem_limit?: string
+  stop_grace_period?: string
 }
 
-const compose = parse(readFileSync(join(root, 'docker-compose.test.yml'), 'utf8')) as { services: Record<string, Service> }
+type ComposeFile = { services: Record<string, Service> }
+const readCompose = (path: string): ComposeFile => parse(readFileSync(join(root, path), 'utf8')) as ComposeFile
+const example = readCompose('examples/docker-compose.yml')
+const testOverride = readCompose('docker-compose.test.yml')
+/** The two files as `docker-compose -f examples/docker-compose.yml -f docker-compose.test.yml` merges them: maps merged key by key, other values replaced. */
+const compose: ComposeFile = { services: {} }
+for (const name of new Set([...Object.keys(example.services), ...Object.keys(testOverride.services)])) {
+  const base = example.services[name] ?? {}
+  const over = testOverride.services[name] ?? {}
+  compose.services[name] = {
+    ...base,
+    ...over,
+    environment: { ...base.environment, ...over.environment },
+    depends_on: { ...base.depends_on, ...over.depends_on },
+    healthcheck: { ...base.healthcheck, ...over.healthcheck },
+  }
+}
+const composeScript = readFileSync(join(root, '.ci', 'compose-test.sh'), 'utf8')
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
 const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)\s+AS\s+(\S+)/gm)].map((m) => ({ image: m[1]!, name: m[2]! }))
 const imageBuilder = readFileSync(join(root, 'docker', 'build-local-images.sh'), 'utf8')
@@ -32,9 +49,16 @@ function defaultOf(text: string, name: string): string | undefined {
   return new RegExp(`\\$\\{${name}:-([^}]+)\\}`).exec(text)?.[1]
 }
 
+/** `firehose <command> --help`, in this process's environment; an exit other than 0 fails the test. */
+async function helpOf(command: string): Promise<string> {
+  const { code, signal, stdout, stderr } = await runCli([command, '--help'], { env: process.env })
+  if (code !== 0) throw new Error(`firehose ${command} --help: exit ${code ?? signal}: ${stderr}`)
+  return stdout
+}
+
 /** The long flags `firehose <command> --help` lists. */
 async function flagsOf(command: string): Promise<Set<string>> {
-  const { stdout } = await run(process.execPath, [cliEntryPoint(), command, '--help'])
+  const stdout = await helpOf(command)
   return new Set([...stdout.matchAll(/(--[a-z][a-z-]*)/g)].map((m) => m[1]!))
 }
 
@@ -81,22 +105,50 @@ describe('Dockerfile', () => {
     }
   })
 
-  it('the health port it probes is the one the ingestor is told to serve', async () => {
+  it.concurrent('the health port it probes is the one the ingestor is told to serve', async ({ expect }) => {
     expect(dockerfile).toMatch(/FIREHOSE_HEALTH_PORT=8080/)
     expect(await flagsOf('ingest')).toContain('--health-port')
   })
 
-  it('sets the health host to 0.0.0.0 explicitly: the CLI listens on 127.0.0.1 unless told otherwise', async () => {
+  it.concurrent('sets the health host to 0.0.0.0 explicitly: the CLI listens on 127.0.0.1 unless told otherwise', async ({ expect }) => {
     const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'))
     expect(runtime).toMatch(/^\s*FIREHOSE_HEALTH_HOST=0\.0\.0\.0\s*$/m)
-    const { stdout } = await run(process.execPath, [cliEntryPoint(), 'ingest', '--help'])
+    const stdout = await helpOf('ingest')
     expect(stdout.replace(/\s+/g, ' ')).toMatch(/--health-host <address> .*\(default: "127\.0\.0\.1", env: FIREHOSE_HEALTH_HOST\)/)
   })
 })
 
-describe('docker-compose.test.yml', () => {
-  it('has redis (the offline local image by default, the one the harness runs) with AOF on, replay, ingestor and runner', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['ingestor', 'redis', 'replay', 'runner'])
+describe('examples/docker-compose.yml: the production service to copy', () => {
+  const firehose = example.services.firehose!
+
+  it.concurrent("runs the image as `ingest` on the legacy consumer's variables, each one the CLI reads", async ({ expect }) => {
+    expect(firehose.command).toEqual(['ingest'])
+    expect(firehose.environment).toMatchObject({ RELAY_URL: '${RELAY_URL:-wss://bsky.network}', REDIS_URL: 'redis://redis:6379', REDIS_STREAM_KEY: 'firehose:events' })
+    const help = (await helpOf('ingest')).replace(/\s+/g, ' ')
+    const commented = [...readFileSync(join(root, 'examples/docker-compose.yml'), 'utf8').matchAll(/^\s+# (FIREHOSE_[A-Z_]+):/gm)].map((m) => m[1]!)
+    expect(commented).toContain('FIREHOSE_LEGACY_CURSOR_KEY')
+    for (const variable of [...Object.keys(firehose.environment!), ...commented]) expect(help, variable).toContain(`env: ${variable}`)
+  })
+
+  it('serves health on 0.0.0.0 inside the container only, checks /ready, restarts, drains within its stop grace, and has a memory limit above the measured RSS', () => {
+    expect(firehose.environment).toMatchObject({ FIREHOSE_HEALTH_PORT: '8080', FIREHOSE_HEALTH_HOST: '0.0.0.0' })
+    expect(firehose.healthcheck!.test!.join(' ')).toContain('http://127.0.0.1:8080/ready')
+    expect(firehose.restart).toBe('unless-stopped')
+    // SIGTERM drains within 10 s (cli/commands/ingest.ts SHUTDOWN_GRACE_MS).
+    expect(Number(/^(\d+)s$/.exec(firehose.stop_grace_period ?? '')?.[1])).toBeGreaterThan(10)
+    // docs/performance.md: max RSS 150-175 MiB at full load.
+    expect(Number(/^(\d+)m$/.exec(firehose.mem_limit ?? '')?.[1])).toBeGreaterThanOrEqual(256)
+    expect(firehose.depends_on).toMatchObject({ redis: { condition: 'service_healthy' } })
+  })
+})
+
+describe('docker-compose.test.yml on top of the example (what CI runs)', () => {
+  it('is run by .ci/compose-test.sh on top of the example, from the repository root', () => {
+    expect(composeScript).toMatch(/docker-compose --project-directory \. -p \S+ -f examples\/docker-compose\.yml -f docker-compose\.test\.yml/)
+  })
+
+  it('has redis (the offline local image by default, the one the harness runs) with AOF on, replay, the firehose service and a runner', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['firehose', 'redis', 'replay', 'runner'])
     const redis = compose.services.redis!
     expect(redis.image).toBe(`\${REDIS_IMAGE:-${DEFAULT_REDIS_IMAGE}}`)
     expect(defaultOf(imageBuilder, 'HARNESS_REDIS_IMAGE')).toBe(DEFAULT_REDIS_IMAGE)
@@ -104,52 +156,41 @@ describe('docker-compose.test.yml', () => {
     expect(redis.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--protected-mode', 'no']))
   })
 
-  it('builds one image, the runtime stage, and runs ingestor, replay and runner from it', () => {
-    for (const name of ['ingestor', 'replay', 'runner']) expect(stageOf(compose.services[name]!), name).toBe('runtime')
+  it('builds one image, the runtime stage, and runs firehose, replay and runner from it', () => {
+    for (const name of ['firehose', 'replay', 'runner']) expect(stageOf(compose.services[name]!), name).toBe('runtime')
     expect(compose.services.replay!.build?.context).toBe('.')
     // The others run the image the replay service builds, so that image must exist first.
-    expect(compose.services.ingestor!.image).toBe(compose.services.replay!.image)
+    expect(compose.services.firehose!.image).toBe(compose.services.replay!.image)
     expect(compose.services.runner!.image).toBe(compose.services.replay!.image)
-    expect(compose.services.ingestor!.depends_on).toHaveProperty('replay')
+    expect(compose.services.firehose!.depends_on).toHaveProperty('replay')
   })
 
-  it('runs the ingestor and replay with flags the CLI has, against the compose services', async () => {
-    const ingest = compose.services.ingestor!.command!
-    expect(ingest[0]).toBe('ingest')
-    const ingestFlags = await flagsOf('ingest')
-    for (const flag of flagsUsed(ingest)) expect(ingestFlags, flag).toContain(flag)
-    expect(ingest[ingest.indexOf('--redis') + 1]).toBe('redis://redis:6379')
-    const replayPort = compose.services.replay!.command![compose.services.replay!.command!.indexOf('--port') + 1]
-    expect(ingest[ingest.indexOf('--relay') + 1]).toBe(`ws://replay:${replayPort}`)
-
+  it.concurrent('points the firehose service at the replay service, and runs the replay with flags the CLI has', async ({ expect }) => {
     const replay = compose.services.replay!.command!
+    expect(compose.services.firehose!.environment!.RELAY_URL).toBe(`ws://replay:${replay[replay.indexOf('--port') + 1]}`)
+    expect(compose.services.firehose!.environment!.FIREHOSE_CURSOR).toBe('0')
     expect(replay[0]).toBe('replay')
     const replayFlags = await flagsOf('replay')
     for (const flag of flagsUsed(replay)) expect(replayFlags, flag).toContain(flag)
     expect(existsSync(join(root, replay[replay.length - 1]!))).toBe(true)
   })
 
-  it("verifies the compose ingestor's stream against the fixture the replay feeds it, waiting while it writes", async () => {
+  it.concurrent("verifies the firehose service's stream against the fixture the replay feeds it, waiting while it writes", async ({ expect }) => {
     const runner = compose.services.runner!
     const verify = runner.command!
     expect(verify[0]).toBe('verify')
     const verifyFlags = await flagsOf('verify')
     for (const flag of flagsUsed(verify)) expect(verifyFlags, flag).toContain(flag)
-    const ingest = compose.services.ingestor!.command!
+    const env = compose.services.firehose!.environment!
     const replay = compose.services.replay!.command!
-    expect(verify[verify.indexOf('--stream') + 1]).toBe(ingest[ingest.indexOf('--stream') + 1])
+    expect(verify[verify.indexOf('--stream') + 1]).toBe(env.REDIS_STREAM_KEY)
     expect(verify[verify.indexOf('--fixture') + 1]).toBe(replay[replay.length - 1])
-    expect(verify[verify.indexOf('--redis') + 1]).toBe(ingest[ingest.indexOf('--redis') + 1])
+    expect(verify[verify.indexOf('--redis') + 1]).toBe(env.REDIS_URL)
     expect(Number(verify[verify.indexOf('--wait') + 1])).toBeGreaterThan(0)
-    expect(runner.depends_on).toMatchObject({ ingestor: { condition: 'service_healthy' } })
+    expect(runner.depends_on).toMatchObject({ firehose: { condition: 'service_healthy' } })
   })
 
   it('gives every long-running service a healthcheck', () => {
-    for (const name of ['redis', 'replay']) expect(compose.services[name]!.healthcheck?.test.length, name).toBeGreaterThan(0)
-    // The ingestor's comes from the Dockerfile HEALTHCHECK (GET /health on --health-port 8080),
-    // on every interface, said explicitly (the CLI's default is 127.0.0.1).
-    const ingest = compose.services.ingestor!.command!
-    expect(ingest[ingest.indexOf('--health-port') + 1]).toBe('8080')
-    expect(ingest[ingest.indexOf('--health-host') + 1]).toBe('0.0.0.0')
+    for (const name of ['redis', 'replay', 'firehose']) expect(compose.services[name]!.healthcheck?.test?.length, name).toBeGreaterThan(0)
   })
 })

@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import { afterAll, beforeAll, describe, it } from 'vitest'
 import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import { FixtureWriter } from '../../protocol/fixture/index.js'
 import { encodeFrame } from '../../protocol/frame.js'
@@ -16,18 +13,7 @@ import { isSequenced, toStreamEntry } from '../../protocol/stream-entry.js'
 import { startReplay } from '../../replay/index.js'
 import { shardOfDid } from '../../protocol/shard.js'
 import { waitUntil } from '../../harness/wait.js'
-
-// Runs the built CLI (npm test builds first), as a user would.
-const run = promisify(execFile)
-async function firehose(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cliEntryPoint(), ...args], { env: { PATH: process.env.PATH ?? '', ...env } })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const failed = err as { code: number; stdout: string; stderr: string }
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
-  }
-}
+import { runCli } from '../support/cli.js'
 
 let redis: RedisHandle
 let dir: string
@@ -54,10 +40,11 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-describe('firehose verify', () => {
-  it('exits 0 and prints zero counts for a clean stream', async () => {
+// Each case has its own stream keys: concurrent, but for --wait, which counts the server's XRANGE calls.
+describe.concurrent('firehose verify', () => {
+  it('exits 0 and prints zero counts for a clean stream', async ({ expect }) => {
     await writeStream('clean', entries)
-    const result = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'clean'])
+    const result = await runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'clean'])
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/missing: +0\n/)
     expect(result.stdout).toMatch(/duplicated: +0\n/)
@@ -65,26 +52,26 @@ describe('firehose verify', () => {
     expect(result.stdout).not.toContain(':pw@') // password redacted
   })
 
-  it('--wait: checks again while entries arrive, and reports once none is missing (a writer still at work)', async () => {
+  it.sequential('--wait: checks again while entries arrive, and reports once none is missing (a writer still at work)', async ({ expect }) => {
     await writeStream('arriving', entries.slice(0, 5))
     const xranges = async (): Promise<number> => Number(/cmdstat_xrange:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0)
     const before = await xranges()
-    const verifying = firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'arriving', '--wait', '60'])
+    const verifying = runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'arriving', '--wait', '60'], { timeoutMs: 60_000 })
     // The rest arrives once verify has read the stream (found 15 missing): without --wait it would report them.
     await waitUntil(async () => (await xranges()) > before, { what: 'verify reading the stream', timeoutMs: 20_000 })
     await writeStream('arriving', entries.slice(5))
     const result = await verifying
     expect(result.code, result.stdout + result.stderr).toBe(0)
     expect(result.stdout).toMatch(/delivered: +20\n/)
-    const never = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'never-written', '--wait', '1'])
+    const never = await runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'never-written', '--wait', '1'])
     expect(never.code).toBe(1)
     expect(never.stdout).toContain('missing:      20')
   })
 
-  it('exits 1 and prints missing, duplicated, out-of-order and mismatched counts', async () => {
+  it('exits 1 and prints missing, duplicated, out-of-order and mismatched counts', async ({ expect }) => {
     const [a, b, c, ...rest] = entries
     await writeStream('broken', [b!, a!, a!, { ...c!, data: '{}' }, ...rest.slice(1)])
-    const result = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'broken'])
+    const result = await runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'broken'])
     expect(result.code).toBe(1)
     expect(result.stdout).toContain('missing:      1 (4)')
     expect(result.stdout).toContain('duplicated:   1 (1)')
@@ -93,14 +80,14 @@ describe('firehose verify', () => {
     expect(result.stdout).toMatch(/\nFAILED\n$/)
   })
 
-  it("--shards 3: checks each shard stream against its repos' events; an entry in the wrong shard fails both", async () => {
+  it("--shards 3: checks each shard stream against its repos' events; an entry in the wrong shard fails both", async ({ expect }) => {
     const shardOf = (entry: StreamEntry): number => shardOfDid((JSON.parse(entry.data) as { did: string }).did, 3)
     for (let shard = 0; shard < 3; shard++)
       await writeStream(
         `sharded:${shard}`,
         entries.filter((entry) => shardOf(entry) === shard),
       )
-    const ok = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'sharded', '--shards', '3'])
+    const ok = await runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'sharded', '--shards', '3'])
     expect(ok.code, ok.stdout).toBe(0)
     expect(ok.stdout.match(/^stream sharded:\d /gm)).toHaveLength(3)
     const moved = entries.find((entry) => shardOf(entry) === 0)!
@@ -110,7 +97,7 @@ describe('firehose verify', () => {
         entries.filter((entry) => (entry === moved ? 1 : shardOf(entry)) === shard),
       )
     }
-    const wrong = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'misplaced', '--json'], { FIREHOSE_SHARDS: '3' })
+    const wrong = await runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'misplaced', '--json'], { env: { FIREHOSE_SHARDS: '3' } })
     expect(wrong.code).toBe(1)
     const report = JSON.parse(wrong.stdout) as { ok: boolean; shards: { stream: string; lost: number[]; unexpected: number[] }[] }
     expect(report.ok).toBe(false)
@@ -121,14 +108,14 @@ describe('firehose verify', () => {
     ])
   })
 
-  it('takes REDIS_URL and REDIS_STREAM_KEY from the environment, and prints JSON with --json', async () => {
+  it('takes REDIS_URL and REDIS_STREAM_KEY from the environment, and prints JSON with --json', async ({ expect }) => {
     await writeStream('from-env', entries.slice(0, 19))
-    const result = await firehose(['verify', '--fixture', fixture, '--json'], { REDIS_URL: redis.url, REDIS_STREAM_KEY: 'from-env' })
+    const result = await runCli(['verify', '--fixture', fixture, '--json'], { env: { REDIS_URL: redis.url, REDIS_STREAM_KEY: 'from-env' } })
     expect(result.code).toBe(1)
     expect(JSON.parse(result.stdout)).toMatchObject({ stream: 'from-env', expected: 20, delivered: 19, lost: [20], ok: false })
   })
 
-  it('with --replay, does not expect the seqs a replay fault swallowed', async () => {
+  it('with --replay, does not expect the seqs a replay fault swallowed', async ({ expect }) => {
     const replay = await startReplay({ files: [fixture], start: 'first-client', faults: [{ kind: 'swallow', atFrame: 5, count: 2 }] })
     try {
       // A consumer that writes what it receives, as an ingestor would.
@@ -144,10 +131,10 @@ describe('firehose verify', () => {
       })
       socket.close()
       await writeStream('after-swallow', received)
-      const without = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'after-swallow'])
+      const without = await runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'after-swallow'])
       expect(without.code).toBe(1)
       expect(without.stdout).toContain('missing:      2 (6-7)')
-      const withReplay = await firehose(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'after-swallow', '--replay', replay.httpUrl])
+      const withReplay = await runCli(['verify', '--fixture', fixture, '--redis', redis.url, '--stream', 'after-swallow', '--replay', replay.httpUrl])
       expect(withReplay.stdout).toContain('lost to replay faults (not expected): 2 (6-7)')
       expect(withReplay.code).toBe(0)
     } finally {
@@ -155,12 +142,12 @@ describe('firehose verify', () => {
     }
   })
 
-  it('exits 2 on bad usage and 3 when Redis or the fixture cannot be read', async () => {
-    expect((await firehose(['verify'])).code).toBe(2)
-    expect((await firehose(['verify', '--fixture', fixture, '--redis', 'http://x'])).code).toBe(2)
-    const missing = await firehose(['verify', '--fixture', join(dir, 'none.fixture'), '--redis', redis.url])
+  it('exits 2 on bad usage and 3 when Redis or the fixture cannot be read', async ({ expect }) => {
+    expect((await runCli(['verify'])).code).toBe(2)
+    expect((await runCli(['verify', '--fixture', fixture, '--redis', 'http://x'])).code).toBe(2)
+    const missing = await runCli(['verify', '--fixture', join(dir, 'none.fixture'), '--redis', redis.url])
     expect(missing.code).toBe(3)
-    const down = await firehose(['verify', '--fixture', fixture, '--redis', 'redis://127.0.0.1:1'])
+    const down = await runCli(['verify', '--fixture', fixture, '--redis', 'redis://127.0.0.1:1'])
     expect(down.code).toBe(3)
     expect(down.stderr).toMatch(/^firehose verify: cannot read firehose:events from Redis at redis:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/)
   })

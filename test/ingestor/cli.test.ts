@@ -1,23 +1,19 @@
-import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { cliEntryPoint, IngestorProcess } from '../../harness/ingestor-process.js'
+import { IngestorProcess } from '../../harness/ingestor-process.js'
 import type { RedisHandle } from '../../harness/redis/index.js'
 import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { ReplayHandle } from '../../replay/index.js'
+import { runCli, startCli } from '../support/cli.js'
 import { expectIngestUsageError, readStream, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const FRAMES = 2000
 
-function runCli(args: string[], env: Record<string, string> = {}, timeout = 20_000): { status: number | null; stderr: string; stdout: string } {
-  const result = spawnSync(process.execPath, [cliEntryPoint(), ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout })
-  return { status: result.status, stderr: result.stderr, stdout: result.stdout }
-}
-
 describe('firehose ingest CLI', () => {
-  it.each([
+  // Option checks: each a CLI start that exits before connecting, sharing nothing: concurrent.
+  it.concurrent.for([
     [['--max-len', '-5'], /--max-len.*-5/],
     [['--redis', 'http://nope'], /--redis/],
     [['--relay', 'ftp://relay.example'], /--relay/],
@@ -25,16 +21,35 @@ describe('firehose ingest CLI', () => {
     [['--on-future-cursor', 'maybe'], /--on-future-cursor/],
     [['--bogus'], /unknown option '--bogus'/],
     [['--batch-size', '500', '--queue-size', '10'], /--queue-size \(10\) must be at least --batch-size/],
-  ])('rejects %j with exit 2 and a one-line reason, before connecting', (args, reason) => {
-    expectIngestUsageError(args, {}, reason)
+  ] as const)('rejects %j with exit 2 and a one-line reason, before connecting', async ([args, reason], { expect }) => {
+    await expectIngestUsageError(args, {}, reason, expect)
   })
 
-  it('rejects a bad legacy environment value and a bad FIREHOSE_CRASH_AT with exit 2', () => {
-    expect(runCli(['ingest'], { REDIS_MAX_STREAM_LEN: '-1' }).status).toBe(2)
-    const crash = runCli(['ingest'], { FIREHOSE_CRASH_AT: 'nowhere:1' })
-    expect(crash.status).toBe(2)
+  it.concurrent('rejects a bad legacy environment value and a bad FIREHOSE_CRASH_AT with exit 2', async ({ expect }) => {
+    expect((await runCli(['ingest'], { env: { REDIS_MAX_STREAM_LEN: '-1' } })).code).toBe(2)
+    const crash = await runCli(['ingest'], { env: { FIREHOSE_CRASH_AT: 'nowhere:1' } })
+    expect(crash.code).toBe(2)
     expect(crash.stderr).toMatch(/FIREHOSE_CRASH_AT/)
   })
+
+  // Its own redis-server and stream key: runs alongside the option checks.
+  it.concurrent(
+    'firehose demo: replays the committed fixture into a fresh stream key of the given Redis, checks it, exits 0',
+    async ({ expect }) => {
+      const redis = await startOwnRedis()
+      try {
+        const result = await runCli(['demo'], { env: { REDIS_URL: redis.url }, timeoutMs: 80_000 })
+        expect(result.stderr).toBe('')
+        expect(result.code).toBe(0)
+        expect(result.stdout).toMatch(/stream: +firehose:demo:\S+:events/)
+        expect(result.stdout).toMatch(/OK: every fixture event is in the stream exactly once, in order/)
+        expect(await redis.cli('KEYS', 'firehose:demo:*')).toBe('') // removed afterwards unless --keep
+      } finally {
+        await redis.stop()
+      }
+    },
+    90_000,
+  )
 
   describe('against a replay server and redis-server', () => {
     const temp = tempDir()
@@ -67,22 +82,21 @@ describe('firehose ingest CLI', () => {
       await relay.close()
       relay = await replay([fixture])
       await waitUntil(() => relay.status().finished, { what: 'the replay to publish everything', timeoutMs: 20_000 })
-      const child = spawn(process.execPath, [cliEntryPoint(), 'ingest', '--stream', keys.stream], {
+      const run = startCli(['ingest', '--stream', keys.stream], {
         env: {
-          PATH: process.env.PATH,
           RELAY_URL: new URL(relay.url).origin.replace('http', 'ws'), // no xrpc path: the CLI completes it
           REDIS_URL: redis.url,
           REDIS_STREAM_KEY: ignored.stream, // the --stream flag wins
           REDIS_CURSOR_KEY: keys.cursorKey,
           FIREHOSE_LOG_LEVEL: 'warn',
         },
-        stdio: 'ignore',
+        timeoutMs: 60_000,
       })
       try {
         await waitUntil(async () => Number(await admin.get(keys.cursorKey)) >= FRAMES, { what: 'the last seq', timeoutMs: 30_000 })
       } finally {
-        child.kill('SIGTERM')
-        await new Promise((resolve) => child.once('exit', resolve))
+        run.child.kill('SIGTERM')
+        await run.done
       }
       expect(await admin.exists(ignored.stream)).toBe(0)
       const seqs = (await readStream(redis.url, keys.stream)).map((f) => Number(f[5]))
@@ -137,18 +151,4 @@ describe('firehose ingest CLI', () => {
       await admin.del(keys.stream, keys.cursorKey)
     })
   })
-
-  it('firehose demo: replays the committed fixture into a fresh stream key of the given Redis, checks it, exits 0', async () => {
-    const redis = await startOwnRedis()
-    try {
-      const result = runCli(['demo'], { REDIS_URL: redis.url }, 80_000)
-      expect(result.stderr).toBe('')
-      expect(result.status).toBe(0)
-      expect(result.stdout).toMatch(/stream: +firehose:demo:\S+:events/)
-      expect(result.stdout).toMatch(/OK: every fixture event is in the stream exactly once, in order/)
-      expect(await redis.cli('KEYS', 'firehose:demo:*')).toBe('') // removed afterwards unless --keep
-    } finally {
-      await redis.stop()
-    }
-  }, 90_000)
 })

@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorOptions } from '../../ingestor/index.js'
 import { withSeq } from '../../replay/index.js'
+import { runCli } from '../support/cli.js'
 import { loadIngestor, malformedCommitFrame, readStream, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture, ownRedisForSuite } from './helpers.js'
 
 /** A cursor stored by a long-running deployment (the issue saw ~20,000,000,000). */
@@ -168,13 +167,11 @@ describe('the stored cursor never moves backwards by accident', () => {
     it('CLI: --cursor over a different stored cursor exits 2 with one line naming --force-cursor', async () => {
       const keys = uniqueKeys('test:cursor-safety')
       await own.admin.set(keys.cursorKey, '1500')
-      const result = spawnSync(
-        process.execPath,
-        [cliEntryPoint(), 'ingest', '--redis', own.redis.url, '--relay', 'ws://127.0.0.1:1', '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0', '--status-interval', '3600'],
-        { env: { PATH: process.env.PATH, FIREHOSE_LOG_LEVEL: 'silent' }, encoding: 'utf8', timeout: 20_000 },
-      )
+      const result = await runCli(['ingest', '--redis', own.redis.url, '--relay', 'ws://127.0.0.1:1', '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0', '--status-interval', '3600'], {
+        env: { FIREHOSE_LOG_LEVEL: 'silent' },
+      })
       try {
-        expect(result.status).toBe(2)
+        expect(result.code).toBe(2)
         expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^firehose ingest: start cursor 0 differs from the cursor 1500 stored in .*--force-cursor/)])
         expect(await own.admin.get(keys.cursorKey)).toBe('1500')
       } finally {

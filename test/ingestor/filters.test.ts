@@ -136,14 +136,15 @@ describe('--collections / --types end to end (replay server -> ingestor -> redis
 })
 
 describe('--collections / --types flags', () => {
-  it.each([
+  // Option checks: each a CLI start that exits before connecting, sharing nothing: concurrent.
+  it.concurrent.for([
     [['--collections', 'app.bsky'], {}, /--collections.*"app.bsky" is not a valid collection NSID/],
     [['--collections', 'app..bsky.*'], {}, /"app..bsky.\*" is not a valid NSID prefix wildcard/],
     [['--collections', 'app.bsky.feed.post,,app.bsky.graph.*'], {}, /without empty items/],
     [['--types', 'commit,info'], {}, /--types.*"info" is not an event type/],
     [[], { FIREHOSE_COLLECTIONS: 'app.bsky.feed.post,nope' }, /FIREHOSE_COLLECTIONS.*"nope"/],
     [[], { FIREHOSE_TYPES: 'Commit' }, /FIREHOSE_TYPES.*"Commit"/],
-  ])('rejects %j %j with exit 2 and a one-line reason, before connecting', (args, env, reason) => {
-    expectIngestUsageError(args, env, reason)
+  ] as const)('rejects %j %j with exit 2 and a one-line reason, before connecting', async ([args, env, reason], { expect }) => {
+    await expectIngestUsageError(args, env, reason, expect)
   })
 })

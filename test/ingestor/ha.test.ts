@@ -10,15 +10,16 @@ import { parsePrometheus, sample } from './prometheus-text.js'
 const LAST_SEQ = 20_000_001_500
 
 describe('firehose ingest --ha flags', () => {
-  it.each([
+  // Option checks: each a CLI start that exits before connecting, sharing nothing: concurrent.
+  it.concurrent.for([
     [['--lease-ttl', '0.2'], {}, /--lease-ttl must be at least 0\.5 s, got 0\.2/],
     [['--lease-ttl', 'soon'], {}, /--lease-ttl/],
     [['--lease-ttl', '601'], {}, /--lease-ttl/],
     [[], { FIREHOSE_LEASE_TTL: '-1' }, /--lease-ttl/],
     [['--lease-key', ''], {}, /--lease-key/],
     [['--cursor-key', 'c', '--lease-key', 'c'], {}, /--lease-key c must differ from the stream and cursor keys/],
-  ])('rejects %j %j with exit 2 and a one-line reason, before connecting', (args, env, reason) => {
-    expectIngestUsageError(['--ha', ...args], env, reason)
+  ] as const)('rejects %j %j with exit 2 and a one-line reason, before connecting', async ([args, env, reason], { expect }) => {
+    await expectIngestUsageError(['--ha', ...args], env, reason, expect)
   })
 })
 

@@ -301,12 +301,11 @@ describe('GET /health, /ready and /metrics tell the truth (real redis-server, re
       await child.kill9()
       await relay.close()
     }
-    for (const args of [
+    // Both at once: each exits at option checks.
+    const bad = [
       ['--health-port', '0', '--ready-write-timeout', '0'],
       ['--health-port', '0', '--health-host', ' '],
-    ]) {
-      const bad = IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, ...keys, args })
-      expect(await bad.exited, args.join(' ')).toEqual({ code: 2, signal: null })
-    }
+    ].map((args) => ({ args, child: IngestorProcess.start({ relayUrl: relay.url, redisUrl: redis.url, ...keys, args }) }))
+    for (const { args, child } of bad) expect(await child.exited, args.join(' ')).toEqual({ code: 2, signal: null })
   })
 })

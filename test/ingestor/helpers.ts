@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -6,8 +5,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as dagCbor from '@ipld/dag-cbor'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, expect } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import { afterAll, beforeAll, expect as globalExpect, type ExpectStatic } from 'vitest'
 import { startRedis, type RedisHandle, type RedisPersistence } from '../../harness/redis/index.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
@@ -16,6 +14,7 @@ import { FixtureWriter } from '../../protocol/fixture/index.js'
 import { DEFAULT_MAX_DEPTH } from '../../protocol/frame.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { startReplay, withSeq, type ReplayHandle, type ReplayOptions } from '../../replay/index.js'
+import { runCli } from '../support/cli.js'
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const realDataDir = resolve(repoRoot, 'test/data/real')
@@ -32,16 +31,12 @@ export async function loadIngestor(): Promise<typeof import('../../ingestor/inde
 /**
  * `firehose ingest ARGS` against an unreachable Redis (and relay, unless ARGS or ENV name one)
  * must be a usage error: exit 2, one stderr line matching `reason`. A run that got past option
- * validation would hang or exit 3, never 2.
+ * validation would hang or exit 3, never 2. Concurrent tests pass their own `expect`.
  */
-export function expectIngestUsageError(args: readonly string[], env: Record<string, string>, reason: RegExp): void {
+export async function expectIngestUsageError(args: readonly string[], env: Record<string, string>, reason: RegExp, expect: ExpectStatic = globalExpect): Promise<void> {
   const relay = args.includes('--relay') || 'RELAY_URL' in env ? [] : ['--relay', 'ws://127.0.0.1:1']
-  const result = spawnSync(process.execPath, [cliEntryPoint(), 'ingest', '--redis', 'redis://127.0.0.1:1', ...relay, ...args], {
-    env: { PATH: process.env.PATH, ...env },
-    encoding: 'utf8',
-    timeout: 20_000,
-  })
-  expect(result.status, result.stderr).toBe(2)
+  const result = await runCli(['ingest', '--redis', 'redis://127.0.0.1:1', ...relay, ...args], { env })
+  expect(result.code, result.stderr).toBe(2)
   expect(result.stderr.trim().split('\n')).toHaveLength(1)
   expect(result.stderr).toMatch(reason)
 }

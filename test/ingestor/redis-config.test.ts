@@ -1,10 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, type ExpectStatic } from 'vitest'
 import { freePort } from '../../harness/free-port.js'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import { startProcessRedis } from '../../harness/redis/process-redis.js'
 import { waitUntil } from '../../harness/wait.js'
@@ -12,6 +11,7 @@ import { RedisConfigError } from '../../ingestor/errors.js'
 import { redisConfigError } from '../../ingestor/redis-connection.js'
 import { redisTarget } from '../../ingestor/redis-target.js'
 import type { ReplayHandle } from '../../replay/index.js'
+import { runCli, startCli, type CliResult } from '../support/cli.js'
 import { ingestUntil, loadIngestor, replay, sequencedRealFrames, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 
 const FRAMES = 300
@@ -21,36 +21,14 @@ const PASSWORD = 'Tr0ub4dor-3-secret'
 const DOCUMENTED_ACL = ['+@read', '+@write', '+@stream', '+@connection', '-@dangerous', '+evalsha', '+script|load', '+info']
 const CONFIG_EXIT = 4
 
-interface CliResult {
-  code: number | null
-  stderr: string
-  stdout: string
-}
-
-/** The real CLI, asynchronously (the replay server runs in this process); SIGKILLed after timeoutMs. */
-function startIngest(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [cliEntryPoint(), 'ingest', ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stderr = ''
-  let stdout = ''
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const done = new Promise<CliResult>((resolve) =>
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stderr, stdout })
-    }),
-  )
-  return { child, done }
-}
-
+/** The real CLI (asynchronously: the replay server runs in this process); SIGKILLed after 30 s. */
 function runIngest(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return startIngest(args, env).done
+  return runCli(['ingest', ...args], { env, timeoutMs: 30_000 })
 }
 
 /** Runs the CLI until the cursor key holds `cursor`, then SIGTERM: the exit code of a graceful stop. */
 async function ingestOverTls(redis: RedisHandle, cursorKey: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const { child, done } = startIngest(args, env)
+  const { child, done } = startCli(['ingest', ...args], { env, timeoutMs: 30_000 })
   try {
     await waitUntil(async () => (await redis.cli('GET', cursorKey)) === String(FRAMES), { what: `cursor ${FRAMES} over TLS`, timeoutMs: 30_000, intervalMs: 100 })
   } finally {
@@ -59,8 +37,8 @@ async function ingestOverTls(redis: RedisHandle, cursorKey: string, args: string
   return done
 }
 
-/** The CLI's one-line reason on stderr (the other lines are JSON logs); exactly one. */
-function reason(result: CliResult): string {
+/** The CLI's one-line reason on stderr (the other lines are JSON logs); exactly one. `expect`: the test's own (concurrent tests). */
+function reason(expect: ExpectStatic, result: CliResult): string {
   const lines = result.stderr.split('\n').filter((line) => line.startsWith('firehose ingest: '))
   expect(lines, result.stderr).toHaveLength(1)
   return lines[0]!
@@ -97,52 +75,53 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
   })
 
   /** The stream may exist (XGROUP CREATE MKSTREAM is allowed), but holds nothing, and there is no cursor. */
-  async function expectNothingWritten(keys: ReturnType<typeof uniqueKeys>): Promise<void> {
+  async function expectNothingWritten(expect: ExpectStatic, keys: ReturnType<typeof uniqueKeys>): Promise<void> {
     expect(await admin.exists(keys.cursorKey)).toBe(0)
     if ((await admin.exists(keys.stream)) === 1) expect(await admin.xlen(keys.stream)).toBe(0)
   }
 
-  it.each([
+  // The start-up refusals below each use their own keys and end before the relay matters: concurrent.
+  it.concurrent.for<[string, (url: string) => string, string, RegExp]>([
     ['a wrong password (WRONGPASS)', (url: string) => withAuth(url, '', 'not-the-password-42'), 'REDIS_AUTH', /WRONGPASS/],
     ['no password (NOAUTH)', (url: string) => withAuth(url, '', ''), 'REDIS_AUTH', /NOAUTH/],
     ['an ACL user without XADD (found by the start-up check)', (url: string) => withAuth(url, 'noxadd', 'user-pass-1'), 'REDIS_NOPERM', /may not run XADD/],
     ['an ACL user without EVALSHA (NOPERM)', (url: string) => withAuth(url, 'noevalsha', 'user-pass-2'), 'REDIS_NOPERM', /NOPERM.*evalsha/],
     ['a database the server does not have (/99)', (url: string) => `${url}/99`, 'REDIS_DB_RANGE', /database 99 does not exist/],
-  ])('%s', async (_name, makeUrl, code, detail) => {
+  ])('%s', async ([_name, makeUrl, code, detail], { expect }) => {
     const keys = uniqueKeys('test:redis-config')
     const url = makeUrl(redis.url)
     const result = await runIngest(['--relay', relay.url, '--redis', url, '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0'])
     expect(result.code, result.stderr).toBe(CONFIG_EXIT)
-    expect(reason(result)).toMatch(new RegExp(`^firehose ingest: .*\\[${code}\\]$`))
-    expect(reason(result)).toMatch(detail)
+    expect(reason(expect, result)).toMatch(new RegExp(`^firehose ingest: .*\\[${code}\\]$`))
+    expect(reason(expect, result)).toMatch(detail)
     for (const secret of [PASSWORD, 'not-the-password-42', 'user-pass-1', 'user-pass-2']) expect(result.stderr + result.stdout).not.toContain(secret)
-    await expectNothingWritten(keys)
+    await expectNothingWritten(expect, keys)
     // ioredis would have written /99's stream to db 0 after the failed SELECT.
     if (code === 'REDIS_DB_RANGE') expect(await admin.keys('test:redis-config*')).not.toContain(keys.stream)
   })
 
-  it('an ACL user without XINFO, with --max-len 100: exit 4 before anything is written (the safe trim needs XINFO)', async () => {
+  it.concurrent('an ACL user without XINFO, with --max-len 100: exit 4 before anything is written (the safe trim needs XINFO)', async ({ expect }) => {
     await admin.call('ACL', 'SETUSER', 'noxinfo', 'on', '>user-pass-4', '~*', '+@all', '-xinfo')
     const keys = uniqueKeys('test:redis-config')
     const result = await runIngest(['--relay', relay.url, '--redis', withAuth(redis.url, 'noxinfo', 'user-pass-4'), '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0', '--max-len', '100'])
     expect(result.code, result.stderr).toBe(CONFIG_EXIT)
-    expect(reason(result)).toMatch(/may not run XINFO GROUPS .*\[REDIS_NOPERM\]$/)
+    expect(reason(expect, result)).toMatch(/may not run XINFO GROUPS .*\[REDIS_NOPERM\]$/)
     expect(await admin.exists(keys.stream, keys.cursorKey)).toBe(0)
   })
 
-  it.each([
+  it.concurrent.for<[string, (keys: ReturnType<typeof uniqueKeys>) => string, string, string]>([
     ['the stream key holds a string', (keys: ReturnType<typeof uniqueKeys>) => keys.stream, 'string', 'stream'],
     ['the dead-letter key holds a string', (keys: ReturnType<typeof uniqueKeys>) => keys.dead, 'string', 'stream'],
     ['the cursor key holds a hash', (keys: ReturnType<typeof uniqueKeys>) => keys.cursorKey, 'hash', 'string'],
-  ])('%s: exit 4 at start-up naming the key and its type, nothing written', async (_name, keyOf, type, expected) => {
+  ])('%s: exit 4 at start-up naming the key and its type, nothing written', async ([_name, keyOf, type, expected], { expect }) => {
     const keys = uniqueKeys('test:redis-config')
     const key = keyOf(keys)
     if (type === 'hash') await admin.hset(key, 'a', '1')
     else await admin.set(key, 'x')
     const result = await runIngest(['--relay', relay.url, '--redis', redis.url, '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0'])
     expect(result.code, result.stderr).toBe(CONFIG_EXIT)
-    expect(reason(result)).toContain(`Redis key ${JSON.stringify(key)} holds a ${type}, not a ${expected}`)
-    expect(reason(result)).toMatch(/\[REDIS_WRONGTYPE\]$/)
+    expect(reason(expect, result)).toContain(`Redis key ${JSON.stringify(key)} holds a ${type}, not a ${expected}`)
+    expect(reason(expect, result)).toMatch(/\[REDIS_WRONGTYPE\]$/)
     expect(await admin.type(key)).toBe(type)
     for (const other of [keys.stream, keys.cursorKey, keys.dead].filter((k) => k !== key)) expect(await admin.exists(other)).toBe(0)
     await admin.del(key)
@@ -186,13 +165,13 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
     expect(await admin.xlen(keys.stream)).toBe(FRAMES)
   })
 
-  it.each([
+  it.concurrent.for<[string, string]>([
     ['an unparseable URL', `redis://:${PASSWORD}/x@127.0.0.1:1`],
     ['a malformed %-escape in the password', `redis://user:${PASSWORD}%zz@127.0.0.1:1`],
     ['a db path that is not a number', `redis://:${PASSWORD}@127.0.0.1:1/abc`],
     ['query parameters', `redis://:${PASSWORD}@127.0.0.1:1/0?password=x`],
     ['another scheme', `http://:${PASSWORD}@127.0.0.1:1`],
-  ])('%s is a usage error (exit 2) that never prints the password, from the flag or REDIS_URL', async (_name, url) => {
+  ])('%s is a usage error (exit 2) that never prints the password, from the flag or REDIS_URL', async ([_name, url], { expect }) => {
     for (const [args, env] of [
       [['--redis', url], {}],
       [[], { REDIS_URL: url }],
@@ -278,29 +257,30 @@ describe('rediss:// with --redis-ca, --redis-cert, --redis-key and --redis-serve
     const env = { FIREHOSE_REDIS_CA: certs.ca, FIREHOSE_REDIS_CERT: certs.clientCert, FIREHOSE_REDIS_KEY: certs.clientKey }
     const without = await runIngest(['--relay', relay.url, '--redis', tlsUrl, '--stream', keys.stream, '--cursor-key', keys.cursorKey], env)
     expect(without.code, without.stderr).toBe(CONFIG_EXIT)
-    expect(reason(without)).toMatch(/ERR_TLS_CERT_ALTNAME_INVALID.*\[REDIS_TLS\]$/)
+    expect(reason(expect, without)).toMatch(/ERR_TLS_CERT_ALTNAME_INVALID.*\[REDIS_TLS\]$/)
     const args = ['--relay', relay.url, '--redis', tlsUrl, '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0']
     const result = await ingestOverTls(redis, keys.cursorKey, args, { ...env, FIREHOSE_REDIS_SERVERNAME: 'redis.test' })
     expect(result.code, result.stderr).toBe(0)
   })
 
-  it.each([
+  // Refused at start-up, each with its own keys: concurrent.
+  it.concurrent.for<[string, () => string[], RegExp]>([
     ['without the CA (self-signed chain)', (): string[] => ['--redis-cert', certs.clientCert, '--redis-key', certs.clientKey, '--redis-servername', 'redis.test'], /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY/],
     ['without a client certificate (the server demands one)', (): string[] => ['--redis-ca', certs.ca, '--redis-servername', 'redis.test'], /ERR_SSL_|certificate/],
-  ])('%s: exit 4 with REDIS_TLS', async (_name, flags, detail) => {
+  ])('%s: exit 4 with REDIS_TLS', async ([_name, flags, detail], { expect }) => {
     const keys = uniqueKeys('test:redis-tls-bad')
     const result = await runIngest(['--relay', relay.url, '--redis', tlsUrl, '--stream', keys.stream, '--cursor-key', keys.cursorKey, ...flags()])
     expect(result.code, result.stderr).toBe(CONFIG_EXIT)
-    expect(reason(result)).toMatch(/\[REDIS_TLS\]$/)
-    expect(reason(result)).toMatch(detail)
+    expect(reason(expect, result)).toMatch(/\[REDIS_TLS\]$/)
+    expect(reason(expect, result)).toMatch(detail)
   })
 
-  it('TLS flags with a redis:// URL or an unreadable file: exit 4 before connecting', async () => {
+  it.concurrent('TLS flags with a redis:// URL or an unreadable file: exit 4 before connecting', async ({ expect }) => {
     const plain = await runIngest(['--relay', relay.url, '--redis', 'redis://127.0.0.1:1', '--redis-ca', certs.ca])
     expect(plain.code).toBe(CONFIG_EXIT)
-    expect(reason(plain)).toMatch(/need a rediss:\/\/ URL.*\[REDIS_TLS\]$/)
+    expect(reason(expect, plain)).toMatch(/need a rediss:\/\/ URL.*\[REDIS_TLS\]$/)
     const missing = await runIngest(['--relay', relay.url, '--redis', tlsUrl, '--redis-ca', join(temp.dir, 'nope.pem')])
     expect(missing.code).toBe(CONFIG_EXIT)
-    expect(reason(missing)).toMatch(/cannot read the Redis TLS CA file .*nope\.pem/)
+    expect(reason(expect, missing)).toMatch(/cannot read the Redis TLS CA file .*nope\.pem/)
   })
 })

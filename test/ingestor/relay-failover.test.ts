@@ -7,7 +7,8 @@ import { TcpProxy } from '../../harness/tcp-proxy.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle } from '../../ingestor/index.js'
 import { resolveOptions } from '../../ingestor/options.js'
-import { duplicateRelay, FailoverPolicy, relayEndpoints } from '../../ingestor/relay-failover.js'
+import { duplicateRelay, relayEndpoints } from '../../ingestor/relay-endpoints.js'
+import { FailoverPolicy } from '../../ingestor/relay-failover.js'
 import { probeRelay } from '../../ingestor/relay-probe.js'
 import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
 import type { ReplayHandle } from '../../replay/index.js'
@@ -72,7 +73,8 @@ describe('relay list and cursor keys', () => {
 })
 
 describe('CLI relay flags', () => {
-  it.each([
+  // Option checks: each a CLI start that exits before connecting, sharing nothing: concurrent.
+  it.concurrent.for([
     [['--relay', 'ws://127.0.0.1:1', '--relay', 'ws://127.0.0.1:1/xrpc/com.atproto.sync.subscribeRepos'], {}, /relay 127\.0\.0\.1:1 is given twice/],
     [['--relay', 'ws://127.0.0.1:1,ws://127.0.0.1:1'], {}, /given twice/],
     [[], { RELAY_URL: 'ws://127.0.0.1:1,,ws://127.0.0.1:2' }, /without empty items/],
@@ -80,8 +82,8 @@ describe('CLI relay flags', () => {
     [['--relay', 'ws://127.0.0.1:1', '--relay', 'not-a-relay'], {}, /not a relay/],
     [['--relay', 'ws://127.0.0.1:1', '--failover-after', '0'], {}, /--failover-after/],
     [['--relay', 'ws://127.0.0.1:1'], { FIREHOSE_PRIMARY_PROBE_INTERVAL: '-3' }, /--primary-probe-interval/],
-  ])('%j %j: exit 2 and one line', (args, env, reason) => {
-    expectIngestUsageError(args, env, reason)
+  ] as const)('%j %j: exit 2 and one line', async ([args, env, reason], { expect }) => {
+    await expectIngestUsageError(args, env, reason, expect)
   })
 })
 

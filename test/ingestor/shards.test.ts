@@ -190,10 +190,12 @@ describe('--shards: exactly once per shard across kill -9, on one Redis and on a
       }
     }, 180_000)
 
-    it("refuses a stream name with braces when sharded (its name is its keys' hash tag) and --shards outside 1..256", () => {
-      expectIngestUsageError(['--shards', '3', '--stream', 'fire{hose}'], {}, /--stream: .*may not contain \{ or \}/)
-      expectIngestUsageError(['--shards', '0'], {}, /--shards/)
-      expectIngestUsageError([], { FIREHOSE_SHARDS: '257' }, /--shards/)
+    it("refuses a stream name with braces when sharded (its name is its keys' hash tag) and --shards outside 1..256", async () => {
+      await Promise.all([
+        expectIngestUsageError(['--shards', '3', '--stream', 'fire{hose}'], {}, /--stream: .*may not contain \{ or \}/),
+        expectIngestUsageError(['--shards', '0'], {}, /--shards/),
+        expectIngestUsageError([], { FIREHOSE_SHARDS: '257' }, /--shards/),
+      ])
     })
   })
 

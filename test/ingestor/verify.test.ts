@@ -251,12 +251,13 @@ function decodeOps(bytes: Uint8Array): number {
 }
 
 describe('--verify flags', () => {
-  it.each([
+  // Option checks: each a CLI start that exits before connecting, sharing nothing: concurrent.
+  it.concurrent.for([
     [['--verify', '--plc-url', 'ftp://plc.example'], {}, /--plc-url.*expected a http: or https: URL/],
     [['--verify', '--did-cache-size', '0'], {}, /--did-cache-size.*expected an integer from 1/],
     [['--verify', '--verify-workers', '65'], {}, /--verify-workers.*expected an integer from 0 to 64/],
     [[], { FIREHOSE_VERIFY: '1', FIREHOSE_PLC_URL: 'not a url' }, /FIREHOSE_PLC_URL.*not a valid URL/],
-  ])('rejects %j %j with exit 2 and a one-line reason, before connecting', (args, env, reason) => {
-    expectIngestUsageError(args, env, reason)
+  ] as const)('rejects %j %j with exit 2 and a one-line reason, before connecting', async ([args, env, reason], { expect }) => {
+    await expectIngestUsageError(args, env, reason, expect)
   })
 })

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -6,24 +6,15 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import type { LoadtestResult } from '../../loadtest/types.js'
 import { waitUntil } from '../../harness/wait.js'
+import { runCli, startCli, type CliResult } from '../support/cli.js'
 import { skipTest } from '../support/skip.js'
 
-// The built CLI, as a user runs it (npm test builds first).
-const run = promisify(execFile)
-async function firehose(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cliEntryPoint(), ...args], {
-      env: { PATH: process.env.PATH ?? '' }, // no HARNESS_REDIS: the load test's default is a redis-server child
-      timeout: 90_000,
-    })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const failed = err as { code: number; stdout: string; stderr: string }
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr }
-  }
+// The built CLI, as a user runs it (npm test builds first), with PATH alone in its environment:
+// no HARNESS_REDIS, so the load test's default is a redis-server child.
+function firehose(args: string[]): Promise<CliResult> {
+  return runCli(args, { timeoutMs: 90_000 })
 }
 
 const FIXTURE = fileURLToPath(new URL('../../fixtures/generated.fixture.gz', import.meta.url))
@@ -37,8 +28,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-describe('firehose loadtest: bad input is one line and exit 2, before anything starts', () => {
-  it.each([
+// Each case is a CLI start that stops at option checks: concurrent.
+describe.concurrent('firehose loadtest: bad input is one line and exit 2, before anything starts', () => {
+  it.for([
     [['--fixture', FIXTURE, '--rate', 'fast'], /--rate: expected an events\/s integer/],
     [['--fixture', FIXTURE, '--profile', 'step:2000..1000/5s'], /TO \(1000\) must not be below FROM \(2000\)/],
     [['--fixture', FIXTURE, '--rate', '100', '--profile', 'step:100..200/5s'], /--rate and --profile exclude each other/],
@@ -48,7 +40,7 @@ describe('firehose loadtest: bad input is one line and exit 2, before anything s
     [['--fixture', FIXTURE, '--rate', '100', '--duration', '0'], /--duration/],
     // The replay's random source takes 32-bit seeds: a larger one would be silently truncated.
     [['--fixture', FIXTURE, '--rate', '100', '--seed', String(2 ** 33)], /--seed.*from 0 to 4294967295/],
-  ])('%j', async (args, message) => {
+  ] as const)('%j', async ([args, message], { expect }) => {
     const result = await firehose(['loadtest', ...args])
     expect(result.code).toBe(2)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
@@ -65,7 +57,7 @@ it('an unreachable --redis is an infrastructure error: exit 3, one line', async 
 })
 
 describe('firehose loadtest --rate 300 --duration 5 (replay -> ingestor child -> redis-server)', () => {
-  let result: { code: number; stdout: string; stderr: string }
+  let result: CliResult
   let report: LoadtestResult
 
   beforeAll(async () => {
@@ -124,7 +116,7 @@ describe('firehose loadtest --rate 300 --duration 5 (replay -> ingestor child ->
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/) // nothing to fetch, nothing to run
     const profile = await mkdtemp(join(tmpdir(), 'loadtest-chromium-'))
     try {
-      const { stdout: dom } = await run(
+      const { stdout: dom } = await promisify(execFile)(
         CHROMIUM,
         [
           '--headless',
@@ -157,22 +149,15 @@ describe('firehose loadtest --rate 300 --duration 5 (replay -> ingestor child ->
 it('Ctrl-C (SIGINT to the whole process group, as a terminal sends it) ends the load, then drains, checks and writes the report: exit 1, nothing lost', async () => {
   const reportDir = join(dir, 'interrupted')
   // detached: its own process group, which the test signals like a terminal signals its foreground group.
-  const child = spawn(process.execPath, [cliEntryPoint(), 'loadtest', '--fixture', FIXTURE, '--rate', '300', '--duration', '120', '--max-lag-ms', '10000', '--report', reportDir, '--seed', '6'], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const run = startCli(['loadtest', '--fixture', FIXTURE, '--rate', '300', '--duration', '120', '--max-lag-ms', '10000', '--report', reportDir, '--seed', '6'], { detached: true, timeoutMs: 120_000 })
+  const child = run.child
+  const exited = run.done.then(({ code }) => code)
   try {
     // Rig start (Redis, replay, ingestor), then the first second of load (off a terminal its progress is logged).
-    await waitUntil(() => /firehose loadtest: \d+\/120 s +target 300\/s/.test(stderr) || child.exitCode !== null, { what: 'the first progress line', timeoutMs: 60_000 })
+    await waitUntil(() => /firehose loadtest: \d+\/120 s +target 300\/s/.test(run.stderr) || child.exitCode !== null, { what: 'the first progress line', timeoutMs: 60_000 })
     process.kill(-child.pid!, 'SIGINT')
     const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 90_000))])
-    expect(code, stderr).toBe(1)
+    expect(code, run.stderr).toBe(1)
   } finally {
     try {
       process.kill(-child.pid!, 'SIGKILL')
@@ -180,6 +165,7 @@ it('Ctrl-C (SIGINT to the whole process group, as a terminal sends it) ends the 
       // already gone
     }
   }
+  const { stdout, stderr } = await run.done
   expect(stderr).toMatch(/SIGINT: ending the load/)
   const report = JSON.parse(await readFile(join(reportDir, 'report.json'), 'utf8')) as LoadtestResult
   expect(report.verdict.pass).toBe(false)

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
+import { afterAll, beforeAll, describe, test } from 'vitest'
+import { startCli, type CliResult } from '../support/cli.js'
 import { seqOf, sequencedFrames, subscribe, tempDir, writeFixture } from './helpers.js'
 
 // Runs the built CLI (npm test builds first), as a user would.
@@ -18,28 +17,24 @@ afterAll(async () => dir.cleanup())
 
 interface Run {
   url: Promise<string>
-  exit: Promise<{ code: number | null; stderr: string }>
+  exit: Promise<CliResult>
   kill(signal: NodeJS.Signals): void
 }
 
+/** `firehose replay ARGS` on a free port: `url` is the first line it prints. */
 function replayCli(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [cliEntryPoint(), 'replay', ...args], {
-    env: { PATH: process.env.PATH ?? '', FIREHOSE_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })))
+  const run = startCli(['replay', ...args], { env: { FIREHOSE_LOG_LEVEL: 'warn', ...env }, timeoutMs: 30_000 })
   const url = new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve)
-    void exit.then(({ code, stderr }) => reject(new Error(`exited ${code} before printing the URL: ${stderr}`)))
+    createInterface({ input: run.child.stdout! }).once('line', resolve)
+    void run.done.then(({ code, stderr }) => reject(new Error(`exited ${code} before printing the URL: ${stderr}`)))
   })
   url.catch(() => {})
-  return { url, exit, kill: (signal) => child.kill(signal) }
+  return { url, exit: run.done, kill: (signal) => run.child.kill(signal) }
 }
 
-describe('firehose replay CLI', () => {
-  test('prints the URL, serves the fixture, takes options from FIREHOSE_REPLAY_* env, exits 0 on SIGTERM', async () => {
+// Each case runs its own replay CLI on a free port: concurrent.
+describe.concurrent('firehose replay CLI', () => {
+  test('prints the URL, serves the fixture, takes options from FIREHOSE_REPLAY_* env, exits 0 on SIGTERM', async ({ expect }) => {
     const run = replayCli([file, '--start', 'first-client', '--fault', 'swallow:atFrame=10,count=2'], { FIREHOSE_REPLAY_RATE: '2000', FIREHOSE_REPLAY_SEED: '9' })
     const url = await run.url
     expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/xrpc\/com\.atproto\.sync\.subscribeRepos$/)
@@ -53,7 +48,7 @@ describe('firehose replay CLI', () => {
     expect((await run.exit).code).toBe(0)
   })
 
-  test('--max-clients (here from FIREHOSE_REPLAY_MAX_CLIENTS): a subscription beyond gets HTTP 503, counted in status', async () => {
+  test('--max-clients (here from FIREHOSE_REPLAY_MAX_CLIENTS): a subscription beyond gets HTTP 503, counted in status', async ({ expect }) => {
     const run = replayCli([file, '--start', 'paused'], { FIREHOSE_REPLAY_MAX_CLIENTS: '1' })
     const url = await run.url
     const first = subscribe(url)
@@ -67,7 +62,7 @@ describe('firehose replay CLI', () => {
     expect((await run.exit).code).toBe(0)
   })
 
-  test('SIGINT also exits 0; a fault plan file is read', async () => {
+  test('SIGINT also exits 0; a fault plan file is read', async ({ expect }) => {
     const plan = join(dir.dir, 'plan.json')
     await writeFile(plan, JSON.stringify({ seed: 3, faults: [{ kind: 'close', atFrame: 5, code: 4000 }] }))
     const run = replayCli([file, '--faults', plan, '--start', 'first-client'])
@@ -79,22 +74,23 @@ describe('firehose replay CLI', () => {
     expect((await run.exit).code).toBe(0)
   })
 
-  test('usage errors exit 2: two rate flags, bad fault flag, bad plan', async () => {
-    for (const args of [
+  test('usage errors exit 2: two rate flags, bad fault flag, bad plan', async ({ expect }) => {
+    const cases = [
       [file, '--rate', '100', '--max'],
       [file, '--speed', '2', '--original'],
       [file, '--fault', 'explode'],
       [file, '--faults', join(dir.dir, 'missing-plan.json')],
       [file, '--start', 'later'],
       [file, '--max-clients', '0'],
-    ]) {
-      const { code, stderr } = await replayCli(args).exit
-      expect(code, args.join(' ')).toBe(2)
+    ]
+    const results = await Promise.all(cases.map((args) => replayCli(args).exit))
+    results.forEach(({ code, stderr }, i) => {
+      expect(code, cases[i]!.join(' ')).toBe(2)
       expect(stderr.length).toBeGreaterThan(0)
-    }
+    })
   })
 
-  test('a bad fixture path fails at start with a clear message, exit 3', async () => {
+  test('a bad fixture path fails at start with a clear message, exit 3', async ({ expect }) => {
     const missing = join(dir.dir, 'missing.fixture.gz')
     const { code, stderr } = await replayCli([missing]).exit
     expect(code).toBe(3)

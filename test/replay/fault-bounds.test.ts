@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { WebSocket } from 'ws'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { MAX_PENDING_FAULTS } from '../../replay/fault-scheduler.js'
 import { FAULT_LIMITS, parseFaultFlag, parseFaultSpec } from '../../replay/faults.js'
 import { REPLAY_FINISHED_INFO } from '../../replay/hub.js'
 import { startReplay, type ReplayHandle } from '../../replay/index.js'
 import { decodeEvent } from '../../protocol/events.js'
+import { runCli } from '../support/cli.js'
 import { seqOf, sequencedFrames, subscribe, tempDir, until, writeFixture } from './helpers.js'
 
 const SEED = 8080
@@ -142,13 +141,7 @@ describe('fault parameter bounds', () => {
   })
 
   test('CLI: an out-of-range --fault exits 2 with a one-line reason', async () => {
-    const child = spawn(process.execPath, [cliEntryPoint(), 'replay', file, '--fault', 'garbage:count=1000000000'], {
-      env: { PATH: process.env.PATH ?? '', FIREHOSE_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    const { code, stderr } = await runCli(['replay', file, '--fault', 'garbage:count=1000000000'], { env: { FIREHOSE_LOG_LEVEL: 'warn' } })
     expect(code).toBe(2)
     expect(stderr).toContain('count must be an integer in [1, 100000], got 1000000000')
   })

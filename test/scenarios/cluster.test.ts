@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { cliEntryPoint } from '../../harness/ingestor-process.js'
 import { runScenario, type ScenarioResult } from '../../harness/scenarios/index.js'
 import type { StreamCheckResult } from '../../harness/stream-checker.js'
+import { runCli } from '../support/cli.js'
 import { scenarioTest } from './scenario-test.js'
 
 // Sharded ingestion on a 3-master Redis Cluster, the ingestor and one master killed; then a
@@ -12,11 +11,7 @@ describe('scenarios: Redis Cluster', () => {
   scenarioTest('cluster-failover', 300_000)
 
   it('a missing redis-cli fails the scenario with a message naming it and HARNESS_REDIS_CLI', async () => {
-    const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      execFile(process.execPath, [cliEntryPoint(), 'scenario', 'cluster-shards', '--seed', '1'], { env: { ...process.env, HARNESS_REDIS_CLI: '/nonexistent/redis-cli' }, timeout: 120_000 }, (err, out) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout: out }),
-      )
-    })
+    const { code, stdout } = await runCli(['scenario', 'cluster-shards', '--seed', '1'], { env: { ...process.env, HARNESS_REDIS_CLI: '/nonexistent/redis-cli' }, timeoutMs: 120_000 })
     expect(code).toBe(1)
     const result = JSON.parse(stdout) as ScenarioResult
     expect(result.failures).toEqual([expect.stringMatching(/\/nonexistent\/redis-cli not found: .*redis-cli --cluster create.*HARNESS_REDIS_CLI/)])

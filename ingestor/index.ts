@@ -98,6 +98,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
   // Wrong credentials, a missing ACL permission, a bad db index: retrying cannot help.
   sink.onFatal = (err) => void stop('fatal', err)
   // A Redis that comes back empty (no persistence) has lost the group too; recreate it.
+  // ... and may have lost acknowledged writes: an idle pipeline checks its cursor (I4).
   sink.redis.on('ready', () => {
     if (state !== 'running' || !sink.isReady) return
     sink.ensureGroup().catch((err: unknown) => {
@@ -105,6 +106,7 @@ export async function startIngestor(input: IngestorOptions): Promise<IngestorHan
       if (fatal !== null) void stop('fatal', fatal)
       else logger.warn({ err: { message: (err as Error).message } }, 'could not recreate the consumer group')
     })
+    pipeline.checkCursorsAfterReconnect().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'could not check the cursor after Redis reconnected; the next write will'))
   })
 
   // HA: only the lease holder writes; onLost ends this run at once (a supervisor restarts it as a standby).

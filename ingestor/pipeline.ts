@@ -766,6 +766,25 @@ export class Pipeline {
   }
 
   /**
+   * After Redis reconnected: a Redis that came back having lost acknowledged writes (AOF
+   * everysec, a failover) holds an older cursor than ours. The next write finds that out (I4),
+   * but a pipeline with nothing to write (a quiet relay, the end of a replay) would wait for it
+   * forever with a position Redis does not have; so when idle it reads the cursors and resyncs
+   * from them if they differ. Work in flight or queued is left to the CAS of its own write.
+   */
+  async checkCursorsAfterReconnect(): Promise<void> {
+    await this.writing.catch(() => undefined)
+    const idle = (): boolean => this.queue.frames === 0 && this.decoded.size === 0 && !this.awaitingConnection
+    if (!idle()) return
+    const epoch = this.epoch
+    const stored = await Promise.all(this.shardCursorKeys.map((key) => this.sink.readCursor(key)))
+    // Anything that happened meanwhile (a write, a resync, a relay switch) settles it its own way.
+    if (epoch !== this.epoch || !idle() || stored.every((raw, shard) => raw === this.believed[shard])) return
+    this.counters.casMismatches++
+    this.resync(stored, 'Redis came back holding another cursor (it lost acknowledged writes)')
+  }
+
+  /**
    * Relay failover (relay-failover.ts); the caller has closed the old relay's client. Frames not
    * yet written came from the old relay: they are dropped (fetched again from its cursor when it
    * is used again), never written against another relay's cursor. The write in flight finishes

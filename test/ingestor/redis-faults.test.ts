@@ -120,6 +120,21 @@ describe('Redis faults: the ingestor pauses, retries, never drops, and follows t
     expect(ingestor.status().counters.casMismatches).toBeGreaterThanOrEqual(1)
   })
 
+  it('Redis comes back having lost writes while the ingestor is idle (nothing more to write): it checks the cursor on reconnect, resyncs and refetches', async () => {
+    const ingestor = await run('none', 3000, async ({ ingestor, admin, keys, logs }) => {
+      // Everything written: the relay has nothing more, so no write of ours would notice the loss.
+      await waitUntil(() => ingestor.status().storedCursor === FRAMES && ingestor.status().queue.frames === 0, { what: 'every frame written, idle', timeoutMs: 30_000 })
+      const redis = admin()
+      await redis.eval(ROLLBACK_LUA, 2, keys.stream, keys.cursorKey, '700')
+      // A reconnect, as after a Redis restart or failover.
+      await redis.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+      await waitUntil(() => ingestor.status().counters.resyncs >= 1, { what: 'the resync after the reconnect', timeoutMs: 20_000 })
+      expect(logs.find((line) => line.msg === 'resynchronising: restarting the relay from the stored cursor')).toMatchObject({ reason: expect.stringMatching(/Redis came back holding another cursor/) })
+    })
+    expect(ingestor.status().counters.resyncs).toBeGreaterThanOrEqual(1)
+    expect(ingestor.status().counters.casMismatches).toBeGreaterThanOrEqual(1)
+  })
+
   it('Redis restarted empty (no persistence: cursor, stream and group gone): restarts from where the run started, group re-created', async () => {
     const ingestor = await run('none', 2000, async ({ redis, ingestor }) => {
       await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= 1000, { what: 'cursor 1000', timeoutMs: 30_000 })

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net'
 import { InvalidArgumentError, Option } from 'commander'
 import { quoteValue, redactText } from '../common/logger.js'
-import { RedisConfigError } from '../ingestor/errors.js'
-import { redisTarget } from '../ingestor/redis-target.js'
+import { RedisConfigError } from '../common/redis-config-error.js'
+import { redisTarget } from '../common/redis-target.js'
 import { duplicateRelay } from '../ingestor/relay-endpoints.js'
 
 /**

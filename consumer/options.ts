@@ -1,4 +1,5 @@
 import { hostname } from 'node:os'
+import { DEFAULT_GROUP, DEFAULT_STREAM } from '../common/contract.js'
 import calculateSlot from 'cluster-key-slot'
 import { colocatedKey, keyLayout, keyLayoutProblem, shardStream } from '../common/key-layout.js'
 import { redactUrl, type Logger } from '../common/logger.js'
@@ -54,8 +55,8 @@ export interface ConsumerOptions {
 export type ResolvedConsumerOptions = Required<Omit<ConsumerOptions, 'logger'>> & Pick<ConsumerOptions, 'logger'>
 
 export const CONSUMER_DEFAULTS = {
-  stream: 'firehose:events',
-  group: 'firehose-processors',
+  stream: DEFAULT_STREAM,
+  group: DEFAULT_GROUP,
   deadLetterMaxLen: 10_000,
   count: 100,
   maxInFlight: 1,

@@ -1,7 +1,10 @@
 import { FirehoseError } from '../protocol/errors.js'
 
 export const IngestorErrorCode = {
-  /** An option given to startIngestor() is out of range or malformed (fields: option, value). */
+  /**
+   * An option given to startIngestor() is out of range or malformed (fields: option, value,
+   * reason; a bound also min and max, a bound set by another option minOption).
+   */
   InvalidOption: 'INGESTOR_INVALID_OPTION',
   /** FIREHOSE_CRASH_AT is not `<point>:<n>` with a known point. */
   InvalidCrashPoint: 'INGESTOR_INVALID_CRASH_POINT',
@@ -22,25 +25,5 @@ export type IngestorErrorCode = (typeof IngestorErrorCode)[keyof typeof Ingestor
 
 export class IngestorError extends FirehoseError<IngestorErrorCode> {}
 
-/**
- * Redis refused this ingestor's configuration: retrying cannot help, so the ingestor stops and
- * the CLI exits with ExitCode.Config (docs/ingestor.md, "Redis connection"). Messages never hold
- * the password (URLs in them are redacted).
- */
-export const RedisConfigErrorCode = {
-  /** The URL is not a usable redis:// or rediss:// URL (fields: reason). */
-  Url: 'REDIS_URL',
-  /** WRONGPASS or NOAUTH: wrong or missing user/password. */
-  Auth: 'REDIS_AUTH',
-  /** NOPERM: the ACL user may not run a command the ingestor needs or touch its keys. */
-  NoPerm: 'REDIS_NOPERM',
-  /** The URL's /N database does not exist on the server (fields: db). */
-  DbRange: 'REDIS_DB_RANGE',
-  /** TLS set-up failed: an unreadable CA/cert/key file, TLS options on a redis:// URL, or a certificate the server or we rejected. */
-  Tls: 'REDIS_TLS',
-  /** A key the ingestor uses holds another type (fields: key, type, expected): e.g. the stream key holds a string. */
-  WrongType: 'REDIS_WRONGTYPE',
-} as const
-export type RedisConfigErrorCode = (typeof RedisConfigErrorCode)[keyof typeof RedisConfigErrorCode]
-
-export class RedisConfigError extends FirehoseError<RedisConfigErrorCode> {}
+/** Redis refusing the ingestor's configuration (and a bad Redis URL): shared with every Redis user of the package. */
+export { RedisConfigError, RedisConfigErrorCode } from '../common/redis-config-error.js'

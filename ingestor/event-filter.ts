@@ -42,10 +42,11 @@ export function eventFilterSpec(collections: readonly string[] | undefined, type
   const check = (option: string, values: readonly string[] | undefined, error: (value: string) => string | null): void => {
     if (values === undefined) return
     // An empty list would publish nothing at all: certainly a mistake; omit the option to keep everything.
-    if (values.length === 0) throw new IngestorError(IngestorErrorCode.InvalidOption, `${option} must list at least one value (omit it to keep all)`, { option, value: values })
+    const empty = 'must list at least one value (omit it to keep all)'
+    if (values.length === 0) throw new IngestorError(IngestorErrorCode.InvalidOption, `${option} ${empty}`, { option, value: values, reason: empty })
     for (const value of values) {
       const reason = error(value)
-      if (reason !== null) throw new IngestorError(IngestorErrorCode.InvalidOption, `${option}: ${reason}`, { option, value })
+      if (reason !== null) throw new IngestorError(IngestorErrorCode.InvalidOption, `${option}: ${reason}`, { option, value, reason })
     }
   }
   check('collections', collections, collectionPatternError)

@@ -22,6 +22,8 @@ return 0`)
 export interface LeaseOptions {
   key: string
   ttlMs: number
+  /** Called once when a held lease is lost (not on release()): the ingestor must stop writing. */
+  onLost?: (reason: string) => void
 }
 
 /**
@@ -40,8 +42,6 @@ export class Lease {
   readonly token = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   /** The holder seen by the last acquire or renewal (null: none seen yet, or nobody holds it). */
   holder: string | null = null
-  /** Called once when a held lease is lost (not on release()). */
-  onLost: ((reason: string) => void) | null = null
   private heldUntilMs: number | null = null
   private renewTimer: NodeJS.Timeout | null = null
   private expiryTimer: NodeJS.Timeout | null = null
@@ -141,7 +141,7 @@ export class Lease {
     this.clearTimers()
     this.heldUntilMs = null
     this.logger.warn({ reason, holder: this.holder }, 'lease lost: this ingestor stops writing')
-    this.onLost?.(reason)
+    this.options.onLost?.(reason)
   }
 
   private clearTimers(): void {

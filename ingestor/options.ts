@@ -1,10 +1,11 @@
+import { DEFAULT_CURSOR_KEY, DEFAULT_GROUP, DEFAULT_STREAM, deadLetterStreamOf, leaseKeyOf } from '../common/contract.js'
 import { keyLayout, keyLayoutProblem } from '../common/key-layout.js'
 import type { Logger } from '../common/logger.js'
 import type { SeededRandom } from '../common/random.js'
 import type { BlockVerification } from '../protocol/car.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
 import { eventFilterSpec, type EventFilterSpec, type EventType } from './event-filter.js'
-import type { RedisTlsOptions } from './redis-target.js'
+import type { RedisTlsOptions } from '../common/redis-target.js'
 import type { TrimMode } from './redis-sink.js'
 import { duplicateRelay, relayEndpoints, type RelayEndpoint } from './relay-endpoints.js'
 
@@ -38,7 +39,7 @@ export interface IngestorOptions {
   startCursor?: number | null
   /** Let startCursor override a different stored cursor (events between are written again, or skipped). */
   forceCursor?: boolean
-  /** Keep the stream at about this many entries; null = unbounded. */
+  /** Keep the stream at about this many entries. Default 0: never trim (null, accepted too, means the same). */
   maxLen?: number | null
   /**
    * How maxLen trims. 'safe' (default): never an entry some consumer group has not read and
@@ -139,8 +140,10 @@ export interface IngestorOptions {
   random?: SeededRandom
 }
 
-export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random' | 'relayBackoff' | 'redisBackoff' | 'collections' | 'types' | 'relayUrls'>> &
+export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random' | 'relayBackoff' | 'redisBackoff' | 'collections' | 'types' | 'relayUrls' | 'maxLen'>> &
   Pick<IngestorOptions, 'logger' | 'random' | 'relayBackoff'> & {
+    /** 0: never trim (the write script reads it so too). */
+    maxLen: number
     redisBackoff: { initialMs: number; maxMs: number }
     /** null: publish everything */
     filter: EventFilterSpec | null
@@ -149,14 +152,17 @@ export type ResolvedOptions = Required<Omit<IngestorOptions, 'logger' | 'random'
   }
 
 export const INGESTOR_DEFAULTS = {
-  stream: 'firehose:events',
-  cursorKey: 'firehose:cursor',
-  group: 'firehose-processors',
+  stream: DEFAULT_STREAM,
+  cursorKey: DEFAULT_CURSOR_KEY,
+  group: DEFAULT_GROUP,
+  maxLen: 0,
+  trim: 'safe' as TrimMode,
   deadLetterMaxLen: 10_000,
   deadLetterMaxBytes: 64 * 1024 * 1024,
   stallTimeoutMs: 30_000,
   maxMessageBytes: 16 * 1024 * 1024,
   onFutureCursor: 'live' as FutureCursorPolicy,
+  verifyBlocks: 'all' as BlockVerification,
   batchSize: 500,
   batchBytes: 4 * 1024 * 1024,
   writeMaxFrames: 2000,
@@ -177,6 +183,8 @@ export const INGESTOR_DEFAULTS = {
   failoverAfter: 3,
   primaryProbeIntervalMs: 30_000,
   shards: 1,
+  redisDownLogIntervalMs: 30_000,
+  redisBackoff: { initialMs: 100, maxMs: 5_000 },
 }
 
 /** Most shards: each is a stream, a cursor key and one script call per write. */
@@ -185,7 +193,11 @@ export const MAX_SHARDS = 256
 export const LEASE_TTL_MIN_MS = 500
 export const LEASE_TTL_MAX_MS = 600_000
 
-/** Fills defaults and rejects values the pipeline cannot run with (library callers; the CLI validates first). */
+/**
+ * Fills defaults and rejects values the pipeline cannot run with: the one place the options are
+ * checked together (the CLI parses each flag, then leaves the rest to this and prints its
+ * INGESTOR_INVALID_OPTION as a usage error naming the flag: cli/ingest-usage.ts).
+ */
 export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   const stream = options.stream ?? INGESTOR_DEFAULTS.stream
   const cursorKey = options.cursorKey ?? INGESTOR_DEFAULTS.cursorKey
@@ -198,12 +210,12 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     redisUrl: options.redisUrl,
     stream,
     cursorKey,
-    deadLetterStream: options.deadLetterStream ?? `${stream}:dead`,
+    deadLetterStream: options.deadLetterStream ?? deadLetterStreamOf(stream),
     group: options.group ?? INGESTOR_DEFAULTS.group,
     startCursor: options.startCursor ?? null,
     forceCursor: options.forceCursor ?? false,
-    maxLen: options.maxLen ?? null,
-    trim: options.trim ?? 'safe',
+    maxLen: options.maxLen ?? INGESTOR_DEFAULTS.maxLen,
+    trim: options.trim ?? INGESTOR_DEFAULTS.trim,
     deadLetterMaxLen: options.deadLetterMaxLen ?? INGESTOR_DEFAULTS.deadLetterMaxLen,
     deadLetterMaxBytes: options.deadLetterMaxBytes ?? INGESTOR_DEFAULTS.deadLetterMaxBytes,
     stallTimeoutMs: options.stallTimeoutMs ?? INGESTOR_DEFAULTS.stallTimeoutMs,
@@ -217,7 +229,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     queueBytes: options.queueBytes ?? INGESTOR_DEFAULTS.queueBytes,
     maxConsecutiveBadFrames: options.maxConsecutiveBadFrames ?? INGESTOR_DEFAULTS.maxConsecutiveBadFrames,
     decodeWorkers: options.decodeWorkers ?? INGESTOR_DEFAULTS.decodeWorkers,
-    verifyBlocks: options.verifyBlocks ?? 'all',
+    verifyBlocks: options.verifyBlocks ?? INGESTOR_DEFAULTS.verifyBlocks,
     filter: eventFilterSpec(options.collections, options.types),
     statusIntervalMs: options.statusIntervalMs ?? INGESTOR_DEFAULTS.statusIntervalMs,
     healthPort: options.healthPort ?? null,
@@ -230,18 +242,18 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     didTimeoutMs: options.didTimeoutMs ?? INGESTOR_DEFAULTS.didTimeoutMs,
     verifyWorkers: options.verifyWorkers ?? INGESTOR_DEFAULTS.verifyWorkers,
     ha: options.ha ?? false,
-    leaseKey: options.leaseKey ?? `${cursorKey}:lease`,
+    leaseKey: options.leaseKey ?? leaseKeyOf(cursorKey),
     legacyCursorKey: options.legacyCursorKey ?? null,
     leaseTtlMs: options.leaseTtlMs ?? INGESTOR_DEFAULTS.leaseTtlMs,
     shards: options.shards ?? INGESTOR_DEFAULTS.shards,
     redisCluster: options.redisCluster ?? false,
     crashAt: options.crashAt ?? null,
     redisTls: options.redisTls ?? {},
-    redisDownLogIntervalMs: options.redisDownLogIntervalMs ?? 30_000,
+    redisDownLogIntervalMs: options.redisDownLogIntervalMs ?? INGESTOR_DEFAULTS.redisDownLogIntervalMs,
     logger: options.logger,
     random: options.random,
     relayBackoff: options.relayBackoff,
-    redisBackoff: { initialMs: options.redisBackoff?.initialMs ?? 100, maxMs: options.redisBackoff?.maxMs ?? 5_000 },
+    redisBackoff: { initialMs: options.redisBackoff?.initialMs ?? INGESTOR_DEFAULTS.redisBackoff.initialMs, maxMs: options.redisBackoff?.maxMs ?? INGESTOR_DEFAULTS.redisBackoff.maxMs },
   }
   for (const key of ['stream', 'cursorKey', 'deadLetterStream', 'group', 'leaseKey'] as const) {
     if (resolved[key] === '') invalid(key, resolved[key], 'must not be empty')
@@ -251,7 +263,9 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('batchBytes', resolved.batchBytes, 1)
   checkInteger('writeMaxFrames', resolved.writeMaxFrames, 1)
   checkInteger('writeMaxBytes', resolved.writeMaxBytes, 1)
-  checkInteger('queueFrames', resolved.queueFrames, resolved.batchSize)
+  checkInteger('queueFrames', resolved.queueFrames, 1)
+  // A batch is taken from the queue whole.
+  if (resolved.queueFrames < resolved.batchSize) invalid('queueFrames', resolved.queueFrames, `must be at least batchSize (${resolved.batchSize})`, { min: resolved.batchSize, minOption: 'batchSize' })
   checkInteger('queueBytes', resolved.queueBytes, 1)
   checkInteger('maxConsecutiveBadFrames', resolved.maxConsecutiveBadFrames, 1)
   checkInteger('deadLetterMaxLen', resolved.deadLetterMaxLen, 1)
@@ -261,7 +275,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   checkInteger('statusIntervalMs', resolved.statusIntervalMs, 0)
   checkInteger('redisDownLogIntervalMs', resolved.redisDownLogIntervalMs, 1)
   checkInteger('decodeWorkers', resolved.decodeWorkers, 0, 64)
-  if (resolved.maxLen !== null) checkInteger('maxLen', resolved.maxLen, 1)
+  checkInteger('maxLen', resolved.maxLen, 0)
   if (resolved.startCursor !== null) checkInteger('startCursor', resolved.startCursor, 0)
   if (resolved.healthPort !== null) checkInteger('healthPort', resolved.healthPort, 0, 65_535)
   if (resolved.healthHost === '') invalid('healthHost', resolved.healthHost, 'must not be empty')
@@ -312,9 +326,10 @@ function checkLegacyCursorKey(resolved: ResolvedOptions): void {
 }
 
 function checkInteger(option: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) invalid(option, value, `must be an integer from ${min} to ${max}`)
+  if (!Number.isSafeInteger(value) || value < min || value > max) invalid(option, value, `must be an integer from ${min} to ${max}`, { min, max })
 }
 
-function invalid(option: string, value: unknown, reason: string): never {
-  throw new IngestorError(IngestorErrorCode.InvalidOption, `${option} ${reason} (got ${JSON.stringify(value)})`, { option, value })
+/** `reason` completes a sentence whose subject is the option; `bounds` lets the CLI restate a range in its flag's units. */
+function invalid(option: string, value: unknown, reason: string, bounds: { min?: number; max?: number; minOption?: string } = {}): never {
+  throw new IngestorError(IngestorErrorCode.InvalidOption, `${option} ${reason} (got ${JSON.stringify(value)})`, { option, value, reason, ...bounds })
 }

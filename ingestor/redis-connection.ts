@@ -1,8 +1,7 @@
 import { Cluster, Redis } from 'ioredis'
 import type { RedisClient } from '../common/redis-client.js'
-import { quoteValue } from '../common/logger.js'
+import { clusterSeeds, redisTarget, type RedisTlsOptions } from '../common/redis-target.js'
 import { RedisConfigError, RedisConfigErrorCode } from './errors.js'
-import { redisTarget, type RedisTlsOptions } from './redis-target.js'
 
 export type { RedisClient } from '../common/redis-client.js'
 
@@ -19,8 +18,9 @@ export interface RedisClientSettings {
 
 /**
  * A Redis connection for `url`, or with `cluster` a Redis Cluster client seeded by that node (it
- * discovers the others from CLUSTER SLOTS and follows MOVED/ASK redirections). A cluster has
- * only database 0, so a URL naming another is refused here rather than silently ignored.
+ * discovers the others from CLUSTER SLOTS and follows MOVED/ASK redirections). The URL is
+ * checked by common/redis-target.ts: a malformed one, or a /N database on a cluster, throws
+ * RedisConfigError before anything connects.
  */
 export function createRedisClient(url: string, cluster: boolean, settings: RedisClientSettings): { client: RedisClient; db: number } {
   const target = redisTarget(url, settings.tls)
@@ -30,12 +30,9 @@ export function createRedisClient(url: string, cluster: boolean, settings: Redis
   if (!cluster) {
     return { client: new Redis({ ...target.options, ...common, retryStrategy: settings.retryDelayMs }), db: target.db }
   }
-  if (target.db !== 0) {
-    throw new RedisConfigError(RedisConfigErrorCode.Url, `bad Redis URL ${quoteValue(url)}: a Redis Cluster has only database 0, got /${target.db}`, { reason: 'cluster-db' })
-  }
-  const { host, port, db: _, ...auth } = target.options
-  const client = new Cluster([{ host: host!, port: port! }], {
-    redisOptions: { ...auth, connectionName: settings.connectionName, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, disconnectTimeout: DISCONNECT_TIMEOUT_MS },
+  const seeds = clusterSeeds([target])
+  const client = new Cluster(seeds.nodes, {
+    redisOptions: { ...seeds.nodeOptions, connectionName: settings.connectionName, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, disconnectTimeout: DISCONNECT_TIMEOUT_MS },
     enableOfflineQueue: false,
     clusterRetryStrategy: settings.retryDelayMs,
     // The ready check is CLUSTER INFO, one more ACL permission, and a refusal of it is retried

@@ -9,7 +9,7 @@ import { IngestorError, IngestorErrorCode, RedisConfigError } from './errors.js'
 import { refusalError } from './refusal.js'
 import { preflight, preflightCalls } from './redis-preflight.js'
 import { createRedisClient, redisConfigError, type RedisClient } from './redis-connection.js'
-import type { RedisTlsOptions } from './redis-target.js'
+import type { RedisTlsOptions } from '../common/redis-target.js'
 import { loadLuaScript, runLuaScript } from './lua-script.js'
 import { TRIM_STREAM } from './trim-script.js'
 import { WRITE_BATCH } from './write-script.js'
@@ -60,7 +60,8 @@ export interface SinkKeys {
   cursorKey: string
   deadLetterStream: string
   group: string
-  maxLen: number | null
+  /** Keep each stream at about this many entries; 0: never trim (the write script reads it so). */
+  maxLen: number
   trim: TrimMode
   /** Most dead letters kept (MAXLEN ~). */
   deadLetterMaxLen: number
@@ -84,6 +85,12 @@ export interface RedisConnectionOptions {
   tls?: RedisTlsOptions
   /** While Redis is down, a "still down" line this often (default 30 s). */
   downLogIntervalMs?: number
+  /** Extra fields for the "still down" lines (the ingestor adds its queue depth). */
+  describeBacklog?: () => Record<string, unknown>
+  /** Called once with the first configuration error (the ingestor stops itself). */
+  onFatal?: (err: RedisConfigError) => void
+  /** Called each time the connection is ready again after an outage (the ingestor re-creates the group and checks its cursor). */
+  onReconnected?: () => void
 }
 
 /**
@@ -102,10 +109,6 @@ export class RedisSink {
   private connectedOnce = false
   private closing = false
   private fatalError: RedisConfigError | null = null
-  /** Called once with the first configuration error (set by the ingestor to stop itself). */
-  onFatal: ((err: RedisConfigError) => void) | null = null
-  /** Extra fields for the "still down" lines (the ingestor adds its queue depth). */
-  describeBacklog: () => Record<string, unknown> = () => ({})
   /** One promise shared by every waiter of an outage: no listener per retry (MaxListenersExceeded). */
   private readyWait: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | null = null
   /** The connection outage: one warning, "redis still down for N s" lines, then "redis reconnected". */
@@ -115,6 +118,8 @@ export class RedisSink {
   /** Why the connection is down (the last connection error, e.g. `getaddrinfo ENOTFOUND host`); null while ready. */
   lastError: string | null = null
 
+  private readonly onFatal: (err: RedisConfigError) => void
+
   constructor(
     url: string,
     private readonly keys: SinkKeys,
@@ -122,6 +127,7 @@ export class RedisSink {
     backoff: { initialMs: number; maxMs: number },
     connection: RedisConnectionOptions = {},
   ) {
+    this.onFatal = connection.onFatal ?? (() => undefined)
     this.logger = logger.child({ component: 'redis-sink', redis: redactUrl(url) })
     this.layout = keyLayout(keys.shards ?? 1, keys.redisCluster ?? false)
     this.shardKeys = Array.from({ length: this.layout.shards }, (_, shard) => {
@@ -132,7 +138,7 @@ export class RedisSink {
       still: 'redis still down',
       durationField: 'downForMs',
       intervalMs: connection.downLogIntervalMs ?? 30_000,
-      describe: () => ({ retries: this.retries, ...this.describeBacklog() }),
+      describe: () => ({ retries: this.retries, ...connection.describeBacklog?.() }),
     })
     const { client, db } = createRedisClient(url, keys.redisCluster ?? false, {
       ...(connection.tls !== undefined ? { tls: connection.tls } : {}),
@@ -148,6 +154,7 @@ export class RedisSink {
       this.lastError = null
       if (this.outage.active) this.outage.end(this.connectedOnce ? 'redis reconnected' : 'redis connected', { retries: this.retries })
       else if (!this.connectedOnce) this.logger.info('redis connected')
+      if (this.connectedOnce) connection.onReconnected?.()
       this.connectedOnce = true
       this.readyWait?.resolve()
       this.readyWait = null
@@ -206,7 +213,7 @@ export class RedisSink {
     this.redis.disconnect(false)
     this.readyWait?.reject(err)
     this.readyWait = null
-    this.onFatal?.(err)
+    this.onFatal(err)
   }
 
   /**
@@ -221,7 +228,7 @@ export class RedisSink {
       // The legacy key is a cursor too (one shard only: options.ts).
       return { ...keys, cursorKeys: shard === 0 && legacy !== null && !cursorKeys.includes(legacy) ? [...cursorKeys, legacy] : cursorKeys }
     })
-    await preflight(this.redis, preflightCalls({ shards, group: this.keys.group, safeTrim: this.keys.maxLen !== null && this.keys.trim === 'safe', probes: uses.probes, leaseKey: uses.leaseKey }))
+    await preflight(this.redis, preflightCalls({ shards, group: this.keys.group, safeTrim: this.keys.maxLen > 0 && this.keys.trim === 'safe', probes: uses.probes, leaseKey: uses.leaseKey }))
   }
 
   /** Creates the consumer group (and the stream) of every shard if missing; idempotent. */
@@ -263,7 +270,7 @@ export class RedisSink {
       ...scriptKeys,
       batch.expected,
       batch.next,
-      String(this.keys.maxLen ?? 0),
+      String(this.keys.maxLen),
       this.keys.trim,
       batch.cursorMayGoLower === true ? '1' : '0',
       String(deadLetterMaxEntries(this.keys.deadLetterMaxLen, this.keys.deadLetterMaxBytes ?? Number.MAX_SAFE_INTEGER)),
@@ -303,7 +310,7 @@ export class RedisSink {
 
   /** Safe trim of one shard's stream alone (trim-script.ts); meaningful only with a max length. */
   async trimStream(shard = 0): Promise<TrimResult> {
-    const [length, floorGroup] = (await runLuaScript(this.redis, TRIM_STREAM, 1, [this.shardKeys[shard]!.stream, String(this.keys.maxLen ?? 0)])) as [number, string | null]
+    const [length, floorGroup] = (await runLuaScript(this.redis, TRIM_STREAM, 1, [this.shardKeys[shard]!.stream, String(this.keys.maxLen)])) as [number, string | null]
     return { length, floorGroup: floorGroup ?? null }
   }
 

@@ -11,6 +11,7 @@ import { checkStream as check, expectedEntriesFromFixture, type StreamCheckResul
 import { startReplay, type ReplayHandle, type ReplayOptions } from '../replay/index.js'
 import type { FixtureManifest } from '../protocol/fixture/index.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
+import { DEFAULT_STREAM } from '../common/contract.js'
 
 export { startRedis, startRedisCluster, type RedisClusterHandle, type RedisClusterOptions, type RedisHandle, type RedisStartOptions } from '../harness/redis/index.js'
 export { waitUntil } from '../harness/wait.js'
@@ -45,7 +46,7 @@ export interface CheckStreamOptions {
 
 /** Every event of the fixture in the stream exactly once, in order, in the contract's field order? See StreamCheckResult. */
 export async function checkStream(options: CheckStreamOptions): Promise<StreamCheckResult> {
-  return check({ redisUrl: options.redisUrl, stream: options.stream ?? 'firehose:events', expected: await expectedOf(options, 'checkStream') })
+  return check({ redisUrl: options.redisUrl, stream: options.stream ?? DEFAULT_STREAM, expected: await expectedOf(options, 'checkStream') })
 }
 
 export interface CheckShardsOptions extends Omit<CheckStreamOptions, 'redisUrl'> {
@@ -59,7 +60,7 @@ export interface CheckShardsOptions extends Omit<CheckStreamOptions, 'redisUrl'>
 /** checkStream for `ingest --shards N` (and --redis-cluster): each shard stream holds exactly its repos' events, once, in order. */
 export async function checkShards(options: CheckShardsOptions): Promise<ShardCheckResult> {
   const redis = typeof options.redis === 'string' ? [options.redis] : options.redis
-  return checkShardStreams({ redis, cluster: options.cluster ?? false, stream: options.stream ?? 'firehose:events', shards: options.shards, expected: await expectedOf(options, 'checkShards') })
+  return checkShardStreams({ redis, cluster: options.cluster ?? false, stream: options.stream ?? DEFAULT_STREAM, shards: options.shards, expected: await expectedOf(options, 'checkShards') })
 }
 
 async function expectedOf(options: Pick<CheckStreamOptions, 'fixture' | 'expected'>, caller: string): Promise<StreamEntry[]> {

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander'
+import { DEFAULT_REDIS_URL } from '../../common/contract.js'
 import type { CompareResult, SeqRanges } from '../../harness/stream-compare.js'
 import { redactText, redactUrl } from '../../common/logger.js'
 import { option, redisUrl } from '../options.js'
@@ -16,7 +17,7 @@ export function registerCompare(program: Command): void {
     .command('compare')
     .description('compare two streams by seq (a shadow run against the legacy stream): what one has and the other lacks, ops that differ, records one omits; exit 1 if they disagree where both cover')
     .addOption(option('--stream <key>', 'a stream to compare; give it twice (A, then B), or FIREHOSE_STREAMS=a,b', 'FIREHOSE_STREAMS').argParser(twoStreams).makeOptionMandatory())
-    .addOption(option('--redis <url>', 'Redis URL holding both streams', 'REDIS_URL', redisUrl, 'redis://127.0.0.1:6379'))
+    .addOption(option('--redis <url>', 'Redis URL holding both streams', 'REDIS_URL', redisUrl, DEFAULT_REDIS_URL))
     .addOption(option('--json', 'print the full result as one JSON line', 'FIREHOSE_JSON'))
     .action(action(compare))
 }

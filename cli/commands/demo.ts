@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { DEFAULT_REDIS_URL } from '../../common/contract.js'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { createLogger, redactUrl, type Logger } from '../../common/logger.js'
@@ -51,7 +52,7 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
   const logger = createLogger({ name: 'firehose-demo', level: process.env.FIREHOSE_LOG_LEVEL ?? 'warn' })
   // --redis on the command line must answer; REDIS_URL or the default may fall back to our own server.
   const explicit = command.getOptionValueSource('redis') === 'cli'
-  const redis = await demoRedis(flags.redis ?? 'redis://127.0.0.1:6379', explicit, logger)
+  const redis = await demoRedis(flags.redis ?? DEFAULT_REDIS_URL, explicit, logger)
   if (typeof redis === 'string') return fail(redis)
 
   const runId = `firehose:demo:${new Date().toISOString().replace(/[-:.]/g, '')}`

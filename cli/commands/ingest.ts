@@ -1,4 +1,5 @@
 import { format } from 'node:util'
+import { DEFAULT_REDIS_URL } from '../../common/contract.js'
 import type { Command } from 'commander'
 import { createLogger, redactText } from '../../common/logger.js'
 import { IngestorError, IngestorErrorCode, RedisConfigError } from '../../ingestor/errors.js'
@@ -7,10 +8,10 @@ import { parseCrashAt } from '../../ingestor/crash-points.js'
 import { DEAD_LETTER_WHOLE_BYTES } from '../../ingestor/dead-letter.js'
 import { collectionPatternError, eventTypeError, type EventType } from '../../ingestor/event-filter.js'
 import { INGESTOR_DEFAULTS, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, MAX_SHARDS, type FutureCursorPolicy } from '../../ingestor/options.js'
-import { keyLayout, keyLayoutProblem } from '../../common/key-layout.js'
 import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
 import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl, url } from '../options.js'
+import { invalidOptionUsage } from '../ingest-usage.js'
 import { action, ExitCode } from '../run.js'
 
 interface IngestFlags {
@@ -84,10 +85,8 @@ function failed(err: unknown): ExitCode {
     return ExitCode.Usage
   }
   if (err instanceof IngestorError && err.code === IngestorErrorCode.InvalidOption) {
-    // The library names its option (legacyCursorKey); the user typed the flag (--legacy-cursor-key).
-    const option = String(err.fields.option)
-    const flag = `--${option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`
-    process.stderr.write(`firehose ingest: ${redactText(message.startsWith(`${option} `) ? `${flag} ${message.slice(option.length + 1)}` : message)}\n`)
+    // The library names its option and unit (leaseTtlMs); the user typed the flag (--lease-ttl, seconds).
+    process.stderr.write(`firehose ingest: ${redactText(invalidOptionUsage(err))}\n`)
     return ExitCode.Usage
   }
   process.stderr.write(`firehose ingest: ${redactText(message)}\n`)
@@ -120,7 +119,7 @@ export function registerIngest(program: Command): void {
         INGESTOR_DEFAULTS.primaryProbeIntervalMs / 1000,
       ),
     )
-    .addOption(option('--redis <url>', 'Redis URL: redis[s]://[[user]:password@]host[:port][/db]', LEGACY_ENV.redis, redisUrl, 'redis://127.0.0.1:6379'))
+    .addOption(option('--redis <url>', 'Redis URL: redis[s]://[[user]:password@]host[:port][/db]', LEGACY_ENV.redis, redisUrl, DEFAULT_REDIS_URL))
     .addOption(option('--redis-ca <file>', "rediss://: PEM CA bundle the server certificate must chain to (default: Node's CAs)", 'FIREHOSE_REDIS_CA', nonEmpty))
     .addOption(option('--redis-cert <file>', 'rediss://: PEM client certificate (with --redis-key)', 'FIREHOSE_REDIS_CERT', nonEmpty))
     .addOption(option('--redis-key <file>', 'rediss://: PEM client private key (with --redis-cert)', 'FIREHOSE_REDIS_KEY', nonEmpty))
@@ -242,12 +241,6 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
   } catch (err) {
     return usage((err as Error).message)
   }
-  if (flags.queueSize < flags.batchSize) return usage(`--queue-size (${flags.queueSize}) must be at least --batch-size (${flags.batchSize})`)
-  const leaseKey = flags.leaseKey ?? `${flags.cursorKey}:lease`
-  if (flags.leaseTtl * 1000 < LEASE_TTL_MIN_MS) return usage(`--lease-ttl must be at least ${LEASE_TTL_MIN_MS / 1000} s, got ${flags.leaseTtl}`)
-  if ([flags.stream, `${flags.stream}:dead`, flags.cursorKey].includes(leaseKey)) return usage(`--lease-key ${leaseKey} must differ from the stream and cursor keys`)
-  const layoutProblem = keyLayoutProblem(keyLayout(flags.shards, flags.redisCluster === true), flags.stream)
-  if (layoutProblem !== null) return usage(`--stream: ${layoutProblem}`)
 
   const logger = createLogger({ name: 'firehose-ingest' })
   // Handlers go in before the ingestor starts, so an early SIGTERM is a graceful stop too.
@@ -288,7 +281,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       legacyCursorKey: flags.legacyCursorKey ?? null,
       startCursor: flags.cursor ?? null,
       forceCursor: flags.forceCursor === true,
-      maxLen: flags.maxLen === undefined || flags.maxLen === 0 ? null : flags.maxLen,
+      ...(flags.maxLen !== undefined ? { maxLen: flags.maxLen } : {}),
       trim: flags.trim,
       stallTimeoutMs: Math.round(flags.stallTimeout * 1000),
       maxMessageBytes: flags.maxMessageMb * 1024 * 1024,
@@ -312,7 +305,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),
       statusIntervalMs: Math.round(flags.statusInterval * 1000),
       ha: flags.ha === true,
-      leaseKey,
+      ...(flags.leaseKey !== undefined ? { leaseKey: flags.leaseKey } : {}),
       leaseTtlMs: Math.round(flags.leaseTtl * 1000),
       shards: flags.shards,
       redisCluster: flags.redisCluster === true,

@@ -1,9 +1,10 @@
 import type { Command } from 'commander'
+import { DEFAULT_REDIS_URL, DEFAULT_STREAM } from '../../common/contract.js'
 import type { StreamCheckResult } from '../../harness/stream-checker.js'
 import { redactText, redactUrl } from '../../common/logger.js'
 import type { ReplayStatus } from '../../replay/index.js'
 import { MAX_SHARDS } from '../../ingestor/options.js'
-import { integer, nonEmpty, option, url } from '../options.js'
+import { integer, nonEmpty, option, redisUrl, url } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface VerifyOptions {
@@ -23,8 +24,8 @@ export function registerVerify(program: Command): void {
     .command('verify')
     .description('check a Redis stream against a fixture: missing, duplicated, out-of-order, mismatched entries (exit 1 if any)')
     .addOption(option('--fixture <file>', 'fixture file the stream was ingested from', 'FIREHOSE_FIXTURE', nonEmpty).makeOptionMandatory())
-    .addOption(option('--redis <url>', 'Redis URL', 'REDIS_URL', url(['redis:', 'rediss:']), 'redis://127.0.0.1:6379'))
-    .addOption(option('--stream <key>', 'stream key', 'REDIS_STREAM_KEY', nonEmpty, 'firehose:events'))
+    .addOption(option('--redis <url>', 'Redis URL', 'REDIS_URL', redisUrl, DEFAULT_REDIS_URL))
+    .addOption(option('--stream <key>', 'stream key', 'REDIS_STREAM_KEY', nonEmpty, DEFAULT_STREAM))
     .addOption(option('--shards <n>', "the stream was ingested with --shards n: check each shard stream <key>:<i> against its repos' events", 'FIREHOSE_SHARDS', integer(1, MAX_SHARDS), 1))
     .addOption(option('--redis-cluster', '--redis is a seed node of a Redis Cluster (as for ingest --redis-cluster)', 'FIREHOSE_REDIS_CLUSTER'))
     .addOption(option('--replay <url>', 'replay server the stream was fed from: seqs its faults destroyed (swallow, truncate, regress) are not expected', 'FIREHOSE_REPLAY_URL', url(['http:', 'https:', 'ws:', 'wss:'])))

@@ -1,8 +1,9 @@
+import { DEFAULT_REDIS_URL } from '../../common/contract.js'
 import { RedisCannotKillError } from '../errors.js'
 import { redisCommand } from './redis-cli.js'
 import type { RedisHandle } from './types.js'
 
-export const DEFAULT_EXTERNAL_REDIS_URL = 'redis://127.0.0.1:6379'
+export const DEFAULT_EXTERNAL_REDIS_URL = DEFAULT_REDIS_URL
 
 /**
  * A Redis the harness does not own (REDIS_URL, e.g. the compose service). Never killed,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { DEFAULT_GROUP } from '../../common/contract.js'
 import { openRedisClient } from '../redis/redis-cli.js'
 import { checkStream } from '../stream-checker.js'
 import { sleep, waitUntil } from '../wait.js'
@@ -11,7 +12,7 @@ const MAX_LEN = 1000
 const WRITE_MAX_FRAMES = 500
 /** How long the stream stays full before the stopped group comes back. */
 const FULL_FOR_MS = 3000
-const WORKERS_GROUP = 'firehose-processors'
+const WORKERS_GROUP = DEFAULT_GROUP
 const LIVE_GROUP = 'scenario-live-worker'
 
 /**

@@ -13,10 +13,10 @@ describe('HA lease', () => {
   const opened: { redis: Redis; lease: Lease }[] = []
 
   /** A lease on its own connection, configured like the sink's (no offline queue: commands fail while Redis is down). */
-  function lease(key: string): Lease {
+  function lease(key: string, onLost?: (reason: string) => void): Lease {
     const redis = new Redis(suite.redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50 })
     redis.on('error', () => {}) // refused connections while Redis is killed: expected
-    const made = new Lease(redis, { key, ttlMs: TTL_MS }, silentLogger)
+    const made = new Lease(redis, { key, ttlMs: TTL_MS, ...(onLost !== undefined ? { onLost } : {}) }, silentLogger)
     opened.push({ redis, lease: made })
     return made
   }
@@ -48,10 +48,9 @@ describe('HA lease', () => {
   /** A lease on a fresh key, acquired, recording why it is lost. */
   async function acquiredLease(): Promise<{ key: string; a: Lease; lost: string[] }> {
     const key = `${uniqueKeys().cursorKey}:lease`
-    const a = lease(key)
-    await ready(a)
     const lost: string[] = []
-    a.onLost = (reason) => lost.push(reason)
+    const a = lease(key, (reason) => lost.push(reason))
+    await ready(a)
     expect(await a.acquire(() => false)).toBe(true)
     return { key, a, lost }
   }

@@ -36,7 +36,7 @@ describe('a Redis outage: bounded listeners, one warning, then rate-limited "sti
     const redis = await startOwnRedis()
     await redis.kill()
     const keys = uniqueKeys('test:redis-outage')
-    const sink = new RedisSink(redis.url, { ...keys, deadLetterStream: keys.dead, group: 'g', maxLen: null, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 50 })
+    const sink = new RedisSink(redis.url, { ...keys, deadLetterStream: keys.dead, group: 'g', maxLen: 0, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, { initialMs: 10, maxMs: 50 })
     try {
       const before = sink.redis.listenerCount('ready')
       const waiters = Array.from({ length: 100 }, () => sink.whenReady())

@@ -20,7 +20,7 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
     // Our own server: SCRIPT FLUSH below must not touch anyone else's scripts.
     redis = await startOwnRedis()
     REDIS_URL = redis.url
-    sink = new RedisSink(REDIS_URL, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: 'firehose-processors', maxLen: null, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, {
+    sink = new RedisSink(REDIS_URL, { stream: keys.stream, cursorKey: keys.cursorKey, deadLetterStream: keys.dead, group: 'firehose-processors', maxLen: 0, trim: 'safe', deadLetterMaxLen: 10 }, silentLogger, {
       initialMs: 10,
       maxMs: 100,
     })

@@ -1,0 +1,34 @@
+/**
+ * The stream contract's names and the defaults every part starts from (README, "The stream
+ * contract"): written once here, imported by the ingestor, the consumer, the CLI and the harness.
+ * Sharded or on a cluster these are the base names; common/key-layout.ts derives each shard's.
+ */
+
+/** The stream the workers read. */
+export const DEFAULT_STREAM = 'firehose:events'
+
+/** The workers' consumer group (created with MKSTREAM when missing). */
+export const DEFAULT_GROUP = 'firehose-processors'
+
+/** The seq of the last event written, set in the same atomic script as the entries. */
+export const DEFAULT_CURSOR_KEY = 'firehose:cursor'
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
+
+/** The relay `firehose ingest` reads without --relay: a host, as the --relay flag takes it. */
+export const DEFAULT_RELAY_HOST = 'bsky.network'
+
+/** Where the ingestor quarantines frames it cannot decode: `<stream>:dead`. */
+export function deadLetterStreamOf(stream: string): string {
+  return `${stream}:dead`
+}
+
+/** Where the consumer puts entries its handler keeps failing on, or that break the contract: `<stream>:dead-consumer`. */
+export function consumerDeadLetterStreamOf(stream: string): string {
+  return `${stream}:dead-consumer`
+}
+
+/** The `--ha` lease: `<cursorKey>:lease`. */
+export function leaseKeyOf(cursorKey: string): string {
+  return `${cursorKey}:lease`
+}

@@ -17,6 +17,18 @@ timeout "$COMPOSE_TIMEOUT_SECONDS" "${compose[@]}" up --build --abort-on-contain
 seconds=$(($(date +%s) - start))
 if [ "$status" -eq 0 ]; then
   "${compose[@]}" logs --no-color runner | sed 's/^runner_1 *| //' | grep -v '^$' || true
+  # The image holds no test code (.dockerignore): a command that needs it says so in one line, exit 2.
+  image_check=0
+  docker run --rm appview-firehose:compose-runtime scenario --list >"$log" 2>&1 || image_check=$?
+  if [ "$image_check" -ne 2 ] || ! grep -q 'needs the test tools' "$log" || docker run --rm --entrypoint ls appview-firehose:compose-runtime dist | grep -qx 'harness\|loadtest\|bench\|testing'; then
+    cat "$log" >&2
+    echo "compose: the runtime image holds test code (dist/harness, loadtest, bench or testing)" >&2
+    status=1
+  else
+    echo "compose: image without test code (scenario: exit 2, 'needs the test tools')"
+  fi
+fi
+if [ "$status" -eq 0 ]; then
   echo "compose: ok in ${seconds}s"
 else
   [ "$status" -eq 124 ] && echo "compose: timed out after ${COMPOSE_TIMEOUT_SECONDS}s" >&2

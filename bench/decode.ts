@@ -12,7 +12,7 @@ import { Frame } from '@atproto/xrpc-server'
 import { decodeFirst as cborgDecodeFirst } from 'cborg'
 import { CID } from 'multiformats/cid'
 import { decodeEvent } from '../protocol/events.js'
-import { readFixtureFrames } from '../protocol/fixture/index.js'
+import { readFixtureFrames } from '../fixture-file/index.js'
 
 /**
  * Decode throughput of decodeEvent (one frame -> typed event with records in the JSON data

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import { MemoryBlockstore, Repo, WriteOpAction } from '@atproto/repo'
 import { SeededRandom } from '../common/random.js'
-import { generateFixture } from '../fixtures/generator/index.js'
-import { tidFromTime } from '../fixtures/generator/tid.js'
+import { generateFixture } from '../generator/index.js'
+import { tidFromTime } from '../generator/tid.js'
 
 /**
  * Generation speed of `generateFixture` (planned, signed, framed, gzip-written events/s), in

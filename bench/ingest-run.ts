@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url'
 import { Redis, type Cluster } from 'ioredis'
 import { colocatedKey, keyLayout, shardStream } from '../common/key-layout.js'
 import { IngestorProcess, type IngestorProcessOptions } from '../harness/ingestor-process.js'
-import { openClusterClient } from '../harness/redis/cluster-client.js'
+import { openClusterClient } from '../common/redis-open.js'
 import { sleep } from '../harness/wait.js'
-import { FixtureWriter, openFixture } from '../protocol/fixture/index.js'
+import { FixtureWriter, openFixture } from '../fixture-file/index.js'
 import { startReplay, withSeq } from '../replay/index.js'
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { FixtureWriter } from '../protocol/fixture/index.js'
+import { FixtureWriter } from '../fixture-file/index.js'
 import { encodeFrame } from '../protocol/frame.js'
 import { startReplay, withSeq, type ReplayHandle } from '../replay/index.js'
 

@@ -9,7 +9,7 @@ import { emptyCounters } from '../ingestor/status.js'
 import { createFrameVerifier } from '../ingestor/verify/frame-verifier.js'
 import { decodeFrame } from '../protocol/frame.js'
 import { decodeEvent } from '../protocol/events.js'
-import { readFixtureFrames } from '../protocol/fixture/index.js'
+import { readFixtureFrames } from '../fixture-file/index.js'
 import { startPlcServer } from './plc-server.js'
 
 /**

@@ -1,8 +1,9 @@
-import { isIP } from 'node:net'
 import { InvalidArgumentError, Option } from 'commander'
 import { quoteValue, redactText } from '../common/logger.js'
 import { RedisConfigError } from '../common/redis-config-error.js'
 import { redisTarget } from '../common/redis-target.js'
+import { RelayClientError } from '../client/errors.js'
+import { subscribeReposUrl } from '../client/subscribe-repos-url.js'
 import { duplicateRelay } from '../ingestor/relay-endpoints.js'
 
 /**
@@ -102,24 +103,14 @@ export function redisUrl(value: string): string {
   return value
 }
 
-/**
- * A relay given as a bare host (`bsky.network`, `localhost:2470`), a ws(s) origin, or the full xrpc URL;
- * always returns the full `.../xrpc/com.atproto.sync.subscribeRepos` URL.
- */
+/** A relay as the client takes it (client/subscribe-repos-url.ts): always the full `.../xrpc/com.atproto.sync.subscribeRepos` URL. */
 export function relayUrl(value: string): string {
-  const bare = !/^[a-z]+:\/\//i.test(value)
-  const checked = url(['ws:', 'wss:', 'http:', 'https:'])(bare ? `wss://${value}` : value)
-  const parsed = new URL(checked)
-  // With a scheme any host goes (ws://replay:2470, a compose service); a bare word is a typo.
-  if (bare && !plausibleHost(parsed.hostname)) {
-    throw new InvalidArgumentError(`${quoteValue(value)} is not a relay: expected a host name with a dot (bsky.network), localhost or an IP address`)
+  try {
+    return subscribeReposUrl(value)
+  } catch (err) {
+    if (err instanceof RelayClientError) throw new InvalidArgumentError(err.message)
+    throw err
   }
-  if (parsed.protocol === 'http:') parsed.protocol = 'ws:'
-  if (parsed.protocol === 'https:') parsed.protocol = 'wss:'
-  if (!parsed.pathname.endsWith('/xrpc/com.atproto.sync.subscribeRepos')) {
-    parsed.pathname = `${parsed.pathname.replace(/\/+$/, '')}/xrpc/com.atproto.sync.subscribeRepos`
-  }
-  return parsed.toString()
 }
 
 /**
@@ -135,12 +126,6 @@ export function relayList(value: string, previous: string[] | undefined): string
 }
 
 /** A typo such as `not-a-url` parses as a host; a bare relay host has a dotted name, or is localhost or an IP. */
-function plausibleHost(hostname: string): boolean {
-  const bare = hostname.replace(/^\[|\]$/g, '')
-  if (isIP(bare) !== 0 || bare === 'localhost') return true
-  const labels = bare.replace(/\.$/, '').split('.')
-  return labels.length >= 2 && labels.every((label) => /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i.test(label)) && /[a-z]/i.test(labels.at(-1)!)
-}
 
 /** A comma-separated list (`a,b`), each item checked by `error` (a reason, or null when valid). */
 export function list(error: (item: string) => string | null): (value: string) => string[] {

@@ -1,4 +1,4 @@
-import { FirehoseError } from '../protocol/errors.js'
+import { FirehoseError } from './firehose-error.js'
 
 /**
  * Redis refused a configuration, or a Redis URL cannot be used: retrying cannot help. The

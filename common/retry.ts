@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { exponentialDelayMs } from '../client/backoff.js'
+import { exponentialDelayMs } from './backoff.js'
 
 export interface RetryOptions {
   /** Delay before retry n: initialMs * 2^n, capped at maxMs. */
@@ -8,7 +8,9 @@ export interface RetryOptions {
   isFatal?: (err: unknown) => boolean
   /** Checked after each failure: when it says so the last error is thrown instead of waiting again. */
   stopped?: () => boolean
-  /** Called with each failure before the wait (count, log). */
+  /** After this many failed attempts the last error is thrown (default: no limit). */
+  maxAttempts?: number
+  /** Called with each failure before the wait (count, log); `failures`: attempts that failed before this one. */
   onFailure?: (err: unknown, failures: number) => void
   /** The wait between attempts (default: a timer; tests pass a fake). */
   wait?: (ms: number) => Promise<void>
@@ -18,7 +20,8 @@ export interface RetryOptions {
  * Runs `attempt(failures)` until it resolves, waiting with exponential backoff after each
  * failure: the one retry-forever loop of the ingestor (Redis writes, cursor reads, start-up, DID
  * resolution). `failures` tells the attempt whether a previous one failed (e.g. to check first
- * whether a write that failed ran after all).
+ * whether a write that failed ran after all). A `wait` that throws (a cancelled wait) ends it
+ * with its error.
  */
 export async function retryUntilSuccess<T>(attempt: (failures: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const wait = options.wait ?? ((ms: number) => sleep(ms))
@@ -26,7 +29,7 @@ export async function retryUntilSuccess<T>(attempt: (failures: number) => Promis
     try {
       return await attempt(failures)
     } catch (err) {
-      if (options.isFatal?.(err) === true || options.stopped?.() === true) throw err
+      if (options.isFatal?.(err) === true || options.stopped?.() === true || failures + 1 >= (options.maxAttempts ?? Infinity)) throw err
       options.onFailure?.(err, failures)
       await wait(exponentialDelayMs(options.backoff, failures))
     }

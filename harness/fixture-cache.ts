@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { didDocsPathFor, generateFixture } from '../fixtures/generator/index.js'
+import { didDocsPathFor, generateFixture } from '../generator/index.js'
 import { sleep } from './wait.js'
 
 /** Bump when the generator's output for a seed changes, so stale cached files are not reused. */

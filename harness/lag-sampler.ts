@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { ReplayHandle } from '../replay/index.js'
 import { PublishClock } from './publish-clock.js'
-import { openRedisClient } from './redis/redis-cli.js'
+import { openRedisClient } from '../common/redis-open.js'
 
 const SAMPLE_MS = 50
 /** Samples kept (bounded: 10 minutes at 50 ms; older ones dropped). */

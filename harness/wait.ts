@@ -1,23 +1,15 @@
+import { pollUntil } from '../common/wait.js'
 import { HarnessError, HarnessErrorCode } from './errors.js'
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+export { sleep } from '../common/wait.js'
 
 /**
  * Polls `check` until it returns true; throws a Timeout HarnessError naming `what` after
  * timeoutMs. `check` may throw to abort at once (e.g. the child exited).
  */
 export async function waitUntil(check: () => boolean | Promise<boolean>, options: { what: string; timeoutMs: number; intervalMs?: number }): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() >= deadline) {
-      throw new HarnessError(HarnessErrorCode.Timeout, `timed out after ${options.timeoutMs} ms waiting for ${options.what}`, {
-        what: options.what,
-        timeoutMs: options.timeoutMs,
-      })
-    }
-    await sleep(options.intervalMs ?? 20)
-  }
+  if (await pollUntil(check, options)) return
+  throw new HarnessError(HarnessErrorCode.Timeout, `timed out after ${options.timeoutMs} ms waiting for ${options.what}`, { what: options.what, timeoutMs: options.timeoutMs })
 }
 
 /**

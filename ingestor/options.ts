@@ -255,6 +255,12 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     relayBackoff: options.relayBackoff,
     redisBackoff: { initialMs: options.redisBackoff?.initialMs ?? INGESTOR_DEFAULTS.redisBackoff.initialMs, maxMs: options.redisBackoff?.maxMs ?? INGESTOR_DEFAULTS.redisBackoff.maxMs },
   }
+  checkResolved(resolved)
+  return resolved
+}
+
+/** The options checked together, after the defaults are in: each rule once, the reason in the option's own terms. */
+function checkResolved(resolved: ResolvedOptions): void {
   for (const key of ['stream', 'cursorKey', 'deadLetterStream', 'group', 'leaseKey'] as const) {
     if (resolved[key] === '') invalid(key, resolved[key], 'must not be empty')
   }
@@ -299,7 +305,6 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
   if (layoutProblem !== null) invalid('stream', resolved.stream, layoutProblem)
   if (resolved.trim !== 'safe' && resolved.trim !== 'unsafe') invalid('trim', resolved.trim, "must be 'safe' or 'unsafe'")
   if (resolved.onFutureCursor !== 'live' && resolved.onFutureCursor !== 'exit') invalid('onFutureCursor', resolved.onFutureCursor, "must be 'live' or 'exit'")
-  return resolved
 }
 
 /** relayUrl or relayUrls (not both, not none), each a ws(s) URL, no relay (host[:port]) twice. */

@@ -1,4 +1,4 @@
-import { exponentialDelayMs } from '../client/backoff.js'
+import { exponentialDelayMs } from '../common/backoff.js'
 import { FaultLog } from '../common/fault-log.js'
 import { colocatedKey, keyLayout, shardStream, type KeyLayout } from '../common/key-layout.js'
 import { redactUrl, type Logger } from '../common/logger.js'

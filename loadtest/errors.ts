@@ -1,4 +1,4 @@
-import { FirehoseError } from '../protocol/errors.js'
+import { FirehoseError } from '../common/firehose-error.js'
 
 export const LoadtestErrorCode = {
   /** A flag value the load test cannot use (rate, profile, duration): exit 2. */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { openRedisClient } from '../harness/redis/redis-cli.js'
+import { openRedisClient } from '../common/redis-open.js'
 
 /** Entries fetched per round trip. */
 const PAGE = 5000

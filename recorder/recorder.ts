@@ -1,9 +1,10 @@
-import { relayUrl } from '../cli/options.js'
+import { subscribeReposUrl } from '../client/subscribe-repos-url.js'
 import { RelayClient, type RelayClientOptions, type RelayCloseEvent, type RelayOpenEvent } from '../client/relay-client.js'
+import { BoundedQueue } from '../common/bounded-queue.js'
 import { redactUrl, silentLogger, type Logger } from '../common/logger.js'
 import { systemTimers, type TimerHandle, type Timers } from '../common/timers.js'
 import { decodeFrame } from '../protocol/frame.js'
-import type { FixtureManifest } from '../protocol/fixture/index.js'
+import type { FixtureManifest } from '../fixture-file/index.js'
 import { Continuity, type ContinuityCounts, type ControlFrame, type Gap } from './continuity.js'
 import { RotatingWriter } from './rotating-writer.js'
 import { WaitingLog } from './waiting-log.js'
@@ -76,11 +77,12 @@ interface QueuedFrame {
 }
 
 /**
- * Bound of the queue between the socket and the writer. Overflow policy: pause the relay socket
- * (TCP backpressure); frames ws had already parsed still enter, so the overshoot is bounded by ws's
- * read buffer. Resumed once the queue is down to a quarter.
+ * Bound of the queue between the socket and the writer. Overflow policy (common/bounded-queue.ts):
+ * pause the relay socket (TCP backpressure); frames ws had already parsed still enter, so the
+ * overshoot is bounded by ws's read buffer. Resumed once the queue is down to a quarter.
  */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024
+const RESUME_AT = 1 / 4
 const DEFAULT_COMPRESSION_LEVEL = 1
 /** kill -9 loses at most this much recording. */
 const FLUSH_INTERVAL_MS = 1000
@@ -89,7 +91,7 @@ export async function startRecorder(options: RecorderOptions): Promise<RecorderH
   const writer = await RotatingWriter.open({
     out: options.out,
     rotateBytes: options.rotateMb === undefined ? null : Math.max(1, Math.round(options.rotateMb * 1_000_000)),
-    source: redactUrl(relayUrl(options.relay)),
+    source: redactUrl(subscribeReposUrl(options.relay)),
     compressionLevel: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
     meta: { recorder: { cursor: options.cursor ?? null, startedAt: new Date().toISOString() } },
   })
@@ -115,9 +117,12 @@ class Recorder {
   private failure: unknown = null
   private connected = false
 
-  private queue: QueuedFrame[] = []
-  private queueHead = 0
-  private queuedBytes = 0
+  // Bounded in bytes alone: memory is what the bound protects, and frame sizes vary a thousandfold.
+  private readonly queue = new BoundedQueue<QueuedFrame>({
+    maxItems: Number.POSITIVE_INFINITY,
+    bytes: { max: MAX_QUEUED_BYTES, sizeOf: (frame) => frame.bytes.length },
+    lowWater: RESUME_AT,
+  })
   private pausedForQueue = false
   private pumpRunning = false
   private pumpDone: Promise<void> = Promise.resolve()
@@ -142,7 +147,7 @@ class Recorder {
       this.rejectDone = reject
     })
     this.done.catch(() => undefined) // callers may only use stop(); a failure is still reported there
-    this.url = relayUrl(options.relay)
+    this.url = subscribeReposUrl(options.relay)
     this.timers = options.timers ?? systemTimers
     this.startedAtMs = this.timers.now()
     const baseLogger = options.logger ?? silentLogger
@@ -198,7 +203,7 @@ class Recorder {
       elapsedMs: this.timers.now() - this.startedAtMs,
       gaps: this.gaps,
       reconnects: this.client.stats.reconnects,
-      queuedFrames: this.queue.length - this.queueHead,
+      queuedFrames: this.queue.size,
       continuity: structuredClone(this.continuity.counts),
     }
   }
@@ -224,9 +229,7 @@ class Recorder {
       this.newestTimedFrame = bytes
     }
     this.accepted++
-    this.queue.push({ bytes, timeUs, gap: verdict.gap })
-    this.queuedBytes += bytes.length
-    if (this.queuedBytes > MAX_QUEUED_BYTES && !this.pausedForQueue) {
+    if (this.queue.push({ bytes, timeUs, gap: verdict.gap }) && !this.pausedForQueue) {
       this.pausedForQueue = true
       this.client.pause()
     }
@@ -243,10 +246,7 @@ class Recorder {
   /** Moves queued frames into the writer in order; only awaits when the writer asks for it. */
   private async pump(): Promise<void> {
     try {
-      while (this.queueHead < this.queue.length) {
-        const item = this.queue[this.queueHead]!
-        this.queue[this.queueHead++] = undefined as unknown as QueuedFrame // release the bytes
-        this.queuedBytes -= item.bytes.length
+      for (let item = this.queue.shift(); item !== undefined; item = this.queue.shift()) {
         if (item.gap !== null) this.recordGap(item.gap)
         const more = this.writer.write({ timeUs: item.timeUs, bytes: item.bytes })
         this.frames++
@@ -255,18 +255,11 @@ class Recorder {
         if (this.writer.rotationCheckDue && (await this.writer.checkRotation())) {
           this.logger.info({ file: this.writer.files.at(-1), files: this.writer.files.length }, 'rotated to a new file')
         }
-        if (this.pausedForQueue && this.queuedBytes < MAX_QUEUED_BYTES / 4) {
+        if (this.pausedForQueue && this.queue.isBelowLowWater) {
           this.pausedForQueue = false
           this.client.resume()
         }
-        // Frames keep arriving while the writer is awaited: drop the consumed head now and then.
-        if (this.queueHead >= 4096 && this.queueHead * 2 >= this.queue.length) {
-          this.queue = this.queue.slice(this.queueHead)
-          this.queueHead = 0
-        }
       }
-      this.queue = []
-      this.queueHead = 0
     } catch (err) {
       this.fail(err)
     } finally {

@@ -1,4 +1,4 @@
-import { FixtureWriter, FRAME_RECORD_OVERHEAD_BYTES, type FixtureFrame, type FixtureManifest } from '../protocol/fixture/index.js'
+import { FixtureWriter, FRAME_RECORD_OVERHEAD_BYTES, type FixtureFrame, type FixtureManifest } from '../fixture-file/index.js'
 
 export interface RotatingWriterOptions {
   out: string

@@ -1,4 +1,4 @@
-import { FirehoseError } from '../protocol/errors.js'
+import { FirehoseError } from '../common/firehose-error.js'
 
 export const ReplayErrorCode = {
   /** An option or a runtime control request is invalid. */

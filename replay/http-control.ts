@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { FirehoseError } from '../protocol/errors.js'
+import { FirehoseError } from '../common/firehose-error.js'
 import { ReplayError, ReplayErrorCode } from './errors.js'
 import { parseReplayRate } from './pacer.js'
 import { SUBSCRIBE_PATH, type ReplayHandle } from './types.js'

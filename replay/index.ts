@@ -1,4 +1,5 @@
-export { startReplay, DEFAULT_OUTBOX_FRAMES, DEFAULT_WINDOW_FRAMES, WINDOW_MAX_BYTES } from './server.js'
+export { startReplay } from './server.js'
+export { DEFAULT_OUTBOX_FRAMES, DEFAULT_WINDOW_FRAMES, WINDOW_MAX_BYTES } from './settings.js'
 export type { ReplayHandle, ReplayOptions, ReplayRate, ReplayStatus, ClientStatus, FaultRecord } from './types.js'
 export { DEFAULT_MAX_CLIENTS, SUBSCRIBE_PATH } from './types.js'
 export { FAULT_KINDS, loadFaultPlan, parseFaultFlag, parseFaultPlan, parseFaultSpec, type FaultKind, type FaultPlan, type FaultSpec } from './faults.js'

@@ -1,5 +1,5 @@
 import { loopSpan, withSeq } from './seq-field.js'
-import type { FrameSource, SourceFrame } from './source.js'
+import type { FrameSource, SourceFrame } from './frame-source.js'
 
 /**
  * Frames preloaded at start (source.ts loadFixtures), played from memory: no I/O while playing.

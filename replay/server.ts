@@ -1,147 +1,80 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { silentLogger } from '../common/logger.js'
-import { SeededRandom } from '../common/random.js'
-import { ReplayError, ReplayErrorCode } from './errors.js'
-import { FaultScheduler } from './fault-scheduler.js'
-import { parseFaultSpec, type FaultSpec } from './faults.js'
+import { replayControls, type ReplayControls } from './controls.js'
 import { controlHandler } from './http-control.js'
 import { OwnOrigin } from './own-origin.js'
-import { ReplayHub } from './hub.js'
-import { monotonicTimers, Pacer, parseReplayRate } from './pacer.js'
-import { DEFAULT_PRELOAD_MAX_BYTES, loadFixtures, openSource } from './source.js'
-import { Timeline } from './timeline.js'
-import { DEFAULT_MAX_CLIENTS, SUBSCRIBE_PATH, type ReplayHandle, type ReplayOptions, type ReplayRate, type ReplayStatus } from './types.js'
-import { RetainedWindow } from './window.js'
+import type { ReplayHub } from './hub.js'
+import { buildParts, type ReplayParts } from './parts.js'
+import { resolveSettings, type ReplaySettings } from './settings.js'
+import { loadFixtures } from './source.js'
+import { SUBSCRIBE_PATH, type ReplayHandle, type ReplayOptions } from './types.js'
 
-export const DEFAULT_WINDOW_FRAMES = 100_000
-/** The window also stops at this many bytes (real frames average ~5 KB: 100k frames ~ 500 MB otherwise). */
-export const WINDOW_MAX_BYTES = 256 * 1024 * 1024
-/** Like the Go relay's per-subscriber buffer. */
-export const DEFAULT_OUTBOX_FRAMES = 16_384
-export const DEFAULT_PING_INTERVAL_MS = 30_000
-/** --max stops waiting for a client that takes less than its 512 KiB send buffer in this time (< ~50 KiB/s). */
-export const DEFAULT_STUCK_AFTER_MS = 10_000
+/** The HTTP server of a replay, listening. */
+interface Listening {
+  url: string
+  httpUrl: string
+  stopPings(): void
+  close(): Promise<void>
+}
 
 /**
  * Starts a fake relay serving fixture files (docs/replay.md). Every fixture is checked in full
  * before the port opens, so a bad path or a corrupt file rejects here with REPLAY_BAD_FIXTURE.
  */
 export async function startReplay(options: ReplayOptions): Promise<ReplayHandle> {
-  const logger = options.logger ?? silentLogger
-  const windowFrames = positiveInt('window', options.window ?? DEFAULT_WINDOW_FRAMES)
-  const outbox = positiveInt('outbox', options.outbox ?? DEFAULT_OUTBOX_FRAMES)
-  const pingIntervalMs = positiveInt('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS)
-  const stuckAfterMs = positiveInt('stuckAfterMs', options.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS)
-  const maxClients = positiveInt('maxClients', options.maxClients ?? DEFAULT_MAX_CLIENTS)
-  const rate: ReplayRate = parseReplayRate(options.rate ?? { mode: 'max' })
-  const plannedFaults = (options.faults ?? []).map(parseFaultSpec)
-  const startMode = options.start ?? 'now'
-  if (!['now', 'paused', 'first-client'].includes(startMode)) throw new ReplayError(ReplayErrorCode.BadOption, `start must be now, paused or first-client, got ${startMode}`)
-  const seed = options.seed ?? SeededRandom.freshSeed()
-  const random = new SeededRandom(seed)
+  const settings = resolveSettings(options)
+  const { logger } = settings
+  const loaded = await loadFixtures(settings.files, settings.preloadMaxBytes, logger)
+  const parts = buildParts(settings, loaded)
+  const { injectFaults, ...control } = replayControls(parts, settings)
+  const listening = await serve(parts.hub, { ...control, injectFaults }, settings)
 
-  const preloadMaxBytes = options.preloadMaxBytes ?? DEFAULT_PRELOAD_MAX_BYTES
-  if (!Number.isSafeInteger(preloadMaxBytes) || preloadMaxBytes < 0) throw new ReplayError(ReplayErrorCode.BadOption, `preloadMaxBytes must be a non-negative integer, got ${preloadMaxBytes}`)
-  const loaded = await loadFixtures(options.files, preloadMaxBytes, logger)
+  if (settings.start === 'now') parts.timeline.start()
+  if (settings.start === 'paused') parts.timeline.pause()
+  const { files, rate, seed, window, outbox } = settings
+  logger.info({ url: listening.url, files, preloaded: loaded.frames !== null, rate, seed, window, outbox }, 'replay listening')
+  return { url: listening.url, httpUrl: listening.httpUrl, ...control, close: closeOnce(parts, listening) }
+}
 
-  const window = new RetainedWindow(windowFrames, WINDOW_MAX_BYTES)
-  const source = openSource(options.files, loaded, options.loop ?? false, logger)
-  // The hub and the timeline call each other: the hub calls back only once clients connect,
-  // long after `timeline` below is made.
-  const hub = new ReplayHub({
-    window,
-    outbox,
-    stuckAfterMs,
-    maxClients,
-    relayQuirks: options.relayQuirks ?? false,
-    random,
-    logger,
-    framesPublished: () => timeline.framesPublished,
-    finished: () => timeline.finished,
-    onSubscribed: () => {
-      if (startMode === 'first-client') timeline.start()
-    },
-    onProgress: () => timeline.clientProgress(),
-  })
-  const fire = (spec: FaultSpec, applyAt: number | undefined): void => {
-    if (spec.kind === 'refuse-handshake') hub.refuseHandshakes(spec)
-    else hub.armFault(spec, applyAt)
-  }
-  const scheduler = new FaultScheduler(random, fire)
-  const pacingTimers = options.pacingTimers ?? monotonicTimers
-  const timeline: Timeline = new Timeline(source, new Pacer(rate, () => pacingTimers.now()), window, scheduler, hub, logger, pacingTimers)
-  scheduler.addAll(plannedFaults, 0)
-
-  const status = (): ReplayStatus => ({
-    headSeq: window.headSeq,
-    framesPublished: timeline.framesPublished,
-    finished: timeline.finished,
-    paused: timeline.paused,
-    rate: timeline.rate,
-    achievedEventsPerSec: Math.round(timeline.achievedPerSecond() * 10) / 10,
-    clients: hub.clients(),
-    seed,
-    window: { oldestSeq: window.oldestSeq, frames: window.size, bytes: window.bytes },
-    handshakesRefused: [...hub.handshakesRefused],
-    maxClients,
-    clientsRefused: hub.clientsRefused,
-  })
-  /** All or nothing: a control request's faults are validated and counted against the pending bound first. */
-  const injectFaults = (faults: readonly unknown[]): number => {
-    scheduler.addAll(faults.map(parseFaultSpec), timeline.framesPublished, true)
-    return faults.length
-  }
-  const control = {
-    status,
-    setRate: (next: ReplayRate) => timeline.setRate(parseReplayRate(next)),
-    pause: () => timeline.pause(),
-    resume: () => timeline.resume(),
-    injectFault: (fault: FaultSpec): void => void injectFaults([fault]),
-  }
-
+/** Opens the port: WebSocket upgrades go to the hub, plain requests to the control endpoints; pings every pingIntervalMs. */
+async function serve(hub: ReplayHub, controls: ReplayControls, { host: listenHost, port, pingIntervalMs }: Pick<ReplaySettings, 'host' | 'port' | 'pingIntervalMs'>): Promise<Listening> {
   const server = createServer()
   server.on('upgrade', hub.handleUpgrade)
-  const listenHost = options.host ?? '127.0.0.1'
-  const address = await listen(server, listenHost, options.port ?? 0)
+  const address = await listen(server, listenHost, port)
   // Added once the address is known (which Host/Origin is ours); no request is read before this
   // continuation runs, since it follows the listen callback without returning to the event loop.
   const ownOrigin = new OwnOrigin(address, listenHost)
   server.on(
     'request',
-    controlHandler({ ...control, injectFaults }, (req) => ownOrigin.refusal(req)),
+    controlHandler(controls, (req) => ownOrigin.refusal(req)),
   )
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const heartbeat = setInterval(() => hub.heartbeat(), pingIntervalMs)
   heartbeat.unref()
-
-  if (startMode === 'now') timeline.start()
-  if (startMode === 'paused') timeline.pause()
-  logger.info({ url: `ws://${host}:${address.port}${SUBSCRIBE_PATH}`, files: options.files, preloaded: loaded.frames !== null, rate, seed, window: windowFrames, outbox }, 'replay listening')
-
-  let closing: Promise<void> | null = null
   return {
     url: `ws://${host}:${address.port}${SUBSCRIBE_PATH}`,
     httpUrl: `http://${host}:${address.port}`,
-    ...control,
-    close: () => {
-      closing ??= (async () => {
-        clearInterval(heartbeat)
-        timeline.close()
-        await hub.close()
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve())
-          server.closeAllConnections()
-        })
-      })()
-      return closing
-    },
+    stopPings: () => clearInterval(heartbeat),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
   }
 }
 
-function positiveInt(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new ReplayError(ReplayErrorCode.BadOption, `${name} must be a positive integer, got ${value}`, { [name]: value })
-  return value
+/** The handle's close: stops pings, the timeline, then the clients, then the server; every call gets the same promise. */
+function closeOnce({ timeline, hub }: ReplayParts, listening: Listening): () => Promise<void> {
+  let closing: Promise<void> | null = null
+  return () => {
+    closing ??= (async () => {
+      listening.stopPings()
+      timeline.close()
+      await hub.close()
+      await listening.close()
+    })()
+    return closing
+  }
 }
 
 function listen(server: Server, host: string, port: number): Promise<AddressInfo> {

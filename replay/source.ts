@@ -1,32 +1,11 @@
 import type { Logger } from '../common/logger.js'
-import { FirehoseError } from '../protocol/errors.js'
-import { openFixture, type FixtureManifest } from '../protocol/fixture/index.js'
+import { FirehoseError } from '../common/firehose-error.js'
+import { openFixture, type FixtureManifest } from '../fixture-file/index.js'
 import { ReplayError, ReplayErrorCode } from './errors.js'
 import { MemorySource } from './memory-source.js'
 import { readSeq } from './seq-field.js'
 import { StreamingSource } from './streaming-source.js'
-
-export interface SourceFrame {
-  bytes: Uint8Array
-  /** Recorded receive time, µs since the epoch. */
-  timeUs: number
-  seq: number | undefined
-  /** 0 for the first pass over the files, 1 for the first --loop repeat, ... */
-  round: number
-}
-
-/** What the timeline pulls frames from, synchronously. */
-export interface FrameSource {
-  /** Called when frames become available after the source ran dry, or when it ends. */
-  onReadable: (() => void) | null
-  /** Set if a file failed mid-stream despite validation (changed on disk); the source then ends. */
-  readonly failure: Error | null
-  /** No frame will ever come again. */
-  readonly done: boolean
-  peek(): SourceFrame | undefined
-  take(): SourceFrame | undefined
-  close(): void
-}
+import type { FrameSource, SourceFrame } from './frame-source.js'
 
 /** Fixtures up to this many frame bytes in total are kept in memory by default (see docs/replay.md). */
 export const DEFAULT_PRELOAD_MAX_BYTES = 256 * 1024 * 1024

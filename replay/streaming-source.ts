@@ -1,9 +1,10 @@
+import { BoundedQueue } from '../common/bounded-queue.js'
 import type { Logger } from '../common/logger.js'
-import { openFixture } from '../protocol/fixture/index.js'
+import { openFixture } from '../fixture-file/index.js'
 import { loopSpan, readSeq, withSeq } from './seq-field.js'
-import type { FrameSource, SourceFrame } from './source.js'
+import type { FrameSource, SourceFrame } from './frame-source.js'
 
-/** Read-ahead bound: the reader pauses when this many frames (or bytes) wait to be published. */
+/** Read-ahead bound: the reader pauses when this many frames (or bytes) wait to be published, and reads on at half (common/bounded-queue.ts). */
 const READ_AHEAD_FRAMES = 4096
 const READ_AHEAD_BYTES = 32 * 1024 * 1024
 
@@ -17,12 +18,8 @@ export class StreamingSource implements FrameSource {
   onReadable: (() => void) | null = null
   failure: Error | null = null
 
-  private queue: SourceFrame[] = []
-  private queueHead = 0
-  private queuedBytes = 0
+  private readonly queue = new BoundedQueue<SourceFrame>({ maxItems: READ_AHEAD_FRAMES, bytes: { max: READ_AHEAD_BYTES, sizeOf: (frame) => frame.bytes.byteLength } })
   private readerDone = false
-  private closed = false
-  private spaceWaiter: (() => void) | null = null
   private minSeq = Number.POSITIVE_INFINITY
   private maxSeq = Number.NEGATIVE_INFINITY
 
@@ -35,46 +32,29 @@ export class StreamingSource implements FrameSource {
   }
 
   get done(): boolean {
-    return this.readerDone && this.queueHead >= this.queue.length
-  }
-
-  get queued(): number {
-    return this.queue.length - this.queueHead
+    return this.readerDone && this.queue.size === 0
   }
 
   peek(): SourceFrame | undefined {
-    return this.queue[this.queueHead]
+    return this.queue.peek()
   }
 
   take(): SourceFrame | undefined {
-    const frame = this.queue[this.queueHead]
-    if (frame === undefined) return undefined
-    this.queue[this.queueHead++] = undefined as unknown as SourceFrame
-    this.queuedBytes -= frame.bytes.byteLength
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead)
-      this.queueHead = 0
-    }
-    if (this.spaceWaiter !== null && this.queued <= READ_AHEAD_FRAMES / 2) {
-      const wake = this.spaceWaiter
-      this.spaceWaiter = null
-      wake()
-    }
-    return frame
+    return this.queue.shift()
   }
 
+  /** Stops the reader: closing the queue wakes it if it waits for space. */
   close(): void {
-    this.closed = true
-    this.spaceWaiter?.()
+    this.queue.close()
   }
 
   private async run(): Promise<void> {
     try {
-      for (let round = 0; !this.closed; round++) {
+      for (let round = 0; !this.queue.isClosed; round++) {
         const offset = round * loopSpan(this.minSeq, this.maxSeq)
         let frames = 0
         for (const file of this.files) {
-          if (this.closed) break
+          if (this.queue.isClosed) break
           frames += await this.readFile(file, round, offset)
         }
         if (!this.loop || frames === 0) break
@@ -94,7 +74,7 @@ export class StreamingSource implements FrameSource {
     let frames = 0
     try {
       for await (const frame of reader.frames()) {
-        if (this.closed) break
+        if (this.queue.isClosed) break
         let seq = readSeq(frame.bytes) // undefined for error frames and recorded garbage (replayed as recorded)
         let bytes: Uint8Array = frame.bytes.slice() // reader frames are views into a shared chunk
         if (seq !== undefined) {
@@ -108,9 +88,8 @@ export class StreamingSource implements FrameSource {
         }
         frames++
         this.push({ bytes, timeUs: frame.timeUs, seq, round })
-        if (this.queued >= READ_AHEAD_FRAMES || this.queuedBytes >= READ_AHEAD_BYTES) {
-          await new Promise<void>((resolve) => (this.spaceWaiter = resolve))
-        }
+        // Asked after push() ran onReadable, which may drain synchronously: wait only if still full.
+        if (this.queue.isFull) await this.queue.whenBelowLowWater()
       }
     } finally {
       await reader.close()
@@ -119,9 +98,8 @@ export class StreamingSource implements FrameSource {
   }
 
   private push(frame: SourceFrame): void {
-    const wasEmpty = this.queued === 0
+    const wasEmpty = this.queue.size === 0
     this.queue.push(frame)
-    this.queuedBytes += frame.bytes.byteLength
     if (wasEmpty) this.onReadable?.()
   }
 }

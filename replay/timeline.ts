@@ -3,7 +3,7 @@ import type { Logger } from '../common/logger.js'
 import type { FaultScheduler } from './fault-scheduler.js'
 import { monotonicTimers, RATE_TICK_MS, type Pacer } from './pacer.js'
 import { RateMeter } from './rate-meter.js'
-import type { FrameSource } from './source.js'
+import type { FrameSource } from './frame-source.js'
 import type { ReplayRate } from './types.js'
 import type { RetainedWindow } from './window.js'
 

@@ -2,14 +2,14 @@
  * `appview-firehose/testing`: what an AppView's own test suite needs to run its workers against
  * a real firehose stream: a Redis, a fake relay playing a fixture, a generator of realistic
  * signed fixtures, and a stream checker. A small surface over harness/, replay/ and
- * fixtures/generator, so those can change without breaking suites that use it.
+ * generator/, so those can change without breaking suites that use it.
  */
-import { generateFixture as generate, type GenerateOptions } from '../fixtures/generator/index.js'
+import { generateFixture as generate, type GenerateOptions } from '../generator/index.js'
 import { HarnessError, HarnessErrorCode } from '../harness/errors.js'
-import { checkShards as checkShardStreams, type ShardCheckResult } from '../harness/shard-checker.js'
-import { checkStream as check, expectedEntriesFromFixture, type StreamCheckResult } from '../harness/stream-checker.js'
+import { checkShards as checkShardStreams, type ShardCheckResult } from '../stream-check/shard-checker.js'
+import { checkStream as check, expectedEntriesFromFixture, type StreamCheckResult } from '../stream-check/stream-checker.js'
 import { startReplay, type ReplayHandle, type ReplayOptions } from '../replay/index.js'
-import type { FixtureManifest } from '../protocol/fixture/index.js'
+import type { FixtureManifest } from '../fixture-file/index.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
 import { DEFAULT_STREAM } from '../common/contract.js'
 

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { DEFAULT_REDIS_URL } from '../../common/contract.js'
-import type { CompareResult, SeqRanges } from '../../harness/stream-compare.js'
+import type { CompareResult, SeqRanges } from '../../stream-check/stream-compare.js'
 import { redactText, redactUrl } from '../../common/logger.js'
 import { option, redisUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
@@ -37,8 +37,8 @@ async function compare(flags: CompareFlags): Promise<ExitCode> {
     return ExitCode.Usage
   }
   // Loaded here so that other commands do not pay for the checker's modules.
-  const { compareStreams } = await import('../../harness/stream-compare.js')
-  const { openRedisClient } = await import('../../harness/redis/redis-cli.js')
+  const { compareStreams } = await import('../../stream-check/stream-compare.js')
+  const { openRedisClient } = await import('../../common/redis-open.js')
   let result: CompareResult
   try {
     const redis = await openRedisClient(flags.redis)

@@ -7,6 +7,7 @@ import type { RedisHandle } from '../../harness/redis/index.js'
 import type { IngestorHandle } from '../../ingestor/index.js'
 import type { ReplayHandle } from '../../replay/index.js'
 import { option, positiveNumber, url } from '../options.js'
+import { loadDevTool } from '../dev-tools.js'
 import { action, ExitCode } from '../run.js'
 
 interface DemoFlags {
@@ -45,8 +46,8 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
     return fail(`fixture ${flags.fixture} not found (it is committed as fixtures/generated.fixture.gz; regenerate it with the fixture generator, or pass --fixture FILE)`)
   }
   // Loaded here, not at the top, so that other commands do not pay for these modules.
-  const { checkStream, describeSeqs, expectedEntriesFromFixture } = await import('../../harness/stream-checker.js')
-  const { waitUntil } = await import('../../harness/wait.js')
+  const { checkStream, describeSeqs, expectedEntriesFromFixture } = await import('../../stream-check/stream-checker.js')
+  const { pollUntil } = await import('../../common/wait.js')
   const { startIngestor } = await import('../../ingestor/index.js')
   const { startReplay } = await import('../../replay/index.js')
   const logger = createLogger({ name: 'firehose-demo', level: process.env.FIREHOSE_LOG_LEVEL ?? 'warn' })
@@ -69,13 +70,15 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
     ingestor = await startIngestor({ relayUrl: replay.url, redisUrl: redis.url, ...keys, startCursor: 0, statusIntervalMs: 0, logger })
     const running = ingestor
     const relay = replay
-    await waitUntil(
+    const timeoutMs = flags.timeout * 1000
+    const ingested = await pollUntil(
       () => {
         const head = relay.status().headSeq
         return relay.status().finished && head !== null && (running.status().storedCursor ?? -1) >= head
       },
-      { what: 'every fixture frame in the stream', timeoutMs: flags.timeout * 1000, intervalMs: 50 },
+      { timeoutMs, intervalMs: 50 },
     )
+    if (!ingested) return fail(`timed out after ${timeoutMs} ms waiting for every fixture frame in the stream`)
     const seconds = (performance.now() - startedAt) / 1000
     await ingestor.stop()
     const status = ingestor.status()
@@ -105,7 +108,7 @@ type DemoRedis = { url: string; owned: boolean; handle: RedisHandle | null }
 
 /** The given/ambient Redis if it answers PING, else a redis-server child, else a message saying how to get one. */
 async function demoRedis(candidate: string, explicit: boolean, logger: Logger): Promise<DemoRedis | string> {
-  const { openRedisClient } = await import('../../harness/redis/redis-cli.js')
+  const { openRedisClient } = await import('../../common/redis-open.js')
   try {
     const client = await openRedisClient(candidate)
     await client.ping()
@@ -117,7 +120,7 @@ async function demoRedis(candidate: string, explicit: boolean, logger: Logger): 
   }
   try {
     // Loaded only here: the Redis providers pull in testcontainers, too slow for every CLI start.
-    const { startRedis } = await import('../../harness/redis/index.js')
+    const { startRedis } = await loadDevTool('demo without a Redis', () => import('../../harness/redis/index.js'))
     const handle = await startRedis({ kind: 'process' })
     return { url: handle.url, owned: true, handle }
   } catch (err) {
@@ -129,7 +132,9 @@ async function demoRedis(candidate: string, explicit: boolean, logger: Logger): 
 }
 
 async function deleteDemoKeys(redisUrl: string, keys: string[]): Promise<void> {
-  const { deleteKeys } = await import('../../harness/redis/redis-cli.js')
+  const { openRedisClient } = await import('../../common/redis-open.js')
   // Best effort: the summary already named the keys.
-  await deleteKeys(redisUrl, keys).catch(() => undefined)
+  const client = await openRedisClient(redisUrl).catch(() => null)
+  await client?.del(...keys).catch(() => undefined)
+  client?.disconnect()
 }

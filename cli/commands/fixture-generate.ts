@@ -50,8 +50,8 @@ export function registerFixtureGenerate(fixture: Command): void {
 async function generate(flags: GenerateFlags): Promise<ExitCode> {
   const seed = flags.seed ?? SeededRandom.freshSeed()
   // Loaded here: @atproto/repo and crypto are heavy, and other commands must not pay for them.
-  const { didDocsPathFor, generateFixture } = await import('../../fixtures/generator/index.js')
-  const { progressBar } = await import('../../fixtures/generator/progress.js')
+  const { didDocsPathFor, generateFixture } = await import('../../generator/index.js')
+  const { progressBar } = await import('../../generator/progress.js')
   const bar = progressBar(process.stderr, 'generating')
   const started = performance.now()
   let manifest

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
-import { compressionFor } from '../../protocol/fixture/compression.js'
+import { compressionFor } from '../../fixture-file/compression.js'
 import { FixtureError } from '../../protocol/fixture/errors.js'
-import type { FixtureInspection } from '../../protocol/fixture/index.js'
+import type { FixtureInspection } from '../../fixture-file/index.js'
 import { integer, nonEmpty, option } from '../options.js'
 import { action, ExitCode } from '../run.js'
 import { registerFixtureGenerate } from './fixture-generate.js'
@@ -49,14 +49,14 @@ async function guarded(name: string, run: () => Promise<ExitCode>): Promise<Exit
 }
 
 async function inspect(file: string, json: boolean): Promise<ExitCode> {
-  const { inspectFixture } = await import('../../protocol/fixture/index.js')
+  const { inspectFixture } = await import('../../fixture-file/index.js')
   const report = await inspectFixture(file)
   process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatInspection(report))
   return ExitCode.Ok
 }
 
 async function exportFrames(file: string, out: string): Promise<ExitCode> {
-  const { exportLengthPrefixed } = await import('../../protocol/fixture/index.js')
+  const { exportLengthPrefixed } = await import('../../fixture-file/index.js')
   const result = await exportLengthPrefixed(file, out)
   if (result.truncated) process.stderr.write(`firehose fixture export: ${file} was cut off mid-write; exported its ${result.frames} complete frames\n`)
   process.stdout.write(`exported ${result.frames} frames to ${out}\n`)
@@ -64,7 +64,7 @@ async function exportFrames(file: string, out: string): Promise<ExitCode> {
 }
 
 async function importFrames(file: string, flags: { out: string; source?: string; startUs: number; intervalUs: number }): Promise<ExitCode> {
-  const { importLengthPrefixed } = await import('../../protocol/fixture/index.js')
+  const { importLengthPrefixed } = await import('../../fixture-file/index.js')
   const manifest = await importLengthPrefixed(file, flags.out, {
     source: flags.source ?? null,
     startTimeUs: flags.startUs,

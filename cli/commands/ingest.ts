@@ -1,9 +1,9 @@
 import { format } from 'node:util'
-import { DEFAULT_REDIS_URL } from '../../common/contract.js'
+import { DEFAULT_REDIS_URL, DEFAULT_RELAY_HOST } from '../../common/contract.js'
 import type { Command } from 'commander'
-import { createLogger, redactText } from '../../common/logger.js'
+import { createLogger, redactText, type Logger } from '../../common/logger.js'
 import { IngestorError, IngestorErrorCode, RedisConfigError } from '../../ingestor/errors.js'
-import type { IngestorHandle } from '../../ingestor/index.js'
+import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
 import { parseCrashAt } from '../../ingestor/crash-points.js'
 import { DEAD_LETTER_WHOLE_BYTES } from '../../ingestor/dead-letter.js'
 import { collectionPatternError, eventTypeError, type EventType } from '../../ingestor/event-filter.js'
@@ -265,53 +265,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
   try {
     // Loaded here, not at the top, so that `firehose <other command>` does not pay for it.
     const { startIngestor } = await import('../../ingestor/index.js')
-    handle = await startIngestor({
-      relayUrls: flags.relay ?? [relayUrl('bsky.network')],
-      failoverAfter: flags.failoverAfter,
-      primaryProbeIntervalMs: Math.max(1, Math.round(flags.primaryProbeInterval * 1000)),
-      redisUrl: flags.redis,
-      redisTls: {
-        ...(flags.redisCa !== undefined ? { caFile: flags.redisCa } : {}),
-        ...(flags.redisCert !== undefined ? { certFile: flags.redisCert } : {}),
-        ...(flags.redisKey !== undefined ? { keyFile: flags.redisKey } : {}),
-        ...(flags.redisServername !== undefined ? { servername: flags.redisServername } : {}),
-      },
-      stream: flags.stream,
-      cursorKey: flags.cursorKey,
-      legacyCursorKey: flags.legacyCursorKey ?? null,
-      startCursor: flags.cursor ?? null,
-      forceCursor: flags.forceCursor === true,
-      ...(flags.maxLen !== undefined ? { maxLen: flags.maxLen } : {}),
-      trim: flags.trim,
-      stallTimeoutMs: Math.round(flags.stallTimeout * 1000),
-      maxMessageBytes: flags.maxMessageMb * 1024 * 1024,
-      onFutureCursor: flags.onFutureCursor,
-      batchSize: flags.batchSize,
-      writeMaxFrames: flags.writeMaxFrames,
-      queueFrames: flags.queueSize,
-      queueBytes: flags.queueMb * 1024 * 1024,
-      maxConsecutiveBadFrames: flags.maxBadFrames,
-      deadLetterMaxBytes: flags.deadLetterMaxMb * 1024 * 1024,
-      decodeWorkers: flags.decodeWorkers,
-      verifyBlocks: flags.verifyBlocks,
-      ...(flags.collections !== undefined ? { collections: flags.collections } : {}),
-      ...(flags.types !== undefined ? { types: flags.types } : {}),
-      verify: flags.verify === true,
-      plcUrl: flags.plcUrl,
-      didCacheSize: flags.didCacheSize,
-      verifyWorkers: flags.verifyWorkers,
-      healthPort: flags.healthPort ?? null,
-      healthHost: flags.healthHost,
-      readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),
-      statusIntervalMs: Math.round(flags.statusInterval * 1000),
-      ha: flags.ha === true,
-      ...(flags.leaseKey !== undefined ? { leaseKey: flags.leaseKey } : {}),
-      leaseTtlMs: Math.round(flags.leaseTtl * 1000),
-      shards: flags.shards,
-      redisCluster: flags.redisCluster === true,
-      crashAt,
-      logger,
-    })
+    handle = await startIngestor(ingestorOptions(flags, crashAt, logger))
   } catch (err) {
     // A refused option is a usage error: its one line says it all.
     if (!(err instanceof IngestorError && err.code === IngestorErrorCode.InvalidOption)) logger.error({ err }, 'ingestor could not start')
@@ -332,5 +286,56 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
       return failed(handle.error())
     default:
       return ExitCode.Ok
+  }
+}
+
+/** The library's options from the flags: units converted (seconds, MiB), nothing checked here (resolveOptions does). */
+function ingestorOptions(flags: IngestFlags, crashAt: string | null, logger: Logger): IngestorOptions {
+  return {
+    relayUrls: flags.relay ?? [relayUrl(DEFAULT_RELAY_HOST)],
+    failoverAfter: flags.failoverAfter,
+    primaryProbeIntervalMs: Math.max(1, Math.round(flags.primaryProbeInterval * 1000)),
+    redisUrl: flags.redis,
+    redisTls: {
+      ...(flags.redisCa !== undefined ? { caFile: flags.redisCa } : {}),
+      ...(flags.redisCert !== undefined ? { certFile: flags.redisCert } : {}),
+      ...(flags.redisKey !== undefined ? { keyFile: flags.redisKey } : {}),
+      ...(flags.redisServername !== undefined ? { servername: flags.redisServername } : {}),
+    },
+    stream: flags.stream,
+    cursorKey: flags.cursorKey,
+    legacyCursorKey: flags.legacyCursorKey ?? null,
+    startCursor: flags.cursor ?? null,
+    forceCursor: flags.forceCursor === true,
+    ...(flags.maxLen !== undefined ? { maxLen: flags.maxLen } : {}),
+    trim: flags.trim,
+    stallTimeoutMs: Math.round(flags.stallTimeout * 1000),
+    maxMessageBytes: flags.maxMessageMb * 1024 * 1024,
+    onFutureCursor: flags.onFutureCursor,
+    batchSize: flags.batchSize,
+    writeMaxFrames: flags.writeMaxFrames,
+    queueFrames: flags.queueSize,
+    queueBytes: flags.queueMb * 1024 * 1024,
+    maxConsecutiveBadFrames: flags.maxBadFrames,
+    deadLetterMaxBytes: flags.deadLetterMaxMb * 1024 * 1024,
+    decodeWorkers: flags.decodeWorkers,
+    verifyBlocks: flags.verifyBlocks,
+    ...(flags.collections !== undefined ? { collections: flags.collections } : {}),
+    ...(flags.types !== undefined ? { types: flags.types } : {}),
+    verify: flags.verify === true,
+    plcUrl: flags.plcUrl,
+    didCacheSize: flags.didCacheSize,
+    verifyWorkers: flags.verifyWorkers,
+    healthPort: flags.healthPort ?? null,
+    healthHost: flags.healthHost,
+    readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),
+    statusIntervalMs: Math.round(flags.statusInterval * 1000),
+    ha: flags.ha === true,
+    ...(flags.leaseKey !== undefined ? { leaseKey: flags.leaseKey } : {}),
+    leaseTtlMs: Math.round(flags.leaseTtl * 1000),
+    shards: flags.shards,
+    redisCluster: flags.redisCluster === true,
+    crashAt,
+    logger,
   }
 }

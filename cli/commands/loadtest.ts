@@ -1,15 +1,17 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { InvalidArgumentError, type Command } from 'commander'
+import type { Command } from 'commander'
 import { SeededRandom } from '../../common/random.js'
-import { parseProfile, parseRate, type StepProfile } from '../../loadtest/profile.js'
-import { integer, option, positiveNumber, url } from '../options.js'
+import type { StepProfile } from '../../loadtest/profile.js'
+import { DevToolMissing, loadDevTool } from '../dev-tools.js'
+import { integer, option, positiveNumber, redisUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
 interface LoadtestFlags {
   fixture: string
-  rate?: number | 'max'
-  profile?: StepProfile
+  /** Checked by the load tester's own parsers once it is loaded (loadtest/profile.ts). */
+  rate?: string
+  profile?: string
   duration?: number
   maxLagMs: number
   stepSeconds: number
@@ -22,17 +24,6 @@ interface LoadtestFlags {
 /** Longest load (samples are kept one per second). */
 const MAX_DURATION_SEC = 6 * 3600
 
-/** Commander wants InvalidArgumentError from parsers; the load test's own parsers throw LoadtestError. */
-function usageParser<T>(parse: (value: string) => T): (value: string) => T {
-  return (value) => {
-    try {
-      return parse(value)
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message)
-    }
-  }
-}
-
 /** `firehose loadtest`: replay -> ingestor child -> Redis under a rate plan, sampled every second (docs/loadtest.md). */
 /** Off a terminal, a progress line this often (the first sample is always logged). */
 const PROGRESS_LOG_SECONDS = 10
@@ -42,13 +33,13 @@ export function registerLoadtest(program: Command): void {
     .command('loadtest')
     .description('load-test the ingestor: looping replay at a rate, profile or max search; lag, RSS, CPU every second; stream checked; report.json + report.html')
     .addOption(option('--fixture <file>', 'fixture to replay (looped, seqs rewritten)', 'FIREHOSE_FIXTURE').makeOptionMandatory())
-    .addOption(option('--rate <n|max>', 'constant events/s, or max: search the highest sustainable rate', 'FIREHOSE_LOADTEST_RATE', usageParser(parseRate)))
-    .addOption(option('--profile <spec>', 'stepped rate: step:FROM..TO[+STEP]/SECONDSs (STEP defaults to FROM)', 'FIREHOSE_LOADTEST_PROFILE', usageParser(parseProfile)))
+    .addOption(option('--rate <n|max>', 'constant events/s, or max: search the highest sustainable rate', 'FIREHOSE_LOADTEST_RATE'))
+    .addOption(option('--profile <spec>', 'stepped rate: step:FROM..TO[+STEP]/SECONDSs (STEP defaults to FROM)', 'FIREHOSE_LOADTEST_PROFILE'))
     .addOption(option('--duration <seconds>', 'load seconds (default 60; a profile: its length; max: 120 as a budget)', 'FIREHOSE_LOADTEST_DURATION', integer(1, MAX_DURATION_SEC)))
     .addOption(option('--max-lag-ms <ms>', 'a rate is sustained while lag p99 stays below this and does not grow', 'FIREHOSE_LOADTEST_MAX_LAG_MS', integer(1, 3_600_000), 2000))
     .addOption(option('--step-seconds <seconds>', 'length of each probe of --rate max', 'FIREHOSE_LOADTEST_STEP_SECONDS', integer(2, 3600), 10))
     .addOption(option('--drain-timeout <seconds>', 'after the load, time the ingestor gets to write what was published', 'FIREHOSE_LOADTEST_DRAIN_TIMEOUT', positiveNumber(3600), 60))
-    .addOption(option('--redis <url>', 'existing Redis (unique keys, deleted afterwards); default: a redis-server child (HARNESS_REDIS chooses another provider)', 'FIREHOSE_LOADTEST_REDIS', url(['redis:', 'rediss:'])))
+    .addOption(option('--redis <url>', 'existing Redis (unique keys, deleted afterwards); default: a redis-server child (HARNESS_REDIS chooses another provider)', 'FIREHOSE_LOADTEST_REDIS', redisUrl))
     .addOption(option('--report <dir>', 'directory for report.json and report.html', 'FIREHOSE_LOADTEST_REPORT', undefined, 'loadtest-report'))
     .addOption(option('--seed <n>', 'replay server seed (default: fresh, in the report)', 'FIREHOSE_LOADTEST_SEED', integer(0, 0xffff_ffff)))
     .showHelpAfterError(false)
@@ -62,17 +53,28 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
   }
   if (flags.rate === undefined && flags.profile === undefined) return usage('give --rate N, --rate max or --profile step:FROM..TO[+STEP]/SECONDSs')
   if (flags.rate !== undefined && flags.profile !== undefined) return usage('--rate and --profile exclude each other (the profile sets the rate)')
+  // Loaded here so that other commands do not pay for the harness and the replay server (and the image can leave them out).
+  let tools: Awaited<ReturnType<typeof loadLoadtest>>
+  try {
+    tools = await loadDevTool('loadtest', loadLoadtest)
+  } catch (err) {
+    if (err instanceof DevToolMissing) return usage(err.message)
+    throw err
+  }
+  const { runLoadtest, writeReports, formatTable, progressLine, progressText, summaryRows, LoadtestError, LoadtestErrorCode, parseProfile, parseRate } = tools
+  let rate: number | 'max' | undefined
+  let profile: StepProfile | undefined
+  try {
+    rate = flags.rate === undefined ? undefined : parseRate(flags.rate)
+    profile = flags.profile === undefined ? undefined : parseProfile(flags.profile)
+  } catch (err) {
+    return usage((err as Error).message)
+  }
   if (!existsSync(flags.fixture)) return usage(`fixture ${flags.fixture} not found`)
-  const profileSeconds = flags.profile === undefined ? null : flags.profile.rates.length * flags.profile.stepSeconds
-  const durationSec = flags.duration ?? Math.min(MAX_DURATION_SEC, profileSeconds ?? (flags.rate === 'max' ? 120 : 60))
-  if (flags.rate === 'max' && durationSec < flags.stepSeconds) return usage(`--duration ${durationSec} is shorter than one probe (--step-seconds ${flags.stepSeconds})`)
+  const profileSeconds = profile === undefined ? null : profile.rates.length * profile.stepSeconds
+  const durationSec = flags.duration ?? Math.min(MAX_DURATION_SEC, profileSeconds ?? (rate === 'max' ? 120 : 60))
+  if (rate === 'max' && durationSec < flags.stepSeconds) return usage(`--duration ${durationSec} is shorter than one probe (--step-seconds ${flags.stepSeconds})`)
 
-  // Loaded here so that other commands do not pay for the harness and the replay server.
-  const { runLoadtest } = await import('../../loadtest/run.js')
-  const { writeReports } = await import('../../loadtest/report-json.js')
-  const { formatTable, progressLine, progressText } = await import('../../loadtest/progress.js')
-  const { summaryRows } = await import('../../loadtest/summary.js')
-  const { LoadtestError, LoadtestErrorCode } = await import('../../loadtest/errors.js')
   const tty = process.stdout.isTTY === true
   let loggedAtSec: number | null = null
   // First Ctrl-C/SIGTERM: end the load now, then drain, check and write the report as usual
@@ -90,8 +92,8 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
     const result = await runLoadtest(
       {
         fixture: resolve(flags.fixture),
-        rate: flags.rate ?? null,
-        profile: flags.profile ?? null,
+        rate: rate ?? null,
+        profile: profile ?? null,
         durationSec,
         stepSeconds: flags.stepSeconds,
         maxLagMs: flags.maxLagMs,
@@ -122,5 +124,16 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+  }
+}
+
+async function loadLoadtest() {
+  return {
+    ...(await import('../../loadtest/run.js')),
+    ...(await import('../../loadtest/report-json.js')),
+    ...(await import('../../loadtest/progress.js')),
+    ...(await import('../../loadtest/summary.js')),
+    ...(await import('../../loadtest/errors.js')),
+    ...(await import('../../loadtest/profile.js')),
   }
 }

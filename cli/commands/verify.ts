@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { DEFAULT_REDIS_URL, DEFAULT_STREAM } from '../../common/contract.js'
-import type { StreamCheckResult } from '../../harness/stream-checker.js'
+import type { StreamCheckResult } from '../../stream-check/stream-checker.js'
 import { redactText, redactUrl } from '../../common/logger.js'
 import type { ReplayStatus } from '../../replay/index.js'
 import { MAX_SHARDS } from '../../ingestor/options.js'
@@ -36,9 +36,9 @@ export function registerVerify(program: Command): void {
 
 async function verify(options: VerifyOptions): Promise<ExitCode> {
   // Loaded here so that other commands do not pay for the checker's modules.
-  const { checkStream, describeSeqs, expectedEntriesFromFixture } = await import('../../harness/stream-checker.js')
-  const { seqsLostToFaults } = await import('../../harness/replay-faults.js')
-  const { checkShards } = await import('../../harness/shard-checker.js')
+  const { checkStream, describeSeqs, expectedEntriesFromFixture } = await import('../../stream-check/stream-checker.js')
+  const { seqsLostToFaults } = await import('../../stream-check/replay-faults.js')
+  const { checkShards } = await import('../../stream-check/shard-checker.js')
   const sharded = options.shards > 1 || options.redisCluster === true
   let checks: { stream: string; result: StreamCheckResult }[]
   let skipSeqs = new Set<number>()
@@ -59,8 +59,13 @@ async function verify(options: VerifyOptions): Promise<ExitCode> {
     const complete = (): boolean => checks.every(({ result }) => result.lost.length === 0)
     if (options.wait > 0 && !complete()) {
       // Entries still arriving: missing ones may come; duplicates never go away, so a complete stream ends the wait.
-      const { waitUntil } = await import('../../harness/wait.js')
-      await waitUntil(async () => ((checks = await check()), complete()), { what: 'every expected entry', timeoutMs: options.wait * 1000, intervalMs: 500 }).catch(() => undefined)
+      const { pollUntil } = await import('../../common/wait.js')
+      // A read failing while waiting (Redis restarting beside the ingestor) is one more try; the last good read is reported.
+      const recheck = async (): Promise<boolean> => {
+        checks = await check().catch(() => checks)
+        return complete()
+      }
+      await pollUntil(recheck, { timeoutMs: options.wait * 1000, intervalMs: 500 })
     }
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)

@@ -1,32 +1,4 @@
-import { Redis, type Cluster } from 'ioredis'
-
-/**
- * A connected ioredis client that fails fast: no reconnects, no offline queue, errors reach
- * the caller through rejected commands rather than as unhandled 'error' events.
- */
-export async function openRedisClient(url: string): Promise<Redis> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    enableReadyCheck: false, // else an auth failure surfaces as "Connection is closed"
-    retryStrategy: () => null,
-  })
-  return connectFailingFast(client)
-}
-
-/** Connects a lazyConnect client without retries; a failure rejects with the client's own error. */
-export async function connectFailingFast<T extends Redis | Cluster>(client: T): Promise<T> {
-  let lastError: unknown = null
-  client.on('error', (err: unknown) => (lastError = err))
-  try {
-    await client.connect()
-  } catch (err) {
-    client.disconnect()
-    throw lastError ?? err // the socket error (ECONNREFUSED, ...) says more than "Connection is closed"
-  }
-  return client
-}
+import { openRedisClient } from '../../common/redis-open.js'
 
 /** Deletes `keys` on a fresh connection (cleanup of the keys a run made on a Redis it did not start). */
 export async function deleteKeys(url: string, keys: readonly string[]): Promise<void> {

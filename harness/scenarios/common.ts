@@ -1,6 +1,6 @@
 import { cachedGeneratedFixture } from '../fixture-cache.js'
 import type { IngestorProcess } from '../ingestor-process.js'
-import type { StreamCheckResult } from '../stream-checker.js'
+import type { StreamCheckResult } from '../../stream-check/stream-checker.js'
 import type { Rig } from './rig.js'
 import type { ScenarioCheck } from './types.js'
 import { sizes } from './profile.js'

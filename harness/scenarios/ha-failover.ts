@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { IngestorProcess } from '../ingestor-process.js'
-import { openRedisClient } from '../redis/redis-cli.js'
+import { openRedisClient } from '../../common/redis-open.js'
 import { sleep, waitUntil } from '../wait.js'
 import { check, scenarioFixture } from './common.js'
 import { withRig, type Rig, type RigOptions } from './rig.js'

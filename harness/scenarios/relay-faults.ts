@@ -1,6 +1,6 @@
 import { FAULT_KINDS, type FaultKind, type FaultSpec } from '../../replay/index.js'
 import type { ReplayStatus } from '../../replay/index.js'
-import { seqsLostToFaults } from '../replay-faults.js'
+import { seqsLostToFaults } from '../../stream-check/replay-faults.js'
 import { check, finishAndCheck, scenarioFixture, seqAfterEntries } from './common.js'
 import type { Rig } from './rig.js'
 import { withRig } from './rig.js'

@@ -1,7 +1,7 @@
 import { silentLogger, type Logger } from '../../common/logger.js'
 import { SeededRandom } from '../../common/random.js'
 import { withScenarioSlot } from '../scenario-slots.js'
-import type { StreamCheckResult } from '../stream-checker.js'
+import type { StreamCheckResult } from '../../stream-check/stream-checker.js'
 import type { Scenario, ScenarioOutcome, ScenarioResult, ShardCounts } from './types.js'
 
 /** The seq lists of a stream check that fail a scenario when not empty. */

@@ -1,7 +1,7 @@
 import type { Logger } from '../../common/logger.js'
 import type { SeededRandom } from '../../common/random.js'
-import type { ShardCheckResult } from '../shard-checker.js'
-import type { StreamCheckResult } from '../stream-checker.js'
+import type { ShardCheckResult } from '../../stream-check/shard-checker.js'
+import type { StreamCheckResult } from '../../stream-check/stream-checker.js'
 
 export interface ScenarioContext {
   name: string

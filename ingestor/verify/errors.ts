@@ -1,4 +1,4 @@
-import { FirehoseError } from '../../protocol/errors.js'
+import { FirehoseError } from '../../common/firehose-error.js'
 
 /**
  * Why --verify refused a frame: the dead-letter `code` of frames that decode but do not prove

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { exponentialDelayMs } from '../../client/backoff.js'
 import { LogAggregator } from '../../common/log-aggregator.js'
 import type { Logger } from '../../common/logger.js'
+import { retryUntilSuccess } from '../../common/retry.js'
 import type { IngestorCounters } from '../status.js'
 import type { ResolvedOptions } from '../options.js'
 import { DidResolver, type DidResolution } from './did-resolver.js'
@@ -110,17 +110,23 @@ export class FrameVerifier {
 
   /** Resolves with the outage policy above; a did:web that stays unavailable comes back as its VerifyError. */
   private async resolve(did: string, refresh: boolean, cancelled: () => boolean): Promise<Resolved> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.resolver.resolve(did, refresh)
-      } catch (err) {
-        if (!(err instanceof VerifyError)) throw err
-        const web = did.startsWith('did:web:')
-        if (web && attempt >= this.options.webAttempts) return err
-        this.counters.didResolveRetries++
-        this.warnings.warn(err.code, { did, attempt, reason: err.message }, web ? 'did:web host unavailable; retrying' : 'PLC directory unavailable: verification waits (relay paused once the queue fills)')
-        await sleepUnlessCancelled(exponentialDelayMs(this.options.backoff, attempt - 1), cancelled)
-      }
+    const web = did.startsWith('did:web:')
+    try {
+      return await retryUntilSuccess(() => this.resolver.resolve(did, refresh), {
+        backoff: this.options.backoff,
+        // The resolver throws VerifyError for a server that does not answer usably; anything else is a bug of ours.
+        isFatal: (err) => !(err instanceof VerifyError),
+        maxAttempts: web ? this.options.webAttempts : undefined,
+        onFailure: (err, failures) => {
+          const { code, message } = err as VerifyError
+          this.counters.didResolveRetries++
+          this.warnings.warn(code, { did, attempt: failures + 1, reason: message }, web ? 'did:web host unavailable; retrying' : 'PLC directory unavailable: verification waits (relay paused once the queue fills)')
+        },
+        wait: (ms) => sleepUnlessCancelled(ms, cancelled),
+      })
+    } catch (err) {
+      if (web && err instanceof VerifyError) return err
+      throw err
     }
   }
 }

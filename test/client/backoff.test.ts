@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Backoff } from '../../client/backoff.js'
+import { Backoff } from '../../common/backoff.js'
 import { parseRetryAfter, MAX_RETRY_AFTER_MS } from '../../client/retry-after.js'
 import { SeededRandom } from '../../common/random.js'
 

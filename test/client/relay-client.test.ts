@@ -1,6 +1,6 @@
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Backoff } from '../../client/backoff.js'
+import { Backoff } from '../../common/backoff.js'
 import { RelayClient, type RelayClientOptions, type RelayCloseEvent, type RelayHandshakeErrorEvent, type RelayOpenEvent } from '../../client/relay-client.js'
 import { SeededRandom } from '../../common/random.js'
 import { ioTurns, waitUntil } from '../../harness/wait.js'

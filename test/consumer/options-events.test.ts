@@ -4,7 +4,7 @@ import { ConsumerError } from '../../consumer/errors.js'
 import { parseEntry } from '../../consumer/events.js'
 import { pageSize, resolveConsumerOptions } from '../../consumer/options.js'
 import { decodeEvent } from '../../protocol/events.js'
-import { openFixture } from '../../protocol/fixture/index.js'
+import { openFixture } from '../../fixture-file/index.js'
 import { entryFields, isSequenced, toStreamEntry } from '../../protocol/stream-entry.js'
 
 const FIXTURE = new URL('../../fixtures/generated.fixture.gz', import.meta.url).pathname

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openFixture } from '../../protocol/fixture/index.js'
+import { openFixture } from '../../fixture-file/index.js'
 import { generate, readFrames, tempDir, type Generated } from './helpers.js'
 
 const COMMITTED = fileURLToPath(new URL('../../fixtures/generated.fixture.gz', import.meta.url))

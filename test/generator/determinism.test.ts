@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { didDocsPathFor, generateFixture } from '../../fixtures/generator/index.js'
+import { didDocsPathFor, generateFixture } from '../../generator/index.js'
 import { tempDir } from './helpers.js'
 
 const SEED = 31337

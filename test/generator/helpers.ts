@@ -1,8 +1,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { didDocsPathFor, generateFixture, type GenerateOptions } from '../../fixtures/generator/index.js'
-import { openFixture, type FixtureFrame, type FixtureManifest } from '../../protocol/fixture/index.js'
+import { didDocsPathFor, generateFixture, type GenerateOptions } from '../../generator/index.js'
+import { openFixture, type FixtureFrame, type FixtureManifest } from '../../fixture-file/index.js'
 
 export interface Generated {
   path: string

@@ -1,8 +1,8 @@
 import { DataDiff, MST, MemoryBlockstore, cidForRecord } from '@atproto/repo'
 import { describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
-import { buildTree, coveringProofNodes, takeNewNodes } from '../../fixtures/generator/mst-nodes.js'
-import { tidFromTime } from '../../fixtures/generator/tid.js'
+import { buildTree, coveringProofNodes, takeNewNodes } from '../../generator/mst-nodes.js'
+import { tidFromTime } from '../../generator/tid.js'
 
 const SEED = 4242
 

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { dropAofTail, startRedis, type RedisHandle } from '../../harness/redis/index.js'
 import { startProcessRedis } from '../../harness/redis/process-redis.js'
-import { openRedisClient } from '../../harness/redis/redis-cli.js'
+import { openRedisClient } from '../../common/redis-open.js'
 
 let redis: RedisHandle | null = null
 afterEach(async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { IngestorProcess, ingestArgs, ingestEnv } from '../../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
-import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+import { checkStream, expectedEntriesFromFixture } from '../../stream-check/stream-checker.js'
 import { waitUntil } from '../../harness/wait.js'
 import { startReplay, type ReplayHandle } from '../../replay/index.js'
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+import { checkStream, expectedEntriesFromFixture } from '../../stream-check/stream-checker.js'
 import type { RedisHandle } from '../../harness/redis/index.js'
 import { ingestUntil, readStream, redisGet, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { readFixtureFrames } from '../../protocol/fixture/index.js'
+import { readFixtureFrames } from '../../fixture-file/index.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { committedFixture, ingestUntil, readStream, realFrameGroups, replay, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 

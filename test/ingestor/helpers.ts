@@ -10,7 +10,7 @@ import { startRedis, type RedisHandle, type RedisPersistence } from '../../harne
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
 import { scanCborItem } from '../../protocol/cbor-scan.js'
-import { FixtureWriter } from '../../protocol/fixture/index.js'
+import { FixtureWriter } from '../../fixture-file/index.js'
 import { DEFAULT_MAX_DEPTH } from '../../protocol/frame.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { startReplay, withSeq, type ReplayHandle, type ReplayOptions } from '../../replay/index.js'

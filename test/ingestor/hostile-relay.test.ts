@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+import { checkStream, expectedEntriesFromFixture } from '../../stream-check/stream-checker.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorOptions } from '../../ingestor/index.js'
 import type { FaultSpec } from '../../replay/index.js'

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+import { checkStream, expectedEntriesFromFixture } from '../../stream-check/stream-checker.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorCounters, IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
 import type { FaultSpec, ReplayHandle } from '../../replay/index.js'

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RedisHandle } from '../../harness/redis/index.js'
-import { checkStream, expectedEntriesFromFixture } from '../../harness/stream-checker.js'
+import { checkStream, expectedEntriesFromFixture } from '../../stream-check/stream-checker.js'
 import { TcpProxy } from '../../harness/tcp-proxy.js'
 import { waitUntil } from '../../harness/wait.js'
 import { loadIngestor, replay, sequencedRealFrames, startOwnRedis, tempDir, uniqueKeys, writeFixture } from './helpers.js'

@@ -11,7 +11,7 @@ import { lexToJson } from '@atproto/lexicon'
 import { Frame } from '@atproto/xrpc-server'
 import { describe, expect, it } from 'vitest'
 import { decodeEvent } from '../../protocol/events.js'
-import { openFixture } from '../../protocol/fixture/index.js'
+import { openFixture } from '../../fixture-file/index.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { type RealFrame, allRealFrames } from './helpers.js'
 

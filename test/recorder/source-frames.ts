@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { withSeq } from '../../replay/index.js'
-import { FixtureWriter, openFixture, type FixtureFrame, type FixtureManifest, type FixtureReader } from '../../protocol/fixture/index.js'
+import { FixtureWriter, openFixture, type FixtureFrame, type FixtureManifest, type FixtureReader } from '../../fixture-file/index.js'
 
 import { REAL_DATA } from '../shared-data.js'
 

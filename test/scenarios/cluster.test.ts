@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { runScenario, type ScenarioResult } from '../../harness/scenarios/index.js'
-import type { StreamCheckResult } from '../../harness/stream-checker.js'
+import type { StreamCheckResult } from '../../stream-check/stream-checker.js'
 import { runCli } from '../support/cli.js'
 import { scenarioTest } from './scenario-test.js'
 

@@ -34,6 +34,13 @@ export interface GenerateOptions {
   medianRecords?: number
   /** Begin with one #info OutdatedCursor frame (no seq). Off by default: it is not part of a live stream. */
   infoFrame?: boolean
+  /**
+   * Every repo starts in the fixture: an existing account's first event follows a commit creating
+   * its whole pre-existing repo (since null, every record a create, as a PDS's first commit after
+   * an account moves in), so each repo can be rebuilt from the frames alone (the replay's getRepo).
+   * Off by default: existing accounts' repos then predate the fixture, as on the live network.
+   */
+  fromCreation?: boolean
 }
 
 export const didDocsPathFor = (out: string): string => `${out}.did-docs.json`
@@ -98,6 +105,7 @@ function resolvePlan(options: GenerateOptions): PlanOptions {
     eventsPerSecond: options.eventsPerSecond ?? DEFAULT_EVENTS_PER_SECOND,
     medianRecords: options.medianRecords ?? DEFAULT_MEDIAN_RECORDS,
     infoFrame: options.infoFrame ?? false,
+    fromCreation: options.fromCreation ?? false,
   }
 }
 

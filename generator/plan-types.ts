@@ -13,6 +13,8 @@ export interface PlanOptions {
   medianRecords: number
   /** Start with one #info OutdatedCursor frame (as a PDS sends to a too-old cursor). */
   infoFrame: boolean
+  /** Every repo starts in the fixture: an existing account's first event follows a commit creating its whole repo. */
+  fromCreation: boolean
 }
 
 interface EventBase {
@@ -31,7 +33,10 @@ export type PlannedEvent =
   | (EventBase & { type: 'sync'; seq: number; rev: string })
   | (EventBase & { type: 'info'; name: string; message: string })
 
-/** An event decided but not yet given its seq, time and rev (several are decided together: account creation, threads). */
+/**
+ * An event decided but not yet given its seq, time and rev (several are decided together: account creation, threads).
+ * A `first` commit creates the repo holding `writes` (all creates): empty at sign-up, the whole pre-existing repo with fromCreation.
+ */
 export type Draft =
   | { type: 'commit'; account: number; writes: RecordWrite[]; first?: boolean }
   | { type: 'identity'; account: number; handle: string }

@@ -39,7 +39,7 @@ export class Planner {
     const preload = await Preload.build(options, clock.startUs, population, keepPreload)
     const posts = new PostWriter(random, population)
     const writes = new RecordWrites(random, population, posts, new MultiWrites(random, population, posts))
-    return new Planner(options, clock, population, new NextAction(random, population, preload, writes, new AccountEvents(random, population)))
+    return new Planner(options, clock, population, new NextAction(random, population, preload, writes, new AccountEvents(random, population), options.fromCreation))
   }
 
   /** Every account's state so far (its identity, handle, pre-existing repo). */

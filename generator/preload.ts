@@ -41,10 +41,10 @@ export class Preload {
     return preload
   }
 
-  /** Completes account i's pre-existing repo (see `unfinished`); a no-op once done or for accounts created during the fixture. */
-  async ensure(i: number): Promise<void> {
+  /** Completes account i's pre-existing repo (see `unfinished`); true when it did, false once done or for accounts created during the fixture. */
+  async ensure(i: number): Promise<boolean> {
     const posts = this.unfinished.get(i)
-    if (posts === undefined) return
+    if (posts === undefined) return false
     this.unfinished.delete(i)
     const account = this.population.accounts[i]!
     const rest = await this.rest(i)
@@ -52,6 +52,7 @@ export class Preload {
     const revUs = this.startUs - random.int(1, 3600) * 1_000_000
     account.tids.next(revUs - 1)
     account.preload = { records: this.keep(i) ? [...posts, ...rest] : [], rev: account.tids.next(revUs) }
+    return true
   }
 
   private count(random: SeededRandom): number {

@@ -84,8 +84,10 @@ export class Shard {
     switch (event.type) {
       case 'commit': {
         if (event.first) {
-          const created = await AccountRepo.create(did, await this.keypair(event.account), [], event.rev, true)
+          const created = await AccountRepo.create(did, await this.keypair(event.account), event.writes, event.rev, true)
           this.repos.set(event.account, created.repo)
+          const state = this.planner.accounts[event.account]!
+          if (state.preload) state.preload = { records: [], rev: state.preload.rev } // built; let the records go
           return commitFrame(event, did, created.commit!)
         }
         const repo = await this.repo(event.account)

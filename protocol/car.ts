@@ -23,6 +23,8 @@ export interface CarBlocks {
    */
   get(cid: CID): Uint8Array | undefined
   readonly size: number
+  /** Every block in CAR order (a CID present twice: its first place, its last data); checked only when `verify` is `all`. */
+  entries(): Iterable<{ cid: Uint8Array; data: Uint8Array }>
 }
 
 /**
@@ -39,7 +41,7 @@ export type BlockVerification = 'all' | 'records' | 'none'
  * is the decoder's hot path: no CID objects or base32 strings for blocks nobody looks up.
  */
 export function readCar(bytes: Uint8Array, verify: BlockVerification, fields: Record<string, unknown> = {}): CarBlocks {
-  const bad = (reason: string, cause?: unknown): FrameDecodeError => new FrameDecodeError(FrameErrorCode.BadCar, `invalid CAR: ${reason}`, fields, cause === undefined ? undefined : { cause })
+  const bad = badCar(fields)
 
   const [headerLength, headerStart] = readVarint(bytes, 0, bad)
   const headerEnd = headerStart + headerLength
@@ -74,7 +76,19 @@ export function readCar(bytes: Uint8Array, verify: BlockVerification, fields: Re
       }
       return section.data
     },
+    *entries() {
+      for (const section of sections.inOrder) yield { cid: bytes.subarray(section.cid.start, section.cid.end), data: section.data }
+    },
   }
+}
+
+/** The roots of a CAR v1 header (its DAG-CBOR bytes, after the length varint). Throws FRAME_BAD_CAR. */
+export function readCarHeader(header: Uint8Array, fields: Record<string, unknown> = {}): CID[] {
+  return readHeader(header, badCar(fields))
+}
+
+function badCar(fields: Record<string, unknown>): (reason: string, cause?: unknown) => FrameDecodeError {
+  return (reason, cause) => new FrameDecodeError(FrameErrorCode.BadCar, `invalid CAR: ${reason}`, fields, cause === undefined ? undefined : { cause })
 }
 
 /**

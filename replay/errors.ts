@@ -9,6 +9,8 @@ export const ReplayErrorCode = {
   BadFixture: 'REPLAY_BAD_FIXTURE',
   /** A control request body over the size limit. */
   BodyTooLarge: 'REPLAY_BODY_TOO_LARGE',
+  /** getRepo cannot export a repo: blocks of it are in no published frame (the fixture does not start at its creation). */
+  RepoUnexportable: 'REPLAY_REPO_UNEXPORTABLE',
 } as const
 export type ReplayErrorCode = (typeof ReplayErrorCode)[keyof typeof ReplayErrorCode]
 

@@ -6,8 +6,19 @@ import { ReplayError, ReplayErrorCode } from './errors.js'
 /**
  * Fault specs: what can go wrong, when, and to whom. Validated here (API, --fault flags,
  * --faults plan files and POST /_replay/fault all go through parseFaultSpec); applied per
- * client by client-session.ts; triggered by the timeline (fault-scheduler.ts).
+ * client by client-session.ts, or to getRepo requests by sync-faults.ts; triggered by the
+ * timeline (fault-scheduler.ts).
  */
+
+/** Faults of the sync XRPC endpoints (getRepo), apart from the subscribers' FAULT_KINDS: they apply to the next `count` requests, whoever sends them. */
+export const SYNC_FAULT_KINDS = [
+  'get-repo-500', // HTTP 500 InternalServerError
+  'get-repo-429', // HTTP 429 RateLimitExceeded with RateLimit-Reset (epoch seconds) and Retry-After
+  'get-repo-slow', // the CAR trickled at bytesPerSec
+  'get-repo-truncate', // the connection cut after `bytes` of the CAR (default half)
+  'get-repo-corrupt', // one block of the CAR no longer hashes to its CID
+] as const
+export type SyncFaultKind = (typeof SYNC_FAULT_KINDS)[number]
 
 export const FAULT_KINDS = [
   'drop', // abrupt TCP drop (no close frame)
@@ -26,11 +37,13 @@ export const FAULT_KINDS = [
 ] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
+const KNOWN_KINDS = [...FAULT_KINDS, ...SYNC_FAULT_KINDS]
+
 /** A range [min, max] is resolved once with the seeded random source. */
 export type FaultWhen = number | [number, number]
 
 export interface FaultSpec {
-  kind: FaultKind
+  kind: FaultKind | SyncFaultKind
   /** Fires when the timeline has published this many frames; each targeted client gets it right after that frame. */
   atFrame?: FaultWhen
   /** Fires this long after the timeline started (plan) or after injection (run time); applies at each client's next frame. */
@@ -50,6 +63,13 @@ export interface FaultSpec {
   message?: string
   name?: string
   close?: boolean
+  /** Sync faults: only getRepo requests for this DID (default any). */
+  did?: string
+  bytesPerSec?: number
+}
+
+export function isSyncFault(kind: FaultSpec['kind']): kind is SyncFaultKind {
+  return (SYNC_FAULT_KINDS as readonly string[]).includes(kind)
 }
 
 /**
@@ -60,7 +80,7 @@ export interface FaultSpec {
 export const FAULT_LIMITS = {
   /** Messages or frames one fault affects (also handshakes refused). */
   count: 100_000,
-  /** One garbage message, and the cut point of a truncated frame. */
+  /** One garbage message, the cut point of a truncated frame or getRepo body, and a slow getRepo's bytes per second. */
   bytes: 16 * 1024 * 1024,
   /** The one oversize frame (past the 16 MiB WebSocket limit clients use, to test it). */
   oversizeBytes: 64 * 1024 * 1024,
@@ -88,7 +108,7 @@ type ParamType =
 const count: ParamType = { int: [1, FAULT_LIMITS.count] }
 const bytes: ParamType = { int: [1, FAULT_LIMITS.bytes] }
 const COMMON_PARAMS: Record<string, ParamType> = { client: { int: [0, FAULT_LIMITS.client] } }
-const FAULT_PARAMS: Record<FaultKind, Record<string, ParamType>> = {
+const FAULT_PARAMS: Record<FaultSpec['kind'], Record<string, ParamType>> = {
   drop: {},
   close: { code: 'closeCode', reason: 'closeReason' },
   stall: { durationMs: { int: [1, FAULT_LIMITS.durationMs] } },
@@ -102,6 +122,11 @@ const FAULT_PARAMS: Record<FaultKind, Record<string, ParamType>> = {
   swallow: { count },
   'error-frame': { error: 'closeReason', message: 'string', close: 'boolean' },
   info: { name: 'string', message: 'string' },
+  'get-repo-500': { count, did: 'string' },
+  'get-repo-429': { count, did: 'string', retryAfterSec: { int: [0, FAULT_LIMITS.retryAfterSec] } },
+  'get-repo-slow': { count, did: 'string', bytesPerSec: bytes },
+  'get-repo-truncate': { count, did: 'string', bytes },
+  'get-repo-corrupt': { count, did: 'string' },
 }
 
 export const REFUSAL_STATUSES = [429, 502, 503] as const
@@ -122,11 +147,13 @@ export function parseFaultSpec(value: unknown): FaultSpec {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badFault('expected an object', value)
   const raw = value as Record<string, unknown>
   const kind = raw.kind
-  if (typeof kind !== 'string' || !(FAULT_KINDS as readonly string[]).includes(kind)) {
-    throw badFault(`kind must be one of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, value)
+  if (typeof kind !== 'string' || !(KNOWN_KINDS as readonly string[]).includes(kind)) {
+    throw badFault(`kind must be one of ${KNOWN_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, value)
   }
-  const params = { ...COMMON_PARAMS, ...FAULT_PARAMS[kind as FaultKind] }
-  const spec: FaultSpec = { kind: kind as FaultKind }
+  // `client` targets a subscriber: sync faults apply to HTTP requests instead.
+  const known = kind as FaultSpec['kind']
+  const params = isSyncFault(known) ? FAULT_PARAMS[known] : { ...COMMON_PARAMS, ...FAULT_PARAMS[known] }
+  const spec: FaultSpec = { kind: known }
   for (const [key, field] of Object.entries(raw)) {
     if (key === 'kind') continue
     if (key === 'atFrame' || key === 'afterMs') {

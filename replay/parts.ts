@@ -1,19 +1,27 @@
 import { SeededRandom } from '../common/random.js'
 import { FaultScheduler } from './fault-scheduler.js'
-import type { FaultSpec } from './faults.js'
+import { isSyncFault, type FaultSpec } from './faults.js'
 import { ReplayHub } from './hub.js'
 import { Pacer } from './pacer.js'
+import { RepoBook } from './repo-book.js'
 import { WINDOW_MAX_BYTES, type ReplaySettings } from './settings.js'
 import { openSource, type LoadedFixtures } from './source.js'
+import { SyncFaults } from './sync-faults.js'
 import { Timeline } from './timeline.js'
 import { RetainedWindow } from './window.js'
 
-/** What a replay is made of, before any socket: the retained window, the subscribers' hub, the fault scheduler, the timeline. */
+/**
+ * What a replay is made of, before any socket: the retained window, the subscribers' hub, the
+ * fault scheduler, the timeline, and the repos it has published with the faults of their sync endpoints.
+ */
 export interface ReplayParts {
   window: RetainedWindow
   hub: ReplayHub
   scheduler: FaultScheduler
   timeline: Timeline
+  repos: RepoBook
+  syncFaults: SyncFaults
+  random: SeededRandom
 }
 
 /** Builds the parts over the checked fixtures, wired to each other, with the planned faults scheduled. */
@@ -39,13 +47,16 @@ export function buildParts(settings: ReplaySettings, loaded: LoadedFixtures): Re
     },
     onProgress: () => timeline.clientProgress(),
   })
+  const repos = new RepoBook({ preloaded: loaded.frames !== null, logger })
+  const syncFaults = new SyncFaults(() => timeline.framesPublished, logger)
   const fire = (spec: FaultSpec, applyAt: number | undefined): void => {
-    if (spec.kind === 'refuse-handshake') hub.refuseHandshakes(spec)
+    if (isSyncFault(spec.kind)) syncFaults.arm({ ...spec, kind: spec.kind })
+    else if (spec.kind === 'refuse-handshake') hub.refuseHandshakes(spec)
     else hub.armFault(spec, applyAt)
   }
   const scheduler = new FaultScheduler(random, fire)
   const pacingTimers = settings.pacingTimers
-  const timeline: Timeline = new Timeline(source, new Pacer(settings.rate, () => pacingTimers.now()), window, scheduler, hub, logger, pacingTimers)
+  const timeline: Timeline = new Timeline(source, new Pacer(settings.rate, () => pacingTimers.now()), window, scheduler, hub, repos, logger, pacingTimers)
   scheduler.addAll(settings.faults, 0)
-  return { window, hub, scheduler, timeline }
+  return { window, hub, scheduler, timeline, repos, syncFaults, random }
 }

@@ -3,7 +3,7 @@ import type { Logger } from '../common/logger.js'
 import type { FaultScheduler } from './fault-scheduler.js'
 import { monotonicTimers, RATE_TICK_MS, type Pacer } from './pacer.js'
 import { RateMeter } from './rate-meter.js'
-import type { FrameSource } from './frame-source.js'
+import type { FrameSource, SourceFrame } from './frame-source.js'
 import type { ReplayRate } from './types.js'
 import type { RetainedWindow } from './window.js'
 
@@ -17,6 +17,11 @@ export interface TimelineHost {
   published(): void
   /** Frames every client can still take before owing too much (max mode; stuck clients not counted); Infinity with no clients. */
   room(): number
+}
+
+/** Told of every frame the timeline publishes, after the window took it (the repo index behind the sync endpoints). */
+export interface PublishObserver {
+  published(frame: SourceFrame): void
 }
 
 type State = 'idle' | 'running' | 'paused' | 'finished' | 'closed'
@@ -43,6 +48,7 @@ export class Timeline {
     private readonly window: RetainedWindow,
     private readonly faults: FaultScheduler,
     private readonly host: TimelineHost,
+    private readonly observer: PublishObserver,
     private readonly logger: Logger,
     /** Delays and the clock of the achieved rate; the pacer is built on the same clock. Tests pass fake ones. */
     private readonly timers: Timers = monotonicTimers,
@@ -166,6 +172,7 @@ export class Timeline {
       }
       this.source.take()
       this.window.push(frame.bytes, frame.seq)
+      this.observer.published(frame)
       this.framesPublished++
       published++
       budget--

@@ -1,6 +1,7 @@
 import type { Timers } from '../common/timers.js'
 import type { Logger } from '../common/logger.js'
 import type { FaultSpec } from './faults.js'
+import type { SyncFaultRecord } from './sync-faults.js'
 
 /** How fast the timeline publishes frames. */
 export type ReplayRate = { mode: 'rate'; eventsPerSec: number } | { mode: 'speed'; multiplier: number } | { mode: 'original' } | { mode: 'max' }
@@ -46,8 +47,10 @@ export interface ReplayOptions {
 export interface ReplayHandle {
   /** ws://host:port/xrpc/com.atproto.sync.subscribeRepos */
   url: string
-  /** http://host:port (control endpoints under /_replay/). */
+  /** http://host:port (control endpoints under /_replay/, sync XRPC endpoints under /xrpc/). */
   httpUrl: string
+  /** http://host:port/plc: the PLC directory of the fixtures' DIDs (a did:plc resolver's plcUrl). */
+  plcUrl: string
   status(): ReplayStatus
   setRate(rate: ReplayRate): void
   pause(): void
@@ -99,6 +102,17 @@ export interface ReplayStatus {
   maxClients: number
   /** WebSocket upgrades refused with 503 because maxClients were connected. */
   clientsRefused: number
+  /** The repos of the published frames behind the sync endpoints (docs/replay.md "Sync endpoints"). */
+  repos: {
+    /** DIDs indexed (with a commit or only #account frames). */
+    indexed: number
+    /** Repos with a commit that getRepo cannot export (seen mid-history, or dropped over the bound). */
+    unexportable: number
+    /** Repo block bytes held only by the index (bound REPO_OWN_MAX_BYTES). */
+    ownBytes: number
+  }
+  /** getRepo requests a sync fault changed, the last 1,000. */
+  syncFaults: SyncFaultRecord[]
 }
 
 export const SUBSCRIBE_PATH = '/xrpc/com.atproto.sync.subscribeRepos'

@@ -14,6 +14,7 @@ interface GenerateFlags {
   rate?: number
   repoRecords?: number
   info?: boolean
+  fromCreation?: boolean
 }
 
 /**
@@ -44,6 +45,13 @@ export function registerFixtureGenerate(fixture: Command): void {
     .addOption(option('--rate <events/s>', 'mean event rate of the simulated relay (default 800)', 'FIREHOSE_RATE', positiveNumber(1_000_000)))
     .addOption(option('--repo-records <n>', 'median records per pre-existing repo (default 60; smaller repos, smaller frames)', 'FIREHOSE_REPO_RECORDS', integer(1, 100_000)))
     .addOption(option('--info', 'start with one #info OutdatedCursor frame', 'FIREHOSE_INFO'))
+    .addOption(
+      option(
+        '--from-creation',
+        "every repo starts in the fixture: an existing account's first event follows a commit creating its whole repo (so `firehose replay` can serve getRepo for every DID)",
+        'FIREHOSE_FROM_CREATION',
+      ),
+    )
     .action(action((flags: GenerateFlags) => generate(flags)))
 }
 
@@ -67,6 +75,7 @@ async function generate(flags: GenerateFlags): Promise<ExitCode> {
       ...(flags.rate !== undefined ? { eventsPerSecond: flags.rate } : {}),
       ...(flags.repoRecords !== undefined ? { medianRecords: flags.repoRecords } : {}),
       ...(flags.info === true ? { infoFrame: true } : {}),
+      ...(flags.fromCreation === true ? { fromCreation: true } : {}),
     })
   } catch (err) {
     bar?.end()

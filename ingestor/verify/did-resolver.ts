@@ -1,9 +1,6 @@
-import { LruCache } from './lru-cache.js'
+import { LruCache } from '../../common/lru-cache.js'
+import { didDocumentUrl, keyFromDocument, type DidResolution } from '../../protocol/did-document.js'
 import { VerifyError, VerifyErrorCode } from './errors.js'
-import { parseSigningKey, type SigningKey } from './signing-key.js'
-
-/** A DID's current atproto signing key, or why it has none (404, tombstone, no #atproto key...). */
-export type DidResolution = { kind: 'key'; key: SigningKey } | { kind: 'unresolved'; reason: string }
 
 export interface DidResolverOptions {
   /** PLC directory base URL; did:plc:X is fetched from `<plcUrl>/did:plc:X`. */
@@ -23,9 +20,6 @@ export interface DidResolverOptions {
 const UNRESOLVED_TTL_MS = 60_000
 /** Real DID documents are ~1 KB; a larger answer is refused rather than buffered. */
 const MAX_DOCUMENT_BYTES = 64 * 1024
-const PLC_DID = /^did:plc:[a-z2-7]{24}$/
-/** atproto allows host-level did:web only (a port as %3A), no path. */
-const WEB_DID = /^did:web:([a-zA-Z0-9.-]+(?:%3[aA]\d{1,5})?)$/
 
 /**
  * Resolves DIDs to their atproto signing key over HTTP (did:plc from the PLC directory, did:web
@@ -79,7 +73,7 @@ export class DidResolver {
   }
 
   private async fetchAndCache(did: string): Promise<DidResolution> {
-    const url = this.documentUrl(did)
+    const url = didDocumentUrl(did, this.plcBase)
     if (typeof url !== 'string') {
       this.cache.set(did, url, UNRESOLVED_TTL_MS)
       return url
@@ -94,15 +88,6 @@ export class DidResolver {
     }
     this.cache.set(did, resolution, resolution.kind === 'key' ? this.options.ttlMs : Math.min(this.options.ttlMs, UNRESOLVED_TTL_MS))
     return resolution
-  }
-
-  private documentUrl(did: string): string | DidResolution {
-    if (did.startsWith('did:plc:')) return PLC_DID.test(did) ? `${this.plcBase}/${did}` : { kind: 'unresolved', reason: 'malformed did:plc' }
-    if (did.startsWith('did:web:')) {
-      const host = WEB_DID.exec(did)?.[1]
-      return host === undefined ? { kind: 'unresolved', reason: 'malformed did:web (atproto allows a host, no path)' } : `https://${host.replace(/%3a/i, ':')}/.well-known/did.json`
-    }
-    return { kind: 'unresolved', reason: 'unsupported DID method' }
   }
 
   private async fetchDocument(did: string, url: string): Promise<DidResolution> {
@@ -136,26 +121,6 @@ export class DidResolver {
   private release(): void {
     this.active--
     this.waiting.shift()?.()
-  }
-}
-
-/** The #atproto Multikey of a DID document (JSON text), checked to be the document of `did`. */
-export function keyFromDocument(did: string, text: string): DidResolution {
-  let doc: unknown
-  try {
-    doc = JSON.parse(text)
-  } catch {
-    return { kind: 'unresolved', reason: 'DID document is not JSON' }
-  }
-  if (typeof doc !== 'object' || doc === null || (doc as { id?: unknown }).id !== did) return { kind: 'unresolved', reason: 'DID document is for another DID' }
-  const methods = (doc as { verificationMethod?: unknown }).verificationMethod
-  const method = Array.isArray(methods) ? (methods as Record<string, unknown>[]).find((m) => typeof m === 'object' && m !== null && (m.id === '#atproto' || m.id === `${did}#atproto`)) : undefined
-  if (method === undefined) return { kind: 'unresolved', reason: 'DID document has no #atproto verification method' }
-  if (method.type !== 'Multikey' || typeof method.publicKeyMultibase !== 'string') return { kind: 'unresolved', reason: `#atproto key of type ${String(method.type)} is not supported (Multikey only)` }
-  try {
-    return { kind: 'key', key: parseSigningKey(method.publicKeyMultibase) }
-  } catch (err) {
-    return { kind: 'unresolved', reason: `#atproto key unusable: ${(err as Error).message}` }
   }
 }
 

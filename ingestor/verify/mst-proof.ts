@@ -3,7 +3,8 @@ import { CID } from 'multiformats/cid'
 import type { CarBlocks } from '../../protocol/car.js'
 import { isFrameDecodeError } from '../../protocol/errors.js'
 import { VerifyError, VerifyErrorCode } from './errors.js'
-import { sameCid, type SignedCommit, type SignedFrame } from './signed-frame.js'
+import type { SignedCommit } from '../../protocol/repo-commit.js'
+import { sameCid, type SignedFrame } from './signed-frame.js'
 
 /** The CID type @atproto/repo takes and returns (multiformats CIDs under its own interface). */
 type RepoCid = Parameters<ReadableBlockstore['getBytes']>[0]

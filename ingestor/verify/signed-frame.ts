@@ -3,6 +3,7 @@ import { CID } from 'multiformats/cid'
 import { readCar, type CarBlocks } from '../../protocol/car.js'
 import { isFrameDecodeError } from '../../protocol/errors.js'
 import { decodeFrame } from '../../protocol/frame.js'
+import { asSignedCommit, type SignedCommit } from '../../protocol/repo-commit.js'
 import { VerifyError, VerifyErrorCode } from './errors.js'
 
 /** One op of a #commit as the proof checks need it (CIDs as CID objects, not strings). */
@@ -30,16 +31,6 @@ export interface SignedFrame {
   ops: SignedOp[] | null
   prevData: CID | null
   tooBig: boolean
-}
-
-/** The commit block, decoded: what `sig` signs is this object without `sig`, re-encoded. */
-export interface SignedCommit {
-  did: string
-  version: number
-  data: CID
-  rev: string
-  prev: CID | null
-  sig: Uint8Array
 }
 
 /** An #identity frame: nothing signed, but the account's DID document may have changed. */
@@ -96,19 +87,11 @@ export function readCommit(frame: SignedFrame): SignedCommit {
     if (err instanceof VerifyError) throw err
     throw fail(VerifyErrorCode.BadCommit, `commit block ${root} unreadable: ${(err as Error).message}`)
   }
-  const commit = value as Partial<SignedCommit> | null
-  if (commit === null || typeof commit !== 'object' || commit.version !== 3 || typeof commit.did !== 'string' || typeof commit.rev !== 'string' || !(commit.sig instanceof Uint8Array) || CID.asCID(commit.data) === null) {
-    throw fail(VerifyErrorCode.BadCommit, `block ${root} is not a v3 repo commit`)
-  }
+  const commit = asSignedCommit(value)
+  if (commit === null) throw fail(VerifyErrorCode.BadCommit, `block ${root} is not a v3 repo commit`)
   if (commit.did !== frame.did) throw fail(VerifyErrorCode.DidMismatch, `commit is signed for ${commit.did}, frame says ${frame.did}`)
   if (commit.rev !== frame.rev) throw fail(VerifyErrorCode.BadCommit, `commit rev ${commit.rev} differs from the frame's rev ${frame.rev}`)
-  return commit as SignedCommit
-}
-
-/** The bytes `sig` signs: the commit without `sig`, DAG-CBOR encoded (atproto repo spec). */
-export function unsignedBytes(commit: SignedCommit): Uint8Array {
-  const { sig: _sig, ...unsigned } = commit
-  return dagCbor.encode(unsigned)
+  return commit
 }
 
 export function sameCid(a: CID, b: CID): boolean {

@@ -5,7 +5,7 @@ import { IngestorError, IngestorErrorCode } from '../errors.js'
 import { WorkerSlot } from '../worker-slot.js'
 import { checkSigned, type Verdict } from './check-frame.js'
 import type { SignedFrame } from './signed-frame.js'
-import type { SigningKey } from './signing-key.js'
+import type { SigningKey } from '../../protocol/signing-key.js'
 import type { VerifyRequest, VerifyResponse } from './verify-worker.js'
 
 /** One frame to check: its bytes (sent to a worker), its parsed form (inline fallback) and the key. */

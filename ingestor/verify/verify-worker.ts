@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads'
 import { checkSigned, type Verdict } from './check-frame.js'
 import { readSignedFrame } from './signed-frame.js'
-import type { SigningKey } from './signing-key.js'
+import type { SigningKey } from '../../protocol/signing-key.js'
 
 /** Main -> worker: frames packed into one transferred buffer (frame i is buffer[offsets[i], offsets[i+1])), each with the key to check it with. */
 export interface VerifyRequest {

@@ -14,7 +14,7 @@ const FLOORS: readonly (readonly string[])[] = [
   ['common'],
   ['protocol'],
   ['fixture-file', 'client'],
-  ['generator', 'ingestor', 'consumer', 'recorder', 'replay'],
+  ['generator', 'ingestor', 'consumer', 'recorder', 'replay', 'repo-sync'],
   ['stream-check'],
   ['harness'],
   ['loadtest'],

@@ -1,6 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { P256_JWT_ALG, SECP256K1_JWT_ALG, parseMultikey } from '@atproto/crypto'
-import { LruCache } from './lru-cache.js'
+import { LruCache } from '../common/lru-cache.js'
 
 /**
  * An account's atproto signing key, parsed once (when its DID document is resolved): the

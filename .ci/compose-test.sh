@@ -20,7 +20,10 @@ if [ "$status" -eq 0 ]; then
   # The image holds no test code (.dockerignore): a command that needs it says so in one line, exit 2.
   image_check=0
   docker run --rm appview-firehose:compose-runtime scenario --list >"$log" 2>&1 || image_check=$?
-  if [ "$image_check" -ne 2 ] || ! grep -q 'needs the test tools' "$log" || docker run --rm --entrypoint ls appview-firehose:compose-runtime dist | grep -qx 'harness\|loadtest\|bench\|testing'; then
+  # The local base image has no shell or ls: node itself looks (exit 1 when a left-out folder is there).
+  leftover=0
+  docker run --rm --entrypoint node appview-firehose:compose-runtime -e "process.exit(['harness', 'loadtest', 'bench', 'testing'].some((d) => require('fs').existsSync('dist/' + d)) ? 1 : 0)" >>"$log" 2>&1 || leftover=$?
+  if [ "$image_check" -ne 2 ] || ! grep -q 'needs the test tools' "$log" || [ "$leftover" -ne 0 ]; then
     cat "$log" >&2
     echo "compose: the runtime image holds test code (dist/harness, loadtest, bench or testing)" >&2
     status=1

@@ -21,3 +21,14 @@ export async function loadDevTool<T>(command: string, load: () => Promise<T>): P
     )
   }
 }
+
+/** loadDevTool for a command's own code: when it is left out, prints the one line and resolves null (the command exits 2). */
+export async function loadCommandTools<T>(command: string, load: () => Promise<T>): Promise<T | null> {
+  try {
+    return await loadDevTool(command, load)
+  } catch (err) {
+    if (!(err instanceof DevToolMissing)) throw err
+    process.stderr.write(`${err.message}\n`)
+    return null
+  }
+}

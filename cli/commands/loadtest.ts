@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { SeededRandom } from '../../common/random.js'
 import type { StepProfile } from '../../loadtest/profile.js'
-import { DevToolMissing, loadDevTool } from '../dev-tools.js'
+import { loadCommandTools } from '../dev-tools.js'
 import { integer, option, positiveNumber, redisUrl } from '../options.js'
 import { action, ExitCode } from '../run.js'
 
@@ -54,13 +54,8 @@ async function loadtest(flags: LoadtestFlags): Promise<ExitCode> {
   if (flags.rate === undefined && flags.profile === undefined) return usage('give --rate N, --rate max or --profile step:FROM..TO[+STEP]/SECONDSs')
   if (flags.rate !== undefined && flags.profile !== undefined) return usage('--rate and --profile exclude each other (the profile sets the rate)')
   // Loaded here so that other commands do not pay for the harness and the replay server (and the image can leave them out).
-  let tools: Awaited<ReturnType<typeof loadLoadtest>>
-  try {
-    tools = await loadDevTool('loadtest', loadLoadtest)
-  } catch (err) {
-    if (err instanceof DevToolMissing) return usage(err.message)
-    throw err
-  }
+  const tools = await loadCommandTools('loadtest', loadLoadtest)
+  if (tools === null) return ExitCode.Usage
   const { runLoadtest, writeReports, formatTable, progressLine, progressText, summaryRows, LoadtestError, LoadtestErrorCode, parseProfile, parseRate } = tools
   let rate: number | 'max' | undefined
   let profile: StepProfile | undefined

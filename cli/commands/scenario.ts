@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { createLogger } from '../../common/logger.js'
 import { SeededRandom } from '../../common/random.js'
 import { integer, option } from '../options.js'
-import { DevToolMissing, loadDevTool } from '../dev-tools.js'
+import { loadCommandTools } from '../dev-tools.js'
 import { action, ExitCode } from '../run.js'
 
 interface ScenarioFlags {
@@ -25,14 +25,8 @@ export function registerScenario(program: Command): void {
 
 async function scenario(name: string | undefined, flags: ScenarioFlags): Promise<ExitCode> {
   // Loaded here so that other commands do not pay for the harness (and the production image can leave it out).
-  let harness: typeof import('../../harness/scenarios/index.js')
-  try {
-    harness = await loadDevTool('scenario', () => import('../../harness/scenarios/index.js'))
-  } catch (err) {
-    if (!(err instanceof DevToolMissing)) throw err
-    process.stderr.write(`${err.message}\n`)
-    return ExitCode.Usage
-  }
+  const harness = await loadCommandTools('scenario', () => import('../../harness/scenarios/index.js'))
+  if (harness === null) return ExitCode.Usage
   const { findScenario, runScenario, SCENARIOS } = harness
   if (flags.list === true) {
     for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(28)} ${s.description}\n`)

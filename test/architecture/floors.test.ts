@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, normalize, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { describe, expect, it } from 'vitest'
-import { DEV_TOOL_FOLDERS, DevToolMissing, loadDevTool } from '../../cli/dev-tools.js'
+import { describe, expect, it, vi } from 'vitest'
+import { DEV_TOOL_FOLDERS, DevToolMissing, loadCommandTools, loadDevTool } from '../../cli/dev-tools.js'
 import { repoRoot } from '../ingestor/helpers.js'
 
 /**
@@ -102,7 +102,7 @@ describe('the production image holds no test code: only commands load it, lazily
 
   it('loads them only in files that go through loadDevTool', () => {
     const loaders = new Set(imports.filter(({ from, to, kind }) => kind === 'dynamic' && !NOT_IN_IMAGE.includes(folderOf(from)) && NOT_IN_IMAGE.includes(folderOf(to))).map(({ from }) => from))
-    expect([...loaders].filter((file) => !readFileSync(join(repoRoot, file), 'utf8').includes('loadDevTool('))).toEqual([])
+    expect([...loaders].filter((file) => !/\b(loadDevTool|loadCommandTools)\(/.test(readFileSync(join(repoRoot, file), 'utf8')))).toEqual([])
   })
 
   it('leaves each of them out in .dockerignore', () => {
@@ -115,6 +115,21 @@ describe('the production image holds no test code: only commands load it, lazily
     const failure = await loadDevTool('scenario', () => import(absent)).catch((err: unknown) => err)
     expect(failure).toBeInstanceOf(DevToolMissing)
     expect((failure as Error).message).toMatch(/^firehose scenario needs the test tools[^\n]*npm ci$/)
+  })
+
+  it('lets a command print that line and exit 2 (loadCommandTools resolves null)', async () => {
+    const absent = pathToFileURL(join(repoRoot, 'no-such-install/dist/loadtest/run.js')).href
+    const written: string[] = []
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk))
+      return true
+    })
+    try {
+      expect(await loadCommandTools('loadtest', () => import(absent))).toBeNull()
+    } finally {
+      spy.mockRestore()
+    }
+    expect(written).toEqual([expect.stringMatching(/^firehose loadtest needs the test tools[^\n]*\n$/)])
   })
 
   it('passes any other failure through', async () => {

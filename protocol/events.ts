@@ -1,9 +1,9 @@
 import { CID } from 'multiformats/cid'
-import { readCar, type BlockVerification } from './car.js'
+import { readCar, type BlockVerification, type CarBlocks } from './car.js'
 import { decodeDagCborJson } from './dag-cbor.js'
 import { cidToString, toJsonModel } from './data-model.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
-import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, type Frame, type FrameLimits } from './frame.js'
+import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, isPlainMap, type Frame, type FrameLimits } from './frame.js'
 
 export interface CommitOp {
   action: string
@@ -28,6 +28,12 @@ export interface CommitEvent {
   rebase: boolean
   blobs: string[]
   prevData: string | null
+  /**
+   * The MST root the signed commit block names (Sync 1.1: the next commit's `prevData` must equal
+   * it); null when the frame carries no readable commit block (a tooBig commit). Not published
+   * in the stream entry: the per-repo state keeps it (docs/repo-sync.md).
+   */
+  data: string | null
   ops: CommitOp[]
 }
 export interface IdentityEvent {
@@ -51,6 +57,8 @@ export interface SyncEvent {
   did: string
   rev: string
   commit: string
+  /** The MST root the commit block names (the repo's state at `rev`); null when the CAR lacks a readable commit block. */
+  data: string | null
   time: string
 }
 export interface InfoEvent {
@@ -136,6 +144,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
   if (!Array.isArray(body.ops)) throw badBody('`ops` is not an array', seq)
   const car = readCar(blocksBytes, blockVerification(options), fields)
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH
+  const commit = requireLink(body.commit, 'commit', seq)
 
   const ops: CommitOp[] = body.ops.map((raw, index): CommitOp => {
     if (typeof raw !== 'object' || raw === null) throw badBody(`ops[${index}] is not a map`, seq)
@@ -164,15 +173,34 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
     rev: requireString(body, 'rev', seq),
     // Production relays send `since: ""` for a first commit; both mean "no previous rev".
     since: typeof body.since === 'string' && body.since !== '' ? body.since : null,
-    commit: requireCid(body.commit, 'commit', seq),
+    commit: cidToString(commit),
     time: requireString(body, 'time', seq),
     tooBig,
     rebase: body.rebase === true,
     // Go relays send `blobs: null`.
     blobs: Array.isArray(body.blobs) ? body.blobs.map((b, i) => requireCid(b, `blobs[${i}]`, seq)) : [],
     prevData: optionalCid(body.prevData, 'prevData', seq),
+    data: commitData(car, commit, seq, maxDepth),
     ops,
   }
+}
+
+/**
+ * The `data` link of the commit block `commit` in the frame's CAR. Null rather than an error when
+ * the block is absent or not a commit: such frames were always published, and whether the repo's
+ * chain can continue from them is the per-repo rules' question, not the decoder's.
+ */
+function commitData(car: CarBlocks, commit: CID, seq: number, maxDepth: number): string | null {
+  const block = car.get(commit)
+  if (block === undefined) return null
+  let decoded: unknown
+  try {
+    decoded = decodeCbor(block, 'commit block', { seq }, maxDepth)
+  } catch {
+    return null
+  }
+  const data = isPlainMap(decoded) ? CID.asCID(decoded.data) : null
+  return data === null ? null : cidToString(data)
 }
 
 /** A record block in the JSON data model; the same value (or FrameDecodeError) as toJsonModel(decodeCbor(block)). */
@@ -196,6 +224,7 @@ function syncEvent(body: Record<string, unknown>, seq: number, options: DecodeOp
     did: requireString(body, 'did', seq),
     rev: requireString(body, 'rev', seq),
     commit: cidToString(root),
+    data: commitData(car, root, seq, options.maxDepth ?? DEFAULT_MAX_DEPTH),
     time: requireString(body, 'time', seq),
   }
 }

@@ -38,14 +38,14 @@ function sampleEvent(seq: number, i: number): SequencedEvent {
     case 0: {
       const record = { $type: 'app.bsky.feed.post', text: `post ${i}`, createdAt: time }
       const ops = [{ action: 'create', path: `app.bsky.feed.post/3k${i}`, cid: 'bafyreib', record }]
-      return { type: 'commit', seq, repo: did, rev: `3k${i}`, since: null, commit: 'bafyreic', time, tooBig: false, rebase: false, blobs: [], prevData: null, ops }
+      return { type: 'commit', seq, repo: did, rev: `3k${i}`, since: null, commit: 'bafyreic', time, tooBig: false, rebase: false, blobs: [], prevData: null, data: null, ops }
     }
     case 1:
       return { type: 'identity', seq, did, handle: `user${i}.test`, time }
     case 2:
       return { type: 'account', seq, did, active: true, status: null, time }
     default:
-      return { type: 'sync', seq, did, rev: `3k${i}`, commit: 'bafyreic', time }
+      return { type: 'sync', seq, did, rev: `3k${i}`, commit: 'bafyreic', data: null, time }
   }
 }
 

@@ -16,6 +16,7 @@ const COMMIT: CommitEvent = {
   time: '2025-01-01T00:00:00.000Z',
   since: null,
   prevData: null,
+  data: null,
   tooBig: false,
   rebase: false,
   blobs: [],

@@ -55,7 +55,8 @@ describe('decodeEvent: non-commit message types', () => {
   })
 
   it('#sync takes its commit CID from the CAR root', async () => {
-    const commit = await blockOf({ did: DID, rev: '3lmxrbvasth2t', version: 3 })
+    const data = await blockOf({ e: [], l: null })
+    const commit = await blockOf({ did: DID, rev: '3lmxrbvasth2t', data: data.cid, version: 3 })
     const body = { seq: 130, did: DID, rev: '3lmxrbvasth2t', blocks: carOf([commit.cid], [commit]), time: '2025-04-16T23:40:33.897Z' }
     expect(decodeEvent(message('#sync', body))).toEqual({
       type: 'sync',
@@ -63,6 +64,7 @@ describe('decodeEvent: non-commit message types', () => {
       did: DID,
       rev: '3lmxrbvasth2t',
       commit: commit.cid.toString(),
+      data: data.cid.toString(),
       time: '2025-04-16T23:40:33.897Z',
     })
   })
@@ -127,6 +129,7 @@ describe('decodeEvent: #commit', () => {
       rebase: false,
       blobs: [link.toString()],
       prevData: prev.toString(),
+      data: parts.data.toString(),
       ops: [
         {
           action: 'create',

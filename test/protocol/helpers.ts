@@ -49,6 +49,8 @@ export interface CommitParts {
   /** The commit (root) block and the record blocks, in CAR order. */
   blocks: Block[]
   recordCids: Map<string, CID>
+  /** The MST root the commit block names. */
+  data: CID
 }
 
 /**
@@ -89,7 +91,7 @@ export async function commitParts(ops: OpSpec[], options: { seq?: number; overri
   }
   // An override of `undefined` removes the field.
   for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key]
-  return { body, blocks, recordCids }
+  return { body, blocks, recordCids, data: data.cid }
 }
 
 export async function commitFrame(ops: OpSpec[], options: Parameters<typeof commitParts>[1] = {}): Promise<Uint8Array> {

@@ -16,6 +16,7 @@ const commit: CommitEvent = {
   rebase: false,
   blobs: [],
   prevData: null,
+  data: null,
   ops: [{ action: 'delete', path: 'app.bsky.feed.like/3lmxjza3h2i27', cid: null, record: null }],
 }
 
@@ -46,7 +47,7 @@ describe('toStreamEntry', () => {
       seq: 2,
       data: '{"did":"did:plc:a","active":false,"status":"takendown","seq":2,"time":"t2"}',
     })
-    const sync: SequencedEvent = { type: 'sync', seq: 3, did: 'did:plc:a', rev: 'r', commit: 'bafy', time: 't3' }
+    const sync: SequencedEvent = { type: 'sync', seq: 3, did: 'did:plc:a', rev: 'r', commit: 'bafy', data: null, time: 't3' }
     expect(toStreamEntry(sync)).toEqual({ type: 'sync', seq: 3, data: '{"did":"did:plc:a","rev":"r","commit":"bafy","seq":3,"time":"t3"}' })
   })
 

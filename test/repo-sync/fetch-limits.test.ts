@@ -55,8 +55,12 @@ describe('concurrency: never more than maxConcurrent requests at once, nor maxPe
       await waitUntil(() => done === before + 1, { what: 'the released fetch to finish', timeoutMs: 10_000 })
     }
     expect(await Promise.all(fetches)).toEqual(new Array(15).fill('3k67up3j7hf2x'))
-    expect(shared.max).toBe(4)
-    for (const server of servers) expect(server.inFlight.max).toBe(2)
+    expect(shared.max, `seed ${seed}`).toBe(4)
+    // Each host up to its limit; which hosts reach it depends on the seeded release order (a host
+    // served while the others hold every other slot may only ever have one at a time), but 4
+    // requests at once over 3 hosts put 2 on one of them.
+    for (const server of servers) expect(server.inFlight.max, `seed ${seed}`).toBeLessThanOrEqual(2)
+    expect(Math.max(...servers.map((server) => server.inFlight.max)), `seed ${seed}`).toBe(2)
     expect({ active: limiter.active, waiting: limiter.waiting, hosts: limiter.trackedHosts }).toEqual({ active: 0, waiting: 0, hosts: 0 })
   })
 })

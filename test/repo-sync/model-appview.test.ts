@@ -24,6 +24,7 @@ function commitEntry(n: number, ops: CommitOp[], did = DID): StreamEntry {
     rebase: false,
     blobs: [],
     prevData: null,
+    data: null,
     ops,
   }
   return toStreamEntry(event)
@@ -64,7 +65,7 @@ describe('the model applies creates, updates and deletes per DID and path, as th
     const model = new ModelAppView()
     model.apply(toStreamEntry({ type: 'account', seq: 1, did: DID, active: false, status: 'takendown', time: '2025-06-02T14:00:00Z' }))
     model.apply(toStreamEntry({ type: 'identity', seq: 2, did: DID, handle: 'h.test', time: '2025-06-02T14:00:00Z' }))
-    model.apply(toStreamEntry({ type: 'sync', seq: 3, did: DID, rev: revAt(1), commit: cidOf('c'), time: '2025-06-02T14:00:00Z' }))
+    model.apply(toStreamEntry({ type: 'sync', seq: 3, did: DID, rev: revAt(1), commit: cidOf('c'), data: null, time: '2025-06-02T14:00:00Z' }))
     expect(model.statusOf(DID)).toBe('takendown')
     expect(diffRepos(model.repos(), new Map())).toEqual([])
   })

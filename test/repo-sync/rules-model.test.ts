@@ -75,7 +75,20 @@ class SimRepo {
     const since = this.rev === '' ? null : random.bool(0.3) ? '' : this.rev
     const prevData = this.rev === '' ? null : this.data
     this.advance(nowMs)
-    const event = { type: 'commit' as const, repo: this.did, rev: this.rev, since, commit: cidOf(`commit ${this.rev}`), time: new Date(nowMs).toISOString(), tooBig: false, rebase: false, blobs: [], prevData, ops }
+    const event = {
+      type: 'commit' as const,
+      repo: this.did,
+      rev: this.rev,
+      since,
+      commit: cidOf(`commit ${this.rev}`),
+      time: new Date(nowMs).toISOString(),
+      tooBig: false,
+      rebase: false,
+      blobs: [],
+      prevData,
+      data: this.data,
+      ops,
+    }
     return { event, data: this.data }
   }
 

@@ -9,7 +9,7 @@ import { inspectFixture } from '../../fixture-file/index.js'
 import { peekFrame } from '../../protocol/peek.js'
 import { startRecorder } from '../../recorder/index.js'
 import { WAITING_LOG_INTERVAL_MS } from '../../recorder/waiting-log.js'
-import { startReplay, type FaultSpec } from '../../replay/index.js'
+import { startReplay, type FaultSpec, type ReplayHandle } from '../../replay/index.js'
 import { FakeTimers } from '../support/fake-timers.js'
 import { firstDifference, readFixture, sequencedFrames, writeFixture } from './source-frames.js'
 
@@ -22,17 +22,34 @@ afterEach(async () => {
 /** The recorder and the replay run at real speed; the describe title carries the seed. */
 const WAIT = { timeoutMs: 20_000, intervalMs: 5 }
 
+/** A temp dir (removed after the test) holding `frames` as the source fixture. */
+async function sourceFixture(frames: Uint8Array[]): Promise<{ dir: string; sourcePath: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  const sourcePath = join(dir, 'source.fixture.gz')
+  await writeFixture(sourcePath, frames)
+  return { dir, sourcePath }
+}
+
+/** A recording's frames after its first, the relay's #info. */
+function framesAfterInfo(recording: Awaited<ReturnType<typeof readFixture>>): Uint8Array[] {
+  return recording.frames.slice(1).map((frame) => frame.bytes)
+}
+
+/** A replay of the source fixture, closed after the test. */
+async function replayOf(sourcePath: string, options: Omit<Parameters<typeof startReplay>[0], 'files' | 'seed'>): Promise<ReplayHandle> {
+  const replay = await startReplay({ files: [sourcePath], seed, ...options })
+  cleanups.push(() => replay.close())
+  return replay
+}
+
 describe(`recording from the replay server (seed ${seed})`, () => {
   it('through drop, clean close, stall and a refused handshake, the recording equals the source fixture byte-for-byte', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
     // 3 s of timeline at 1000/s: the faults below all land well before it ends.
     const source = sequencedFrames(3000, 5000)
-    const sourcePath = join(dir, 'source.fixture.gz')
-    await writeFixture(sourcePath, source)
+    const { dir, sourcePath } = await sourceFixture(source)
     const random = new SeededRandom(seed)
-    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'rate', eventsPerSec: 1000 }, start: 'first-client', seed })
-    cleanups.push(() => replay.close())
+    const replay = await replayOf(sourcePath, { rate: { mode: 'rate', eventsPerSec: 1000 }, start: 'first-client' })
     const out = join(dir, 'recorded.fixture.gz')
     const handle = await startRecorder({
       relay: replay.url,
@@ -87,13 +104,9 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     for (const client of status.clients.slice(1)) expect(client.cursorAsked, context).toBeGreaterThanOrEqual(5000)
   })
   it('reports the gap when the relay no longer holds the cursor (#info OutdatedCursor), recording the info frame too', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
     const source = sequencedFrames(1000, 1)
-    const sourcePath = join(dir, 'source.fixture.gz')
-    await writeFixture(sourcePath, source)
-    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', window: 300, seed })
-    cleanups.push(() => replay.close())
+    const { dir, sourcePath } = await sourceFixture(source)
+    const replay = await replayOf(sourcePath, { rate: { mode: 'max' }, start: 'now', window: 300 })
     await waitUntil(() => replay.status().finished, { what: 'the timeline to publish everything', ...WAIT })
     const out = join(dir, 'outdated.fixture.gz')
     const handle = await startRecorder({ relay: replay.url, out, cursor: 100, limit: 301 })
@@ -102,21 +115,12 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     expect(back.manifest?.gaps).toEqual([{ afterSeq: 100, beforeSeq: 701, note: expect.stringContaining('OutdatedCursor') }])
     expect(summary.continuity.outdatedCursor).toBe(1)
     expect(back.manifest?.countsByType['#info']).toBe(1)
-    expect(
-      firstDifference(
-        back.frames.slice(1).map((f) => f.bytes),
-        source.slice(700),
-      ),
-    ).toBe(-1)
+    expect(firstDifference(framesAfterInfo(back), source.slice(700))).toBe(-1)
   })
   it('records error frames too: ConsumerTooSlow is kept and the recording resumes after it without a gap', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
     const source = sequencedFrames(800, 1)
-    const sourcePath = join(dir, 'source.fixture.gz')
-    await writeFixture(sourcePath, source)
-    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'rate', eventsPerSec: 1000 }, start: 'first-client', seed })
-    cleanups.push(() => replay.close())
+    const { dir, sourcePath } = await sourceFixture(source)
+    const replay = await replayOf(sourcePath, { rate: { mode: 'rate', eventsPerSec: 1000 }, start: 'first-client' })
     const out = join(dir, 'errors.fixture.gz')
     const handle = await startRecorder({ relay: replay.url, out, limit: source.length + 1, relayClient: { backoff: { initialMs: 5, maxMs: 20 } } })
     const at = new SeededRandom(seed).int(100, 500)
@@ -136,12 +140,8 @@ describe(`recording from the replay server (seed ${seed})`, () => {
   })
 
   it('after FutureCursor, keeps the error frame and goes live instead of retrying the refused cursor forever', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    const sourcePath = join(dir, 'source.fixture.gz')
-    await writeFixture(sourcePath, sequencedFrames(50, 1))
-    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed })
-    cleanups.push(() => replay.close())
+    const { dir, sourcePath } = await sourceFixture(sequencedFrames(50, 1))
+    const replay = await replayOf(sourcePath, { rate: { mode: 'max' }, start: 'now' })
     await waitUntil(() => replay.status().finished, { what: 'the timeline to publish everything', ...WAIT })
     const out = join(dir, 'future.fixture.gz')
     const handle = await startRecorder({ relay: replay.url, out, cursor: 5000, relayClient: { backoff: { initialMs: 5, maxMs: 20 } } })
@@ -156,17 +156,12 @@ describe(`recording from the replay server (seed ${seed})`, () => {
   })
 
   it('--cursor 0 records from the start of the relay without a gap, also when the relay says OutdatedCursor', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
     // Seqs as a real relay's: far above 0.
     const source = sequencedFrames(400, 20_000_000_001)
-    const sourcePath = join(dir, 'source.fixture.gz')
-    await writeFixture(sourcePath, source)
-    const whole = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed })
-    cleanups.push(() => whole.close())
+    const { dir, sourcePath } = await sourceFixture(source)
+    const whole = await replayOf(sourcePath, { rate: { mode: 'max' }, start: 'now' })
     // A window of 100 frames: the first 300 are evicted, so cursor 0 gets #info OutdatedCursor first.
-    const evicting = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', window: 100, seed })
-    cleanups.push(() => evicting.close())
+    const evicting = await replayOf(sourcePath, { rate: { mode: 'max' }, start: 'now', window: 100 })
     await waitUntil(() => whole.status().finished && evicting.status().finished, { what: 'both timelines to publish everything', ...WAIT })
 
     const out = join(dir, 'from-zero.fixture.gz')
@@ -187,21 +182,12 @@ describe(`recording from the replay server (seed ${seed})`, () => {
     expect(evicted).toMatchObject({ gaps: 0, firstSeq: 20_000_000_301, continuity: { outdatedCursor: 1 } })
     const evictedBack = await readFixture(evictedOut)
     expect(evictedBack.manifest).toMatchObject({ gaps: [], countsByType: { '#info': 1 } })
-    expect(
-      firstDifference(
-        evictedBack.frames.slice(1).map((f) => f.bytes),
-        source.slice(300),
-      ),
-    ).toBe(-1)
+    expect(firstDifference(framesAfterInfo(evictedBack), source.slice(300))).toBe(-1)
   })
 
   it('on a finished replay, logs its ReplayFinished info, then every 10 s (fake clock) how many of --limit it still waits for', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'record-replay-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    const sourcePath = join(dir, 'source.fixture.gz')
-    await writeFixture(sourcePath, sequencedFrames(50, 1))
-    const replay = await startReplay({ files: [sourcePath], rate: { mode: 'max' }, start: 'now', seed })
-    cleanups.push(() => replay.close())
+    const { dir, sourcePath } = await sourceFixture(sequencedFrames(50, 1))
+    const replay = await replayOf(sourcePath, { rate: { mode: 'max' }, start: 'now' })
     await waitUntil(() => replay.status().finished, { what: 'the timeline to publish everything', ...WAIT })
     // Raw lines: JSON.parse would hide a key written twice.
     const raw: string[] = []

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises'
+import { deadLetterStreamOf } from '../common/contract.js'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { IngestorProcess, ingestArgs, ingestEnv } from '../harness/ingestor-process.js'
@@ -128,7 +129,7 @@ async function pausedRedisRss(fixture: { path: string }, redis: RedisHandle, sec
     return { rssBeforeMb, maxRssDuringMb, queueFrames: typeof statusLine?.queueFrames === 'number' ? statusLine.queueFrames : '?', recovered }
   } finally {
     await relay.close()
-    await client.del(keys.stream, keys.cursorKey, `${keys.stream}:dead`)
+    await client.del(keys.stream, keys.cursorKey, deadLetterStreamOf(keys.stream))
     client.disconnect()
   }
 }

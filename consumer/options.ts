@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { DEFAULT_GROUP, DEFAULT_STREAM } from '../common/contract.js'
+import { DEFAULT_GROUP, DEFAULT_STREAM, consumerDeadLetterStreamOf } from '../common/contract.js'
 import calculateSlot from 'cluster-key-slot'
 import { colocatedKey, keyLayout, keyLayoutProblem, shardStream } from '../common/key-layout.js'
 import { redactUrl, type Logger } from '../common/logger.js'
@@ -74,7 +74,7 @@ export function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsum
   const baseStream = name(options, 'stream', CONSUMER_DEFAULTS.stream)
   if (keyLayoutProblem(layout, baseStream) !== null) throw bad('stream', baseStream, 'a name without { or } when sharded or on a cluster (it is the hash tag of its dead-letter stream)')
   const stream = shardStream(layout, baseStream, shard.index)
-  const deadLetterStream = name(options, 'deadLetterStream', colocatedKey(layout, `${baseStream}:dead-consumer`, stream))
+  const deadLetterStream = name(options, 'deadLetterStream', colocatedKey(layout, consumerDeadLetterStreamOf(baseStream), stream))
   if (cluster) checkSameSlot(stream, deadLetterStream, colocatedKey(layout, deadLetterStream, stream))
   const count = integer(options, 'count', CONSUMER_DEFAULTS.count, 1, 10_000)
   return {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { deadLetterStreamOf } from '../common/contract.js'
 import { freePort } from '../harness/free-port.js'
 import { IngestorProcess } from '../harness/ingestor-process.js'
 import { openRedisClient } from '../common/redis-open.js'
@@ -41,7 +42,7 @@ export async function startRig(options: { fixture: string; redisUrl: string | nu
     cleanup.push(redis.close)
     const prefix = `firehose:loadtest:${Date.now()}:${randomBytes(3).toString('hex')}`
     const keys = { stream: `${prefix}:events`, cursorKey: `${prefix}:cursor` }
-    if (redis.handle === null) cleanup.push(() => deleteKeys(redis.url, [keys.stream, keys.cursorKey, `${keys.stream}:dead`]))
+    if (redis.handle === null) cleanup.push(() => deleteKeys(redis.url, [keys.stream, keys.cursorKey, deadLetterStreamOf(keys.stream)]))
 
     const replay = await startReplay({ files: [options.fixture], loop: true, start: 'paused', seed: options.seed })
     cleanup.push(() => replay.close())

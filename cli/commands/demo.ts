@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { DEFAULT_REDIS_URL } from '../../common/contract.js'
+import { DEFAULT_REDIS_URL, deadLetterStreamOf } from '../../common/contract.js'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { createLogger, redactUrl, type Logger } from '../../common/logger.js'
@@ -99,7 +99,7 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
   } finally {
     await ingestor?.stop()
     await replay?.close()
-    if (!redis.owned && flags.keep !== true) await deleteDemoKeys(redis.url, [keys.stream, keys.cursorKey, `${keys.stream}:dead`])
+    if (!redis.owned && flags.keep !== true) await deleteDemoKeys(redis.url, [keys.stream, keys.cursorKey, deadLetterStreamOf(keys.stream)])
     await redis.handle?.stop()
   }
 }

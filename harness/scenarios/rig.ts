@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { deadLetterStreamOf } from '../../common/contract.js'
 import { startReplay, type ReplayHandle, type ReplayOptions } from '../../replay/index.js'
 import type { StreamEntry } from '../../protocol/stream-entry.js'
 import { IngestorProcess, type IngestorProcessOptions } from '../ingestor-process.js'
@@ -130,7 +131,7 @@ export class Rig {
   }
 
   async deadLetterLength(): Promise<number> {
-    return Number(await redisCommand(this.redis.url, ['XLEN', `${this.stream}:dead`]).catch(() => '0'))
+    return Number(await redisCommand(this.redis.url, ['XLEN', deadLetterStreamOf(this.stream)]).catch(() => '0'))
   }
 
   /** Waits until the stored cursor reaches `seq`; fails early, with its log, if `ingestor` exits. */
@@ -200,7 +201,7 @@ export class Rig {
     await this.redisProxy?.close()
     await this.replay.close()
     if (this.redis.kind === 'external') {
-      await this.redis.cli('DEL', this.stream, `${this.stream}:dead`, this.cursorKey).catch(() => {})
+      await this.redis.cli('DEL', this.stream, deadLetterStreamOf(this.stream), this.cursorKey).catch(() => {})
     }
     await this.redis.stop()
   }

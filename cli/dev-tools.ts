@@ -16,7 +16,7 @@ export async function loadDevTool<T>(command: string, load: () => Promise<T>): P
     const missing = code === 'ERR_MODULE_NOT_FOUND' && DEV_TOOL_FOLDERS.some((folder) => (err as Error).message.includes(`/dist/${folder}/`))
     if (!missing) throw err
     throw new DevToolMissing(
-      `firehose ${command} needs the test tools, which this installation leaves out (the production image ships ingest, record, replay, verify, compare, fixture); run it from a clone of the repository after npm ci`,
+      `firehose ${command} needs the test tools, which this installation leaves out (the production image ships ingest, record, replay, verify, compare, repo, fixture); run it from a clone of the repository after npm ci`,
       { cause: err },
     )
   }

@@ -76,6 +76,15 @@ export function nonEmpty(value: string): string {
   return value
 }
 
+/** The atproto DID syntax (atproto.com/specs/did), any method: `did:<method>:<identifier>`, at most 2048 characters. */
+const DID_SYNTAX = /^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$/
+const MAX_DID_LENGTH = 2048
+
+export function did(value: string): string {
+  if (value.length > MAX_DID_LENGTH || !DID_SYNTAX.test(value)) throw new InvalidArgumentError(`expected a DID (did:<method>:<identifier>, e.g. did:plc:ewvi7nxzyoun6zhxrhs64oiz), at most ${MAX_DID_LENGTH} characters`)
+  return value
+}
+
 /** Messages quote the value with its credentials redacted: a URL may carry a password. */
 export function url(protocols: readonly string[]): (value: string) => string {
   return (value: string) => {

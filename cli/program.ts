@@ -8,6 +8,7 @@ import { registerIngest } from './commands/ingest.js'
 import { registerLoadtest } from './commands/loadtest.js'
 import { registerRecord } from './commands/record.js'
 import { registerReplay } from './commands/replay.js'
+import { registerRepo } from './commands/repo.js'
 import { registerScenario } from './commands/scenario.js'
 import { registerVerify } from './commands/verify.js'
 
@@ -27,6 +28,6 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (message, write) => write(`${redactUsageError(message.trimEnd())} (see --help)\n`) })
     .exitOverride()
   // Each command lives in its own file under cli/commands/.
-  for (const register of [registerVerify, registerCompare, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerFixture, registerLoadtest]) register(program)
+  for (const register of [registerVerify, registerCompare, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerRepo, registerFixture, registerLoadtest]) register(program)
   return program
 }

@@ -32,3 +32,16 @@ export function consumerDeadLetterStreamOf(stream: string): string {
 export function leaseKeyOf(cursorKey: string): string {
   return `${cursorKey}:lease`
 }
+
+/**
+ * Per-repo sync state (docs/repo-sync.md): a hash `<stream>:repos`, DID -> the stored form of
+ * repo-sync/repo-state-codec.ts, written in the same script as the entries and the cursor.
+ */
+export function repoStateKeyOf(stream: string): string {
+  return `${stream}:repos`
+}
+
+/** Repo snapshots being written (docs/repo-sync.md): a hash `<stream>:snapshots`, DID -> the open snapshot's progress (JSON). */
+export function snapshotProgressKeyOf(stream: string): string {
+  return `${stream}:snapshots`
+}

@@ -32,7 +32,8 @@ const MAX_COUNT = 1000
 export function createLegacyQueue(options: Omit<ConsumerOptions, 'consumer' | 'count' | 'blockMs' | 'maxInFlight' | 'claimIntervalMs'>): LegacyQueue {
   const resolved = resolveConsumerOptions(options)
   const logger = (resolved.logger ?? silentLogger).child({ component: 'legacy-queue' })
-  const group = new StreamGroup(resolved.redis, resolved, logger)
+  // As redis-queue.ts read them: a repo snapshot's record parts are commits, its begin and end an unknown type (acked, skipped).
+  const group = new StreamGroup(resolved.redis, resolved, logger, 'as-written')
   let claimCursor = '0-0'
   const legacy = (events: StreamEvent[]): LegacyQueueEvent[] => events.map((event) => ({ ...event, seq: String(event.seq) }))
   const logged = async <T>(what: string, fallback: T, run: () => Promise<T>): Promise<T> => {

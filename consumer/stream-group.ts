@@ -1,7 +1,7 @@
 import { ensureConsumerGroup } from '../common/consumer-group.js'
 import type { Logger } from '../common/logger.js'
 import { deadLetter, type DeadLetterReason } from './dead-letter.js'
-import { parseEntry, type StreamEvent } from './events.js'
+import { parseEntry, type EntryReading, type StreamEvent } from './events.js'
 import type { ResolvedConsumerOptions } from './options.js'
 import { ownClient, type RedisClient, type RedisConnection } from './redis-client.js'
 
@@ -37,6 +37,7 @@ export class StreamGroup {
     redis: RedisConnection,
     private readonly options: GroupOptions,
     private readonly logger: Logger,
+    private readonly reading: EntryReading = 'snapshots',
   ) {
     this.redis = ownClient(redis, options.cluster)
     this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'))
@@ -119,7 +120,7 @@ export class StreamGroup {
     const events: StreamEvent[] = []
     const unknown: string[] = []
     for (const entry of entries) {
-      const parsed = parseEntry(entry.messageId, entry.fields, entry.deliveries)
+      const parsed = parseEntry(entry.messageId, entry.fields, entry.deliveries, this.reading)
       if (parsed.kind === 'event') {
         this.raw.set(parsed.event, entry)
         events.push(parsed.event)

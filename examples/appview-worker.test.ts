@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 class Indexer {
   readonly posts = new Map<string, string>()
   readonly handles = new Map<string, string | null>()
-  readonly seen = { commit: 0, identity: 0, account: 0, sync: 0 }
+  readonly seen = { commit: 0, identity: 0, account: 0, sync: 0, snapshot: 0 }
 
   handle(event: StreamEvent): void {
     this.seen[event.type]++
@@ -84,6 +84,7 @@ describe('an AppView worker on the firehose stream', () => {
       identity: manifest.countsByType['#identity'] ?? 0,
       account: manifest.countsByType['#account'] ?? 0,
       sync: manifest.countsByType['#sync'] ?? 0,
+      snapshot: 0, // repo snapshots come from resyncs (docs/consumer.md); a clean relay causes none
     })
     expect(indexer.posts.size).toBeGreaterThan(0)
     expect(worker.stats).toMatchObject({ failed: 1, claimed: 1, acked: manifest.frameCount, deadLettered: 0 })

@@ -10,9 +10,13 @@ import { IngestorError, IngestorErrorCode } from './errors.js'
  *   not run it (alias `after-xadd-before-exec`, the MULTI/EXEC-era name).
  * - `after-write-before-ack`: Redis answered "applied", the in-memory cursor is not updated.
  * - `after-ack`: the in-memory cursor is updated.
+ * - `mid-snapshot`: (--repo-state) a part of a repo snapshot is written, the rest of it not.
  */
 export const CRASH_POINTS = ['after-decode', 'before-write', 'mid-batch', 'after-write-before-ack', 'after-ack'] as const
-export type CrashPoint = (typeof CRASH_POINTS)[number]
+/** Reached only with --repo-state, while a resync writes a snapshot (every run reaches the others). */
+export const RESYNC_CRASH_POINTS = ['mid-snapshot'] as const
+export type CrashPoint = (typeof CRASH_POINTS)[number] | (typeof RESYNC_CRASH_POINTS)[number]
+const ALL_POINTS: readonly CrashPoint[] = [...CRASH_POINTS, ...RESYNC_CRASH_POINTS]
 
 const ALIASES: Record<string, CrashPoint> = { 'after-xadd-before-exec': 'mid-batch' }
 
@@ -36,12 +40,12 @@ export class CrashPoints {
 export function parseCrashAt(spec: string): { point: CrashPoint; at: number } {
   const match = /^([a-z-]+):(\d+)$/.exec(spec.trim())
   const name = match?.[1] ?? ''
-  const point = ALIASES[name] ?? (CRASH_POINTS as readonly string[]).find((p) => p === name)
+  const point = ALIASES[name] ?? ALL_POINTS.find((p) => p === name)
   const at = Number(match?.[2])
   if (point === undefined || !Number.isSafeInteger(at) || at < 1) {
-    throw new IngestorError(IngestorErrorCode.InvalidCrashPoint, `FIREHOSE_CRASH_AT must be <point>:<n> with n >= 1 and point one of ${CRASH_POINTS.join(', ')}; got "${spec}"`, {
+    throw new IngestorError(IngestorErrorCode.InvalidCrashPoint, `FIREHOSE_CRASH_AT must be <point>:<n> with n >= 1 and point one of ${ALL_POINTS.join(', ')}; got "${spec}"`, {
       spec,
     })
   }
-  return { point: point as CrashPoint, at }
+  return { point, at }
 }

@@ -196,6 +196,11 @@ export class CursorStore {
             case 'cas-mismatch':
               counters.casMismatches++
               return this.settle(write, outcome.stored, 'stored cursor differs from ours (Redis lost writes, or another ingestor writes these keys)')
+            case 'hash-mismatch':
+              // Scripts are atomic: a field holding this write's own value means the whole write ran before (an unanswered attempt).
+              if (outcome.holdsNext) return this.settle(write, write.next, '')
+              counters.casMismatches++
+              return { kind: 'other-cursor', stored: write.expected, reason: `the stored per-repo state of ${outcome.field} differs from ours (Redis lost writes, or another ingestor writes these keys)` }
           }
         }
       },

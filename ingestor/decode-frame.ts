@@ -2,10 +2,11 @@ import type { BlockVerification } from '../protocol/car.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
 import { decodeEvent, type SequencedEvent } from '../protocol/events.js'
 import { shardOfDid } from '../protocol/shard.js'
-import { isSequenced, toStreamEntry, type StreamEntry } from '../protocol/stream-entry.js'
+import { isSequenced, toStreamEntry, type RelayStreamEntry } from '../protocol/stream-entry.js'
 import { EncodedEntry } from './encoded-entry.js'
 import { EVENT_TYPES, EventFilter, type EventFilterSpec } from './event-filter.js'
 import { IngestorErrorCode } from './errors.js'
+import { repoFactsOf, type RepoFacts } from './repo-facts.js'
 
 /** What the decoder made of one frame. */
 export type DecodeResult =
@@ -18,6 +19,8 @@ export type DecodeResult =
       filteredOps?: number
       /** the stream it goes to: shardOfDid of its repo (0 without shards) */
       shard: number
+      /** What the per-repo rules read of the event (DecodeSettings.repoFacts). */
+      repo?: RepoFacts
     }
   | SkipResult
   | FilteredResult
@@ -25,7 +28,7 @@ export type DecodeResult =
 /** A frame that is not published: unknown/deprecated `t` (and #info/error if one got here). */
 export type SkipResult = { kind: 'skip'; t: string; seq: number | null }
 /** A well-formed event the filter drops (its type, or a commit with no matching op left); its seq still moves the cursor. */
-export type FilteredResult = { kind: 'filtered'; seq: number; /** commit ops removed */ ops: number }
+export type FilteredResult = { kind: 'filtered'; seq: number; /** commit ops removed */ ops: number; /** the per-repo rules still read it (DecodeSettings.repoFacts) */ repo?: RepoFacts }
 /**
  * Goes to the dead-letter stream with its raw bytes: malformed, or with `decoded` a frame that
  * decoded but failed --verify (its seq is as trustworthy as any well-formed frame's: I15).
@@ -38,6 +41,8 @@ export interface DecodeSettings {
   filter?: EventFilterSpec | null
   /** Streams events are split into by repo DID (protocol/shard.ts). Absent: 1. */
   shards?: number
+  /** Hand each event's RepoFacts beside its result (per-repo state is on). */
+  repoFacts?: boolean
 }
 
 /**
@@ -49,6 +54,8 @@ export interface EncodedBatch {
   json: ArrayBuffer
   entries: Float64Array
   others: { index: number; result: SkipResult | FilteredResult | BadResult }[]
+  /** With DecodeSettings.repoFacts: the facts of each entry frame (the filtered ones carry theirs in `others`). */
+  facts: { index: number; facts: RepoFacts }[]
 }
 
 /** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in EVENT_TYPES, ops filtered out, shard. */
@@ -60,9 +67,10 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
   const json = new Utf8Buffer(offsets[count]! - offsets[0]!)
   const entries = new Float64Array(count * ENTRY_FIELDS)
   const others: EncodedBatch['others'] = []
+  const facts: EncodedBatch['facts'] = []
   const filter = settings.filter ? new EventFilter(settings.filter) : null
   for (let i = 0; i < count; i++) {
-    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings.verifyBlocks, filter, settings.shards ?? 1)
+    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings.verifyBlocks, filter, settings.shards ?? 1, settings.repoFacts === true)
     const at = i * ENTRY_FIELDS
     if (result.kind === 'entry') {
       const { type, seq, data } = result.entry
@@ -72,12 +80,13 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
       entries[at + 3] = EVENT_TYPES.indexOf(type)
       entries[at + 4] = result.filteredOps
       entries[at + 5] = result.shard
+      if (result.repo !== undefined) facts.push({ index: i, facts: result.repo })
     } else {
       entries[at] = -1
       others.push({ index: i, result })
     }
   }
-  return { json: json.buffer, entries, others }
+  return { json: json.buffer, entries, others, facts }
 }
 
 /** The batch's results, entries as views into its JSON buffer. */
@@ -98,6 +107,7 @@ export function unpackBatch(batch: EncodedBatch): DecodeResult[] {
     results[i] = result
     start = end
   }
+  for (const { index, facts } of batch.facts) (results[index] as Extract<DecodeResult, { kind: 'entry' }>).repo = facts
   return results
 }
 
@@ -114,20 +124,22 @@ export function decodeInline(frames: readonly Uint8Array[], settings: DecodeSett
  * thread. For the rare frame whose seq must be trusted before the decoder sees it (I15).
  */
 export function frameDecodes(bytes: Uint8Array, verifyBlocks: BlockVerification): boolean {
-  return decodeOne(bytes, verifyBlocks, null, 1).kind !== 'bad'
+  return decodeOne(bytes, verifyBlocks, null, 1, false).kind !== 'bad'
 }
 
-type OneResult = { kind: 'entry'; entry: StreamEntry; timeMs: number | null; filteredOps: number; shard: number } | SkipResult | FilteredResult | BadResult
+type OneResult = { kind: 'entry'; entry: RelayStreamEntry; timeMs: number | null; filteredOps: number; shard: number; repo?: RepoFacts } | SkipResult | FilteredResult | BadResult
 
-function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: EventFilter | null, shards: number): OneResult {
+function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: EventFilter | null, shards: number, withFacts: boolean): OneResult {
   try {
     const event = decodeEvent(bytes, { verifyBlocks })
     if (isSequenced(event)) {
       // Filtered before toStreamEntry, so dropped ops and events cost no JSON.
       const { event: kept, removedOps } = filter === null ? { event, removedOps: 0 } : filter.apply(event)
-      if (kept === null) return { kind: 'filtered', seq: event.seq, ops: removedOps }
+      // The rules read the whole event, also what the filter drops: a filtered commit still moves its repo's chain.
+      const repo = withFacts ? { repo: repoFactsOf(event) } : {}
+      if (kept === null) return { kind: 'filtered', seq: event.seq, ops: removedOps, ...repo }
       const timeMs = Date.parse(kept.time)
-      return { kind: 'entry', entry: toStreamEntry(kept), timeMs: Number.isNaN(timeMs) ? null : timeMs, filteredOps: removedOps, shard: shardOfDid(repoOf(kept), shards) }
+      return { kind: 'entry', entry: toStreamEntry(kept), timeMs: Number.isNaN(timeMs) ? null : timeMs, filteredOps: removedOps, shard: shardOfDid(repoOf(kept), shards), ...repo }
     }
     if (event.type === 'unknown') return { kind: 'skip', t: event.t, seq: event.seq }
     return { kind: 'skip', t: event.type === 'info' ? '#info' : 'error', seq: null }

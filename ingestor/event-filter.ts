@@ -1,8 +1,9 @@
 import type { SequencedEvent } from '../protocol/events.js'
-import type { StreamEntry } from '../protocol/stream-entry.js'
+import type { RelayEntryType } from '../protocol/stream-entry.js'
 import { IngestorError, IngestorErrorCode } from './errors.js'
 
-export type EventType = StreamEntry['type']
+/** The relay event types the filter can keep (a repo snapshot's entries are not filtered by type). */
+export type EventType = RelayEntryType
 export const EVENT_TYPES: readonly EventType[] = ['commit', 'identity', 'account', 'sync']
 
 /**

@@ -20,6 +20,14 @@ import { lowestCursor, parseStoredCursors } from './stored-cursor.js'
 import { logTakeover } from './takeover.js'
 import { StreamFullWait } from './trim-wait.js'
 import type { FrameVerifier } from './verify/frame-verifier.js'
+import { retryUntilSuccess } from '../common/retry.js'
+import { createRepoFetcher } from '../repo-sync/create-fetcher.js'
+import type { PipelineRepoSync } from './pipeline.js'
+import { RepoStateCache } from './repo-state-cache.js'
+import { sweepUnsynchronized } from './repo-state-sweep.js'
+import { DEFAULT_RESYNC_QUEUE, ResyncQueue } from './resync-queue.js'
+import { ResyncWorker } from './resync-worker.js'
+import { systemTimers } from '../common/timers.js'
 
 /**
  * One run of the ingestor: its parts, built here and handed to each other through their
@@ -47,6 +55,9 @@ export class Ingestor {
   private readonly relays: RelayFailover
   private readonly lease: Lease | null
   private readonly reporter: StatusReporter
+  private readonly crash: CrashPoints
+  /** Per-repo state (--repo-state): what the pipeline writes with, and the worker that resyncs repos; null when off. */
+  private readonly repoSync: { parts: PipelineRepoSync; worker: ResyncWorker } | null
   /** The relay client frames come from now: relay failover replaces it. */
   private client: RelayClient | null = null
   private health: HealthServer | null = null
@@ -62,6 +73,7 @@ export class Ingestor {
     this.baseLogger = options.logger ?? silentLogger
     this.logger = this.baseLogger.child({ component: 'ingestor' })
     const crash = new CrashPoints(options.crashAt)
+    this.crash = crash
     this.queue = new FrameQueue(options.queueFrames, options.queueBytes)
     // First: a bad URL or unreadable TLS file throws here, before anything needs closing.
     this.sink = new RedisSink(options.redisUrl, options, this.baseLogger, options.redisBackoff, {
@@ -72,7 +84,7 @@ export class Ingestor {
       onFatal: (err) => void this.stop('fatal', err),
       onReconnected: () => this.redisReconnected(),
     })
-    this.decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks, filter: options.filter, shards: options.shards }, this.logger)
+    this.decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks, filter: options.filter, shards: options.shards, repoFacts: options.repoState }, this.logger)
     this.streamFullWait = options.maxLen > 0 && options.trim === 'safe' ? new StreamFullWait(this.sink, options.maxLen, counters, this.logger) : null
     this.store = new CursorStore(
       {
@@ -90,7 +102,9 @@ export class Ingestor {
       },
       options.cursorKey,
     )
+    const repoSyncParts = options.repoState ? this.repoSyncParts() : null
     this.pipeline = new Pipeline({
+      repoSync: repoSyncParts,
       options,
       counters,
       queue: this.queue,
@@ -102,6 +116,7 @@ export class Ingestor {
       logger: this.logger,
       onFutureCursorExit: () => void this.stop('future-cursor'),
     })
+    this.repoSync = repoSyncParts === null ? null : { parts: repoSyncParts, worker: this.resyncWorker(repoSyncParts) }
     this.relays = this.relayFailover()
     // HA: only the lease holder writes; losing it ends this run at once (a supervisor restarts it as a standby).
     this.lease = options.ha ? new Lease(this.sink.redis, { key: options.leaseKey, ttlMs: options.leaseTtlMs, onLost: () => void this.stop('lease-lost') }, this.baseLogger) : null
@@ -129,6 +144,16 @@ export class Ingestor {
       streamFullWait: this.streamFullWait,
       lease: this.lease,
       counters: this.counters,
+      repoSync:
+        this.repoSync === null
+          ? null
+          : {
+              pendingResyncs: this.repoSync.parts.queue.pendingCount,
+              resyncing: this.repoSync.worker.active,
+              heldEvents: this.repoSync.parts.queue.heldEvents,
+              retriesScheduled: this.repoSync.worker.retriesScheduled,
+              statesCached: this.repoSync.parts.states.size,
+            },
       decodeWorkerFailures: this.decoder.workerFailures,
       eventsPerSec: this.reporter.eventsPerSec,
     })
@@ -174,6 +199,7 @@ export class Ingestor {
     }
     const finished = this.pipeline.start(read.storedRaw, read.takeover?.start ?? null)
     this.state = 'running'
+    this.repoSync?.worker.start()
     this.relays.start()
     await finished
   }
@@ -197,6 +223,8 @@ export class Ingestor {
     // Another ingestor may be writing already: not one more batch from this one (the CAS cursor fences any in flight).
     if (reason === 'lease-lost') this.pipeline.abandon()
     this.logger.info({ reason, queued: this.queue.frames }, 'stopping: no more relay reads; draining the queue')
+    // Resyncs stop first (their fetches aborted, an open snapshot left for the next run to end): their writes go through the pipeline.
+    await this.repoSync?.worker.stop()
     await this.relays.close()
     if (wasRunning) await this.pipeline.drain().catch((err: unknown) => this.logger.error({ err }, 'drain failed'))
     this.reporter.stop()
@@ -209,6 +237,56 @@ export class Ingestor {
     const final = this.status()
     this.logger.info({ reason, storedCursor: final.storedCursor, counters: final.counters }, 'ingestor stopped')
     this.resolveDone()
+  }
+
+  /** What the pipeline needs of per-repo state: the believed states (read from Redis when not held, retried through outages), the resync queue. */
+  private repoSyncParts(): PipelineRepoSync {
+    const { options, sink } = this
+    const reading = <T>(read: () => Promise<T>): Promise<T> =>
+      retryUntilSuccess(
+        async () => {
+          await sink.whenReady()
+          return read()
+        },
+        { backoff: options.redisBackoff, isFatal: (err) => redisConfigError(err) !== null },
+      )
+    return {
+      states: new RepoStateCache(options.repoStateCacheSize, options.shards, (shard, dids) => reading(() => sink.readHashFields(shard, 'repos', dids)), this.logger),
+      queue: new ResyncQueue({ maxPending: DEFAULT_RESYNC_QUEUE.maxPending, maxHeld: options.resyncMaxHeld }),
+      readProgress: async (shard, did) => (await reading(() => sink.readHashFields(shard, 'snapshots', [did])))[0]?.toString('utf8') ?? null,
+      shards: options.shards,
+      nowMs: () => Date.now(),
+    }
+  }
+
+  /** The resync worker: getRepo through one fetcher (limits, SSRF guard, backoff), its writes through the pipeline. */
+  private resyncWorker(parts: PipelineRepoSync): ResyncWorker {
+    const { options, sink } = this
+    const { fetcher, backoff } = createRepoFetcher({
+      did: { plcUrl: options.plcUrl },
+      allowPrivateHosts: options.allowPrivateHosts,
+      limits: { maxConcurrent: options.resyncConcurrency },
+    })
+    return new ResyncWorker({
+      queue: parts.queue,
+      writer: this.pipeline,
+      fetcher,
+      retryAtMs: (did) => backoff.retryAtMs(did),
+      sweep: (visit, stopped) =>
+        sweepUnsynchronized(
+          sink.redis,
+          sink.shardKeys.map((keys) => keys.repoStates),
+          visit,
+          stopped,
+        ),
+      fetchOptions: { ...(options.resyncFrom !== null ? { source: new URL(options.resyncFrom) } : {}), verify: options.verify },
+      concurrency: options.resyncConcurrency,
+      partLimits: { maxRecords: options.snapshotPartRecords },
+      crash: this.crash,
+      counters: this.counters,
+      logger: this.baseLogger.child({ component: 'resync' }),
+      timers: systemTimers,
+    })
   }
 
   /** One RelayClient per relay in use; relay-failover.ts moves between them (a single relay never moves). */

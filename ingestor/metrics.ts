@@ -65,6 +65,13 @@ export class IngestorMetrics {
     gauge(r, 'firehose_queue_max_frames', 'queue bound in frames (--queue-size)', () => status().queue.maxFrames)
     gauge(r, 'firehose_queue_max_bytes', 'queue bound in bytes (--queue-mb)', () => status().queue.maxBytes)
     gauge(r, 'firehose_decoded_batches', 'decoded batches waiting for the writer', () => status().queue.decodedBatches)
+    if (status().repoSync !== null) {
+      gauge(r, 'firehose_repo_resyncs_pending', '--repo-state: repos waiting for a resync', () => status().repoSync?.pendingResyncs ?? null)
+      gauge(r, 'firehose_repo_resyncing', '--repo-state: repos being resynced now', () => status().repoSync?.resyncing ?? null)
+      gauge(r, 'firehose_repo_held_events', '--repo-state: events held while their repo resyncs', () => status().repoSync?.heldEvents ?? null)
+      gauge(r, 'firehose_repo_resync_retries_scheduled', '--repo-state: repos whose resync failed, waiting out their backoff', () => status().repoSync?.retriesScheduled ?? null)
+      gauge(r, 'firehose_repo_states_cached', '--repo-state: repo states believed in memory (--repo-state-cache-size)', () => status().repoSync?.statesCached ?? null)
+    }
     this.writeSeconds = new Histogram({ name: 'firehose_write_duration_seconds', help: 'duration of each write script call Redis answered', buckets: WRITE_BUCKETS, registers: [r] })
 
     asyncGauge(r, 'firehose_redis_up', '1 when Redis answered a PING within the probe timeout', [], async () => [[{}, (await probe.ping()).ok ? 1 : 0]])

@@ -128,6 +128,24 @@ export interface IngestorOptions {
   /** With verify: threads checking signatures and MST proofs (default 1); 0 checks on the main thread. */
   verifyWorkers?: number
   /**
+   * Keep per-repo state (docs/repo-sync.md): each #commit must continue its repo's chain, a broken
+   * chain or a #sync to new data resyncs the repo from getRepo and publishes a repo snapshot.
+   * Default false (off: every event published as decoded).
+   */
+  repoState?: boolean
+  /** With repoState: fetch getRepo from this server (a relay or mirror) instead of each DID's PDS. Default null (the PDS). */
+  resyncFrom?: string | null
+  /** With repoState: PDS hosts may resolve to private and loopback addresses (tests; a PDS on a private network). Default false. */
+  allowPrivateHosts?: boolean
+  /** With repoState: repos fetched at once (each host 2 at most). Default 8. */
+  resyncConcurrency?: number
+  /** With repoState: most repos whose state is kept in memory as the write's compare-and-set base (others are read again). Default 100_000. */
+  repoStateCacheSize?: number
+  /** With repoState: most events held for resyncing repos, all together (overflow: that repo is resynced again). Default 100_000. */
+  resyncMaxHeld?: number
+  /** With repoState: records per snapshot part entry, at most (each part is also at most 1 MiB of JSON). Default 500. */
+  snapshotPartRecords?: number
+  /**
    * Split events into this many streams by repo DID (`<stream>:0` .. `<stream>:<n-1>`, each with
    * its own cursor; docs/scaling.md). Default 1: the one stream `stream`.
    */
@@ -179,6 +197,10 @@ export const INGESTOR_DEFAULTS = {
   didCacheTtlMs: 3_600_000,
   didTimeoutMs: 5_000,
   verifyWorkers: 1,
+  resyncConcurrency: 8,
+  repoStateCacheSize: 100_000,
+  resyncMaxHeld: 100_000,
+  snapshotPartRecords: 500,
   leaseTtlMs: 5_000,
   failoverAfter: 3,
   primaryProbeIntervalMs: 30_000,
@@ -241,6 +263,13 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     didCacheTtlMs: options.didCacheTtlMs ?? INGESTOR_DEFAULTS.didCacheTtlMs,
     didTimeoutMs: options.didTimeoutMs ?? INGESTOR_DEFAULTS.didTimeoutMs,
     verifyWorkers: options.verifyWorkers ?? INGESTOR_DEFAULTS.verifyWorkers,
+    repoState: options.repoState ?? false,
+    resyncFrom: options.resyncFrom ?? null,
+    allowPrivateHosts: options.allowPrivateHosts ?? false,
+    resyncConcurrency: options.resyncConcurrency ?? INGESTOR_DEFAULTS.resyncConcurrency,
+    repoStateCacheSize: options.repoStateCacheSize ?? INGESTOR_DEFAULTS.repoStateCacheSize,
+    resyncMaxHeld: options.resyncMaxHeld ?? INGESTOR_DEFAULTS.resyncMaxHeld,
+    snapshotPartRecords: options.snapshotPartRecords ?? INGESTOR_DEFAULTS.snapshotPartRecords,
     ha: options.ha ?? false,
     leaseKey: options.leaseKey ?? leaseKeyOf(cursorKey),
     legacyCursorKey: options.legacyCursorKey ?? null,
@@ -291,6 +320,13 @@ function checkResolved(resolved: ResolvedOptions): void {
   checkInteger('didTimeoutMs', resolved.didTimeoutMs, 1)
   checkInteger('verifyWorkers', resolved.verifyWorkers, 0, 64)
   if (!URL.canParse(resolved.plcUrl) || !['http:', 'https:'].includes(new URL(resolved.plcUrl).protocol)) invalid('plcUrl', resolved.plcUrl, 'must be an http:// or https:// URL')
+  checkInteger('resyncConcurrency', resolved.resyncConcurrency, 1, 256)
+  checkInteger('repoStateCacheSize', resolved.repoStateCacheSize, 1)
+  checkInteger('resyncMaxHeld', resolved.resyncMaxHeld, 1)
+  checkInteger('snapshotPartRecords', resolved.snapshotPartRecords, 1, 100_000)
+  if (resolved.resyncFrom !== null && (!URL.canParse(resolved.resyncFrom) || !['http:', 'https:'].includes(new URL(resolved.resyncFrom).protocol))) {
+    invalid('resyncFrom', resolved.resyncFrom, 'must be an http:// or https:// URL')
+  }
   checkInteger('failoverAfter', resolved.failoverAfter, 1)
   checkInteger('primaryProbeIntervalMs', resolved.primaryProbeIntervalMs, 1)
   // Every relay's cursor key counts (relay failover names them `<cursorKey>:<host[:port]>`).

@@ -15,8 +15,24 @@ import type { FrameVerifier } from './verify/frame-verifier.js'
 import { applyVerdicts } from './verify/verdicts.js'
 import { planWrite, type ShardWrite, type WritePlan } from './write-plan.js'
 import { WriteStats } from './write-stats.js'
+import { shardOfDid } from '../protocol/shard.js'
+import { encodeRepoState } from '../repo-sync/repo-state-codec.js'
+import type { HashUpdate } from './redis-sink.js'
+import { RepoPlan, type BelievedRepo, type RepoOutcome } from './repo-plan.js'
+import type { RepoStateCache } from './repo-state-cache.js'
+import type { RepoWrite, RepoWriteContext, RepoWriteOutcome, RepoWriter } from './repo-write.js'
+import type { ResyncQueue } from './resync-queue.js'
+
+/** A repo's own write (resync-worker.ts) waiting its turn among the decoded batches. */
+interface RepoWriteItem {
+  kind: 'repo'
+  did: string
+  build: (context: RepoWriteContext) => RepoWrite | null
+  done: (outcome: RepoWriteOutcome) => void
+}
 
 interface DecodedBatch {
+  kind: 'decoded'
   /** Resync generation the frames were accepted in; stale batches are dropped unwritten. */
   epoch: number
   frames: QueuedFrame[]
@@ -43,6 +59,20 @@ export interface PipelineParts {
   logger: Logger
   /** The relay said FutureCursor and the policy is 'exit'. */
   onFutureCursorExit: () => void
+  /** Per-repo state (docs/repo-sync.md); null: off. */
+  repoSync: PipelineRepoSync | null
+}
+
+export interface PipelineRepoSync {
+  /** The believed states, the CAS bases of every write. */
+  states: RepoStateCache
+  /** Where repos to resync and held events go once their write is applied. */
+  queue: ResyncQueue
+  /** A DID's open snapshot progress, read from Redis (retried through outages). */
+  readProgress: (shard: number, did: string) => Promise<string | null>
+  shards: number
+  /** The clock of the future-rev rule. */
+  nowMs: () => number
 }
 
 /**
@@ -53,11 +83,11 @@ export interface PipelineParts {
  * gets fewer, larger writes. This class only sequences the parts and acts on a write's outcome:
  * acknowledge, resync from what Redis holds, or give up (stopping while the stream is full).
  */
-export class Pipeline {
+export class Pipeline implements RepoWriter {
   readonly stats = new WriteStats()
   readonly intake: RelayIntake
   /** Bounded by one write (--write-max-frames, writeMaxBytes): the writer takes all of it at once. */
-  private readonly decoded: BatchChannel<DecodedBatch>
+  private readonly decoded: BatchChannel<DecodedBatch | RepoWriteItem>
   private readonly warnings: LogAggregator
   /**
    * Per shard, seqs at or below this are in the shard's stream already. Set where the relay is
@@ -85,7 +115,7 @@ export class Pipeline {
   constructor(private readonly parts: PipelineParts) {
     const { options, logger } = parts
     this.warnings = new LogAggregator(logger, 'repeated relay frame warnings')
-    this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (batch) => ({ frames: batch.frames.length, bytes: batch.bytes }))
+    this.decoded = new BatchChannel(options.writeMaxFrames, options.writeMaxBytes, (item) => (item.kind === 'repo' ? { frames: 1, bytes: 0 } : { frames: item.frames.length, bytes: item.bytes }))
     this.intake = new RelayIntake({
       options,
       counters: parts.counters,
@@ -161,7 +191,7 @@ export class Pipeline {
     this.epoch++
     this.parts.queue.clear()
     this.parts.queue.close()
-    this.decoded.clear()
+    for (const item of this.decoded.clear()) if (item.kind === 'repo') item.done('abandoned')
     this.warnings.close()
   }
 
@@ -215,7 +245,7 @@ export class Pipeline {
         const frames = queue.take(options.batchSize, options.batchBytes)
         this.maybeResume()
         const bytes = frames.reduce((sum, frame) => sum + frame.bytes.byteLength, 0)
-        inFlight.push(this.decodeBatch(frames).then((results) => ({ epoch, frames, bytes, results })))
+        inFlight.push(this.decodeBatch(frames).then((results) => ({ kind: 'decoded' as const, epoch, frames, bytes, results })))
         continue
       }
       const oldest = inFlight.shift()
@@ -245,24 +275,83 @@ export class Pipeline {
     return results
   }
 
-  /** Writes everything decoded while the previous write was in flight as one script call per shard (one round trip). */
+  /**
+   * Writes everything decoded while the previous write was in flight as one script call per shard
+   * (one round trip); a repo's own write (a resync's step) in between is written on its own, in
+   * its place.
+   */
   private async writeLoop(): Promise<void> {
     for (;;) {
       const waiting = await this.decoded.takeWaiting()
       if (waiting === null) return
-      // Batches accepted before a resync are dropped; the relay sends their frames again.
-      const current = waiting.filter((batch) => batch.epoch === this.epoch)
-      if (current.length === 0) continue
-      this.writing = this.writeBatches(current)
-      await this.writing
+      let run: DecodedBatch[] = []
+      for (const item of [...waiting, null]) {
+        if (item !== null && item.kind === 'decoded') {
+          run.push(item)
+          continue
+        }
+        // Batches accepted before a resync are dropped; the relay sends their frames again.
+        const current = run.filter((batch) => batch.epoch === this.epoch)
+        run = []
+        if (current.length > 0) {
+          this.writing = this.writeBatches(current)
+          await this.writing
+        }
+        if (item !== null) {
+          this.writing = this.writeRepoItem(item)
+          await this.writing
+        }
+      }
     }
+  }
+
+  /** RepoWriter: a repo's own write, in the write order (resync-worker.ts). */
+  writeRepo(did: string, build: (context: RepoWriteContext) => RepoWrite | null): Promise<RepoWriteOutcome> {
+    return new Promise((resolve) => {
+      this.decoded.put({ kind: 'repo', did, build, done: resolve }).catch(() => resolve('abandoned'))
+    })
+  }
+
+  private async writeRepoItem(item: RepoWriteItem): Promise<void> {
+    const { store, counters } = this.parts
+    const repoSync = this.parts.repoSync!
+    const shard = shardOfDid(item.did, repoSync.shards)
+    const epoch = this.epoch
+    const repo = (await repoSync.states.load([item.did])).get(item.did)!
+    const progress = await repoSync.readProgress(shard, item.did)
+    if (epoch !== this.epoch) return item.done('resync')
+    const raw = store.stored[shard]!
+    const built = item.build({ repo, progress, seq: /^\d+$/.test(raw) ? Number(raw) : 0 })
+    if (built === null) return item.done('skipped')
+    const hashUpdates: HashUpdate[] = []
+    const changed = new Map<string, BelievedRepo>()
+    if (built.state !== undefined) {
+      const next = encodeRepoState(built.state)
+      if (repo.raw === null || !next.equals(repo.raw)) {
+        hashUpdates.push({ hash: 'repos', field: item.did, expected: repo.raw ?? '', next })
+        changed.set(item.did, { raw: next, state: built.state })
+      }
+    }
+    if (built.progress !== undefined && built.progress !== progress) hashUpdates.push({ hash: 'snapshots', field: item.did, expected: progress ?? '', next: built.progress ?? '' })
+    if (built.entries.length === 0 && hashUpdates.length === 0) return item.done('applied')
+    const write: ShardWrite = { shard, cursorKey: store.cursorKeys[shard]!, expected: raw, next: raw, entries: built.entries, dead: [], hashUpdates }
+    const outcome = await store.commit([write])
+    if (outcome.kind === 'applied') {
+      repoSync.states.believe(changed)
+      counters.batchesWritten++
+    }
+    this.afterCommit(outcome, null)
+    item.done(outcome.kind)
   }
 
   private async writeBatches(batches: readonly DecodedBatch[]): Promise<void> {
     const { store, options, counters, logger } = this.parts
     // With shards, every shard gets a cursor before the first entry of a run is written.
     if (!(await this.anchorShards())) return
+    const repos = await this.repoPlanFor(batches)
+    if (repos === false) return
     const plan = planWrite(batches, {
+      repos,
       believed: store.stored,
       cursorKeys: store.cursorKeys,
       floors: this.shardFloors,
@@ -280,6 +369,43 @@ export class Pipeline {
     this.noteDeadLetters(plan)
     if (plan.writes.length === 0) return this.stats.noteWritten(plan.lastFrame)
     this.afterCommit(await store.commit(plan.writes), plan)
+  }
+
+  /** The per-repo rules on the states of every DID in these batches (read where not believed); null: off; false: a resync meanwhile. */
+  private async repoPlanFor(batches: readonly DecodedBatch[]): Promise<RepoPlan | null | false> {
+    const repoSync = this.parts.repoSync
+    if (repoSync === null) return null
+    const dids = new Set<string>()
+    for (const batch of batches) for (const result of batch.results) if ((result.kind === 'entry' || result.kind === 'filtered') && result.repo !== undefined) dids.add(result.repo.did)
+    const epoch = this.epoch
+    const believed = await repoSync.states.load(dids)
+    return epoch === this.epoch ? new RepoPlan(believed, repoSync.nowMs(), repoSync.shards) : false
+  }
+
+  /** After a write with per-repo state is applied: its states are believed, its repos to resync and held events handed on, its desyncs logged. */
+  private afterRepoWrite(outcome: RepoOutcome): void {
+    const { counters, logger } = this.parts
+    const repoSync = this.parts.repoSync!
+    repoSync.states.believe(outcome.changed)
+    const count = (kind: string): number => outcome.verdicts.get(kind) ?? 0
+    counters.repoStaleRevs += count('stale') + count('ignore')
+    counters.repoFutureRevs += count('future')
+    counters.repoInvalidRevs += count('invalid-rev')
+    counters.repoInactive += count('inactive')
+    counters.repoSyncResyncs += count('resync')
+    counters.repoSyncRevOnly += count('rev-only')
+    counters.repoDroppedDesynchronized += count('dropped-desynchronized')
+    for (const desync of outcome.desyncs) {
+      if (desync.cause === 'since') counters.repoDesyncSince++
+      else counters.repoDesyncPrevData++
+      // Once per repo: a desynchronized repo's later events are dropped, not checked again.
+      logger.warn({ did: desync.did, seq: desync.seq, cause: desync.cause, expected: desync.expected, got: desync.got }, 'repo desynchronized: its events wait for a resync')
+    }
+    for (const event of outcome.held) {
+      counters.repoHeld++
+      counters.repoHeldDropped += repoSync.queue.hold(event)
+    }
+    for (const did of outcome.resyncs) repoSync.queue.request(did)
   }
 
   /**
@@ -309,6 +435,7 @@ export class Pipeline {
         if (plan !== null) {
           this.parts.counters.batchesWritten++
           this.stats.acknowledge(plan)
+          if (plan.repo !== null) this.afterRepoWrite(plan.repo)
         }
         this.parts.crash.hit('after-ack')
     }
@@ -348,6 +475,7 @@ export class Pipeline {
     const dropped = this.dropUnwritten()
     logger.warn({ reason, stored: storedRaw.length === 1 ? storedRaw[0] : storedRaw, position: this.intake.position, dropped }, 'resynchronising: restarting the relay from the stored cursor')
     store.load(storedRaw)
+    this.parts.repoSync?.states.forgetAll() // Redis may hold other states too
     this.shardFloors = stored
     this.cursorMayGoLower = false // a new FutureCursor (if the relay still says so) allows it again
     if (stored.includes(null) && this.startPosition !== null) {
@@ -363,7 +491,11 @@ export class Pipeline {
   /** Drops every frame not yet written (a new epoch: batches decoding now are dropped by the writer); returns how many. */
   private dropUnwritten(): number {
     this.epoch++
-    const dropped = this.parts.queue.clear() + this.decoded.clear().reduce((sum, batch) => sum + batch.frames.length, 0)
+    let dropped = this.parts.queue.clear()
+    for (const item of this.decoded.clear()) {
+      if (item.kind === 'repo') item.done('resync')
+      else dropped += item.frames.length
+    }
     this.parts.counters.framesRequeued += dropped
     this.stats.noteDropped()
     return dropped

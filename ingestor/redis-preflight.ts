@@ -12,8 +12,8 @@ export interface PreflightCall {
 
 /** What the ingestor will touch, with the options that decide which commands it runs. */
 export interface PreflightInput {
-  /** Index = shard: the shard's stream, dead-letter stream and its cursor key of every relay. */
-  shards: { stream: string; deadLetterStream: string; cursorKeys: string[] }[]
+  /** Index = shard: the shard's stream, dead-letter stream and its cursor key of every relay; its per-repo state hashes with --repo-state. */
+  shards: { stream: string; deadLetterStream: string; cursorKeys: string[]; repoStates?: string; snapshotProgress?: string }[]
   group: string
   /** --max-len with --trim safe: the trim reads groups and pending entries. */
   safeTrim: boolean
@@ -54,7 +54,7 @@ return {1}
  * a connection that became ready has run them.
  */
 export function preflightCalls(input: PreflightInput): PreflightCall[] {
-  const calls: PreflightCall[] = input.shards.map(({ stream, deadLetterStream, cursorKeys }) => {
+  const calls: PreflightCall[] = input.shards.map(({ stream, deadLetterStream, cursorKeys, repoStates, snapshotProgress }) => {
     const commands = [
       ['TYPE', stream],
       ['XGROUP', 'CREATE', stream, input.group, '0', 'MKSTREAM'],
@@ -69,7 +69,13 @@ export function preflightCalls(input: PreflightInput): PreflightCall[] {
       commands.push(['XLEN', stream], ['XINFO', 'GROUPS', stream], ['XPENDING', stream, input.group], ['XTRIM', stream, 'MAXLEN', '=', '1'], ['XRANGE', stream, '-', '+', 'COUNT', '1'])
     }
     if (input.probes) commands.push(['XLEN', stream], ['XLEN', deadLetterStream], ['XINFO', 'GROUPS', stream], ['XRANGE', stream, '-', '+', 'COUNT', '1'])
-    const keys = [{ key: stream, type: KEY_TYPES.stream }, { key: deadLetterStream, type: KEY_TYPES.deadLetterStream }, ...cursorKeys.map((key) => ({ key, type: KEY_TYPES.cursorKey }))]
+    const keys: PreflightCall['keys'] = [{ key: stream, type: KEY_TYPES.stream }, { key: deadLetterStream, type: KEY_TYPES.deadLetterStream }, ...cursorKeys.map((key) => ({ key, type: KEY_TYPES.cursorKey }))]
+    if (repoStates !== undefined && snapshotProgress !== undefined) {
+      // --repo-state: the write script's compare-and-set, the cache's reads and the start-up sweep.
+      for (const hash of [repoStates, snapshotProgress]) commands.push(['HGET', hash, 'f'], ['HSET', hash, 'f', 'v'], ['HDEL', hash, 'f'], ['HMGET', hash, 'f'])
+      commands.push(['HSCAN', repoStates, '0'])
+      keys.push({ key: repoStates, type: KEY_TYPES.repoStates }, { key: snapshotProgress, type: KEY_TYPES.snapshotProgress })
+    }
     return { keys, commands }
   })
   const keyless = [['SCRIPT', 'LOAD', 'return 1'], ...(input.probes ? [['PING']] : [])]

@@ -14,6 +14,7 @@ import { loadLuaScript, runLuaScript } from './lua-script.js'
 import { TRIM_STREAM } from './trim-script.js'
 import { WRITE_BATCH } from './write-script.js'
 import { ensureConsumerGroup } from '../common/consumer-group.js'
+import { repoStateKeyOf, snapshotProgressKeyOf } from '../common/contract.js'
 
 export type { DeadLetter } from './dead-letter.js'
 
@@ -34,6 +35,19 @@ export interface WriteBatch {
   dead: readonly DeadLetter[]
   /** `next` may be below the stored cursor: only for a new relay seq space or a forced start cursor (docs/invariants.md I15). */
   cursorMayGoLower?: boolean
+  /** Per-repo state and snapshot progress, each compare-and-set in the same script (I23). Default none. */
+  hashUpdates?: readonly HashUpdate[]
+}
+
+/** One field of the shard's per-repo state hash or snapshot progress hash, set (or deleted) only if it holds `expected`. */
+export interface HashUpdate {
+  hash: 'repos' | 'snapshots'
+  /** The DID. */
+  field: string
+  /** What we believe the field holds; '' = no field. */
+  expected: string | Buffer
+  /** The value to store; '' = delete the field. Never equal to `expected`. */
+  next: string | Buffer
 }
 
 /** What the write script did (write-script.ts); only 'applied' wrote anything. */
@@ -45,6 +59,8 @@ export type WriteOutcome =
   | { kind: 'stream-full'; length: number; floorGroup: string | null }
   /** `next` is below the stored cursor and the batch did not allow that. */
   | { kind: 'cursor-backwards'; stored: string }
+  /** A hash field of `hashUpdates` holds another value than `expected`; `holdsNext`: it holds this write's value (applied before). */
+  | { kind: 'hash-mismatch'; field: string; holdsNext: boolean }
 
 /** `safe`: never trim entries a consumer group still needs (trim-script.ts); `unsafe`: `XADD MAXLEN ~`. */
 export type TrimMode = 'safe' | 'unsafe'
@@ -79,6 +95,10 @@ export interface SinkKeys {
 export interface ShardKeys {
   stream: string
   deadLetterStream: string
+  /** Per-repo state (`<stream>:repos`, common/contract.ts). */
+  repoStates: string
+  /** Open snapshots' progress (`<stream>:snapshots`). */
+  snapshotProgress: string
 }
 
 export interface RedisConnectionOptions {
@@ -132,7 +152,12 @@ export class RedisSink {
     this.layout = keyLayout(keys.shards ?? 1, keys.redisCluster ?? false)
     this.shardKeys = Array.from({ length: this.layout.shards }, (_, shard) => {
       const stream = shardStream(this.layout, keys.stream, shard)
-      return { stream, deadLetterStream: colocatedKey(this.layout, keys.deadLetterStream, stream) }
+      return {
+        stream,
+        deadLetterStream: colocatedKey(this.layout, keys.deadLetterStream, stream),
+        repoStates: colocatedKey(this.layout, repoStateKeyOf(keys.stream), stream),
+        snapshotProgress: colocatedKey(this.layout, snapshotProgressKeyOf(keys.stream), stream),
+      }
     })
     this.outage = new FaultLog(this.logger, {
       still: 'redis still down',
@@ -221,12 +246,13 @@ export class RedisSink {
    * a command the ingestor will run, or a key it uses that holds another type (redis-preflight.ts).
    * `cursorKeyBases`: every relay's cursor key; `probes`: the health server's reads; `leaseKey`: with --ha.
    */
-  async preflight(uses: { cursorKeyBases: readonly string[]; probes: boolean; leaseKey: string | null }): Promise<void> {
+  async preflight(uses: { cursorKeyBases: readonly string[]; probes: boolean; leaseKey: string | null; repoState: boolean }): Promise<void> {
     const legacy = this.keys.legacyCursorKey ?? null
     const shards = this.shardKeys.map((keys, shard) => {
       const cursorKeys = uses.cursorKeyBases.map((base) => this.cursorKeys(base)[shard]!)
       // The legacy key is a cursor too (one shard only: options.ts).
-      return { ...keys, cursorKeys: shard === 0 && legacy !== null && !cursorKeys.includes(legacy) ? [...cursorKeys, legacy] : cursorKeys }
+      const withLegacy = shard === 0 && legacy !== null && !cursorKeys.includes(legacy) ? [...cursorKeys, legacy] : cursorKeys
+      return { stream: keys.stream, deadLetterStream: keys.deadLetterStream, cursorKeys: withLegacy, ...(uses.repoState ? { repoStates: keys.repoStates, snapshotProgress: keys.snapshotProgress } : {}) }
     })
     await preflight(this.redis, preflightCalls({ shards, group: this.keys.group, safeTrim: this.keys.maxLen > 0 && this.keys.trim === 'safe', probes: uses.probes, leaseKey: uses.leaseKey }))
   }
@@ -254,6 +280,13 @@ export class RedisSink {
     return Promise.all(this.cursorKeys(base).map((key) => this.readCursor(key)))
   }
 
+  /** Fields of one shard's per-repo state or snapshot progress hash (null: no such field). */
+  async readHashFields(shard: number, hash: HashUpdate['hash'], fields: readonly string[]): Promise<(Buffer | null)[]> {
+    if (fields.length === 0) return []
+    const keys = this.shardKeys[shard]!
+    return this.redis.hmgetBuffer(hash === 'repos' ? keys.repoStates : keys.snapshotProgress, ...fields)
+  }
+
   async loadScript(): Promise<void> {
     await loadLuaScript(this.redis, WRITE_BATCH)
     await loadLuaScript(this.redis, TRIM_STREAM)
@@ -265,7 +298,8 @@ export class RedisSink {
     const keys = this.shardKeys[shard]!
     const cursorKey = batch.cursorKey ?? this.cursorKeys(this.keys.cursorKey)[shard]!
     const legacy = this.legacyCursorKeyFor(cursorKey)
-    const scriptKeys = [keys.stream, cursorKey, keys.deadLetterStream, ...(legacy === null ? [] : [legacy])]
+    const scriptKeys = [keys.stream, cursorKey, keys.deadLetterStream, keys.repoStates, keys.snapshotProgress, ...(legacy === null ? [] : [legacy])]
+    const updates = batch.hashUpdates ?? []
     const args: (string | Buffer)[] = [
       ...scriptKeys,
       batch.expected,
@@ -275,8 +309,10 @@ export class RedisSink {
       batch.cursorMayGoLower === true ? '1' : '0',
       String(deadLetterMaxEntries(this.keys.deadLetterMaxLen, this.keys.deadLetterMaxBytes ?? Number.MAX_SAFE_INTEGER)),
       String(batch.entries.length),
+      String(updates.length),
     ]
     for (const entry of batch.entries) pushEntryFields(args, entry)
+    for (const update of updates) args.push(update.hash === 'repos' ? '4' : '5', update.field, update.expected, update.next)
     for (const dead of batch.dead) args.push(...deadLetterFields(dead))
     const reply = (await runLuaScript(this.redis, WRITE_BATCH, scriptKeys.length, args).catch((err: unknown) => {
       // e.g. NOPERM for a declared key, before the script ran: a refusal like the script's own.
@@ -294,6 +330,8 @@ export class RedisSink {
         return { kind: 'stream-full', length: Number(value), floorGroup: floorGroup ?? null }
       case 3:
         return { kind: 'cursor-backwards', stored: String(value) }
+      case 7:
+        return { kind: 'hash-mismatch', field: String(value), holdsNext: Number(floorGroup) === 1 }
       default:
         throw new IngestorError(IngestorErrorCode.BadScriptArguments, `the write script refused its arguments (${String(value)}); nothing was written`, { reason: value })
     }

@@ -25,11 +25,11 @@ class Stopped extends Error {}
  */
 export async function readStartup(
   sink: RedisSink,
-  options: Pick<ResolvedOptions, 'redisBackoff' | 'cursorKey' | 'stream' | 'legacyCursorKey' | 'startCursor' | 'relays' | 'healthPort' | 'ha' | 'leaseKey'>,
+  options: Pick<ResolvedOptions, 'repoState' | 'redisBackoff' | 'cursorKey' | 'stream' | 'legacyCursorKey' | 'startCursor' | 'relays' | 'healthPort' | 'ha' | 'leaseKey'>,
   cancelled: () => boolean,
   logger: Logger,
 ): Promise<StartupRead | null> {
-  const uses = { cursorKeyBases: options.relays.map((relay) => relay.cursorKey), probes: options.healthPort !== null, leaseKey: options.ha ? options.leaseKey : null }
+  const uses = { cursorKeyBases: options.relays.map((relay) => relay.cursorKey), probes: options.healthPort !== null, leaseKey: options.ha ? options.leaseKey : null, repoState: options.repoState }
   const attempt = async (): Promise<StartupRead> => {
     // Wakes up now and then to see whether the run was stopped; the timer never holds the process.
     while (!sink.isReady) {

@@ -59,6 +59,20 @@ export class StatusReporter {
         deadLettered: c.deadLettered,
         skipped: c.skippedKnown + c.skippedBackwards + c.skippedRepeat,
         resyncs: c.resyncs,
+        // --repo-state: what waits for a resync, and what the rules withheld so far.
+        ...(status.repoSync === null
+          ? {}
+          : {
+              repos: {
+                ...status.repoSync,
+                desyncs: c.repoDesyncSince + c.repoDesyncPrevData + c.repoSyncResyncs,
+                resynced: c.resyncsSucceeded,
+                resyncsFailed: c.resyncsFailed,
+                stale: c.repoStaleRevs,
+                future: c.repoFutureRevs,
+                inactive: c.repoInactive,
+              },
+            }),
         rssMb: Math.round(process.memoryUsage.rss() / 1024 / 1024),
       },
       'status',

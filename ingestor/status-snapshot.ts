@@ -19,6 +19,7 @@ export interface StatusSources {
   streamFullWait: StreamFullWait | null
   lease: Lease | null
   counters: IngestorCounters
+  repoSync: IngestorStatus['repoSync']
   decodeWorkerFailures: number
   eventsPerSec: number
 }
@@ -62,6 +63,7 @@ export function statusSnapshot(from: StatusSources): IngestorStatus {
     redis: { ready: sink.isReady && failingForMs === null, writesFailingForMs: failingForMs, lastError: sink.isReady ? null : sink.lastError },
     streamFull: from.streamFullWait?.isFull ?? false,
     lease: lease === null ? null : { held: lease.held, holder: lease.holder },
+    repoSync: from.repoSync,
     counters: { ...from.counters, decodeWorkerFailures: from.decodeWorkerFailures },
   }
 }

@@ -60,6 +60,37 @@ export interface IngestorCounters {
   didResolveRetries: number
   /** --verify: signatures that failed with a cached key, so the DID was resolved again (key rotation). */
   didKeyRefreshes: number
+  /** Per-repo state (docs/repo-sync.md): #commit at or below its repo's stored rev (already applied) and #sync at or below it. */
+  repoStaleRevs: number
+  /** Per-repo state: #commit/#sync whose rev is more than 5 minutes ahead (dead-lettered). */
+  repoFutureRevs: number
+  /** Per-repo state: #commit/#sync whose rev is not a TID (dead-lettered). */
+  repoInvalidRevs: number
+  /** Per-repo state: #commit/#sync of an account that is not active (not published). */
+  repoInactive: number
+  /** Per-repo state: commits whose `since` is not the stored rev (the repo is desynchronized). */
+  repoDesyncSince: number
+  /** Per-repo state: commits whose `prevData` is not the stored MST root (the repo is desynchronized). */
+  repoDesyncPrevData: number
+  /** Per-repo state: #sync to another MST root, or of a repo without a chain (a resync). */
+  repoSyncResyncs: number
+  /** Per-repo state: #sync with the stored MST root (its rev stored, nothing published). */
+  repoSyncRevOnly: number
+  /** Per-repo state: events of a desynchronized repo, dropped (its snapshot, fetched later, covers them). */
+  repoDroppedDesynchronized: number
+  /** Per-repo state: events held while their repo resyncs. */
+  repoHeld: number
+  /** Per-repo state: held events dropped (the hold bound, or a failed resync) with their repo resynced again, so a later snapshot covers them. */
+  repoHeldDropped: number
+  /** Per-repo state: held events at or below the snapshot's rev (the snapshot has them). */
+  repoHeldCovered: number
+  /** Per-repo state: held events published after their repo's snapshot. */
+  repoHeldReleased: number
+  resyncsStarted: number
+  resyncsSucceeded: number
+  resyncsFailed: number
+  /** Records published in repo snapshots. */
+  snapshotRecords: number
 }
 
 export function emptyCounters(): IngestorCounters {
@@ -97,6 +128,23 @@ export function emptyCounters(): IngestorCounters {
     didCacheHits: 0,
     didResolveRetries: 0,
     didKeyRefreshes: 0,
+    repoStaleRevs: 0,
+    repoFutureRevs: 0,
+    repoInvalidRevs: 0,
+    repoInactive: 0,
+    repoDesyncSince: 0,
+    repoDesyncPrevData: 0,
+    repoSyncResyncs: 0,
+    repoSyncRevOnly: 0,
+    repoDroppedDesynchronized: 0,
+    repoHeld: 0,
+    repoHeldDropped: 0,
+    repoHeldCovered: 0,
+    repoHeldReleased: 0,
+    resyncsStarted: 0,
+    resyncsSucceeded: 0,
+    resyncsFailed: 0,
+    snapshotRecords: 0,
   }
 }
 
@@ -158,6 +206,11 @@ export interface IngestorStatus {
   redis: { ready: boolean; writesFailingForMs: number | null; lastError: string | null }
   /** Writing is paused: the stream is at --max-len and safe trimming may not remove unacknowledged entries. */
   streamFull: boolean
+  /**
+   * --repo-state only (null otherwise): repos waiting for a resync, repos being resynced now, events
+   * held for them, repos failed and waiting out their backoff, repo states believed in memory.
+   */
+  repoSync: { pendingResyncs: number; resyncing: number; heldEvents: number; retriesScheduled: number; statesCached: number } | null
   /** HA only (null otherwise): whether this ingestor holds the lease, and the holder last seen (this one's token when held). */
   lease: { held: boolean; holder: string | null } | null
   counters: IngestorCounters

@@ -3,6 +3,7 @@ import type { DeadLetter } from './dead-letter.js'
 import type { BadResult, DecodeResult } from './decode-frame.js'
 import type { QueuedFrame } from './frame-queue.js'
 import type { WriteBatch } from './redis-sink.js'
+import type { RepoOutcome, RepoPlan } from './repo-plan.js'
 import { highestCursor, lowestCursor, parseStoredCursors } from './stored-cursor.js'
 
 /** A write to one shard, naming its shard and cursor key. */
@@ -28,6 +29,8 @@ export interface PlanState {
   consecutiveBad: number
   /** This many malformed frames in a row make the ingestor reconnect (--max-bad-frames). */
   maxConsecutiveBad: number
+  /** Per-repo state is on: the rules on the states believed before this write (repo-plan.ts); null: off (--no-repo-state). */
+  repos?: RepoPlan | null
 }
 
 /** One write: what goes to each shard, and what the frames were. */
@@ -54,6 +57,10 @@ export interface WritePlan {
   lastTimeMs: number | null
   /** The last frame of the write. */
   lastFrame: QueuedFrame
+  /** What the per-repo rules found; null when per-repo state is off. */
+  repo: RepoOutcome | null
+  /** Entries not published because of their repo's state (stale, inactive, held, desynchronized, #sync). */
+  repoWithheld: number
 }
 
 /**
@@ -74,7 +81,8 @@ export function planWrite(batches: readonly DecodedFrames[], state: PlanState): 
   const believed = parseStoredCursors(state.believed, state.cursorKeys)
   const highest = highestCursor(believed)
   const lowest = lowestCursor(believed)
-  const plan: Omit<WritePlan, 'writes' | 'lastFrame'> = {
+  const repos = state.repos ?? null
+  const plan: Omit<WritePlan, 'writes' | 'lastFrame' | 'repo'> = {
     steppedBack: false,
     consecutiveBad: state.consecutiveBad,
     badRuns: 0,
@@ -85,6 +93,14 @@ export function planWrite(batches: readonly DecodedFrames[], state: PlanState): 
     filteredOps: 0,
     byType: new Map(),
     lastTimeMs: null,
+    repoWithheld: 0,
+  }
+  const deadLetter = (frame: QueuedFrame, result: BadResult): void => {
+    const seq = result.seq ?? frame.seq ?? null
+    const floor = state.floors[0]
+    if (seq !== null && floor !== null && floor !== undefined && seq <= floor) return
+    dead.push({ seq, code: result.code, message: result.message, bytes: frame.bytes })
+    plan.deadLetters.push({ result, frame })
   }
   let lastSeq: number | null = null
   let mayGoLower = state.mayGoLower
@@ -110,6 +126,17 @@ export function planWrite(batches: readonly DecodedFrames[], state: PlanState): 
             plan.skippedKnown++
             break
           }
+          if (repos !== null && result.repo !== undefined) {
+            const action = repos.decide(result.repo, result.entry.seq, result.entry)
+            if (action.kind === 'dead-letter') {
+              deadLetter(frame, { kind: 'bad', seq: result.entry.seq, code: action.code, message: action.message, decoded: true })
+              break
+            }
+            if (action.kind === 'drop') {
+              plan.repoWithheld++
+              break
+            }
+          }
           entries[result.shard]!.push(result.entry)
           plan.filteredOps += result.filteredOps ?? 0
           addTally(plan.byType, result.entry.type, 1, frame.bytes.byteLength)
@@ -119,17 +146,20 @@ export function planWrite(batches: readonly DecodedFrames[], state: PlanState): 
         case 'skip':
           plan.unknown.push({ t: result.t, seq: result.seq })
           break
-        case 'filtered':
+        case 'filtered': {
           plan.consecutiveBad = 0
           plan.filteredEvents++
           plan.filteredOps += result.ops
+          // Not published either way, but it moves its repo's chain (or is refused like any event).
+          const action = repos !== null && result.repo !== undefined ? repos.decide(result.repo, result.seq, null) : null
+          if (action?.kind === 'dead-letter') deadLetter(frame, { kind: 'bad', seq: result.seq, code: action.code, message: action.message, decoded: true })
           break
+        }
         case 'bad': {
           const seq = result.seq ?? frame.seq ?? null
           const floor = state.floors[0]
           if (seq !== null && floor !== null && floor !== undefined && seq <= floor) break
-          dead.push({ seq, code: result.code, message: result.message, bytes: frame.bytes })
-          plan.deadLetters.push({ result, frame })
+          deadLetter(frame, result)
           // A frame that failed --verify decoded: it does not count towards a run of malformed ones.
           if (result.decoded !== true && ++plan.consecutiveBad >= state.maxConsecutiveBad) {
             plan.badRuns++
@@ -141,15 +171,26 @@ export function planWrite(batches: readonly DecodedFrames[], state: PlanState): 
     }
   }
   const writes: ShardWrite[] = []
+  const updates = repos?.updatesByShard() ?? []
   for (let shard = 0; shard < shards; shard++) {
     const expected = state.believed[shard]!
     const next = lastSeq === null ? expected : String(plan.steppedBack ? lastSeq : Math.max(lastSeq, believed[shard] ?? -1))
     const shardDead = shard === 0 ? dead : []
-    if (entries[shard]!.length === 0 && shardDead.length === 0 && next === expected) continue
-    writes.push({ shard, cursorKey: state.cursorKeys[shard]!, expected, next, entries: entries[shard]!, dead: shardDead, ...(plan.steppedBack ? { cursorMayGoLower: true } : {}) })
+    const hashUpdates = updates[shard] ?? []
+    if (entries[shard]!.length === 0 && shardDead.length === 0 && hashUpdates.length === 0 && next === expected) continue
+    writes.push({
+      shard,
+      cursorKey: state.cursorKeys[shard]!,
+      expected,
+      next,
+      entries: entries[shard]!,
+      dead: shardDead,
+      ...(plan.steppedBack ? { cursorMayGoLower: true } : {}),
+      ...(hashUpdates.length > 0 ? { hashUpdates } : {}),
+    })
   }
   const last = batches[batches.length - 1]!
-  return { ...plan, writes, lastFrame: last.frames[last.frames.length - 1]! }
+  return { ...plan, writes, lastFrame: last.frames[last.frames.length - 1]!, repo: repos?.outcome ?? null }
 }
 
 export function addTally(tallies: Map<string, { events: number; bytes: number }>, type: string, events: number, bytes: number): void {

@@ -1,11 +1,15 @@
 import type { FirehoseEvent, SequencedEvent } from './events.js'
 
+/** The entry types made from relay events (toStreamEntry). */
+export type RelayEntryType = SequencedEvent['type']
+
 /**
  * The contract with existing workers: `XADD <stream> <id> type <t> data <json> seq <n>`,
  * fields in exactly this order (legacy consumers read fields[1], fields[3], fields[5]).
+ * `snapshot`: the begin and end of a repo snapshot (protocol/snapshot-entry.ts), not a relay event.
  */
 export interface StreamEntry {
-  type: 'commit' | 'identity' | 'account' | 'sync'
+  type: RelayEntryType | 'snapshot'
   seq: number
   /** JSON text of the entry's data. */
   data: string
@@ -20,8 +24,13 @@ export function isSequenced(event: FirehoseEvent): event is SequencedEvent {
   return event.type === 'commit' || event.type === 'identity' || event.type === 'account' || event.type === 'sync'
 }
 
+/** An entry made from a relay event. */
+export interface RelayStreamEntry extends StreamEntry {
+  type: RelayEntryType
+}
+
 /** Maps a sequenced event to its stream entry. Info, error and unknown frames are not published. */
-export function toStreamEntry(event: SequencedEvent): StreamEntry {
+export function toStreamEntry(event: SequencedEvent): RelayStreamEntry {
   switch (event.type) {
     case 'commit':
       return {

@@ -48,6 +48,8 @@ export const RepoSyncErrorCode = {
   BadSignature: 'REPO_SYNC_BAD_SIGNATURE',
   /** The MST does not walk from the commit's `data`: a node or record missing, a malformed node, keys out of order or at the wrong layer. */
   Mst: 'REPO_SYNC_MST',
+  /** A record's bytes (hashed to its CID) are not DAG-CBOR the data model can carry (`fields.path`, `fields.cid`): found while publishing a snapshot (snapshot-parts.ts). */
+  BadRecord: 'REPO_SYNC_BAD_RECORD',
   /** The spill file could not be written or read (local disk). */
   Spill: 'REPO_SYNC_SPILL',
   /** More fetches waiting than the limiter's `maxWaiting`: refused, retry later. */

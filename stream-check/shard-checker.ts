@@ -1,7 +1,9 @@
 import type { Redis, Cluster } from 'ioredis'
-import { keyLayout, shardStream } from '../common/key-layout.js'
+import { repoStateKeyOf } from '../common/contract.js'
+import { colocatedKey, keyLayout, shardStream } from '../common/key-layout.js'
 import { shardOfDid } from '../protocol/shard.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
+import { didOf } from './entry-did.js'
 import { StreamCheckError, StreamCheckErrorCode } from './errors.js'
 import { openClusterClient } from '../common/redis-open.js'
 import { openRedisClient } from '../common/redis-open.js'
@@ -16,6 +18,8 @@ export interface ShardCheckOptions {
   shards: number
   /** Every expected entry in seq order; each is expected in the shard of its repo's DID. */
   expected: readonly StreamEntry[]
+  /** The streams were written by `ingest --repo-state` (StreamCheckOptions.repoState); each shard's per-repo state hash is read beside it. */
+  repoState?: boolean
 }
 
 export interface ShardCheckResult {
@@ -39,7 +43,8 @@ export async function checkShards(options: ShardCheckOptions): Promise<ShardChec
     const shards: ShardCheckResult['shards'] = []
     for (const [shard, expected] of expectedByShard.entries()) {
       const stream = shardStream(layout, options.stream, shard)
-      shards.push({ shard, stream, result: await checkStreamWith(client, stream, expected) })
+      const repoStates = colocatedKey(layout, repoStateKeyOf(options.stream), stream)
+      shards.push({ shard, stream, result: await checkStreamWith(client, stream, expected, { repoState: options.repoState, repoStates }) })
     }
     return { shards, ok: shards.every((s) => s.result.ok) }
   } finally {
@@ -53,16 +58,4 @@ function openClient(options: ShardCheckOptions): Promise<Redis | Cluster> {
     throw new StreamCheckError(StreamCheckErrorCode.InvalidInput, `checkShards without a cluster reads one Redis, got ${options.redis.length} URLs`, { urls: options.redis.length })
   }
   return openRedisClient(options.redis[0]!)
-}
-
-/** The repo DID an entry is sharded by: data.repo of a commit, data.did of the others. */
-function didOf(entry: StreamEntry): string | null {
-  let data: unknown
-  try {
-    data = JSON.parse(entry.data)
-  } catch {
-    throw new StreamCheckError(StreamCheckErrorCode.InvalidInput, `expected entry seq ${entry.seq} has data that is not JSON`, { seq: entry.seq })
-  }
-  const did = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[entry.type === 'commit' ? 'repo' : 'did'] : undefined
-  return typeof did === 'string' ? did : null
 }

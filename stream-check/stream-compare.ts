@@ -1,4 +1,6 @@
 import type { Redis, Cluster } from 'ioredis'
+import { SnapshotChecker, type SnapshotReport } from './snapshot-check.js'
+import { snapshotEntryOf } from './snapshot-entries.js'
 
 /** Entries read per XRANGE page: memory stays bounded however long the streams are. */
 const PAGE_SIZE = 1000
@@ -13,11 +15,15 @@ export interface SeqRanges {
 
 export interface CompareSide {
   stream: string
+  /** Entries read, relay and snapshot entries together. */
   entries: number
+  /** The lowest and highest seq of its relay entries compared (null: none). */
   firstSeq: number | null
   lastSeq: number | null
-  /** Entries whose seq is not above the entry before them (another seq space, a duplicate): left out of the comparison. */
+  /** Relay entries whose seq is not above the one compared before them (another seq space, a duplicate, a held event released late): left out of the comparison. */
   outOfOrder: number
+  /** Its repo snapshot entries (never compared: their seqs repeat) and the rules they break. */
+  snapshots: SnapshotReport
 }
 
 /**
@@ -38,6 +44,14 @@ export interface CompareResult {
   onlyInB: SeqRanges
   /** Outside the overlap: coverage, not a disagreement. */
   outsideOverlap: { a: number; b: number }
+  /**
+   * With repoState, inside the overlap: commits and #syncs one stream lacks and the other has. Not
+   * a disagreement: per-repo state withholds #sync, stale commits, commits of inactive or
+   * desynchronized repos and those a snapshot covers, and publishes a held commit after later seqs
+   * (then it is out of seq order, not compared). Without repoState they count in onlyInA/onlyInB.
+   */
+  withheldFromA: SeqRanges
+  withheldFromB: SeqRanges
   typeDiffers: SeqRanges
   /** Commits whose ops differ by action or path, or whose repo differs; other events whose did differs. */
   dataDiffers: SeqRanges
@@ -45,11 +59,22 @@ export interface CompareResult {
   recordDiffers: SeqRanges
   recordsOnlyInA: number
   recordsOnlyInB: number
+  repoState: boolean
   /** No disagreement inside the overlap. */
+  agree: boolean
+  /**
+   * They agree; and without repoState no snapshot entry in either stream, with it no snapshot rule
+   * broken (a snapshot still open is not: a live stream has them).
+   */
   ok: boolean
 }
 
-type Reader = Pick<Redis | Cluster, 'xrange' | 'xrevrange'>
+export interface CompareOptions {
+  /** The streams were written by `ingest --repo-state` (one or both): commits and #syncs one lacks are `withheld`, snapshot entries are checked. */
+  repoState?: boolean
+}
+
+type Reader = Pick<Redis | Cluster, 'xrange'>
 
 interface Entry {
   seq: number
@@ -57,14 +82,19 @@ interface Entry {
   data: Record<string, unknown> | null
 }
 
-export async function compareStreams(redis: Reader, streamA: string, streamB: string): Promise<CompareResult> {
-  const [edgesA, edgesB] = await Promise.all([edges(redis, streamA), edges(redis, streamB)])
-  const overlap = edgesA.first !== null && edgesB.first !== null && edgesA.last !== null && edgesB.last !== null ? ([Math.max(edgesA.first, edgesB.first), Math.min(edgesA.last, edgesB.last)] as [number, number]) : null
-  const inOverlap = (seq: number): boolean => overlap !== null && overlap[0] <= overlap[1] && seq >= overlap[0] && seq <= overlap[1]
+/**
+ * Both streams in one merge by seq. The overlap needs no reading ahead: an entry is inside it
+ * when it is at or above both streams' first seqs and the other stream still has entries (its
+ * last seq is above this one, as the merge goes up).
+ */
+export async function compareStreams(redis: Reader, streamA: string, streamB: string, options: CompareOptions = {}): Promise<CompareResult> {
+  const repoState = options.repoState === true
   const a = new OrderedReader(redis, streamA)
   const b = new OrderedReader(redis, streamB)
   const onlyInA = new RangeCollector()
   const onlyInB = new RangeCollector()
+  const withheldFromA = new RangeCollector()
+  const withheldFromB = new RangeCollector()
   const typeDiffers = new RangeCollector()
   const dataDiffers = new RangeCollector()
   const recordDiffers = new RangeCollector()
@@ -73,14 +103,20 @@ export async function compareStreams(redis: Reader, streamA: string, streamB: st
   let recordsOnlyInB = 0
   let left = await a.next()
   let right = await b.next()
+  const lowest = left !== null && right !== null ? Math.max(left.seq, right.seq) : null
+  /** An entry one stream has and the other, still going, lacks: withheld with repoState when per-repo state may withhold it. */
+  const onlyInOne = (entry: Entry, otherGoing: boolean, only: RangeCollector, withheldFromOther: RangeCollector): boolean => {
+    if (lowest === null || entry.seq < lowest || !otherGoing) return false
+    if (repoState && (entry.type === 'commit' || entry.type === 'sync')) withheldFromOther.add(entry.seq)
+    else only.add(entry.seq)
+    return true
+  }
   while (left !== null || right !== null) {
     if (right === null || (left !== null && left.seq < right.seq)) {
-      if (inOverlap(left!.seq)) onlyInA.add(left!.seq)
-      else outsideOverlap.a++
+      if (!onlyInOne(left!, right !== null, onlyInA, withheldFromB)) outsideOverlap.a++
       left = await a.next()
     } else if (left === null || right.seq < left.seq) {
-      if (inOverlap(right.seq)) onlyInB.add(right.seq)
-      else outsideOverlap.b++
+      if (!onlyInOne(right, left !== null, onlyInB, withheldFromA)) outsideOverlap.b++
       right = await b.next()
     } else {
       const difference = compareEntries(left, right)
@@ -93,21 +129,26 @@ export async function compareStreams(redis: Reader, streamA: string, streamB: st
       right = await b.next()
     }
   }
+  const overlap = a.firstSeq !== null && b.firstSeq !== null ? ([Math.max(a.firstSeq, b.firstSeq), Math.min(a.lastSeq!, b.lastSeq!)] as [number, number]) : null
   const result = {
-    a: { stream: streamA, entries: a.read, firstSeq: edgesA.first, lastSeq: edgesA.last, outOfOrder: a.outOfOrder },
-    b: { stream: streamB, entries: b.read, firstSeq: edgesB.first, lastSeq: edgesB.last, outOfOrder: b.outOfOrder },
+    a: a.side(),
+    b: b.side(),
     overlap,
     onlyInA: onlyInA.result(),
     onlyInB: onlyInB.result(),
     outsideOverlap,
+    withheldFromA: withheldFromA.result(),
+    withheldFromB: withheldFromB.result(),
     typeDiffers: typeDiffers.result(),
     dataDiffers: dataDiffers.result(),
     recordDiffers: recordDiffers.result(),
     recordsOnlyInA,
     recordsOnlyInB,
+    repoState,
   }
-  const ok = [result.onlyInA, result.onlyInB, result.typeDiffers, result.dataDiffers, result.recordDiffers].every((ranges) => ranges.count === 0)
-  return { ...result, ok }
+  const agree = [result.onlyInA, result.onlyInB, result.typeDiffers, result.dataDiffers, result.recordDiffers].every((ranges) => ranges.count === 0)
+  const snapshotsOk = [result.a.snapshots, result.b.snapshots].every((snapshots) => (repoState ? snapshots.violations.count === 0 : snapshots.entries === 0))
+  return { ...result, agree, ok: agree && snapshotsOk }
 }
 
 /** What two entries with the same seq disagree on. */
@@ -146,19 +187,19 @@ function ops(data: Record<string, unknown>): Op[] {
   return Array.isArray(data.ops) ? (data.ops as Op[]) : []
 }
 
-async function edges(redis: Reader, stream: string): Promise<{ first: number | null; last: number | null }> {
-  const [[first], [last]] = await Promise.all([redis.xrange(stream, '-', '+', 'COUNT', 1), redis.xrevrange(stream, '+', '-', 'COUNT', 1)])
-  return { first: first === undefined ? null : parseEntry(first[1]).seq, last: last === undefined ? null : parseEntry(last[1]).seq }
-}
-
-/** A stream's entries in ID order, a page at a time; entries whose seq does not increase are counted and skipped. */
+/**
+ * A stream's relay entries in ID order, a page at a time; those whose seq does not increase are
+ * counted and skipped; snapshot entries go to the snapshot check and are skipped.
+ */
 class OrderedReader {
-  read = 0
-  outOfOrder = 0
-  private page: Entry[] = []
+  firstSeq: number | null = null
+  lastSeq: number | null = null
+  private read = 0
+  private outOfOrder = 0
+  private readonly snapshots = new SnapshotChecker()
+  private page: (readonly string[])[] = []
   private after = '-'
   private done = false
-  private lastSeq = -1
 
   constructor(
     private readonly redis: Reader,
@@ -172,18 +213,29 @@ class OrderedReader {
         const raw = await this.redis.xrange(this.stream, this.after, '+', 'COUNT', PAGE_SIZE)
         if (raw.length < PAGE_SIZE) this.done = true
         if (raw.length > 0) this.after = `(${raw[raw.length - 1]![0]}`
-        this.page = raw.map(([, fields]) => parseEntry(fields))
+        this.page = raw.map(([, fields]) => fields)
         if (this.page.length === 0) return null
       }
-      const entry = this.page.shift()!
+      const fields = this.page.shift()!
       this.read++
-      if (!(entry.seq > this.lastSeq)) {
+      const snapshot = snapshotEntryOf(fields)
+      if (snapshot !== null) {
+        this.snapshots.add(snapshot)
+        continue
+      }
+      const entry = parseEntry(fields)
+      if (entry.seq < 0 || (this.lastSeq !== null && entry.seq <= this.lastSeq)) {
         this.outOfOrder++
         continue
       }
+      this.firstSeq ??= entry.seq
       this.lastSeq = entry.seq
       return entry
     }
+  }
+
+  side(): CompareSide {
+    return { stream: this.stream, entries: this.read, firstSeq: this.firstSeq, lastSeq: this.lastSeq, outOfOrder: this.outOfOrder, snapshots: this.snapshots.report() }
   }
 }
 

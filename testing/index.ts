@@ -42,11 +42,16 @@ export interface CheckStreamOptions {
   /** The fixture the stream was ingested from; or give `expected` entries yourself. */
   fixture?: string
   expected?: StreamEntry[]
+  /**
+   * The stream was written by `ingest --repo-state`: commits and #syncs withheld by per-repo state
+   * are counted, not lost; held commits published late are allowed; snapshots are checked.
+   */
+  repoState?: boolean
 }
 
 /** Every event of the fixture in the stream exactly once, in order, in the contract's field order? See StreamCheckResult. */
 export async function checkStream(options: CheckStreamOptions): Promise<StreamCheckResult> {
-  return check({ redisUrl: options.redisUrl, stream: options.stream ?? DEFAULT_STREAM, expected: await expectedOf(options, 'checkStream') })
+  return check({ redisUrl: options.redisUrl, stream: options.stream ?? DEFAULT_STREAM, expected: await expectedOf(options, 'checkStream'), repoState: options.repoState ?? false })
 }
 
 export interface CheckShardsOptions extends Omit<CheckStreamOptions, 'redisUrl'> {
@@ -60,7 +65,7 @@ export interface CheckShardsOptions extends Omit<CheckStreamOptions, 'redisUrl'>
 /** checkStream for `ingest --shards N` (and --redis-cluster): each shard stream holds exactly its repos' events, once, in order. */
 export async function checkShards(options: CheckShardsOptions): Promise<ShardCheckResult> {
   const redis = typeof options.redis === 'string' ? [options.redis] : options.redis
-  return checkShardStreams({ redis, cluster: options.cluster ?? false, stream: options.stream ?? DEFAULT_STREAM, shards: options.shards, expected: await expectedOf(options, 'checkShards') })
+  return checkShardStreams({ redis, cluster: options.cluster ?? false, stream: options.stream ?? DEFAULT_STREAM, shards: options.shards, expected: await expectedOf(options, 'checkShards'), repoState: options.repoState ?? false })
 }
 
 async function expectedOf(options: Pick<CheckStreamOptions, 'fixture' | 'expected'>, caller: string): Promise<StreamEntry[]> {

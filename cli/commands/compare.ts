@@ -1,13 +1,16 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { DEFAULT_REDIS_URL } from '../../common/contract.js'
+import type { SnapshotReport } from '../../stream-check/snapshot-check.js'
 import type { CompareResult, SeqRanges } from '../../stream-check/stream-compare.js'
 import { redactText, redactUrl } from '../../common/logger.js'
 import { option, redisUrl } from '../options.js'
+import { repoStateNeeded, repoStateOption } from '../stream-options.js'
 import { action, ExitCode } from '../run.js'
 
 interface CompareFlags {
   stream: string[]
   redis: string
+  repoState?: boolean
   json?: boolean
 }
 
@@ -18,6 +21,9 @@ export function registerCompare(program: Command): void {
     .description('compare two streams by seq (a shadow run against the legacy stream): what one has and the other lacks, ops that differ, records one omits; exit 1 if they disagree where both cover')
     .addOption(option('--stream <key>', 'a stream to compare; give it twice (A, then B), or FIREHOSE_STREAMS=a,b', 'FIREHOSE_STREAMS').argParser(twoStreams).makeOptionMandatory())
     .addOption(option('--redis <url>', 'Redis URL holding both streams', 'REDIS_URL', redisUrl, DEFAULT_REDIS_URL))
+    .addOption(
+      repoStateOption('one or both streams were written by ingest --repo-state: their snapshot entries are checked on their own, the commits and #syncs one stream lacks are counted as withheld, not as disagreements'),
+    )
     .addOption(option('--json', 'print the full result as one JSON line', 'FIREHOSE_JSON'))
     .action(action(compare))
 }
@@ -43,13 +49,18 @@ async function compare(flags: CompareFlags): Promise<ExitCode> {
   try {
     const redis = await openRedisClient(flags.redis)
     try {
-      result = await compareStreams(redis, a, b)
+      result = await compareStreams(redis, a, b, { repoState: flags.repoState === true })
     } finally {
       redis.disconnect()
     }
   } catch (err) {
     process.stderr.write(`firehose compare: cannot read the streams from Redis at ${redactUrl(flags.redis)}: ${redactText((err as Error).message)}\n`)
     return ExitCode.Error
+  }
+  const withSnapshots = [result.a, result.b].filter((side) => side.snapshots.entries > 0).map((side) => side.stream)
+  if (!result.repoState && withSnapshots.length > 0) {
+    process.stderr.write(repoStateNeeded('compare', withSnapshots))
+    return ExitCode.Usage
   }
   if (flags.json === true) process.stdout.write(`${JSON.stringify(result)}\n`)
   else process.stdout.write(report(result, redactUrl(flags.redis)))
@@ -64,17 +75,28 @@ function report(result: CompareResult, redis: string): string {
     `comparing at ${redis}`,
     side('A', result.a),
     side('B', result.b),
+    ...(result.repoState ? [`A snapshots:      ${snapshotLine(result.a.snapshots)}`, `B snapshots:      ${snapshotLine(result.b.snapshots)}`] : []),
     `both cover:       ${overlap}`,
     `only in A:        ${ranges(result.onlyInA)}`,
     `only in B:        ${ranges(result.onlyInB)}`,
     `outside overlap:  A ${result.outsideOverlap.a}, B ${result.outsideOverlap.b} (one started or stopped earlier: not a disagreement)`,
+    ...(result.repoState
+      ? [`withheld from A:  ${ranges(result.withheldFromA)}`, `withheld from B:  ${ranges(result.withheldFromB)} (commits and #syncs per-repo state withheld or published after later seqs: not a disagreement)`]
+      : []),
     `type differs:     ${ranges(result.typeDiffers)}`,
     `data differs:     ${ranges(result.dataDiffers)} (commit repo or ops by action and path; other events' did)`,
     `record differs:   ${ranges(result.recordDiffers)} (where both carry a record or CID)`,
     `records only in A: ${result.recordsOnlyInA}, only in B: ${result.recordsOnlyInB} (op records one carries and the other omits)`,
-    result.ok ? 'OK: they agree on everything both contain' : 'DIFFERENT',
+    result.ok ? 'OK: they agree on everything both contain' : result.agree ? 'FAILED: they agree, but a stream breaks the snapshot rules' : 'DIFFERENT',
     '',
   ].join('\n')
+}
+
+/** A stream's snapshots: counts, and the first rule broken. */
+function snapshotLine(report: SnapshotReport): string {
+  const first = report.violations.first[0]
+  const broken = first === undefined ? '' : ` (first: ${first.rule} at seq ${first.seq}: ${first.detail})`
+  return `${report.begun} begun: ${report.complete} complete, ${report.abandoned} abandoned (complete: false), ${report.open} open; ${report.records} records; ${report.violations.count} rule violations${broken}`
 }
 
 function ranges(seqs: SeqRanges): string {

@@ -47,6 +47,12 @@ interface IngestFlags {
   plcUrl: string
   didCacheSize: number
   verifyWorkers: number
+  repoState?: boolean
+  resyncFrom?: string
+  allowPrivateHosts?: boolean
+  resyncConcurrency: number
+  repoStateCacheSize: number
+  snapshotPartRecords: number
   healthPort?: number
   healthHost: string
   readyWriteTimeout: number
@@ -204,6 +210,34 @@ export function registerIngest(program: Command): void {
     .addOption(option('--plc-url <url>', 'with --verify: PLC directory for did:plc documents', 'FIREHOSE_PLC_URL', url(['http:', 'https:']), INGESTOR_DEFAULTS.plcUrl))
     .addOption(option('--did-cache-size <n>', 'with --verify: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
     .addOption(option('--verify-workers <n>', 'with --verify: worker threads checking signatures and MST proofs; 0 = on the main thread', 'FIREHOSE_VERIFY_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.verifyWorkers))
+    .addOption(
+      option(
+        '--repo-state',
+        "keep per-repo state (docs/repo-sync.md): a commit that does not continue its repo's chain, or a #sync to new data, resyncs the repo from getRepo and publishes a repo snapshot; #sync is not published",
+        'FIREHOSE_REPO_STATE',
+      ),
+    )
+    .addOption(option('--resync-from <url>', "with --repo-state: fetch getRepo from this relay or mirror instead of each DID's PDS", 'FIREHOSE_RESYNC_FROM', url(['http:', 'https:'])))
+    .addOption(option('--allow-private-hosts', 'with --repo-state: a PDS may resolve to a private or loopback address (tests, private networks)', 'FIREHOSE_ALLOW_PRIVATE_HOSTS'))
+    .addOption(option('--resync-concurrency <n>', 'with --repo-state: repositories fetched at once (2 per host at most)', 'FIREHOSE_RESYNC_CONCURRENCY', integer(1, 256), INGESTOR_DEFAULTS.resyncConcurrency))
+    .addOption(
+      option(
+        '--repo-state-cache-size <n>',
+        'with --repo-state: most repo states kept in memory (others are read from Redis again)',
+        'FIREHOSE_REPO_STATE_CACHE_SIZE',
+        integer(1, 100_000_000),
+        INGESTOR_DEFAULTS.repoStateCacheSize,
+      ),
+    )
+    .addOption(
+      option(
+        '--snapshot-part-records <n>',
+        'with --repo-state: records per snapshot part entry, at most (and 1 MiB of JSON)',
+        'FIREHOSE_SNAPSHOT_PART_RECORDS',
+        integer(1, 100_000),
+        INGESTOR_DEFAULTS.snapshotPartRecords,
+      ),
+    )
     .addOption(option('--health-port <port>', 'serve GET /health (liveness), /ready and /metrics (Prometheus) on this port (0 = any free port)', 'FIREHOSE_HEALTH_PORT', integer(0, 65_535)))
     .addOption(option('--health-host <address>', 'address the health port listens on (0.0.0.0 = every interface, e.g. in a container)', 'FIREHOSE_HEALTH_HOST', nonEmpty, INGESTOR_DEFAULTS.healthHost))
     .addOption(
@@ -326,6 +360,12 @@ function ingestorOptions(flags: IngestFlags, crashAt: string | null, logger: Log
     plcUrl: flags.plcUrl,
     didCacheSize: flags.didCacheSize,
     verifyWorkers: flags.verifyWorkers,
+    repoState: flags.repoState === true,
+    resyncFrom: flags.resyncFrom ?? null,
+    allowPrivateHosts: flags.allowPrivateHosts === true,
+    resyncConcurrency: flags.resyncConcurrency,
+    repoStateCacheSize: flags.repoStateCacheSize,
+    snapshotPartRecords: flags.snapshotPartRecords,
     healthPort: flags.healthPort ?? null,
     healthHost: flags.healthHost,
     readyWriteTimeoutMs: Math.max(1, Math.round(flags.readyWriteTimeout * 1000)),

@@ -13,8 +13,8 @@ import { repoRoot } from '../ingestor/helpers.js'
 const FLOORS: readonly (readonly string[])[] = [
   ['common'],
   ['protocol'],
-  ['fixture-file', 'client'],
-  ['generator', 'ingestor', 'consumer', 'recorder', 'replay', 'repo-sync'],
+  ['fixture-file', 'client', 'repo-sync'],
+  ['generator', 'ingestor', 'consumer', 'recorder', 'replay'],
   ['stream-check'],
   ['harness'],
   ['loadtest'],

@@ -43,7 +43,8 @@ describe('checkStream', () => {
     const expected = [1, 2, 5, 9].map((seq) => entry(seq))
     const stream = await writeStream(expected.map(entryFields))
     const result = await checkStream({ redisUrl: redis.url, stream, expected })
-    expect(result).toEqual({ expected: 4, delivered: 4, lost: [], duplicated: [], outOfOrder: [], mismatched: [], unexpected: [], ok: true })
+    expect(result).toMatchObject({ expected: 4, delivered: 4, lost: [], duplicated: [], outOfOrder: [], mismatched: [], unexpected: [], withheld: { commits: [], syncs: [] }, late: [], entries: 4, ok: true })
+    expect(result.snapshots.entries).toBe(0)
   })
 
   it('classifies lost, duplicated, out-of-order, mismatched and unexpected entries', async () => {

@@ -1,3 +1,4 @@
+import { repoStateKeyOf } from '../../common/contract.js'
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -111,6 +112,8 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
 
   it.concurrent.for<[string, (keys: ReturnType<typeof uniqueKeys>) => string, string, string]>([
     ['the stream key holds a string', (keys: ReturnType<typeof uniqueKeys>) => keys.stream, 'string', 'stream'],
+    // --repo-state (below, for this case): its per-repo state hash.
+    ['the per-repo state key holds a string', (keys: ReturnType<typeof uniqueKeys>) => repoStateKeyOf(keys.stream), 'string', 'hash'],
     ['the dead-letter key holds a string', (keys: ReturnType<typeof uniqueKeys>) => keys.dead, 'string', 'stream'],
     ['the cursor key holds a hash', (keys: ReturnType<typeof uniqueKeys>) => keys.cursorKey, 'hash', 'string'],
   ])('%s: exit 4 at start-up naming the key and its type, nothing written', async ([_name, keyOf, type, expected], { expect }) => {
@@ -118,7 +121,8 @@ describe('Redis configuration errors end the ingestor with exit 4 and a clear, p
     const key = keyOf(keys)
     if (type === 'hash') await admin.hset(key, 'a', '1')
     else await admin.set(key, 'x')
-    const result = await runIngest(['--relay', relay.url, '--redis', redis.url, '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0'])
+    const repoState = expected === 'hash' ? ['--repo-state'] : []
+    const result = await runIngest(['--relay', relay.url, '--redis', redis.url, '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--cursor', '0', ...repoState])
     expect(result.code, result.stderr).toBe(CONFIG_EXIT)
     expect(reason(expect, result)).toContain(`Redis key ${JSON.stringify(key)} holds a ${type}, not a ${expected}`)
     expect(reason(expect, result)).toMatch(/\[REDIS_WRONGTYPE\]$/)

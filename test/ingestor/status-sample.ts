@@ -36,6 +36,7 @@ export function running(overrides: Partial<IngestorStatus> = {}): IngestorStatus
     redis: { ready: true, writesFailingForMs: null, lastError: null },
     streamFull: false,
     lease: null,
+    repoSync: null,
     counters: emptyCounters(),
     ...overrides,
   }

@@ -6,12 +6,14 @@ import { RedisConfigError } from '../../ingestor/errors.js'
 import { RedisSink, type WriteBatch } from '../../ingestor/redis-sink.js'
 import { WRITE_BATCH } from '../../ingestor/write-script.js'
 import type { StreamEntry } from '../../protocol/stream-entry.js'
+import { repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
 import { ownRedisForSuite, uniqueKeys } from './helpers.js'
 
 /** FIREHOSE_TEST_SEED reruns a failure; the seed is in every assertion message. */
 const SEED = Number(process.env.FIREHOSE_TEST_SEED ?? 14)
 const MAX_LEN = 10
 const GROUP = 'g'
+const OPEN_SNAPSHOT = 'did:plc:opensnapshot'
 
 /** Every command the write script can run (its Lua text, so a new command is covered as soon as it is added). */
 const SCRIPT_COMMANDS = [...new Set([...WRITE_BATCH.lua.matchAll(/redis\.call\('([A-Z]+)'/g)].map((match) => match[1]!))].sort()
@@ -25,7 +27,7 @@ function entries(random: SeededRandom, from: number, count: number): StreamEntry
 /** Everything a write can change, to compare before and after a refused one. */
 async function snapshot(admin: Redis, keys: Keys): Promise<unknown[]> {
   const state: unknown[] = []
-  for (const key of [keys.stream, keys.cursorKey, keys.dead]) {
+  for (const key of [keys.stream, keys.cursorKey, keys.dead, repoStateKeyOf(keys.stream), snapshotProgressKeyOf(keys.stream)]) {
     const type = await admin.type(key)
     if (type === 'stream') state.push(key, type, await admin.xrange(key, '-', '+'))
     else if (type === 'string') state.push(key, type, await admin.get(key))
@@ -56,14 +58,23 @@ describe('a write is all or nothing: a fault at any command of the script writes
     const read = (await own.admin.xreadgroup('GROUP', GROUP, 'c', 'STREAMS', keys.stream, '>')) as [string, [string, string[]][]][]
     const ids = read[0]![1].map(([id]) => id)
     await own.admin.xack(keys.stream, GROUP, ...ids.slice(0, -2))
+    // An open snapshot the write closes (HDEL runs after the XADDs).
+    await own.admin.hset(snapshotProgressKeyOf(keys.stream), OPEN_SNAPSHOT, 'progress')
     return String(seq)
   }
 
-  function batch(expected: string): WriteBatch {
+  /** With `closesSnapshot` (after prepared()): also a new per-repo state (HSET) and the open snapshot closed (HDEL), compare-and-set. */
+  function batch(expected: string, closesSnapshot = false): WriteBatch {
     const count = random.int(3, 12)
     const written = entries(random, seq + 1, count)
     const dead = Array.from({ length: random.int(1, 3) }, () => ({ seq: seq + count + 1, code: 'FRAME_BAD_CAR', message: 'not a CAR', bytes: random.bytes(random.int(1, 64)) }))
-    return { expected, next: String(seq + count), entries: written, dead }
+    const hashUpdates: WriteBatch['hashUpdates'] = closesSnapshot
+      ? [
+          { hash: 'repos', field: `did:plc:${random.int(0, 1e9)}`, expected: '', next: Buffer.from(random.bytes(41)) },
+          { hash: 'snapshots', field: OPEN_SNAPSHOT, expected: 'progress', next: '' },
+        ]
+      : []
+    return { expected, next: String(seq + count), entries: written, dead, hashUpdates }
   }
 
   function sinkFor(url: string, keys: Keys): RedisSink {
@@ -95,7 +106,7 @@ describe('a write is all or nothing: a fault at any command of the script writes
   }
 
   it('lists the commands it covers: the script runs no command this test does not deny', () => {
-    expect(SCRIPT_COMMANDS).toEqual(['GET', 'SET', 'TYPE', 'XADD', 'XINFO', 'XLEN', 'XPENDING', 'XRANGE', 'XTRIM'])
+    expect(SCRIPT_COMMANDS).toEqual(['GET', 'HDEL', 'HGET', 'HSET', 'SET', 'TYPE', 'XADD', 'XINFO', 'XLEN', 'XPENDING', 'XRANGE', 'XTRIM'])
   })
 
   describe.each(SCRIPT_COMMANDS)('an ACL user without %s', (command) => {
@@ -119,7 +130,7 @@ describe('a write is all or nothing: a fault at any command of the script writes
           denied,
           admin,
           keys,
-          batch(cursor),
+          batch(cursor, true),
           (err) => {
             expect(err, `seed ${SEED}`).toBeInstanceOf(RedisConfigError)
             expect(err).toMatchObject({ code: 'REDIS_NOPERM' })
@@ -131,7 +142,7 @@ describe('a write is all or nothing: a fault at any command of the script writes
       } finally {
         await denied.close()
         await admin.close()
-        await own.admin.del(keys.stream, keys.cursorKey, keys.dead)
+        await own.admin.del(keys.stream, keys.cursorKey, keys.dead, repoStateKeyOf(keys.stream), snapshotProgressKeyOf(keys.stream))
       }
     })
   })

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
 import { silentLogger } from '../../common/logger.js'
 import { RedisSink } from '../../ingestor/redis-sink.js'
 import type { StreamEntry } from '../../protocol/stream-entry.js'
@@ -28,7 +29,7 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
     admin = new Redis(REDIS_URL)
   })
   afterAll(async () => {
-    await admin.del(keys.stream, keys.cursorKey, keys.dead)
+    await admin.del(keys.stream, keys.cursorKey, keys.dead, repoStateKeyOf(keys.stream), snapshotProgressKeyOf(keys.stream))
     admin.disconnect()
     await sink.close()
     await redis.stop()
@@ -100,5 +101,39 @@ describe('the atomic compare-and-set write (ingestor/write-script.ts)', () => {
       await admin.del(trimmed.stream, trimmed.cursorKey)
       await small.close()
     }
+  })
+
+  it('per-repo state (I23): each hash field is compare-and-set with the entries and the cursor; a field holding another value writes nothing', async () => {
+    const repos = repoStateKeyOf(keys.stream)
+    const cursor = (await admin.get(keys.cursorKey))!
+    const next = String(Number(cursor) + 2)
+    const state = Buffer.from([0x00, 0xff, 0x10])
+    // Binary values go through byte for byte.
+    const applied = await sink.write({ expected: cursor, next, entries: entries(Number(cursor) + 1, Number(next)), dead: [], hashUpdates: [{ hash: 'repos', field: 'did:plc:a', expected: '', next: state }] })
+    expect(applied.kind).toBe('applied')
+    expect(await admin.hgetBuffer(repos, 'did:plc:a')).toEqual(state)
+    const before = await admin.xlen(keys.stream)
+    const further = String(Number(next) + 1)
+    // We believe no state is stored; another is: nothing written, not the cursor, not the other field.
+    const refused = await sink.write({
+      expected: next,
+      next: further,
+      entries: entries(Number(further), Number(further)),
+      dead: [],
+      hashUpdates: [
+        { hash: 'snapshots', field: 'did:plc:a', expected: '', next: 'progress' },
+        { hash: 'repos', field: 'did:plc:a', expected: '', next: Buffer.from([1]) },
+      ],
+    })
+    expect(refused).toEqual({ kind: 'hash-mismatch', field: 'did:plc:a', holdsNext: false })
+    expect(await admin.xlen(keys.stream)).toBe(before)
+    expect(await admin.get(keys.cursorKey)).toBe(next)
+    expect(await admin.exists(snapshotProgressKeyOf(keys.stream))).toBe(0)
+    // The same write sent again after it ran (an unanswered attempt): the field holds its value, so it was applied.
+    const again = await sink.write({ expected: next, next, entries: [], dead: [], hashUpdates: [{ hash: 'repos', field: 'did:plc:a', expected: '', next: state }] })
+    expect(again).toEqual({ kind: 'hash-mismatch', field: 'did:plc:a', holdsNext: true })
+    // A field deleted: next ''.
+    expect((await sink.write({ expected: next, next, entries: [], dead: [], hashUpdates: [{ hash: 'repos', field: 'did:plc:a', expected: state, next: '' }] })).kind).toBe('applied')
+    expect(await admin.hexists(repos, 'did:plc:a')).toBe(0)
   })
 })

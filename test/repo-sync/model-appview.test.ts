@@ -1,7 +1,12 @@
+import { lexToJson } from '@atproto/lexicon'
+import { cborToLexRecord } from '@atproto/repo'
 import { describe, expect, it } from 'vitest'
 import type { CommitEvent, CommitOp } from '../../protocol/events.js'
-import { toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
+import { snapshotBeginEntry, snapshotEndEntry, snapshotPartEntry, type SnapshotOp } from '../../protocol/snapshot-entry.js'
+import { entryFields, toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
 import { ModelAppView, ModelAppViewError, diffRepos, type Repos } from '../support/model-appview.js'
+import { desyncScenario, snapshotEntries } from '../support/snapshot-scenario.js'
+import { REAL_CARS, referenceRecords } from './fetch-fixtures.js'
 import { cidOf, tidAt } from './helpers.js'
 
 /** The oracle must itself fail on the faults it exists to catch: each test feeds it one. */
@@ -228,5 +233,101 @@ describe('the model refuses entries that break the contract (a bug upstream of i
     ['an account without a did', { type: 'account', seq: 1, data: JSON.stringify({ active: true }) }],
   ])('%s', (_what, entry) => {
     expect(codeOf(() => new ModelAppView().apply(entry))).toBe('MODEL_BAD_ENTRY')
+  })
+})
+
+const TIME = '2026-12-07T10:00:00.000Z'
+const snapshotOf = (id: string, n: number) => {
+  const head = { did: DID, id, rev: revAt(n), data: cidOf(`root ${n}`), commit: cidOf(`snapshot commit ${n}`) }
+  return {
+    begin: (): StreamEntry => snapshotBeginEntry(head, 99, TIME),
+    part: (part: number, texts: [string, string][]): StreamEntry =>
+      snapshotPartEntry(
+        head,
+        part,
+        texts.map(([path, text]): SnapshotOp => ({ action: 'create', path, cid: cidOf(text), record: record(text) })),
+        99,
+        TIME,
+      ),
+    end: (records: number, parts: number, complete = true): StreamEntry => snapshotEndEntry(head, { records, parts, complete }, 99, TIME),
+  }
+}
+const C = 'app.bsky.feed.post/c'
+
+describe('snapshot entries, read through the consumer parseEntry as a worker gets them, are applied like applySnapshot: the DID holds exactly the snapshot, what was deleted during the desync goes', () => {
+  it('the desync scenario (test/support/snapshot-scenario.ts; from a real Redis stream in test/consumer/snapshot.test.ts) equals its ground truth', async () => {
+    const scenario = await desyncScenario()
+    const model = new ModelAppView()
+    for (const entry of scenario.entries) model.applyFields(entryFields(entry))
+    expect(diffRepos(model.repos(), scenario.truth)).toEqual([])
+  })
+
+  it('the real export bnewbold in parts of 7: every record, as @atproto/repo reads the CAR', async () => {
+    const reference = await referenceRecords(REAL_CARS.bnewbold.car)
+    const did = REAL_CARS.bnewbold.did
+    const model = new ModelAppView()
+    const head = { did, id: `${reference.rev}:00000001`, rev: reference.rev, data: reference.data, commit: cidOf('commit') }
+    for (const entry of await snapshotEntries(head, reference.records, { seq: 1, time: TIME, limits: { maxRecords: 7 } })) model.applyFields(entryFields(entry))
+    const truth: Repos = new Map([[did, new Map(reference.records.map((r) => [`${r.collection}/${r.rkey}`, { cid: r.cid, record: lexToJson(cborToLexRecord(r.bytes)) }]))]])
+    expect(diffRepos(model.repos(), truth)).toEqual([])
+    expect(model.revOf(did)).toBe(reference.rev)
+  })
+})
+
+describe('an abandoned snapshot (end with complete: false) upserts its records and deletes nothing: the complete snapshot that follows does the deleting', () => {
+  it('B survives the abandoned one, goes with the complete one at the same rev; no record counts as applied twice', () => {
+    const model = new ModelAppView()
+    model.apply(commitEntry(0, [create(A, 'a1'), create(B, 'b1')]))
+    const abandoned = snapshotOf('first', 5)
+    for (const entry of [abandoned.begin(), abandoned.part(0, [[A, 'a2']]), abandoned.end(1, 1, false)]) model.apply(entry)
+    expect(
+      diffRepos(
+        model.repos(),
+        repos([
+          [
+            DID,
+            [
+              [A, 'a2'],
+              [B, 'b1'],
+            ],
+          ],
+        ]),
+      ),
+    ).toEqual([])
+    expect(model.revOf(DID)).toBe(revAt(0))
+    const complete = snapshotOf('second', 5)
+    for (const entry of [complete.begin(), complete.part(0, [[A, 'a2']]), complete.part(1, [[C, 'c1']]), complete.end(2, 2)]) model.apply(entry)
+    expect(
+      diffRepos(
+        model.repos(),
+        repos([
+          [
+            DID,
+            [
+              [A, 'a2'],
+              [C, 'c1'],
+            ],
+          ],
+        ]),
+      ),
+    ).toEqual([])
+    expect(model.revOf(DID)).toBe(revAt(5))
+  })
+})
+
+describe('the model catches a snapshot part lost or published twice, and parts without their begin', () => {
+  const run = (entries: StreamEntry[]): string =>
+    codeOf(() => {
+      const model = new ModelAppView()
+      for (const entry of entries) model.apply(entry)
+    })
+  const s = snapshotOf('s', 5)
+  it('a part skipped', () => expect(run([s.begin(), s.part(1, [[A, 'a1']])])).toBe('MODEL_SNAPSHOT_INCOMPLETE'))
+  it('the last part lost: the end counts more than came', () => expect(run([s.begin(), s.part(0, [[A, 'a1']]), s.end(2, 2)])).toBe('MODEL_SNAPSHOT_INCOMPLETE'))
+  it('a part twice', () => expect(run([s.begin(), s.part(0, [[A, 'a1']]), s.part(0, [[A, 'a1']])])).toBe('MODEL_DUPLICATE'))
+  it('a begin twice', () => expect(run([s.begin(), s.begin()])).toBe('MODEL_DUPLICATE'))
+  it('a part or end without a begin', () => {
+    expect(run([s.part(0, [[A, 'a1']])])).toBe('MODEL_BAD_ENTRY')
+    expect(run([s.end(0, 0)])).toBe('MODEL_BAD_ENTRY')
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { runScenario, type ScenarioResult } from '../../harness/scenarios/index.js'
+import { SnapshotChecker } from '../../stream-check/snapshot-check.js'
 import type { StreamCheckResult } from '../../stream-check/stream-checker.js'
 import { runCli } from '../support/cli.js'
 import { scenarioTest } from './scenario-test.js'
@@ -18,7 +19,21 @@ describe('scenarios: Redis Cluster', () => {
   }, 180_000)
 
   it('the result line sums the shard checks, lists each, and fails naming the shard that lost events', async () => {
-    const shard = (expected: number, lost: number[]): StreamCheckResult => ({ expected, delivered: expected - lost.length, lost, duplicated: [], outOfOrder: [], mismatched: [], unexpected: [], ok: lost.length === 0 })
+    const shard = (expected: number, lost: number[]): StreamCheckResult => ({
+      expected,
+      delivered: expected - lost.length,
+      lost,
+      duplicated: [],
+      outOfOrder: [],
+      mismatched: [],
+      unexpected: [],
+      withheld: { commits: [], syncs: [] },
+      late: [],
+      snapshots: new SnapshotChecker().report(),
+      awaitingResync: 0,
+      entries: expected - lost.length,
+      ok: lost.length === 0,
+    })
     const result = await runScenario(
       {
         name: 'fake-shards',

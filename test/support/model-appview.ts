@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import { FirehoseError } from '../../common/firehose-error.js'
-import type { StreamEntry } from '../../protocol/stream-entry.js'
+import { parseEntry, type SnapshotData, type StreamEvent } from '../../consumer/events.js'
+import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
 
 /** One record as an AppView holds it. */
 export interface ModelRecord {
@@ -29,6 +30,8 @@ export const ModelAppViewErrorCode = {
   PrevMismatch: 'MODEL_PREV_MISMATCH',
   /** An entry that does not have the contract's shape. */
   BadEntry: 'MODEL_BAD_ENTRY',
+  /** A snapshot part missing: a part number skipped, or the end's record and part counts not what its parts brought. */
+  SnapshotIncomplete: 'MODEL_SNAPSHOT_INCOMPLETE',
 } as const
 export type ModelAppViewErrorCode = (typeof ModelAppViewErrorCode)[keyof typeof ModelAppViewErrorCode]
 
@@ -47,6 +50,16 @@ interface ModelRepo {
   status: string | null
 }
 
+/** A snapshot between its begin and end entries: its parts so far. */
+interface OpenSnapshot {
+  rev: string
+  parts: number
+  records: { path: string; cid: string; record: unknown }[]
+}
+
+/** What an error names: the entry's type and seq. */
+type Where = Pick<StreamEvent, 'type' | 'seq'>
+
 interface CommitOpJson {
   action: string
   path: string
@@ -57,31 +70,54 @@ interface CommitOpJson {
 
 /**
  * The oracle of issue 18: an AppView reduced to what it must get right. It applies stream
- * entries (the contract's `type` and `data` JSON, as the ingestor writes them) and snapshots into
- * a map per DID and path, and throws at the first sign of a stream that is not exactly once and
- * in order per repo: a record applied twice, a commit or snapshot not newer than what it already
- * applied for the DID, a create over a held record (a missed delete), an update or delete whose
- * `prev` is not what it holds (a missed or reordered update). Compare `repos()` with the ground
- * truth (test/support/ground-truth.ts) through `diffRepos`. Records it never saw created (a repo's
- * records from before the stream started) may be updated or deleted without complaint.
+ * entries (the contract's `type` and `data` JSON, as the ingestor writes them, read through the
+ * consumer's parseEntry as a FirehoseConsumer worker gets them) and snapshots into a map per DID
+ * and path, and throws at the first sign of a stream that is not exactly once and in order per
+ * repo: a record applied twice, a commit or snapshot not newer than what it already applied for
+ * the DID, a create over a held record (a missed delete), an update or delete whose `prev` is not
+ * what it holds (a missed or reordered update), a snapshot part missing or applied twice. Compare
+ * `repos()` with the ground truth (test/support/ground-truth.ts) through `diffRepos`. Records it
+ * never saw created (a repo's records from before the stream started) may be updated or deleted
+ * without complaint.
  */
 export class ModelAppView {
   private readonly byDid = new Map<string, ModelRepo>()
   /** Every (did, path, cid, rev) ever applied. */
   private readonly applied = new Set<string>()
+  /** Snapshots begun and not ended, by did and snapshot id. */
+  private readonly openSnapshots = new Map<string, OpenSnapshot>()
 
   apply(entry: StreamEntry): void {
-    const data = parseData(entry)
-    switch (entry.type) {
+    this.applyFields(entryFields(entry))
+  }
+
+  /** One stream entry's fields as Redis returns them (XRANGE, XREADGROUP), read by the consumer's parseEntry. */
+  applyFields(fields: readonly string[]): void {
+    const parsed = parseEntry('model', fields, 1)
+    if (parsed.kind === 'malformed') throw new ModelAppViewError(ModelAppViewErrorCode.BadEntry, `malformed entry: ${parsed.reason}`, {})
+    if (parsed.kind === 'unknown-type') throw new ModelAppViewError(ModelAppViewErrorCode.BadEntry, `entry of unknown type ${parsed.type}`, {})
+    this.applyEvent(parsed.event)
+  }
+
+  /**
+   * An event as FirehoseConsumer hands it to a worker. A repo snapshot's begin, records and end
+   * are gathered per snapshot id and applied at its end: `complete: true` through applySnapshot
+   * (what the DID held and the snapshot lacks is deleted); `complete: false` (abandoned) upserts
+   * its records and deletes nothing.
+   */
+  applyEvent(event: StreamEvent): void {
+    if (event.type === 'snapshot') return this.applySnapshotEvent(event.data, event)
+    const data = event.data as unknown as Record<string, unknown>
+    switch (event.type) {
       case 'commit':
-        return this.applyCommit(requireString(data, 'repo', entry), requireString(data, 'rev', entry), requireOps(data, entry))
+        return this.applyCommit(requireString(data, 'repo', event), requireString(data, 'rev', event), requireOps(data, event))
       case 'account':
-        this.repo(requireString(data, 'did', entry)).status = data.active === true ? 'active' : typeof data.status === 'string' ? data.status : 'inactive'
+        this.repo(requireString(data, 'did', event)).status = data.active === true ? 'active' : typeof data.status === 'string' ? data.status : 'inactive'
         return
       case 'identity':
       case 'sync':
         // Neither changes a record: what a #sync announces reaches workers as a snapshot.
-        requireString(data, 'did', entry)
+        requireString(data, 'did', event)
         return
     }
   }
@@ -102,6 +138,36 @@ export class ModelAppView {
     }
     repo.records = records
     repo.rev = snapshot.rev
+  }
+
+  private applySnapshotEvent(data: SnapshotData, where: Where): void {
+    const { did, id } = data
+    const key = `${did}\u0000${id}`
+    const open = this.openSnapshots.get(key)
+    if (data.phase === 'begin') {
+      if (open !== undefined) throw new ModelAppViewError(ModelAppViewErrorCode.Duplicate, `${did}: snapshot ${id} begun twice`, { did, id })
+      this.openSnapshots.set(key, { rev: data.rev, parts: 0, records: [] })
+      return
+    }
+    if (open === undefined) throw badEntry(where, `snapshot ${id} of ${did}: ${data.phase} without its begin`)
+    if (data.rev !== open.rev) throw badEntry(where, `snapshot ${id} of ${did}: ${data.phase} at rev ${data.rev}, begun at ${open.rev}`)
+    if (data.phase === 'records') {
+      if (data.part < open.parts) throw new ModelAppViewError(ModelAppViewErrorCode.Duplicate, `${did}: part ${data.part} of snapshot ${id} applied twice`, { did, id, part: data.part })
+      if (data.part > open.parts) throw incomplete(did, id, `part ${open.parts} missing (part ${data.part} came)`)
+      for (const op of requireOps(data as unknown as Record<string, unknown>, where)) {
+        if (op.action !== 'create') throw badEntry(where, `snapshot ${id} of ${did}: ${op.action} ${op.path} (a snapshot has creates only)`)
+        open.records.push({ path: op.path, cid: op.cid!, record: op.record })
+      }
+      open.parts++
+      return
+    }
+    this.openSnapshots.delete(key)
+    if (data.parts !== open.parts || data.records !== open.records.length) throw incomplete(did, id, `the end says ${data.records} records in ${data.parts} parts, ${open.records.length} in ${open.parts} came`)
+    if (data.complete) return this.applySnapshot(did, { rev: open.rev, records: open.records })
+    // Abandoned: upserted, nothing deleted, the rev left as it was (a complete snapshot follows,
+    // at this rev or later); not marked applied, since that snapshot carries the records again.
+    const repo = this.repo(did)
+    for (const { path, cid, record } of open.records) repo.records.set(path, { cid, record, rev: open.rev })
   }
 
   /** The records held, without their revs: comparable with groundTruth(). */
@@ -195,24 +261,17 @@ function stale(did: string, what: string, rev: string, applied: string): ModelAp
   return new ModelAppViewError(ModelAppViewErrorCode.Stale, `${did}: ${what} at rev ${rev}, at or below the rev already applied (${applied})`, { did, rev, applied })
 }
 
-function parseData(entry: StreamEntry): Record<string, unknown> {
-  let data: unknown
-  try {
-    data = JSON.parse(entry.data)
-  } catch (cause) {
-    throw new ModelAppViewError(ModelAppViewErrorCode.BadEntry, `${entry.type} entry seq ${entry.seq}: data is not JSON`, { seq: entry.seq }, { cause })
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw badEntry(entry, 'data is not an object')
-  return data as Record<string, unknown>
+function incomplete(did: string, id: string, what: string): ModelAppViewError {
+  return new ModelAppViewError(ModelAppViewErrorCode.SnapshotIncomplete, `${did}: snapshot ${id}: ${what}`, { did, id })
 }
 
-function requireString(data: Record<string, unknown>, key: string, entry: StreamEntry): string {
+function requireString(data: Record<string, unknown>, key: string, entry: Where): string {
   const value = data[key]
   if (typeof value !== 'string' || value === '') throw badEntry(entry, `\`${key}\` is not a non-empty string`)
   return value
 }
 
-function requireOps(data: Record<string, unknown>, entry: StreamEntry): CommitOpJson[] {
+function requireOps(data: Record<string, unknown>, entry: Where): CommitOpJson[] {
   if (!Array.isArray(data.ops)) throw badEntry(entry, '`ops` is not an array')
   return data.ops.map((raw: unknown, i): CommitOpJson => {
     const op = raw as Partial<CommitOpJson> | null
@@ -222,6 +281,6 @@ function requireOps(data: Record<string, unknown>, entry: StreamEntry): CommitOp
   })
 }
 
-function badEntry(entry: StreamEntry, reason: string): ModelAppViewError {
+function badEntry(entry: Where, reason: string): ModelAppViewError {
   return new ModelAppViewError(ModelAppViewErrorCode.BadEntry, `${entry.type} entry seq ${entry.seq}: ${reason}`, { seq: entry.seq })
 }

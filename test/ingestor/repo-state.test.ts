@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { repoStateKeyOf } from '../../common/contract.js'
+import { colocatedKey, keyLayout, shardStream } from '../../common/key-layout.js'
+import { SeededRandom } from '../../common/random.js'
+import { shardOfDid } from '../../protocol/shard.js'
+import { waitUntil } from '../../harness/wait.js'
+import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
+import { decodeEvent } from '../../protocol/events.js'
+import { decodeRepoState } from '../../repo-sync/repo-state-codec.js'
+import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
+import { groundTruth } from '../support/ground-truth.js'
+import { diffRepos, ModelAppView } from '../support/model-appview.js'
+import { loadIngestor, ownRedisForSuite, readStream, replay, uniqueKeys } from './helpers.js'
+
+/**
+ * `--repo-state` end to end: a replay relay that loses frames (faults), the replay's getRepo and
+ * PLC directory as the PDS, a real Redis; the stream read back through the consumer's parser into
+ * the model AppView must equal the ground truth (every frame applied), with nothing applied twice.
+ */
+const SEED = 1818
+const own = ownRedisForSuite()
+let tmp: Awaited<ReturnType<typeof generatorTempDir>>
+let generated: Generated
+let frames: Uint8Array[]
+
+beforeAll(async () => {
+  tmp = await generatorTempDir()
+  generated = await generate(tmp.dir, 'repo-state.fixture.gz', { events: 600, accounts: 15, medianRecords: 6, seed: SEED, workers: 0, fromCreation: true })
+  frames = generated.frames.map((frame) => frame.bytes)
+}, 60_000)
+afterAll(async () => {
+  await tmp?.cleanup()
+})
+
+const lastSeq = (): number => {
+  const last = decodeEvent(frames[frames.length - 1]!)
+  if (last.type !== 'commit' && last.type !== 'identity' && last.type !== 'account' && last.type !== 'sync') throw new Error('the fixture ends with an unsequenced frame')
+  return last.seq
+}
+
+/** Frames (0-based) of commits whose repo committed before and commits `after` more times later: losing one shows at the next. */
+function losableCommits(after = 1): { index: number; did: string }[] {
+  const repos = frames.map((bytes) => {
+    const event = decodeEvent(bytes)
+    return event.type === 'commit' ? event.repo : null
+  })
+  return repos.flatMap((did, i) => (did !== null && repos.slice(0, i).includes(did) && repos.slice(i + 1).filter((later) => later === did).length >= after ? [{ index: i, did }] : []))
+}
+
+async function ingest(relayUrl: string, plcUrl: string, keys: ReturnType<typeof uniqueKeys>, extra: Partial<IngestorOptions> = {}): Promise<IngestorHandle> {
+  const { startIngestor } = await loadIngestor()
+  return startIngestor({
+    relayUrl,
+    redisUrl: own.redis.url,
+    stream: keys.stream,
+    cursorKey: keys.cursorKey,
+    deadLetterStream: keys.dead,
+    startCursor: 0,
+    statusIntervalMs: 0,
+    decodeWorkers: 0,
+    repoState: true,
+    allowPrivateHosts: true,
+    plcUrl,
+    ...(process.env.DEBUG_REPO_STATE ? { logger: (await import('../../common/logger.js')).createLogger({ name: 'repo-state-test', level: 'debug' }) } : {}),
+    ...extra,
+  })
+}
+
+async function modelOf(stream: string): Promise<ModelAppView> {
+  const model = new ModelAppView()
+  for (const fields of await readStream(own.redis.url, stream)) model.applyFields(fields)
+  return model
+}
+
+async function storedStates(key: string): Promise<Map<string, string>> {
+  const raw = await own.admin.hgetallBuffer(key)
+  return new Map(Object.entries(raw).map(([did, value]) => [did, decodeRepoState(value).sync]))
+}
+
+describe('a clean relay: every commit continues its repo, so the stream equals the ground truth and every repo ends synchronized', () => {
+  it(`publishes every commit, no resync (seed ${SEED})`, async () => {
+    const relay = await replay([generated.path], { start: 'first-client', seed: SEED })
+    const keys = uniqueKeys('test:repo-state')
+    const handle = await ingest(relay.url, relay.plcUrl, keys)
+    try {
+      await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()}`, timeoutMs: 30_000 })
+      const counters = handle.status().counters
+      expect(counters).toMatchObject({ resyncsStarted: 0, repoDesyncSince: 0, repoDesyncPrevData: 0, repoStaleRevs: 0 })
+    } finally {
+      await handle.stop()
+      await relay.close()
+    }
+    expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames))).toEqual([])
+    const states = await storedStates(`${keys.stream}:repos`)
+    expect(states.size).toBeGreaterThan(5)
+    expect([...states.values()].every((sync) => sync === 'synchronized')).toBe(true)
+  }, 60_000)
+})
+
+describe('a commit lost upstream: the next commit of its repo desynchronizes it, the resync publishes a snapshot, and the model equals the ground truth', () => {
+  for (const seed of [1, 2]) {
+    it(`seed ${seed}`, async () => {
+      const lost = new SeededRandom(seed).pick(losableCommits()).index
+      // atFrame N: applied right after the client's frame N, so frame index N (0-based) is swallowed.
+      const relay = await replay([generated.path], { start: 'first-client', seed, faults: [{ kind: 'swallow', atFrame: lost, count: 1 }] })
+      const keys = uniqueKeys('test:repo-state')
+      const handle = await ingest(relay.url, relay.plcUrl, keys)
+      try {
+        await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 30_000 })
+        await waitUntil(() => handle.status().counters.resyncsSucceeded >= 1, { what: `a resync (seed ${seed})`, timeoutMs: 30_000 })
+        const counters = handle.status().counters
+        expect(counters.repoDesyncSince + counters.repoDesyncPrevData, `seed ${seed}`).toBe(1)
+        expect(counters.snapshotRecords, `seed ${seed}`).toBeGreaterThan(0)
+      } finally {
+        await handle.stop()
+        await relay.close()
+      }
+      expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames)), `seed ${seed}: lost frame ${lost}`).toEqual([])
+      expect(
+        [...(await storedStates(`${keys.stream}:repos`)).values()].every((sync) => sync === 'synchronized'),
+        `seed ${seed}`,
+      ).toBe(true)
+    }, 60_000)
+  }
+})
+
+describe('events that arrive while their repo resyncs are held, then published after the snapshot when newer and dropped as covered when not', () => {
+  for (const seed of [3, 4]) {
+    it(`seed ${seed}: a slow getRepo while the relay goes on`, async () => {
+      const lost = new SeededRandom(seed).pick(losableCommits(6).filter(({ index }) => index < frames.length / 3))
+      const relay = await replay([generated.path], {
+        start: 'first-client',
+        seed,
+        rate: { mode: 'rate', eventsPerSec: 300 },
+        faults: [
+          { kind: 'swallow', atFrame: lost.index, count: 1 },
+          // The CAR trickles for about a second while the repo's next commits arrive.
+          { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 4096 },
+        ],
+      })
+      const keys = uniqueKeys('test:repo-state')
+      const handle = await ingest(relay.url, relay.plcUrl, keys)
+      try {
+        await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 30_000 })
+        await waitUntil(() => handle.status().counters.resyncsSucceeded >= 1, { what: `a resync (seed ${seed})`, timeoutMs: 30_000 })
+        const counters = handle.status().counters
+        expect(counters.repoHeld, `seed ${seed}: events held during the slow fetch`).toBeGreaterThan(0)
+        expect(counters.repoHeldReleased + counters.repoHeldCovered + counters.repoHeldDropped, `seed ${seed}`).toBe(counters.repoHeld)
+        // Nothing left waiting once the resync is done (status line and /metrics read these).
+        expect(handle.status().repoSync, `seed ${seed}`).toMatchObject({ pendingResyncs: 0, resyncing: 0, heldEvents: 0 })
+      } finally {
+        await handle.stop()
+        await relay.close()
+      }
+      expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames)), `seed ${seed}: lost frame ${lost.index} of ${lost.did}`).toEqual([])
+    }, 60_000)
+  }
+})
+
+describe("a getRepo that fails is retried after the repo's backoff; the repo stays desynchronized meanwhile and ends right", () => {
+  it('500 once, then the repo', async () => {
+    const seed = 5
+    const lost = new SeededRandom(seed).pick(losableCommits())
+    const relay = await replay([generated.path], {
+      start: 'first-client',
+      seed,
+      faults: [
+        { kind: 'swallow', atFrame: lost.index, count: 1 },
+        { kind: 'get-repo-500', did: lost.did, count: 1 },
+      ],
+    })
+    const keys = uniqueKeys('test:repo-state')
+    const handle = await ingest(relay.url, relay.plcUrl, keys)
+    try {
+      await waitUntil(() => handle.status().counters.resyncsSucceeded >= 1 && (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `a resync after a failed one (seed ${seed})`, timeoutMs: 30_000 })
+      expect(handle.status().counters).toMatchObject({ resyncsFailed: 1, resyncsSucceeded: 1 })
+    } finally {
+      await handle.stop()
+      await relay.close()
+    }
+    expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames)), `seed ${seed}`).toEqual([])
+  }, 60_000)
+})
+
+describe("with --shards each repo's state lives in its shard's hash, written with its shard's entries (I20, I23)", () => {
+  it("a lost commit over 3 shards: one desync, one snapshot in the repo's shard, the model of all shards equal to the truth", async () => {
+    const seed = 6
+    const shards = 3
+    const lost = new SeededRandom(seed).pick(losableCommits())
+    const relay = await replay([generated.path], { start: 'first-client', seed, faults: [{ kind: 'swallow', atFrame: lost.index, count: 1 }] })
+    const keys = uniqueKeys('test:repo-state')
+    const handle = await ingest(relay.url, relay.plcUrl, keys, { shards })
+    try {
+      await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq() && handle.status().counters.resyncsSucceeded >= 1, { what: `cursor and a resync (seed ${seed})`, timeoutMs: 30_000 })
+    } finally {
+      await handle.stop()
+      await relay.close()
+    }
+    const layout = keyLayout(shards, false)
+    const model = new ModelAppView()
+    for (let shard = 0; shard < shards; shard++) {
+      const stream = shardStream(layout, keys.stream, shard)
+      const entries = await readStream(own.redis.url, stream)
+      for (const fields of entries) model.applyFields(fields)
+      const states = await storedStates(colocatedKey(layout, repoStateKeyOf(keys.stream), stream))
+      expect(
+        [...states.keys()].every((did) => shardOfDid(did, shards) === shard),
+        `seed ${seed}: shard ${shard} holds its own repos' states`,
+      ).toBe(true)
+      const snapshots = entries.filter((fields) => fields[1] === 'snapshot').map((fields) => (JSON.parse(fields[3]!) as { did: string }).did)
+      expect(
+        snapshots.every((did) => did === lost.did && shardOfDid(did, shards) === shard),
+        `seed ${seed}`,
+      ).toBe(true)
+    }
+    expect(diffRepos(model.repos(), groundTruth(frames)), `seed ${seed}`).toEqual([])
+  }, 60_000)
+})

@@ -19,8 +19,9 @@
  * end), so stored values can be compared byte for byte.
  */
 import { CID } from 'multiformats/cid'
-import { cidToString, cidV1ToString } from '../protocol/data-model.js'
+import { cidToString } from '../protocol/data-model.js'
 import { RepoSyncError, RepoSyncErrorCode } from './errors.js'
+import { shortCidBytes, shortCidString } from './short-cid.js'
 import { isTid, readTidBytes, writeTidBytes } from './tid.js'
 import { MAX_STATUS_BYTES, type AccountStatus, type RepoState, type SyncState } from './types.js'
 
@@ -94,10 +95,7 @@ export function decodeRepoState(value: Uint8Array): RepoState {
     at += REV_BYTES
     if (short) {
       if (value.length < at + DIGEST_BYTES) throw bad(`truncated: a digest needs ${DIGEST_BYTES} bytes at offset ${at}, ${value.length - at} left`)
-      const cid = new Uint8Array(SHORT_CID_PREFIX.length + DIGEST_BYTES)
-      cid.set(SHORT_CID_PREFIX)
-      cid.set(value.subarray(at, at + DIGEST_BYTES), SHORT_CID_PREFIX.length)
-      data = cidV1ToString(cid)
+      data = shortCidString(value.subarray(at, at + DIGEST_BYTES))
       at += DIGEST_BYTES
     } else {
       const length = value[at]
@@ -132,6 +130,8 @@ function isShortForm(cid: Uint8Array): boolean {
 
 /** The binary CID of a state's `data`, which must be the CID's canonical string (so that decoding gives the same string back). */
 function cidBytes(data: string): Uint8Array {
+  const short = shortCidBytes(data)
+  if (short !== null) return short
   let cid: CID
   try {
     cid = CID.parse(data)

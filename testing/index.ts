@@ -65,7 +65,14 @@ export interface CheckShardsOptions extends Omit<CheckStreamOptions, 'redisUrl'>
 /** checkStream for `ingest --shards N` (and --redis-cluster): each shard stream holds exactly its repos' events, once, in order. */
 export async function checkShards(options: CheckShardsOptions): Promise<ShardCheckResult> {
   const redis = typeof options.redis === 'string' ? [options.redis] : options.redis
-  return checkShardStreams({ redis, cluster: options.cluster ?? false, stream: options.stream ?? DEFAULT_STREAM, shards: options.shards, expected: await expectedOf(options, 'checkShards'), repoState: options.repoState ?? false })
+  return checkShardStreams({
+    redis,
+    cluster: options.cluster ?? false,
+    stream: options.stream ?? DEFAULT_STREAM,
+    shards: options.shards,
+    expected: await expectedOf(options, 'checkShards'),
+    repoState: options.repoState ?? false,
+  })
 }
 
 async function expectedOf(options: Pick<CheckStreamOptions, 'fixture' | 'expected'>, caller: string): Promise<StreamEntry[]> {

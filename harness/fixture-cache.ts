@@ -9,6 +9,13 @@ import { sleep } from './wait.js'
 const CACHE_VERSION = 1
 const LOCK_POLL_MS = 250
 
+export interface CachedFixtureOptions {
+  events: number
+  seed: number
+  /** Every repo starts in the fixture, so the replay can export each at any point (generator fromCreation). */
+  fromCreation?: boolean
+}
+
 /**
  * A generated fixture of `events` events for `seed`, cached in os.tmpdir() across runs and
  * processes (generating 20k signed commits takes minutes on a busy 2-core machine). One
@@ -16,8 +23,8 @@ const LOCK_POLL_MS = 250
  * others wait; the file is written under a temp name and renamed, so nobody reads it half
  * written.
  */
-export async function cachedGeneratedFixture(options: { events: number; seed: number }): Promise<string> {
-  const base = join(tmpdir(), `firehose-fixture-v${CACHE_VERSION}-${options.events}-${options.seed}`)
+export async function cachedGeneratedFixture(options: CachedFixtureOptions): Promise<string> {
+  const base = join(tmpdir(), `firehose-fixture-v${CACHE_VERSION}-${options.events}-${options.seed}${options.fromCreation === true ? '-from-creation' : ''}`)
   const path = `${base}.fixture.gz`
   const lock = `${base}.lock`
   while (!existsSync(path)) {
@@ -55,10 +62,10 @@ function alive(pid: number): boolean {
   }
 }
 
-async function generate(base: string, path: string, options: { events: number; seed: number }): Promise<void> {
+async function generate(base: string, path: string, options: CachedFixtureOptions): Promise<void> {
   const partial = `${base}.${process.pid}.partial.fixture.gz`
   try {
-    await generateFixture({ out: partial, events: options.events, seed: options.seed })
+    await generateFixture({ out: partial, events: options.events, seed: options.seed, fromCreation: options.fromCreation ?? false })
     await rename(didDocsPathFor(partial), didDocsPathFor(path))
     await rename(partial, path) // last: its existence means the pair is complete
   } finally {

@@ -4,6 +4,7 @@ import type { Logger } from '../common/logger.js'
 import type { SeededRandom } from '../common/random.js'
 import { errorFrame, infoFrame, oversizeFrame, unknownTypeFrame } from './control-frames.js'
 import { DEFAULT_OVERSIZE_BYTES, type FaultSpec } from './faults.js'
+import { RepoFaultLane, type LaneInsert } from './repo-fault-lane.js'
 import { withSeq } from './seq-field.js'
 import type { ClientStatus, FaultRecord } from './types.js'
 import type { RetainedWindow } from './window.js'
@@ -33,6 +34,8 @@ interface ArmedFault {
   spec: FaultSpec
   /** Applied when the client's position reaches this window index. */
   applyAt: number
+  /** The frames a sync-reset or sync-storm sends (made once for every client). */
+  frames?: readonly Uint8Array[]
 }
 
 /** A fault that rewrites or drops the next `left` recorded frames. */
@@ -75,6 +78,13 @@ export class ClientSession {
    * so a fault of 100,000 messages costs one send buffer, not 100,000 messages of memory.
    */
   private inserts: Iterator<Uint8Array>[] = []
+  /** Highest seq sent (the next inserted frame's seq follows it). */
+  private highSeqSent: number | null = null
+  /** Repo faults, and the seqs of the frames they insert. */
+  private readonly lane = new RepoFaultLane(
+    () => this.highSeqSent,
+    () => (this.position < this.host.window.headIndex ? this.host.window.seqAt(this.position) : undefined),
+  )
   private stalledUntil = 0
   private stallTimer: NodeJS.Timeout | null = null
   private waitingForDrain = false
@@ -135,9 +145,9 @@ export class ClientSession {
   }
 
   /** Arms a fault for this client: applied when its position reaches `applyAt` (default: its next frame). */
-  arm(spec: FaultSpec, applyAt?: number): void {
+  arm(spec: FaultSpec, applyAt?: number, frames?: readonly Uint8Array[]): void {
     if (!this.active) return
-    const fault = { spec, applyAt: applyAt ?? this.position }
+    const fault: ArmedFault = { spec, applyAt: applyAt ?? this.position, frames }
     const at = this.armed.findIndex((other) => other.applyAt > fault.applyAt)
     if (at < 0) this.armed.push(fault)
     else this.armed.splice(at, 0, fault)
@@ -199,7 +209,8 @@ export class ClientSession {
     for (;;) {
       // Faults apply in order: the next one waits until the messages a previous one inserts are sent.
       while (this.inserts.length === 0 && this.armed.length > 0 && this.armed[0]!.applyAt <= this.position) {
-        this.apply(this.armed.shift()!.spec)
+        const next = this.armed.shift()!
+        this.apply(next.spec, next.frames)
         if (!this.active || this.stalled) return
       }
       const inserting = this.inserts.length > 0
@@ -260,6 +271,11 @@ export class ClientSession {
   }
 
   private sendRecorded(bytes: Uint8Array, seq: number | undefined): void {
+    if (this.lane.busy) {
+      const out = this.lane.recorded(bytes, seq)
+      ;({ bytes, seq } = out)
+      for (const insert of out.due) this.inserts.push(this.stamped(insert))
+    }
     const transform = this.transforms[0]
     let wireSeq = seq
     if (transform !== undefined) {
@@ -281,10 +297,15 @@ export class ClientSession {
       }
     }
     this.write(bytes)
-    if (wireSeq !== undefined) this.lastSeqSent = wireSeq
+    if (wireSeq !== undefined) this.sentSeq(wireSeq)
   }
 
-  private apply(spec: FaultSpec): void {
+  private sentSeq(seq: number): void {
+    this.lastSeqSent = seq
+    if (this.highSeqSent === null || seq > this.highSeqSent) this.highSeqSent = seq
+  }
+
+  private apply(spec: FaultSpec, frames?: readonly Uint8Array[]): void {
     const record: FaultRecord = { kind: spec.kind, atFrame: this.framesSent, seqs: [] }
     this.faults.push(record)
     this.host.logger.info({ client: this.id, fault: spec, atFrame: this.framesSent }, 'fault applied')
@@ -324,8 +345,27 @@ export class ClientSession {
       case 'info':
         this.write(infoFrame(spec.name ?? 'OutdatedCursor', spec.message))
         return
+      case 'future-rev':
+      case 'rev-regress':
+      case 'takedown':
+      case 'sync-reset':
+      case 'sync-storm': {
+        const insert = this.lane.apply(spec, record, frames)
+        if (insert !== null) this.inserts.push(this.stamped(insert))
+        return
+      }
       case 'refuse-handshake':
         return // a server-level fault (see server.ts); never armed on a session
+    }
+  }
+
+  /** A repo fault's frames, each given its seq as it is sent. */
+  private *stamped(insert: LaneInsert): Generator<Uint8Array> {
+    for (const frame of insert.frames) {
+      const { bytes, seq } = this.lane.stamp(frame)
+      insert.record.seqs.push(seq)
+      this.sentSeq(seq)
+      yield bytes
     }
   }
 

@@ -10,7 +10,7 @@ export type ReplayControls = Pick<ReplayHandle, 'status' | 'setRate' | 'pause' |
   injectFaults: (faults: readonly unknown[]) => number
 }
 
-export function replayControls({ window, hub, scheduler, timeline, repos, syncFaults }: ReplayParts, { seed, maxClients }: Pick<ReplaySettings, 'seed' | 'maxClients'>): ReplayControls {
+export function replayControls({ window, hub, scheduler, timeline, repos, syncFaults, resets, getRepoLoad }: ReplayParts, { seed, maxClients }: Pick<ReplaySettings, 'seed' | 'maxClients'>): ReplayControls {
   const status = (): ReplayStatus => ({
     headSeq: window.headSeq,
     framesPublished: timeline.framesPublished,
@@ -26,6 +26,8 @@ export function replayControls({ window, hub, scheduler, timeline, repos, syncFa
     clientsRefused: hub.clientsRefused,
     repos: { indexed: repos.size, unexportable: repos.unexportable, ownBytes: repos.ownBytes },
     syncFaults: syncFaults.applied(),
+    getRepo: getRepoLoad.status(),
+    repoResets: resets.applied(),
   })
   const injectFaults = (faults: readonly unknown[]): number => {
     scheduler.addAll(faults.map(parseFaultSpec), timeline.framesPublished, true)

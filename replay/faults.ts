@@ -37,13 +37,27 @@ export const FAULT_KINDS = [
 ] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 
-const KNOWN_KINDS = [...FAULT_KINDS, ...SYNC_FAULT_KINDS]
+/**
+ * Sync 1.1 faults of the repos the stream carries, per client like FAULT_KINDS (repo-fault-lane.ts);
+ * the frames they insert get seqs of their own. sync-reset and sync-storm also change the repos
+ * getRepo serves, replay-wide (repo-resets.ts).
+ */
+export const REPO_FAULT_KINDS = [
+  'future-rev', // the next #commit (of `did`) sent with a rev aheadSec in the future
+  'rev-regress', // the next #commit (of `did`) sent again, with its own rev, afterFrames frames later
+  'takedown', // an #account {active: false, status: takendown} for `did`; reactivateAfterFrames: #account active later
+  'sync-reset', // `did`'s repo reset at the PDS (removeRecords gone, a new rev), and its #sync sent
+  'sync-storm', // sync-reset of `count` repos at once
+] as const
+export type RepoFaultKind = (typeof REPO_FAULT_KINDS)[number]
+
+const KNOWN_KINDS = [...FAULT_KINDS, ...SYNC_FAULT_KINDS, ...REPO_FAULT_KINDS]
 
 /** A range [min, max] is resolved once with the seeded random source. */
 export type FaultWhen = number | [number, number]
 
 export interface FaultSpec {
-  kind: FaultKind | SyncFaultKind
+  kind: FaultKind | SyncFaultKind | RepoFaultKind
   /** Fires when the timeline has published this many frames; each targeted client gets it right after that frame. */
   atFrame?: FaultWhen
   /** Fires this long after the timeline started (plan) or after injection (run time); applies at each client's next frame. */
@@ -63,13 +77,26 @@ export interface FaultSpec {
   message?: string
   name?: string
   close?: boolean
-  /** Sync faults: only getRepo requests for this DID (default any). */
+  /** Sync faults: only getRepo requests for this DID (default any). Repo faults: the repo it applies to. */
   did?: string
   bytesPerSec?: number
+  /** future-rev: how far ahead of now the rev is (seconds). */
+  aheadSec?: number
+  /** rev-regress: recorded frames between the commit and its copy. */
+  afterFrames?: number
+  /** takedown: recorded frames until an #account active: true (default: never). */
+  reactivateAfterFrames?: number
+  /** sync-reset, sync-storm: records each reset removes (default half the repo's, rounded up). */
+  removeRecords?: number
 }
 
 export function isSyncFault(kind: FaultSpec['kind']): kind is SyncFaultKind {
   return (SYNC_FAULT_KINDS as readonly string[]).includes(kind)
+}
+
+/** Faults that change the repos getRepo serves, replay-wide, before their #sync frames go to the clients. */
+export function isRepoReset(kind: FaultSpec['kind']): kind is 'sync-reset' | 'sync-storm' {
+  return kind === 'sync-reset' || kind === 'sync-storm'
 }
 
 /**
@@ -90,6 +117,12 @@ export const FAULT_LIMITS = {
   /** How far a regressed seq goes below the previous one. */
   by: 1_000_000_000_000,
   client: 2 ** 31 - 1,
+  /** future-rev: 10 years ahead (a TID holds timestamps up to the year 2255). */
+  aheadSec: 315_360_000,
+  /** rev-regress afterFrames, takedown reactivateAfterFrames: each holds one frame meanwhile. */
+  frames: 100_000_000,
+  /** Records one repo reset removes. */
+  removeRecords: 1_000_000,
   /** Characters of a string field. */
   stringChars: 1_024,
 } as const
@@ -107,6 +140,8 @@ type ParamType =
 
 const count: ParamType = { int: [1, FAULT_LIMITS.count] }
 const bytes: ParamType = { int: [1, FAULT_LIMITS.bytes] }
+const frames: ParamType = { int: [1, FAULT_LIMITS.frames] }
+const removeRecords: ParamType = { int: [1, FAULT_LIMITS.removeRecords] }
 const COMMON_PARAMS: Record<string, ParamType> = { client: { int: [0, FAULT_LIMITS.client] } }
 const FAULT_PARAMS: Record<FaultSpec['kind'], Record<string, ParamType>> = {
   drop: {},
@@ -122,6 +157,11 @@ const FAULT_PARAMS: Record<FaultSpec['kind'], Record<string, ParamType>> = {
   swallow: { count },
   'error-frame': { error: 'closeReason', message: 'string', close: 'boolean' },
   info: { name: 'string', message: 'string' },
+  'future-rev': { did: 'string', aheadSec: { int: [1, FAULT_LIMITS.aheadSec] } },
+  'rev-regress': { did: 'string', afterFrames: frames },
+  takedown: { did: 'string', reactivateAfterFrames: frames },
+  'sync-reset': { did: 'string', removeRecords },
+  'sync-storm': { count, removeRecords },
   'get-repo-500': { count, did: 'string' },
   'get-repo-429': { count, did: 'string', retryAfterSec: { int: [0, FAULT_LIMITS.retryAfterSec] } },
   'get-repo-slow': { count, did: 'string', bytesPerSec: bytes },
@@ -166,6 +206,7 @@ export function parseFaultSpec(value: unknown): FaultSpec {
   }
   if (spec.atFrame !== undefined && spec.afterMs !== undefined) throw badFault('give atFrame or afterMs, not both', value)
   if (kind === 'error-frame' && spec.error === undefined) throw badFault('error-frame needs an error name (e.g. FutureCursor, ConsumerTooSlow)', value)
+  if ((kind === 'takedown' || kind === 'sync-reset') && spec.did === undefined) throw badFault(`${kind} needs a did`, value)
   return spec
 }
 

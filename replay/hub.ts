@@ -116,10 +116,10 @@ export class ReplayHub implements SessionHost, TimelineHost {
     this.refusals.push({ status: spec.status ?? 503, retryAfterSec: spec.retryAfterSec ?? 1, left: spec.count ?? 1 })
   }
 
-  /** Arms a client fault on every targeted connected client. */
-  armFault(spec: FaultSpec, applyAt: number | undefined): void {
+  /** Arms a client fault on every targeted connected client; `frames`: the #sync frames of a sync-reset or sync-storm. */
+  armFault(spec: FaultSpec, applyAt: number | undefined, frames?: readonly Uint8Array[]): void {
     for (const session of this.live.values()) {
-      if (spec.client === undefined || spec.client === session.id) session.arm(spec, applyAt)
+      if (spec.client === undefined || spec.client === session.id) session.arm(spec, applyAt, frames)
     }
   }
 

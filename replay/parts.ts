@@ -1,9 +1,11 @@
 import { SeededRandom } from '../common/random.js'
 import { FaultScheduler } from './fault-scheduler.js'
-import { isSyncFault, type FaultSpec } from './faults.js'
+import { isRepoReset, isSyncFault, type FaultSpec } from './faults.js'
 import { ReplayHub } from './hub.js'
 import { Pacer } from './pacer.js'
 import { RepoBook } from './repo-book.js'
+import { RepoResets } from './repo-resets.js'
+import { RequestGauge } from './request-gauge.js'
 import { WINDOW_MAX_BYTES, type ReplaySettings } from './settings.js'
 import { openSource, type LoadedFixtures } from './source.js'
 import { SyncFaults } from './sync-faults.js'
@@ -21,6 +23,9 @@ export interface ReplayParts {
   timeline: Timeline
   repos: RepoBook
   syncFaults: SyncFaults
+  resets: RepoResets
+  /** getRepo requests in flight (sync-endpoints.ts counts them). */
+  getRepoLoad: RequestGauge
   random: SeededRandom
 }
 
@@ -49,8 +54,18 @@ export function buildParts(settings: ReplaySettings, loaded: LoadedFixtures): Re
   })
   const repos = new RepoBook({ preloaded: loaded.frames !== null, logger })
   const syncFaults = new SyncFaults(() => timeline.framesPublished, logger)
+  const resets = new RepoResets({
+    repos,
+    hold: (work) => timeline.hold(work),
+    send: (spec, applyAt, frames) => hub.armFault(spec, applyAt, frames),
+    signingKey: settings.signingKeys,
+    framesPublished: () => timeline.framesPublished,
+    random,
+    logger,
+  })
   const fire = (spec: FaultSpec, applyAt: number | undefined): void => {
     if (isSyncFault(spec.kind)) syncFaults.arm({ ...spec, kind: spec.kind })
+    else if (isRepoReset(spec.kind)) resets.fire({ ...spec, kind: spec.kind }, applyAt)
     else if (spec.kind === 'refuse-handshake') hub.refuseHandshakes(spec)
     else hub.armFault(spec, applyAt)
   }
@@ -58,5 +73,5 @@ export function buildParts(settings: ReplaySettings, loaded: LoadedFixtures): Re
   const pacingTimers = settings.pacingTimers
   const timeline: Timeline = new Timeline(source, new Pacer(settings.rate, () => pacingTimers.now()), window, scheduler, hub, repos, logger, pacingTimers)
   scheduler.addAll(settings.faults, 0)
-  return { window, hub, scheduler, timeline, repos, syncFaults, random }
+  return { window, hub, scheduler, timeline, repos, syncFaults, resets, getRepoLoad: new RequestGauge(), random }
 }

@@ -127,6 +127,17 @@ export class RepoBook {
     if (this.ownTotal > this.maxOwnBytes) this.shed()
   }
 
+  /**
+   * The repo reset at the PDS (a sync-reset fault, repo-resets.ts): from now on its head is the
+   * reset's commit, exported from `car` (the commit and the MST nodes it made) with the blocks it
+   * already had. Its own bytes count like a compacted export's.
+   */
+  reset(repo: RepoEntry, car: Uint8Array, head: RepoHead): void {
+    this.keep(repo, car, car.byteLength)
+    this.setHead(repo, head.cid, head.rev)
+    if (this.ownTotal > this.maxOwnBytes) this.shed()
+  }
+
   close(): void {
     this.warnings.close()
   }

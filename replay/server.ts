@@ -30,7 +30,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
   const plc = await PlcDirectory.load(settings.files, loaded.manifests)
   const parts = buildParts(settings, loaded)
   const { injectFaults, ...control } = replayControls(parts, settings)
-  const sync = new SyncEndpoints({ repos: parts.repos, faults: parts.syncFaults, plc, random: parts.random, timers: systemTimers })
+  const sync = new SyncEndpoints({ repos: parts.repos, faults: parts.syncFaults, plc, random: parts.random, timers: systemTimers, getRepoLoad: parts.getRepoLoad })
   const listening = await serve(parts, { ...control, injectFaults }, sync, settings)
 
   if (settings.start === 'now') parts.timeline.start()

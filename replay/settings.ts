@@ -50,6 +50,7 @@ export function resolveSettings(options: ReplayOptions): ReplaySettings {
     pingIntervalMs,
     maxClients,
     pacingTimers: options.pacingTimers ?? monotonicTimers,
+    signingKeys: options.signingKeys ?? (() => undefined),
   }
 }
 

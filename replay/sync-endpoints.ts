@@ -8,6 +8,7 @@ import { ReplayError, ReplayErrorCode } from './errors.js'
 import type { PlcDirectory } from './plc-directory.js'
 import { exportable, headCid, type RepoBook, type RepoEntry, type RepoHead } from './repo-book.js'
 import { exportRepo, type RepoBlock } from './repo-export.js'
+import type { RequestGauge } from './request-gauge.js'
 import type { SyncFaults } from './sync-faults.js'
 
 export const XRPC_PREFIX = '/xrpc/'
@@ -29,6 +30,8 @@ export interface SyncEndpointsParts {
   random: SeededRandom
   /** Paces slow bodies. */
   timers: Timers
+  /** Counts getRepo requests in flight. */
+  getRepoLoad: RequestGauge
 }
 
 /** An XRPC error answer, `{error, message}` with its HTTP status and headers: thrown inside this file only, answered by `handle`. */
@@ -79,8 +82,10 @@ export class SyncEndpoints {
     if (url.pathname.startsWith(PLC_PREFIX)) return this.plcDocument(req, res, url.pathname.slice(PLC_PREFIX.length))
     const params = url.searchParams
     switch (url.pathname.slice(XRPC_PREFIX.length)) {
-      case `${SYNC}getRepo`:
+      case `${SYNC}getRepo`: {
+        res.once('close', this.parts.getRepoLoad.begin())
         return this.getRepo(res, didParam(params))
+      }
       case `${SYNC}getLatestCommit`: {
         const repo = this.available(didParam(params))
         return sendJson(res, 200, { cid: headCid(repo.head!), rev: repo.head!.rev })

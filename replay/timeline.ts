@@ -40,6 +40,8 @@ export class Timeline {
   private pausedBeforeStart = false
   private timer: Wakeup | null = null
   private waitingFor: 'room' | 'source' | null = null
+  /** Work the timeline waits for before publishing the next frame (hold). */
+  private holds = 0
   private readonly meter: RateMeter
 
   constructor(
@@ -123,6 +125,19 @@ export class Timeline {
     }
   }
 
+  /**
+   * Publishes nothing more until `work` settles: a sync-reset makes its repo's new commit
+   * (asynchronous signing) between two frames, whatever the rate, and the timeline does not move
+   * past that point meanwhile (nor finish).
+   */
+  hold(work: Promise<unknown>): void {
+    this.holds++
+    const release = (): void => {
+      if (--this.holds === 0) this.schedule(0)
+    }
+    work.then(release, release)
+  }
+
   /** A client made progress (max mode waits for room). */
   clientProgress(): void {
     if (this.waitingFor === 'room') this.schedule(0)
@@ -160,7 +175,7 @@ export class Timeline {
     const now = this.timers.now()
     let published = 0
     let nextDueMs = Number.POSITIVE_INFINITY
-    while (published < MAX_BATCH && budget >= 1 && room >= 1) {
+    while (this.holds === 0 && published < MAX_BATCH && budget >= 1 && room >= 1) {
       const frame = this.source.peek()
       if (frame === undefined) break
       if (timed) {
@@ -182,7 +197,7 @@ export class Timeline {
     this.pacer.spend(published)
     this.meter.record(this.framesPublished)
     if (published > 0) this.host.published()
-    if (this.state !== 'running') return
+    if (this.state !== 'running' || this.holds > 0) return
     if (this.source.done) {
       this.state = 'finished'
       this.logger.info({ frames: this.framesPublished, failed: this.source.failure?.message }, 'fixture finished: clients connecting from now on need cursor=0 (or an older cursor) to get frames')

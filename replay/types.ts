@@ -1,6 +1,7 @@
 import type { Timers } from '../common/timers.js'
 import type { Logger } from '../common/logger.js'
 import type { FaultSpec } from './faults.js'
+import type { RepoResetRecord } from './repo-resets.js'
 import type { SyncFaultRecord } from './sync-faults.js'
 
 /** How fast the timeline publishes frames. */
@@ -42,6 +43,13 @@ export interface ReplayOptions {
    * pass fake ones and publish by moving time; client sockets stay real.
    */
   pacingTimers?: Timers
+  /**
+   * The secp256k1 private key a DID's commits are signed with, for the commits the sync-reset and
+   * sync-storm faults make (a generated fixture's: generator/identity.ts createIdentity(seed, i)
+   * for i below the manifest meta's `accounts`). Default: none, and those commits are signed with
+   * a key of the replay's own (they do not verify against the DID document).
+   */
+  signingKeys?: (did: string) => Uint8Array | undefined
 }
 
 export interface ReplayHandle {
@@ -63,7 +71,7 @@ export interface FaultRecord {
   kind: string
   /** The client's framesSent when the fault took effect (its position in what it received). */
   atFrame: number
-  /** Seqs swallowed, duplicated, truncated or regressed by this fault (empty for connection faults and inserted frames). */
+  /** Seqs swallowed, duplicated, truncated or regressed by this fault; for repo faults the seqs of the frames they rewrote or inserted (docs/replay.md); empty for connection faults and other inserted frames. */
   seqs: number[]
 }
 
@@ -113,6 +121,10 @@ export interface ReplayStatus {
   }
   /** getRepo requests a sync fault changed, the last 1,000. */
   syncFaults: SyncFaultRecord[]
+  /** getRepo requests being answered now, and the most ever answered at once (a resync storm's load on one PDS). */
+  getRepo: { inFlight: number; maxInFlight: number; requests: number }
+  /** Repos a sync-reset or sync-storm reset, the last 1,000. */
+  repoResets: RepoResetRecord[]
 }
 
 export const SUBSCRIBE_PATH = '/xrpc/com.atproto.sync.subscribeRepos'

@@ -50,6 +50,9 @@ export function onCommit(state: RepoState | null, commit: CommitFacts, nowMs: nu
   const chained = withChain(state)
   if (chained !== null && compareRevs(commit.rev, chained.rev) <= 0) return { verdict: { kind: 'stale' }, state }
   const gated = gate(state)
+  // An inactive account's commit with no chain stored: once the account is back, its next commit
+  // would start the chain without this one's records, so the repo waits for a resync instead.
+  if (gated?.kind === 'inactive' && chained === null && state !== null && state.sync === 'synchronized') return { verdict: gated, state: { ...state, sync: 'desynchronized' } }
   if (gated !== null) return { verdict: gated, state }
   if (chained === null) {
     // Nothing to continue: the repo's chain starts here. A relay forwards commits of active accounts only, so a repo first seen by a commit is active.

@@ -5,6 +5,7 @@ import { cursorRecovery } from './cursor-recovery.js'
 import { haFailover } from './ha-failover.js'
 import { haFencing, haStaleWrite } from './ha-fencing.js'
 import { redisCrashAlways, redisCrashEverysec } from './redis-crash.js'
+import { desyncResync, resyncCrash } from './repo-state.js'
 import { RELAY_FAULT_SCENARIOS } from './relay-faults.js'
 import { slowRedis } from './slow-redis.js'
 import { stalledRedis } from './stalled-redis.js'
@@ -35,6 +36,8 @@ export const SCENARIOS: readonly Scenario[] = [
   haStaleWrite,
   clusterShards,
   clusterFailover,
+  desyncResync,
+  resyncCrash,
 ]
 
 export function findScenario(name: string): Scenario | undefined {

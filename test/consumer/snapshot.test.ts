@@ -6,7 +6,7 @@ import { waitUntil } from '../../harness/wait.js'
 import { snapshotBeginEntry, snapshotEndEntry, snapshotPartEntry } from '../../protocol/snapshot-entry.js'
 import { entryFields } from '../../protocol/stream-entry.js'
 import { LegacyWorker } from '../support/legacy-worker.js'
-import { ModelAppView, diffRepos } from '../support/model-appview.js'
+import { ModelAppView, diffRepos } from '../../stream-check/model-appview.js'
 import { desyncScenario, type DesyncScenario } from '../support/snapshot-scenario.js'
 import { addEntries, deadLetters, pendingCount, redisForFile, streamKey } from './helpers.js'
 

@@ -8,9 +8,10 @@ import { sleep, waitUntil } from '../../harness/wait.js'
 import { decodeEvent } from '../../protocol/events.js'
 import { decodeRepoState } from '../../repo-sync/repo-state-codec.js'
 import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
-import { GroundTruth, groundTruth } from '../support/ground-truth.js'
-import { diffRepos, ModelAppView } from '../support/model-appview.js'
-import { loadIngestor, readStream, replay, startOwnRedis, uniqueKeys } from './helpers.js'
+import { GroundTruth, groundTruth } from '../../stream-check/ground-truth.js'
+import { diffRepos, ModelAppView } from '../../stream-check/model-appview.js'
+import { readStream, replay, startOwnRedis, uniqueKeys } from './helpers.js'
+import { modelOf, startRepoStateIngestor } from './repo-state-rig.js'
 
 /**
  * kill -9 while a repo's snapshot is half written (`mid-snapshot` crash point, after a seeded
@@ -126,24 +127,8 @@ describe('Redis SIGKILLed and restarted (AOF everysec: it loses its latest write
     const repos = events.map((event) => (event.type === 'commit' && !everInactive.has(event.repo) ? event.repo : null))
     const lost = random.pick(repos.flatMap((did, i) => (did !== null && repos.slice(0, i).includes(did) && repos.slice(i + 1).includes(did) ? [i] : [])))
     const relay = await replay([generated.path], { start: 'first-client', seed: SEED, rate: { mode: 'rate', eventsPerSec: 150 }, faults: [{ kind: 'swallow', atFrame: lost, count: 1 }] })
-    const keys = uniqueKeys('test:repo-state-redis-crash')
     const lastSeq = seqOf(frames[frames.length - 1]!)
-    const { startIngestor } = await loadIngestor()
-    const handle = await startIngestor({
-      relayUrl: relay.url,
-      redisUrl: own.url,
-      stream: keys.stream,
-      cursorKey: keys.cursorKey,
-      deadLetterStream: keys.dead,
-      startCursor: 0,
-      statusIntervalMs: 0,
-      decodeWorkers: 0,
-      redisBackoff: { initialMs: 20, maxMs: 200 },
-      repoState: true,
-      allowPrivateHosts: true,
-      plcUrl: relay.plcUrl,
-      snapshotPartRecords: PART_RECORDS,
-    })
+    const { handle, keys } = await startRepoStateIngestor(own.url, relay, { redisBackoff: { initialMs: 20, maxMs: 200 }, snapshotPartRecords: PART_RECORDS })
     let admin: Redis | null = null
     try {
       for (const fraction of [0.3, 0.6]) {
@@ -166,9 +151,7 @@ describe('Redis SIGKILLed and restarted (AOF everysec: it loses its latest write
       await handle.stop()
       await relay.close()
     }
-    const model = new ModelAppView()
-    for (const fields of await readStream(own.url, keys.stream)) model.applyFields(fields)
-    expect(diffRepos(model.repos(), groundTruth(frames)), `seed ${SEED}, lost frame ${lost}`).toEqual([])
+    expect(diffRepos((await modelOf(own.url, keys.stream)).repos(), groundTruth(frames)), `seed ${SEED}, lost frame ${lost}`).toEqual([])
     admin?.disconnect()
     await own.stop()
   }, 90_000)

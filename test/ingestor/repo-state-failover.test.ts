@@ -5,8 +5,8 @@ import type { IngestorHandle } from '../../ingestor/index.js'
 import { relayEndpoints } from '../../ingestor/relay-endpoints.js'
 import { withSeq } from '../../replay/index.js'
 import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
-import { groundTruth } from '../support/ground-truth.js'
-import { diffRepos, ModelAppView, ModelAppViewErrorCode } from '../support/model-appview.js'
+import { groundTruth } from '../../stream-check/ground-truth.js'
+import { diffRepos, ModelAppView, ModelAppViewErrorCode } from '../../stream-check/model-appview.js'
 import { loadIngestor, ownRedisForSuite, readStream, replay, uniqueKeys, writeFixture } from './helpers.js'
 
 /**

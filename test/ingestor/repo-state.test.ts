@@ -5,12 +5,13 @@ import { SeededRandom } from '../../common/random.js'
 import { shardOfDid } from '../../protocol/shard.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
+import type { ReplayHandle } from '../../replay/index.js'
 import { decodeEvent } from '../../protocol/events.js'
-import { decodeRepoState } from '../../repo-sync/repo-state-codec.js'
 import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
-import { groundTruth } from '../support/ground-truth.js'
-import { diffRepos, ModelAppView } from '../support/model-appview.js'
-import { loadIngestor, ownRedisForSuite, readStream, replay, uniqueKeys } from './helpers.js'
+import { groundTruth } from '../../stream-check/ground-truth.js'
+import { diffRepos, ModelAppView } from '../../stream-check/model-appview.js'
+import { ownRedisForSuite, readStream, replay } from './helpers.js'
+import { modelOf, startRepoStateIngestor, storedStates, type RepoStateRun } from './repo-state-rig.js'
 
 /**
  * `--repo-state` end to end: a replay relay that loses frames (faults), the replay's getRepo and
@@ -47,41 +48,14 @@ function losableCommits(after = 1): { index: number; did: string }[] {
   return repos.flatMap((did, i) => (did !== null && repos.slice(0, i).includes(did) && repos.slice(i + 1).filter((later) => later === did).length >= after ? [{ index: i, did }] : []))
 }
 
-async function ingest(relayUrl: string, plcUrl: string, keys: ReturnType<typeof uniqueKeys>, extra: Partial<IngestorOptions> = {}): Promise<IngestorHandle> {
-  const { startIngestor } = await loadIngestor()
-  return startIngestor({
-    relayUrl,
-    redisUrl: own.redis.url,
-    stream: keys.stream,
-    cursorKey: keys.cursorKey,
-    deadLetterStream: keys.dead,
-    startCursor: 0,
-    statusIntervalMs: 0,
-    decodeWorkers: 0,
-    repoState: true,
-    allowPrivateHosts: true,
-    plcUrl,
-    ...(process.env.DEBUG_REPO_STATE ? { logger: (await import('../../common/logger.js')).createLogger({ name: 'repo-state-test', level: 'debug' }) } : {}),
-    ...extra,
-  })
-}
-
-async function modelOf(stream: string): Promise<ModelAppView> {
-  const model = new ModelAppView()
-  for (const fields of await readStream(own.redis.url, stream)) model.applyFields(fields)
-  return model
-}
-
-async function storedStates(key: string): Promise<Map<string, string>> {
-  const raw = await own.admin.hgetallBuffer(key)
-  return new Map(Object.entries(raw).map(([did, value]) => [did, decodeRepoState(value).sync]))
+async function ingest(relay: ReplayHandle, extra: Partial<IngestorOptions> = {}): Promise<{ handle: IngestorHandle; keys: RepoStateRun['keys'] }> {
+  return startRepoStateIngestor(own.redis.url, relay, extra)
 }
 
 describe('a clean relay: every commit continues its repo, so the stream equals the ground truth and every repo ends synchronized', () => {
   it(`publishes every commit, no resync (seed ${SEED})`, async () => {
     const relay = await replay([generated.path], { start: 'first-client', seed: SEED })
-    const keys = uniqueKeys('test:repo-state')
-    const handle = await ingest(relay.url, relay.plcUrl, keys)
+    const { handle, keys } = await ingest(relay)
     try {
       await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()}`, timeoutMs: 30_000 })
       const counters = handle.status().counters
@@ -90,8 +64,8 @@ describe('a clean relay: every commit continues its repo, so the stream equals t
       await handle.stop()
       await relay.close()
     }
-    expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames))).toEqual([])
-    const states = await storedStates(`${keys.stream}:repos`)
+    expect(diffRepos((await modelOf(own.redis.url, keys.stream)).repos(), groundTruth(frames))).toEqual([])
+    const states = await storedStates(own.admin, repoStateKeyOf(keys.stream))
     expect(states.size).toBeGreaterThan(5)
     expect([...states.values()].every((sync) => sync === 'synchronized')).toBe(true)
   }, 60_000)
@@ -103,8 +77,7 @@ describe('a commit lost upstream: the next commit of its repo desynchronizes it,
       const lost = new SeededRandom(seed).pick(losableCommits()).index
       // atFrame N: applied right after the client's frame N, so frame index N (0-based) is swallowed.
       const relay = await replay([generated.path], { start: 'first-client', seed, faults: [{ kind: 'swallow', atFrame: lost, count: 1 }] })
-      const keys = uniqueKeys('test:repo-state')
-      const handle = await ingest(relay.url, relay.plcUrl, keys)
+      const { handle, keys } = await ingest(relay)
       try {
         await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 30_000 })
         await waitUntil(() => handle.status().counters.resyncsSucceeded >= 1, { what: `a resync (seed ${seed})`, timeoutMs: 30_000 })
@@ -115,9 +88,9 @@ describe('a commit lost upstream: the next commit of its repo desynchronizes it,
         await handle.stop()
         await relay.close()
       }
-      expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames)), `seed ${seed}: lost frame ${lost}`).toEqual([])
+      expect(diffRepos((await modelOf(own.redis.url, keys.stream)).repos(), groundTruth(frames)), `seed ${seed}: lost frame ${lost}`).toEqual([])
       expect(
-        [...(await storedStates(`${keys.stream}:repos`)).values()].every((sync) => sync === 'synchronized'),
+        [...(await storedStates(own.admin, repoStateKeyOf(keys.stream))).values()].every((sync) => sync === 'synchronized'),
         `seed ${seed}`,
       ).toBe(true)
     }, 60_000)
@@ -138,8 +111,7 @@ describe('events that arrive while their repo resyncs are held, then published a
           { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 4096 },
         ],
       })
-      const keys = uniqueKeys('test:repo-state')
-      const handle = await ingest(relay.url, relay.plcUrl, keys)
+      const { handle, keys } = await ingest(relay)
       try {
         await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 30_000 })
         await waitUntil(() => handle.status().counters.resyncsSucceeded >= 1, { what: `a resync (seed ${seed})`, timeoutMs: 30_000 })
@@ -152,7 +124,7 @@ describe('events that arrive while their repo resyncs are held, then published a
         await handle.stop()
         await relay.close()
       }
-      expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames)), `seed ${seed}: lost frame ${lost.index} of ${lost.did}`).toEqual([])
+      expect(diffRepos((await modelOf(own.redis.url, keys.stream)).repos(), groundTruth(frames)), `seed ${seed}: lost frame ${lost.index} of ${lost.did}`).toEqual([])
     }, 60_000)
   }
 })
@@ -169,8 +141,7 @@ describe("a getRepo that fails is retried after the repo's backoff; the repo sta
         { kind: 'get-repo-500', did: lost.did, count: 1 },
       ],
     })
-    const keys = uniqueKeys('test:repo-state')
-    const handle = await ingest(relay.url, relay.plcUrl, keys)
+    const { handle, keys } = await ingest(relay)
     try {
       await waitUntil(() => handle.status().counters.resyncsSucceeded >= 1 && (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `a resync after a failed one (seed ${seed})`, timeoutMs: 30_000 })
       expect(handle.status().counters).toMatchObject({ resyncsFailed: 1, resyncsSucceeded: 1 })
@@ -178,7 +149,7 @@ describe("a getRepo that fails is retried after the repo's backoff; the repo sta
       await handle.stop()
       await relay.close()
     }
-    expect(diffRepos((await modelOf(keys.stream)).repos(), groundTruth(frames)), `seed ${seed}`).toEqual([])
+    expect(diffRepos((await modelOf(own.redis.url, keys.stream)).repos(), groundTruth(frames)), `seed ${seed}`).toEqual([])
   }, 60_000)
 })
 
@@ -188,8 +159,7 @@ describe("with --shards each repo's state lives in its shard's hash, written wit
     const shards = 3
     const lost = new SeededRandom(seed).pick(losableCommits())
     const relay = await replay([generated.path], { start: 'first-client', seed, faults: [{ kind: 'swallow', atFrame: lost.index, count: 1 }] })
-    const keys = uniqueKeys('test:repo-state')
-    const handle = await ingest(relay.url, relay.plcUrl, keys, { shards })
+    const { handle, keys } = await ingest(relay, { shards })
     try {
       await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq() && handle.status().counters.resyncsSucceeded >= 1, { what: `cursor and a resync (seed ${seed})`, timeoutMs: 30_000 })
     } finally {
@@ -202,7 +172,7 @@ describe("with --shards each repo's state lives in its shard's hash, written wit
       const stream = shardStream(layout, keys.stream, shard)
       const entries = await readStream(own.redis.url, stream)
       for (const fields of entries) model.applyFields(fields)
-      const states = await storedStates(colocatedKey(layout, repoStateKeyOf(keys.stream), stream))
+      const states = await storedStates(own.admin, colocatedKey(layout, repoStateKeyOf(keys.stream), stream))
       expect(
         [...states.keys()].every((did) => shardOfDid(did, shards) === shard),
         `seed ${seed}: shard ${shard} holds its own repos' states`,

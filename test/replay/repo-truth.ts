@@ -1,6 +1,6 @@
 import { verifyRepoCar } from '@atproto/repo'
 import { decodeEvent } from '../../protocol/events.js'
-import { groundTruth } from '../support/ground-truth.js'
+import { groundTruth } from '../../stream-check/ground-truth.js'
 
 /** A repo as the frames say it is, worked out apart from the replay. */
 export interface TruthRepo {

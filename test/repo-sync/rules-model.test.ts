@@ -5,7 +5,7 @@ import type { AccountEvent, CommitEvent, CommitOp } from '../../protocol/events.
 import { toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
 import { afterResyncFailed, afterSnapshot, onEvent, startResync } from '../../repo-sync/rules.js'
 import type { ChainFacts, RepoEventFacts, RepoState } from '../../repo-sync/types.js'
-import { ModelAppView, diffRepos, type ModelRecord, type Repos } from '../support/model-appview.js'
+import { ModelAppView, diffRepos, type ModelRecord, type Repos } from '../../stream-check/model-appview.js'
 import { cidOf } from './helpers.js'
 
 /**

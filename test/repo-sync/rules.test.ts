@@ -150,6 +150,14 @@ describe("#commit: an inactive account's commits are not published and leave the
     const back = onAccount(inactive, { type: 'account', active: true, status: null }).state
     expect(onCommit(back, commit({ rev: R4, since: R3, prevData: D3, data: D4 }), clock.now()).verdict).toEqual({ kind: 'desync', cause: 'since', expected: R2, got: R3 })
   })
+
+  it('with no chain stored (the account taken down before its first commit seen), the refusal desynchronizes the repo: its next commit cannot start the chain without these records', () => {
+    const down = onAccount(null, { type: 'account', active: false, status: 'takendown' }).state!
+    const refused = onCommit(down, commit({ since: null, prevData: null }), clock.now())
+    expect(refused).toEqual({ verdict: { kind: 'inactive', status: 'takendown' }, state: { ...down, sync: 'desynchronized' } })
+    const back = onAccount(refused.state, { type: 'account', active: true, status: null }).state
+    expect(onCommit(back, commit({ rev: R4, since: R3, prevData: D3, data: D4 }), clock.now()).verdict).toEqual({ kind: 'dropped-desynchronized' })
+  })
 })
 
 describe('#commit: a desynchronized repo publishes nothing until its resync (the snapshot, fetched later, covers what is dropped)', () => {

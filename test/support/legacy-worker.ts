@@ -1,4 +1,4 @@
-import type { ModelRecord, Repos } from './model-appview.js'
+import type { ModelRecord, Repos } from '../../stream-check/model-appview.js'
 
 interface OpJson {
   action: string

@@ -7,7 +7,7 @@ import { snapshotBeginEntry, snapshotEndEntry, snapshotPartEntry, type SnapshotH
 import { toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
 import type { RepoRecord } from '../../repo-sync/fetch-types.js'
 import { snapshotParts, type SnapshotPartLimits } from '../../repo-sync/snapshot-parts.js'
-import type { Repos } from './model-appview.js'
+import type { Repos } from '../../stream-check/model-appview.js'
 
 /** A record as a repo holds it (DAG-CBOR bytes, their CID), from an IPLD value. */
 export async function repoRecord(path: string, value: unknown): Promise<RepoRecord> {

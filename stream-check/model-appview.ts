@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
-import { FirehoseError } from '../../common/firehose-error.js'
-import { parseEntry, type SnapshotData, type StreamEvent } from '../../consumer/events.js'
-import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
+import { FirehoseError } from '../common/firehose-error.js'
+import { parseEntry, type SnapshotData, type StreamEvent } from '../consumer/events.js'
+import { entryFields, type StreamEntry } from '../protocol/stream-entry.js'
 
 /** One record as an AppView holds it. */
 export interface ModelRecord {

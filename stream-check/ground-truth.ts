@@ -1,5 +1,5 @@
-import { openFixture } from '../../fixture-file/index.js'
-import { decodeEvent } from '../../protocol/events.js'
+import { openFixture } from '../fixture-file/index.js'
+import { decodeEvent } from '../protocol/events.js'
 import type { Repos } from './model-appview.js'
 
 /**

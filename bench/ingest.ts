@@ -44,7 +44,8 @@ async function main(): Promise<void> {
       const cli = join(args.baseline, 'dist/cli/index.js')
       runs.push(
         await measure(`baseline build ${args.baseline} (1 worker)`, fixture, redis, (relay, keys) => {
-          const options = ingestorOptions(relay, redis.url, keys, [])
+          // An earlier build keeps no per-repo state and knows no --no-repo-state: the harness leaves the flag out for it.
+          const options = { ...ingestorOptions(relay, redis.url, keys, []), repoState: true }
           return spawnConsumer(cli, ingestArgs(options), ingestEnv(options))
         }),
       )

@@ -101,9 +101,9 @@ async function measure(variant: Variant, fixture: string, lastSeq: number): Prom
   const client = new Redis(redis.url)
   try {
     const healthPort = await freePort()
-    const repoState = ['--repo-state', '--allow-private-hosts', '--plc-url', relay.plcUrl, ...(CACHE_SIZE === undefined ? [] : ['--repo-state-cache-size', CACHE_SIZE])]
+    const repoState = ['--allow-private-hosts', '--plc-url', relay.plcUrl, ...(CACHE_SIZE === undefined ? [] : ['--repo-state-cache-size', CACHE_SIZE])]
     const extra = ['--health-port', String(healthPort), ...(variant.repoState ? repoState : [])]
-    const consumer = IngestorProcess.start(ingestorOptions(`${relay.url}?cursor=0`, redis.url, KEYS, extra))
+    const consumer = IngestorProcess.start({ ...ingestorOptions(`${relay.url}?cursor=0`, redis.url, KEYS, extra), repoState: variant.repoState })
     /** The stored cursor; throws with the ingestor's log tail once it has exited. */
     const cursor = async (): Promise<number> => {
       if (consumer.exit !== null) throw consumer.failure('exited during the run')

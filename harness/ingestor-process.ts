@@ -17,6 +17,12 @@ export interface IngestorProcessOptions {
   cursorKey?: string
   /** More CLI flags, e.g. ['--max-len', '100000']. */
   args?: string[]
+  /**
+   * Per-repo state (the ingestor's default). Default false here: the harness checks streams
+   * against the fixture frame by frame, which per-repo state withholds some of (`#sync`); the
+   * repo-state scenarios turn it on and check with the model AppView.
+   */
+  repoState?: boolean
   /** Test-only crash point `<point>:<n>` (FIREHOSE_CRASH_AT), see ingestor/crash-points.ts. */
   crashAt?: string | null
   env?: Record<string, string>
@@ -55,6 +61,7 @@ export function ingestArgs(options: IngestorProcessOptions): string[] {
   const args = ['ingest', '--relay', options.relayUrl]
   if (options.stream !== undefined) args.push('--stream', options.stream)
   if (options.cursorKey !== undefined) args.push('--cursor-key', options.cursorKey)
+  if (options.repoState !== true) args.push('--no-repo-state')
   return [...args, ...(options.args ?? [])]
 }
 

@@ -30,9 +30,11 @@ export class BatchChannel<T> {
     return this.items.length
   }
 
+  /** Rejects once the channel is closed: nothing would ever take the item. */
   async put(item: T): Promise<void> {
     const weight = this.weigh(item)
     while (!this.closed && !this.fits(weight)) await new Promise<void>((resolve) => this.putters.push(resolve))
+    if (this.closed) throw new Error('the channel is closed')
     const taker = this.takers.shift()
     if (taker) {
       taker([item])

@@ -130,7 +130,7 @@ export interface IngestorOptions {
   /**
    * Keep per-repo state (docs/repo-sync.md): each #commit must continue its repo's chain, a broken
    * chain or a #sync to new data resyncs the repo from getRepo and publishes a repo snapshot.
-   * Default false (off: every event published as decoded).
+   * Default true; false publishes every event as decoded (`--no-repo-state`).
    */
   repoState?: boolean
   /** With repoState: fetch getRepo from this server (a relay or mirror) instead of each DID's PDS. Default null (the PDS). */
@@ -197,6 +197,7 @@ export const INGESTOR_DEFAULTS = {
   didCacheTtlMs: 3_600_000,
   didTimeoutMs: 5_000,
   verifyWorkers: 1,
+  repoState: true,
   resyncConcurrency: 8,
   repoStateCacheSize: 100_000,
   resyncMaxHeld: 100_000,
@@ -263,7 +264,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     didCacheTtlMs: options.didCacheTtlMs ?? INGESTOR_DEFAULTS.didCacheTtlMs,
     didTimeoutMs: options.didTimeoutMs ?? INGESTOR_DEFAULTS.didTimeoutMs,
     verifyWorkers: options.verifyWorkers ?? INGESTOR_DEFAULTS.verifyWorkers,
-    repoState: options.repoState ?? false,
+    repoState: options.repoState ?? INGESTOR_DEFAULTS.repoState,
     resyncFrom: options.resyncFrom ?? null,
     allowPrivateHosts: options.allowPrivateHosts ?? false,
     resyncConcurrency: options.resyncConcurrency ?? INGESTOR_DEFAULTS.resyncConcurrency,

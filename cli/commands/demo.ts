@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { DEFAULT_REDIS_URL, deadLetterStreamOf } from '../../common/contract.js'
+import { DEFAULT_REDIS_URL, deadLetterStreamOf, repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { createLogger, redactUrl, type Logger } from '../../common/logger.js'
@@ -67,7 +67,8 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
     const expected = await expectedEntriesFromFixture(flags.fixture)
     replay = await startReplay({ files: [flags.fixture], logger })
     const startedAt = performance.now()
-    ingestor = await startIngestor({ relayUrl: replay.url, redisUrl: redis.url, ...keys, startCursor: 0, statusIntervalMs: 0, logger })
+    // Per-repo state as `firehose ingest` runs by default; a resync (none in this fixture) would fetch from the replay, the fixture's PDS.
+    ingestor = await startIngestor({ relayUrl: replay.url, redisUrl: redis.url, ...keys, startCursor: 0, statusIntervalMs: 0, logger, plcUrl: replay.plcUrl, allowPrivateHosts: true })
     const running = ingestor
     const relay = replay
     const timeoutMs = flags.timeout * 1000
@@ -82,7 +83,7 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
     const seconds = (performance.now() - startedAt) / 1000
     await ingestor.stop()
     const status = ingestor.status()
-    const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected })
+    const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected, repoState: true })
     say(
       `ingested: ${status.counters.eventsWritten} events in ${seconds.toFixed(2)} s (${Math.round(status.counters.eventsWritten / seconds)} events/s), ` +
         `${status.counters.deadLettered} dead-lettered, ${status.counters.unknownTypes} unknown types skipped`,
@@ -91,15 +92,18 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
       `check:    expected ${result.expected}, delivered ${result.delivered}, missing ${describeSeqs(result.lost)}, duplicated ${describeSeqs(result.duplicated)}, ` +
         `out of order ${describeSeqs(result.outOfOrder)}, mismatched ${describeSeqs(result.mismatched)}, unexpected ${describeSeqs(result.unexpected)}`,
     )
-    say(result.ok ? 'OK: every fixture event is in the stream exactly once, in order' : 'FAILED: the stream does not match the fixture')
-    if (!redis.owned && flags.keep === true) say(`kept:     inspect with XRANGE ${keys.stream} - + COUNT 5; delete with DEL ${keys.stream} ${keys.cursorKey}`)
+    say(
+      `repos:    ${status.counters.repoSyncRevOnly} #sync withheld (same MST root: nothing to publish), ${result.withheld.commits.length} commits withheld, ${status.counters.resyncsSucceeded} repos resynced (docs/repo-sync.md)`,
+    )
+    say(result.ok ? 'OK: every fixture event is in the stream exactly once, in order (#sync withheld by per-repo state)' : 'FAILED: the stream does not match the fixture')
+    if (!redis.owned && flags.keep === true) say(`kept:     inspect with XRANGE ${keys.stream} - + COUNT 5; delete with DEL ${keys.stream} ${keys.cursorKey} ${repoStateKeyOf(keys.stream)}`)
     return result.ok ? ExitCode.Ok : ExitCode.Failed
   } catch (err) {
     return fail(err instanceof Error ? err.message : String(err))
   } finally {
     await ingestor?.stop()
     await replay?.close()
-    if (!redis.owned && flags.keep !== true) await deleteDemoKeys(redis.url, [keys.stream, keys.cursorKey, deadLetterStreamOf(keys.stream)])
+    if (!redis.owned && flags.keep !== true) await deleteDemoKeys(redis.url, [keys.stream, keys.cursorKey, deadLetterStreamOf(keys.stream), repoStateKeyOf(keys.stream), snapshotProgressKeyOf(keys.stream)])
     await redis.handle?.stop()
   }
 }

@@ -210,20 +210,21 @@ export function registerIngest(program: Command): void {
     .addOption(option('--plc-url <url>', 'with --verify: PLC directory for did:plc documents', 'FIREHOSE_PLC_URL', url(['http:', 'https:']), INGESTOR_DEFAULTS.plcUrl))
     .addOption(option('--did-cache-size <n>', 'with --verify: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
     .addOption(option('--verify-workers <n>', 'with --verify: worker threads checking signatures and MST proofs; 0 = on the main thread', 'FIREHOSE_VERIFY_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.verifyWorkers))
+    .addOption(option('--repo-state', 'keep per-repo state (the default; for scripts that say so, and FIREHOSE_REPO_STATE shared with verify and compare)', 'FIREHOSE_REPO_STATE', undefined, true))
     .addOption(
       option(
-        '--repo-state',
-        "keep per-repo state (docs/repo-sync.md): a commit that does not continue its repo's chain, or a #sync to new data, resyncs the repo from getRepo and publishes a repo snapshot; #sync is not published",
-        'FIREHOSE_REPO_STATE',
+        '--no-repo-state',
+        "publish every event as decoded: no per-repo state, no resync, no repo snapshots, #sync published (by default a commit that does not continue its repo's chain, or a #sync to new data, resyncs the repo from getRepo and publishes a repo snapshot: docs/repo-sync.md)",
+        'FIREHOSE_NO_REPO_STATE',
       ),
     )
-    .addOption(option('--resync-from <url>', "with --repo-state: fetch getRepo from this relay or mirror instead of each DID's PDS", 'FIREHOSE_RESYNC_FROM', url(['http:', 'https:'])))
-    .addOption(option('--allow-private-hosts', 'with --repo-state: a PDS may resolve to a private or loopback address (tests, private networks)', 'FIREHOSE_ALLOW_PRIVATE_HOSTS'))
-    .addOption(option('--resync-concurrency <n>', 'with --repo-state: repositories fetched at once (2 per host at most)', 'FIREHOSE_RESYNC_CONCURRENCY', integer(1, 256), INGESTOR_DEFAULTS.resyncConcurrency))
+    .addOption(option('--resync-from <url>', "with per-repo state: fetch getRepo from this relay or mirror instead of each DID's PDS", 'FIREHOSE_RESYNC_FROM', url(['http:', 'https:'])))
+    .addOption(option('--allow-private-hosts', 'with per-repo state: a PDS may resolve to a private or loopback address (tests, private networks)', 'FIREHOSE_ALLOW_PRIVATE_HOSTS'))
+    .addOption(option('--resync-concurrency <n>', 'with per-repo state: repositories fetched at once (2 per host at most)', 'FIREHOSE_RESYNC_CONCURRENCY', integer(1, 256), INGESTOR_DEFAULTS.resyncConcurrency))
     .addOption(
       option(
         '--repo-state-cache-size <n>',
-        'with --repo-state: most repo states kept in memory (others are read from Redis again)',
+        'with per-repo state: most repo states kept in memory (others are read from Redis again)',
         'FIREHOSE_REPO_STATE_CACHE_SIZE',
         integer(1, 100_000_000),
         INGESTOR_DEFAULTS.repoStateCacheSize,
@@ -232,7 +233,7 @@ export function registerIngest(program: Command): void {
     .addOption(
       option(
         '--snapshot-part-records <n>',
-        'with --repo-state: records per snapshot part entry, at most (and 1 MiB of JSON)',
+        'with per-repo state: records per snapshot part entry, at most (and 1 MiB of JSON)',
         'FIREHOSE_SNAPSHOT_PART_RECORDS',
         integer(1, 100_000),
         INGESTOR_DEFAULTS.snapshotPartRecords,
@@ -360,7 +361,7 @@ function ingestorOptions(flags: IngestFlags, crashAt: string | null, logger: Log
     plcUrl: flags.plcUrl,
     didCacheSize: flags.didCacheSize,
     verifyWorkers: flags.verifyWorkers,
-    repoState: flags.repoState === true,
+    repoState: flags.repoState !== false,
     resyncFrom: flags.resyncFrom ?? null,
     allowPrivateHosts: flags.allowPrivateHosts === true,
     resyncConcurrency: flags.resyncConcurrency,

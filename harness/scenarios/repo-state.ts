@@ -48,19 +48,19 @@ async function repoStateRun(ctx: ScenarioContext, kills: number): Promise<Scenar
   // With kills, a paced relay, so that the ingestor's lives fall across the run and its resyncs.
   const rate = kills > 0 ? { rate: { mode: 'rate' as const, eventsPerSec: 300 } } : {}
   return withRig(ctx, { fixture, replay: { faults, ...rate } }, async (rig) => {
-    const args = ['--repo-state', '--allow-private-hosts', '--plc-url', rig.replay.plcUrl, '--snapshot-part-records', String(PART_RECORDS), '--status-interval', '60']
+    const args = ['--allow-private-hosts', '--plc-url', rig.replay.plcUrl, '--snapshot-part-records', String(PART_RECORDS), '--status-interval', '60']
     const killedAt: string[] = []
     for (let i = 0; i < kills && !(await finished(rig, events)); i++) {
       // Every point once where there are enough kills, mid-snapshot first (what this scenario is about).
       const points = ['mid-snapshot', ...CRASH_POINTS]
       const crashAt = `${points[i] ?? ctx.random.pick(points)}:${ctx.random.int(1, 3)}`
-      const child = await rig.startIngestor({ crashAt, args })
+      const child = await rig.startIngestor({ crashAt, args, repoState: true })
       // A life that finishes the run before reaching its point is killed from outside.
       await waitUntil(async () => child.exit !== null || (await finished(rig, events)), { what: `a kill at ${crashAt} or the end of the run`, timeoutMs: 60_000, intervalMs: 100 })
       const exit = child.exit ?? (await child.kill9())
       killedAt.push(exit.signal === 'SIGKILL' && child.exit !== null ? crashAt : `${crashAt} (run finished first)`)
     }
-    const final = await rig.startIngestor({ args })
+    const final = await rig.startIngestor({ args, repoState: true })
     await waitUntil(() => finished(rig, events, final), { what: 'the last seq and every repo synchronized', timeoutMs: 180_000, intervalMs: 200 })
     // A SIGTERM before its signal handlers exist would just kill it.
     await final.waitForLog((record) => record.msg === 'relay connected', 30_000, 'the relay connection')

@@ -22,10 +22,13 @@ export const committedFixture = join(repoRoot, 'fixtures/generated.fixture.gz')
 
 /**
  * The ingestor as built in dist/: its decode worker is a compiled file, so tests run the same
- * code users run (`npm test` builds first). Types come from the sources.
+ * code users run (`npm test` builds first). Types come from the sources. Its `startIngestor`
+ * runs without per-repo state unless a test asks for it (`repoState: true`): most suites check
+ * the stream against the fixture frame by frame, which per-repo state withholds some of (`#sync`).
  */
 export async function loadIngestor(): Promise<typeof import('../../ingestor/index.js')> {
-  return (await import(join(repoRoot, 'dist/ingestor/index.js'))) as typeof import('../../ingestor/index.js')
+  const ingestor = (await import(join(repoRoot, 'dist/ingestor/index.js'))) as typeof import('../../ingestor/index.js')
+  return { ...ingestor, startIngestor: (options) => ingestor.startIngestor({ repoState: false, ...options }) }
 }
 
 /**

@@ -86,7 +86,8 @@ describe('kill -9 in the middle of a repo snapshot: the restart ends it incomple
         stream: keys.stream,
         cursorKey: keys.cursorKey,
         crashAt,
-        args: ['--repo-state', '--allow-private-hosts', '--plc-url', relay.plcUrl, '--snapshot-part-records', String(PART_RECORDS), '--status-interval', '60'],
+        repoState: true,
+        args: ['--allow-private-hosts', '--plc-url', relay.plcUrl, '--snapshot-part-records', String(PART_RECORDS), '--status-interval', '60'],
         env: { FIREHOSE_LOG_LEVEL: process.env.FIREHOSE_LOG_LEVEL ?? 'warn' },
       })
     const crashAt = `mid-snapshot:${random.int(1, partsOf(repos[lost]!, lost) - 1)}`

@@ -53,6 +53,15 @@ describe('BatchChannel', () => {
   // Items are frame counts; each frame weighs 10 bytes.
   const channel = (): BatchChannel<number> => new BatchChannel<number>(4, 1000, (frames) => ({ frames, bytes: frames * 10 }))
 
+  it('refuses an item once closed (a resync step put after the write loop ended would wait forever), and wakes a put waiting for room with the refusal', async () => {
+    const c = channel()
+    await c.put(4)
+    const waiting = c.put(1)
+    c.close()
+    await expect(waiting).rejects.toThrow('closed')
+    await expect(c.put(1)).rejects.toThrow('closed')
+  })
+
   it('blocks put() beyond its frame bound until the writer takes everything waiting, returns null once closed and empty', async () => {
     const ch = channel()
     await ch.put(2)

@@ -18,6 +18,8 @@ export interface HealthServerOptions {
   redis: RedisClient
   /** The streams to report, index = shard. */
   shards: readonly ShardKeys[]
+  /** Per-repo state is on: /metrics counts the repos by sync state. */
+  repoState: boolean
 }
 
 export interface HealthServer {
@@ -37,7 +39,7 @@ const MAX_CONNECTIONS = 64
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const { status } = options
-  const probe = new RedisProbe(options.redis, options.shards)
+  const probe = new RedisProbe(options.redis, options.shards, options.repoState)
   const checkReady = async (): Promise<{ verdict: Verdict; ping: RedisPing }> => {
     const ping = await probe.ping()
     return { verdict: readiness(status(), ping, { writeTimeoutMs: options.readyWriteTimeoutMs, nowMs: Date.now() }), ping }

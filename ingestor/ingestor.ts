@@ -165,7 +165,7 @@ export class Ingestor {
     try {
       const { startHealthServer } = await import('./health.js')
       const { healthHost: host, healthPort: port, readyWriteTimeoutMs } = this.options
-      this.health = await startHealthServer({ host, port, readyWriteTimeoutMs, status: () => this.status(), redis: this.sink.redis, shards: this.sink.shardKeys })
+      this.health = await startHealthServer({ host, port, readyWriteTimeoutMs, status: () => this.status(), redis: this.sink.redis, shards: this.sink.shardKeys, repoState: this.options.repoState })
     } catch (err) {
       await this.decoder.close()
       await this.sink.close()
@@ -252,7 +252,7 @@ export class Ingestor {
       )
     return {
       states: new RepoStateCache(options.repoStateCacheSize, options.shards, (shard, dids) => reading(() => sink.readHashFields(shard, 'repos', dids)), this.logger),
-      queue: new ResyncQueue({ maxPending: DEFAULT_RESYNC_QUEUE.maxPending, maxHeld: options.resyncMaxHeld }),
+      queue: new ResyncQueue({ ...DEFAULT_RESYNC_QUEUE, maxHeld: options.resyncMaxHeld }),
       readProgress: async (shard, did) => (await reading(() => sink.readHashFields(shard, 'snapshots', [did])))[0]?.toString('utf8') ?? null,
       shards: options.shards,
       nowMs: () => Date.now(),

@@ -94,6 +94,22 @@ export class IngestorMetrics {
           return value === null ? [] : [[{ group: group.name }, value] as [Labels, number]]
         }),
       )
+    if (status().repoSync !== null) {
+      // Resyncing: being fetched now; desynchronized: waiting in the queue or out their backoff (repos a
+      // sweep has still to find are counted as synchronized until it does); synchronized: the rest stored.
+      asyncGauge(r, 'firehose_repo_states', 'repos with a stored per-repo state, by sync state', ['state'], async () => {
+        const repo = status().repoSync
+        const counts = ((await info()) ?? []).map((shard) => shard.repoCount)
+        if (repo === null || counts.some((count) => count === null)) return []
+        const total = counts.reduce<number>((sum, count) => sum + count!, 0)
+        const desynchronized = repo.pendingResyncs + repo.retriesScheduled
+        return [
+          [{ state: 'synchronized' }, Math.max(0, total - desynchronized - repo.resyncing)],
+          [{ state: 'desynchronized' }, desynchronized],
+          [{ state: 'resyncing' }, repo.resyncing],
+        ]
+      })
+    }
     perGroup('firehose_group_oldest_unread_age_seconds', 'age of the oldest entry not yet delivered to the group (0 when none)', (g) => g.oldestUnreadAgeSeconds)
     perGroup('firehose_group_lag_entries', 'entries not yet delivered to the group (XINFO GROUPS lag)', (g) => g.lag)
     perGroup('firehose_group_pending_entries', 'entries delivered to the group and not acknowledged', (g) => g.pending)

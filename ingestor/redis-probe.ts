@@ -21,6 +21,8 @@ export interface StreamInfo {
   length: number
   deadLetterLength: number
   groups: GroupInfo[]
+  /** With per-repo state: repos with a stored state in the shard's hash (HLEN); null without. */
+  repoCount: number | null
 }
 
 /** How long a probe may take before Redis counts as not answering. */
@@ -46,6 +48,8 @@ export class RedisProbe {
     writer: RedisClient,
     /** Index = shard. */
     private readonly shards: readonly ShardKeys[],
+    /** Per-repo state is on: count each shard's repo states too. */
+    private readonly repoState = false,
   ) {
     this.redis = duplicateClient(writer, { connectionName: 'firehose-probe' })
     // The writer's connection logs outages; the probe's errors surface in its results.
@@ -93,7 +97,9 @@ export class RedisProbe {
 
   /** One pipeline per shard: its keys share a hash slot, as a cluster pipeline needs. */
   private async readStreamInfo(keys: ShardKeys): Promise<StreamInfo> {
-    const [length, deadLetterLength, groupsReply] = (await this.redis.pipeline().xlen(keys.stream).xlen(keys.deadLetterStream).xinfo('GROUPS', keys.stream).exec()) ?? []
+    const pipeline = this.redis.pipeline().xlen(keys.stream).xlen(keys.deadLetterStream).xinfo('GROUPS', keys.stream)
+    if (this.repoState) pipeline.hlen(keys.repoStates)
+    const [length, deadLetterLength, groupsReply, repoCount] = (await pipeline.exec()) ?? []
     const noStream = groupsReply?.[0]?.message.includes('no such key') === true
     const groups = noStream ? [] : (replyValue(groupsReply) as unknown[][]).slice(0, MAX_GROUPS).map(parseGroup)
     const firstUnread = this.redis.pipeline()
@@ -105,6 +111,7 @@ export class RedisProbe {
       ...keys,
       length: Number(replyValue(length)),
       deadLetterLength: Number(replyValue(deadLetterLength)),
+      repoCount: repoCount === undefined ? null : Number(replyValue(repoCount)),
       groups: groups.map(({ lastDeliveredId: _, ...group }, i) => {
         const firstId = firstIds[i]
         const oldestUnreadAgeSeconds = firstId === undefined ? 0 : Math.max(0, (nowMs - Number(firstId.split('-')[0])) / 1000)

@@ -66,7 +66,14 @@ describe('readiness (/ready)', () => {
 })
 
 describe('IngestorMetrics', () => {
-  const info: StreamInfo = { stream: 's', deadLetterStream: 's:dead', length: 41, deadLetterLength: 2, groups: [{ name: 'firehose-processors', consumers: 2, pending: 5, lag: 30, oldestUnreadAgeSeconds: 7.5 }] }
+  const info: StreamInfo = {
+    stream: 's',
+    deadLetterStream: 's:dead',
+    length: 41,
+    deadLetterLength: 2,
+    groups: [{ name: 'firehose-processors', consumers: 2, pending: 5, lag: 30, oldestUnreadAgeSeconds: 7.5 }],
+    repoCount: null,
+  }
   const metrics = (status: IngestorStatus, streamInfo: StreamInfo | null, ping: RedisPing = PONG): IngestorMetrics =>
     new IngestorMetrics({
       status: () => status,
@@ -86,6 +93,20 @@ describe('IngestorMetrics', () => {
         samples.some((s) => s.name === `firehose_${key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`),
         key,
       ).toBe(true)
+  })
+
+  it('with per-repo state: repos by sync state (stored repos from HLEN; desynchronized = waiting in the queue or out their backoff; resyncing = being fetched)', async () => {
+    const repoSync = { pendingResyncs: 2, resyncing: 1, heldEvents: 7, retriesScheduled: 1, statesCached: 9 }
+    const samples = parsePrometheus(await metrics(running({ repoSync }), { ...info, repoCount: 10 }).render())
+    expect([
+      sample(samples, 'firehose_repo_states', { state: 'synchronized' }),
+      sample(samples, 'firehose_repo_states', { state: 'desynchronized' }),
+      sample(samples, 'firehose_repo_states', { state: 'resyncing' }),
+    ]).toEqual([6, 3, 1])
+    expect([sample(samples, 'firehose_repo_held_events'), sample(samples, 'firehose_repo_resyncs_pending')]).toEqual([7, 2])
+    // Without per-repo state none of these exist.
+    const off = parsePrometheus(await metrics(running(), info).render())
+    expect(off.some((s) => s.name.startsWith('firehose_repo_states') || s.name === 'firehose_repo_held_events')).toBe(false)
   })
 
   it('builds the status once per scrape, and each scrape sees the status of its time', async () => {
@@ -129,7 +150,7 @@ describe('IngestorMetrics', () => {
   })
 
   it('with shards: a length per shard stream and dead-letter stream, and each group over all shards (worst age, summed pending and lag)', async () => {
-    const shard = (i: number, length: number, group: StreamInfo['groups'][number]): StreamInfo => ({ stream: `s:${i}`, deadLetterStream: `s:dead:{s:${i}}`, length, deadLetterLength: i, groups: [group] })
+    const shard = (i: number, length: number, group: StreamInfo['groups'][number]): StreamInfo => ({ stream: `s:${i}`, deadLetterStream: `s:dead:{s:${i}}`, length, deadLetterLength: i, groups: [group], repoCount: null })
     const shards = [
       shard(0, 10, { name: 'g', consumers: 1, pending: 2, lag: 3, oldestUnreadAgeSeconds: 1.5 }),
       shard(1, 20, { name: 'g', consumers: 2, pending: 4, lag: 5, oldestUnreadAgeSeconds: 9 }),

@@ -5,7 +5,8 @@ import { decodeEvent } from '../../protocol/events.js'
 import { seqsLostToFaults } from '../../stream-check/replay-faults.js'
 import { checkStream, expectedEntriesFromFixture } from '../../stream-check/stream-checker.js'
 import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
-import { loadIngestor, ownRedisForSuite, replay, uniqueKeys } from '../ingestor/helpers.js'
+import { ownRedisForSuite, replay } from '../ingestor/helpers.js'
+import { startRepoStateIngestor } from '../ingestor/repo-state-rig.js'
 import { runCli } from '../support/cli.js'
 
 /**
@@ -49,24 +50,10 @@ describe('a stream written with --repo-state checks clean with repoState: snapsh
           { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 4096 },
         ],
       })
-      const keys = uniqueKeys('test:verify-repo-state')
       try {
         const expected = await expectedEntriesFromFixture(generated.path)
         const lastSeq = expected[expected.length - 1]!.seq
-        const { startIngestor } = await loadIngestor()
-        const handle = await startIngestor({
-          relayUrl: relay.url,
-          redisUrl: own.redis.url,
-          stream: keys.stream,
-          cursorKey: keys.cursorKey,
-          deadLetterStream: keys.dead,
-          startCursor: 0,
-          statusIntervalMs: 0,
-          decodeWorkers: 0,
-          repoState: true,
-          allowPrivateHosts: true,
-          plcUrl: relay.plcUrl,
-        })
+        const { handle, keys } = await startRepoStateIngestor(own.redis.url, relay)
         let counters
         try {
           await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq && handle.status().counters.resyncsSucceeded >= 1, { what: `cursor ${lastSeq} and a resync (seed ${seed})`, timeoutMs: 30_000 })

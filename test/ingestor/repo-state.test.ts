@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { repoStateKeyOf } from '../../common/contract.js'
 import { colocatedKey, keyLayout, shardStream } from '../../common/key-layout.js'
 import { SeededRandom } from '../../common/random.js'
+import { openClusterClient } from '../../common/redis-open.js'
+import { startRedisCluster } from '../../harness/redis/cluster.js'
+import { decodeRepoState } from '../../repo-sync/repo-state-codec.js'
 import { shardOfDid } from '../../protocol/shard.js'
 import { waitUntil } from '../../harness/wait.js'
 import type { IngestorHandle, IngestorOptions } from '../../ingestor/index.js'
@@ -185,4 +188,40 @@ describe("with --shards each repo's state lives in its shard's hash, written wit
     }
     expect(diffRepos(model.repos(), groundTruth(frames)), `seed ${seed}`).toEqual([])
   }, 60_000)
+})
+
+describe("on a Redis Cluster each shard's per-repo state sits in its stream's slot, so the write script (entries, cursor, state, snapshot progress) runs on one master (I20, I23)", () => {
+  it('a lost commit over 3 shards on 3 masters: the model of all shards equal to the truth', async () => {
+    const seed = 8
+    const shards = 3
+    const cluster = await startRedisCluster({ masters: 3 })
+    const admin = await openClusterClient(cluster.seedUrls)
+    const lost = new SeededRandom(seed).pick(losableCommits())
+    const relay = await replay([generated.path], { start: 'first-client', seed, faults: [{ kind: 'swallow', atFrame: lost.index, count: 1 }] })
+    try {
+      const { handle, keys } = await startRepoStateIngestor(cluster.seedUrls[0]!, relay, { shards, redisCluster: true })
+      try {
+        await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq() && handle.status().counters.resyncsSucceeded >= 1, { what: `cursor and a resync on the cluster (seed ${seed})`, timeoutMs: 40_000 })
+        expect(handle.status().counters.redisErrors, `seed ${seed}: no CROSSSLOT or other refusal`).toBe(0)
+      } finally {
+        await handle.stop()
+      }
+      const layout = keyLayout(shards, true)
+      const model = new ModelAppView()
+      for (let shard = 0; shard < shards; shard++) {
+        const stream = shardStream(layout, keys.stream, shard)
+        for (const [, fields] of await admin.xrange(stream, '-', '+')) model.applyFields(fields)
+        const states = Object.values(await admin.hgetallBuffer(colocatedKey(layout, repoStateKeyOf(keys.stream), stream)))
+        expect(
+          states.every((value) => decodeRepoState(value).sync === 'synchronized'),
+          `seed ${seed}, shard ${shard}`,
+        ).toBe(true)
+      }
+      expect(diffRepos(model.repos(), groundTruth(frames)), `seed ${seed}`).toEqual([])
+    } finally {
+      admin.disconnect()
+      await relay.close()
+      await cluster.stop()
+    }
+  }, 90_000)
 })

@@ -41,7 +41,11 @@ export function repoStateKeyOf(stream: string): string {
   return `${stream}:repos`
 }
 
-/** Repo snapshots being written (docs/repo-sync.md): a hash `<stream>:snapshots`, DID -> the open snapshot's progress (JSON). */
+/**
+ * Repo snapshots being written (docs/repo-sync.md): a hash `<stream>:snapshots`, DID -> the open
+ * snapshot's progress (JSON); also `<did>#held#<n>` -> an event held while the repo resyncs that
+ * did not fit in memory (ingestor/resync-queue.ts).
+ */
 export function snapshotProgressKeyOf(stream: string): string {
   return `${stream}:snapshots`
 }

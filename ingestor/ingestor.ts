@@ -253,7 +253,8 @@ export class Ingestor {
     return {
       states: new RepoStateCache(options.repoStateCacheSize, options.shards, (shard, dids) => reading(() => sink.readHashFields(shard, 'repos', dids)), this.logger),
       queue: new ResyncQueue({ ...DEFAULT_RESYNC_QUEUE, maxHeld: options.resyncMaxHeld }),
-      readProgress: async (shard, did) => (await reading(() => sink.readHashFields(shard, 'snapshots', [did])))[0]?.toString('utf8') ?? null,
+      readFields: async (shard, fields) => (await reading(() => sink.readHashFields(shard, 'snapshots', fields))).map((value) => value?.toString('utf8') ?? null),
+      scanFields: (shard, pattern) => reading(() => sink.scanHashFields(shard, pattern)),
       shards: options.shards,
       nowMs: () => Date.now(),
     }

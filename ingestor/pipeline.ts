@@ -20,7 +20,7 @@ import { encodeRepoState } from '../repo-sync/repo-state-codec.js'
 import type { HashUpdate } from './redis-sink.js'
 import { RepoPlan, type BelievedRepo, type RepoOutcome } from './repo-plan.js'
 import type { RepoStateCache } from './repo-state-cache.js'
-import type { RepoWrite, RepoWriteContext, RepoWriteOutcome, RepoWriter } from './repo-write.js'
+import type { RepoWrite, RepoWriteContext, RepoWriteFields, RepoWriteOutcome, RepoWriter } from './repo-write.js'
 import type { ResyncQueue } from './resync-queue.js'
 
 /** A repo's own write (resync-worker.ts) waiting its turn among the decoded batches. */
@@ -28,6 +28,7 @@ interface RepoWriteItem {
   kind: 'repo'
   did: string
   build: (context: RepoWriteContext) => RepoWrite | null
+  fields: RepoWriteFields
   done: (outcome: RepoWriteOutcome) => void
 }
 
@@ -68,8 +69,10 @@ export interface PipelineRepoSync {
   states: RepoStateCache
   /** Where repos to resync and held events go once their write is applied. */
   queue: ResyncQueue
-  /** A DID's open snapshot progress, read from Redis (retried through outages). */
-  readProgress: (shard: number, did: string) => Promise<string | null>
+  /** Fields of a shard's snapshot progress hash (a DID's open snapshot, spilled held events), read from Redis (retried through outages); null: absent. */
+  readFields: (shard: number, fields: readonly string[]) => Promise<(string | null)[]>
+  /** The fields of a shard's snapshot progress hash matching an HSCAN pattern, with their values. */
+  scanFields: (shard: number, pattern: string) => Promise<Map<string, string>>
   shards: number
   /** The clock of the future-rev rule. */
   nowMs: () => number
@@ -306,9 +309,9 @@ export class Pipeline implements RepoWriter {
   }
 
   /** RepoWriter: a repo's own write, in the write order (resync-worker.ts). */
-  writeRepo(did: string, build: (context: RepoWriteContext) => RepoWrite | null): Promise<RepoWriteOutcome> {
+  writeRepo(did: string, build: (context: RepoWriteContext) => RepoWrite | null, fields: RepoWriteFields = {}): Promise<RepoWriteOutcome> {
     return new Promise((resolve) => {
-      this.decoded.put({ kind: 'repo', did, build, done: resolve }).catch(() => resolve('abandoned'))
+      this.decoded.put({ kind: 'repo', did, build, fields, done: resolve }).catch(() => resolve('abandoned'))
     })
   }
 
@@ -318,10 +321,15 @@ export class Pipeline implements RepoWriter {
     const shard = shardOfDid(item.did, repoSync.shards)
     const epoch = this.epoch
     const repo = (await repoSync.states.load([item.did])).get(item.did)!
-    const progress = await repoSync.readProgress(shard, item.did)
+    const named = [item.did, ...(item.fields.named?.() ?? [])]
+    const values = await repoSync.readFields(shard, named)
+    const fields = new Map(named.map((field, i) => [field, values[i] ?? null]))
+    if (item.fields.matching !== undefined) for (const [field, value] of await repoSync.scanFields(shard, item.fields.matching)) fields.set(field, value)
+    const progress = fields.get(item.did) ?? null
+    fields.delete(item.did)
     if (epoch !== this.epoch) return item.done('resync')
     const raw = store.stored[shard]!
-    const built = item.build({ repo, progress, seq: /^\d+$/.test(raw) ? Number(raw) : 0 })
+    const built = item.build({ repo, progress, seq: /^\d+$/.test(raw) ? Number(raw) : 0, fields })
     if (built === null) return item.done('skipped')
     const hashUpdates: HashUpdate[] = []
     const changed = new Map<string, BelievedRepo>()
@@ -333,6 +341,7 @@ export class Pipeline implements RepoWriter {
       }
     }
     if (built.progress !== undefined && built.progress !== progress) hashUpdates.push({ hash: 'snapshots', field: item.did, expected: progress ?? '', next: built.progress ?? '' })
+    for (const { field, value } of built.deleteFields ?? []) hashUpdates.push({ hash: 'snapshots', field, expected: value, next: '' })
     if (built.entries.length === 0 && hashUpdates.length === 0) return item.done('applied')
     const write: ShardWrite = { shard, cursorKey: store.cursorKeys[shard]!, expected: raw, next: raw, entries: built.entries, dead: [], hashUpdates }
     const outcome = await store.commit([write])
@@ -359,6 +368,7 @@ export class Pipeline implements RepoWriter {
       consecutiveBad: this.consecutiveBad,
       maxConsecutiveBad: options.maxConsecutiveBadFrames,
     })
+    if (plan.repo !== null) this.placeHeld(plan)
     if (plan.steppedBack) this.cursorMayGoLower = false
     this.consecutiveBad = plan.consecutiveBad
     counters.skippedKnown += plan.skippedKnown
@@ -382,6 +392,31 @@ export class Pipeline implements RepoWriter {
     return epoch === this.epoch ? new RepoPlan(believed, repoSync.nowMs(), repoSync.shards) : false
   }
 
+  /**
+   * Held events go to the resync queue before the write: those past its memory bounds are spilled
+   * as fields of the shard's snapshot progress hash in this very write, so they exist exactly when
+   * the cursor has moved past them (a write that fails writes neither; the relay sends them again).
+   */
+  private placeHeld(plan: WritePlan): void {
+    const { counters, store } = this.parts
+    const repoSync = this.parts.repoSync!
+    for (const event of plan.repo!.held) {
+      counters.repoHeld++
+      const placement = repoSync.queue.hold(event)
+      if (placement.to === 'dropped') counters.repoHeldDropped += placement.count
+      if (placement.to !== 'spill') continue
+      counters.repoHeldSpilled++
+      const shard = shardOfDid(event.did, repoSync.shards)
+      let write = plan.writes.find((candidate) => candidate.shard === shard)
+      if (write === undefined) {
+        const believed = store.stored[shard]!
+        write = { shard, cursorKey: store.cursorKeys[shard]!, expected: believed, next: believed, entries: [], dead: [] }
+        plan.writes.push(write)
+      }
+      write.hashUpdates = [...(write.hashUpdates ?? []), { hash: 'snapshots', field: placement.field, expected: '', next: placement.value }]
+    }
+  }
+
   /** After a write with per-repo state is applied: its states are believed, its repos to resync and held events handed on, its desyncs logged. */
   private afterRepoWrite(outcome: RepoOutcome): void {
     const { counters, logger } = this.parts
@@ -400,10 +435,6 @@ export class Pipeline implements RepoWriter {
       else counters.repoDesyncPrevData++
       // Once per repo: a desynchronized repo's later events are dropped, not checked again.
       logger.warn({ did: desync.did, seq: desync.seq, cause: desync.cause, expected: desync.expected, got: desync.got }, 'repo desynchronized: its events wait for a resync')
-    }
-    for (const event of outcome.held) {
-      counters.repoHeld++
-      counters.repoHeldDropped += repoSync.queue.hold(event)
     }
     for (const did of outcome.resyncs) repoSync.queue.request(did)
   }

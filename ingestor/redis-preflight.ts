@@ -73,7 +73,7 @@ export function preflightCalls(input: PreflightInput): PreflightCall[] {
     if (repoStates !== undefined && snapshotProgress !== undefined) {
       // --repo-state: the write script's compare-and-set, the cache's reads and the start-up sweep.
       for (const hash of [repoStates, snapshotProgress]) commands.push(['HGET', hash, 'f'], ['HSET', hash, 'f', 'v'], ['HDEL', hash, 'f'], ['HMGET', hash, 'f'])
-      commands.push(['HSCAN', repoStates, '0'])
+      commands.push(['HSCAN', repoStates, '0'], ['HSCAN', snapshotProgress, '0'])
       if (input.probes) commands.push(['HLEN', repoStates])
       keys.push({ key: repoStates, type: KEY_TYPES.repoStates }, { key: snapshotProgress, type: KEY_TYPES.snapshotProgress })
     }

@@ -287,6 +287,19 @@ export class RedisSink {
     return this.redis.hmgetBuffer(hash === 'repos' ? keys.repoStates : keys.snapshotProgress, ...fields)
   }
 
+  /** The fields of one shard's snapshot progress hash that match an HSCAN pattern (spilled held events), with their values. */
+  async scanHashFields(shard: number, pattern: string): Promise<Map<string, string>> {
+    const found = new Map<string, string>()
+    const key = this.shardKeys[shard]!.snapshotProgress
+    let cursor = '0'
+    do {
+      const [next, flat] = await this.redis.hscan(key, cursor, 'MATCH', pattern, 'COUNT', 1000)
+      for (let i = 0; i + 1 < flat.length; i += 2) found.set(flat[i]!, flat[i + 1]!)
+      cursor = next
+    } while (cursor !== '0')
+    return found
+  }
+
   async loadScript(): Promise<void> {
     await loadLuaScript(this.redis, WRITE_BATCH)
     await loadLuaScript(this.redis, TRIM_STREAM)

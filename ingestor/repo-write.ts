@@ -9,6 +9,16 @@ export interface RepoWriteContext {
   progress: string | null
   /** The shard's cursor: the `seq` of snapshot entries (docs/repo-sync.md, "Snapshot entries"). */
   seq: number
+  /** The snapshot progress hash's fields the request asked for (RepoWriteFields), with their values (null: absent). */
+  fields: Map<string, string | null>
+}
+
+/** Fields of the snapshot progress hash a repo write reads first: its spilled held events. */
+export interface RepoWriteFields {
+  /** These fields, asked when the write's turn comes. */
+  named?: () => readonly string[]
+  /** And every field matching this HSCAN pattern. */
+  matching?: string
 }
 
 /** What to write for one repo, beside nothing else: entries, its new state, its snapshot progress. The cursor does not move. */
@@ -18,6 +28,8 @@ export interface RepoWrite {
   state?: RepoState
   /** Absent: unchanged; null: the snapshot is closed (field deleted). */
   progress?: string | null
+  /** Fields of the snapshot progress hash to delete, each only if it still holds `value` (spilled held events). */
+  deleteFields?: { field: string; value: string }[]
 }
 
 /**
@@ -30,5 +42,5 @@ export type RepoWriteOutcome = 'applied' | 'skipped' | 'resync' | 'abandoned'
 /** The pipeline's side of a resync (resync-worker.ts): one write of a repo's own, ordered with the relay's writes. */
 export interface RepoWriter {
   /** `build` runs when the write's turn comes, on what is believed then; null: write nothing (the repo changed meanwhile). */
-  writeRepo(did: string, build: (context: RepoWriteContext) => RepoWrite | null): Promise<RepoWriteOutcome>
+  writeRepo(did: string, build: (context: RepoWriteContext) => RepoWrite | null, fields?: RepoWriteFields): Promise<RepoWriteOutcome>
 }

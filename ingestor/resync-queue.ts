@@ -8,9 +8,26 @@ export interface ResyncQueueBounds {
   maxHeld: number
   /** Bytes of their entries' JSON at most, all repos together (default 64 MiB). */
   maxHeldBytes: number
+  /** Events spilled to Redis past the memory bounds, at most, all repos together (default 1,000,000). */
+  maxSpilled: number
+  /** Bytes of them at most (default 512 MiB of Redis memory). */
+  maxSpilledBytes: number
 }
 
-export const DEFAULT_RESYNC_QUEUE: ResyncQueueBounds = { maxPending: 100_000, maxHeld: 100_000, maxHeldBytes: 64 * 1024 * 1024 }
+export const DEFAULT_RESYNC_QUEUE: ResyncQueueBounds = { maxPending: 100_000, maxHeld: 100_000, maxHeldBytes: 64 * 1024 * 1024, maxSpilled: 1_000_000, maxSpilledBytes: 512 * 1024 * 1024 }
+
+/** Where one held event went: kept in memory, to be written (in the same write as its batch) as a field of the snapshot progress hash, or dropped. */
+export type Placement = { to: 'memory' } | { to: 'spill'; field: string; value: string } | { to: 'dropped'; count: number }
+
+/** The field of `<stream>:snapshots` that holds a repo's n-th spilled event: after the DID's own (progress) field, never a DID. */
+export function spillField(did: string, n: number): string {
+  return `${did}#held#${String(n).padStart(10, '0')}`
+}
+
+/** Every spilled field of a repo (HSCAN MATCH): what a run that died left. */
+export function spillPattern(did: string): string {
+  return `${did.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}#held#*`
+}
 
 /** What an event costs besides its JSON (the facts, the object): a rough constant, so a flood of tiny events is bounded too. */
 const EVENT_OVERHEAD_BYTES = 256
@@ -20,6 +37,9 @@ interface Holding {
   events: HeldEvent[]
   overflowed: boolean
   bytes: number
+  /** The fields its spilled events were written to, in order; all later than `events`. */
+  spilled: string[]
+  spilledBytes: number
 }
 
 /**
@@ -28,15 +48,22 @@ interface Holding {
  * - Pending repos past `maxPending` are not queued; their desynchronized state is in Redis, and
  *   `needsSweep` tells the worker to find them there (an HSCAN of the state hashes) once the
  *   queue has room.
- * - Held events past `maxHeld` or `maxHeldBytes` (all repos together): the repo the next event is for has its held
- *   events dropped (counted) and is marked overflowed; after its snapshot it is desynchronized
- *   again instead of releasing them, so a second snapshot, fetched after them, covers them.
+ * - Held events past `maxHeld` or `maxHeldBytes` (all repos together) are spilled to Redis: the
+ *   write that holds them sets them as fields of the shard's `<stream>:snapshots` hash
+ *   (spillField), and the resync's last write reads them, decides them with the ones in memory
+ *   and deletes them. Once a repo spills, its later events spill too, so its order is memory
+ *   then spill. Past `maxSpilled` or `maxSpilledBytes` as well, the repo the next event is for
+ *   has its held events dropped (counted) and is marked overflowed; after its snapshot it is
+ *   desynchronized again instead of releasing them, so a second snapshot, fetched after them,
+ *   covers them.
  */
 export class ResyncQueue {
   private readonly pending = new Set<string>()
   private readonly holding = new Map<string, Holding>()
   private heldCount = 0
   private heldByteCount = 0
+  private spilledCount = 0
+  private spilledByteCount = 0
   private sweep = false
   private waiters: (() => void)[] = []
   private roomWaiters: (() => void)[] = []
@@ -53,6 +80,16 @@ export class ResyncQueue {
 
   get heldBytes(): number {
     return this.heldByteCount
+  }
+
+  /** Events spilled to Redis now, all repos together. */
+  get spilledEvents(): number {
+    return this.spilledCount
+  }
+
+  /** The fields a repo's events were spilled to, in order. */
+  spilledFields(did: string): readonly string[] {
+    return this.holding.get(did)?.spilled ?? []
   }
 
   /** A sweep of Redis is owed: some repos did not fit the pending bound (or a restart left some desynchronized). */
@@ -115,38 +152,71 @@ export class ResyncQueue {
   }
 
   /**
-   * Keeps an event of a resyncing repo, its entry copied out of the decoded batch's buffer (a view
-   * would keep the whole batch alive). Returns how many held events were dropped to stay in bound
-   * (0, or that repo's, this one included).
+   * Places an event of a resyncing repo: in memory (its entry copied out of the decoded batch's
+   * buffer: a view would keep the whole batch alive), spilled (the caller writes the field in the
+   * same write as the event's batch), or dropped with that repo's other held events.
    */
-  hold(event: HeldEvent): number {
-    const holding = this.holding.get(event.did) ?? { events: [], overflowed: false, bytes: 0 }
+  hold(event: HeldEvent): Placement {
+    const holding = this.holding.get(event.did) ?? { events: [], overflowed: false, bytes: 0, spilled: [], spilledBytes: 0 }
     this.holding.set(event.did, holding)
-    if (holding.overflowed) return 1
-    const bytes = EVENT_OVERHEAD_BYTES + (event.entry === null ? 0 : Buffer.byteLength(event.entry instanceof EncodedEntry ? event.entry.dataBytes : event.entry.data))
-    if (this.heldCount >= this.bounds.maxHeld || this.heldByteCount + bytes > this.bounds.maxHeldBytes) {
-      const dropped = holding.events.length + 1
-      this.heldCount -= holding.events.length
-      this.heldByteCount -= holding.bytes
-      holding.events = []
-      holding.bytes = 0
-      holding.overflowed = true
-      return dropped
-    }
+    if (holding.overflowed) return { to: 'dropped', count: 1 }
     const entry = event.entry instanceof EncodedEntry ? new EncodedEntry(event.entry.type, event.entry.seq, Buffer.from(event.entry.dataBytes)) : event.entry
-    holding.events.push({ ...event, entry })
-    holding.bytes += bytes
-    this.heldCount++
-    this.heldByteCount += bytes
-    return 0
+    const bytes = EVENT_OVERHEAD_BYTES + (entry === null ? 0 : Buffer.byteLength(entry instanceof EncodedEntry ? entry.dataBytes : entry.data))
+    if (holding.spilled.length === 0 && this.heldCount < this.bounds.maxHeld && this.heldByteCount + bytes <= this.bounds.maxHeldBytes) {
+      holding.events.push({ ...event, entry })
+      holding.bytes += bytes
+      this.heldCount++
+      this.heldByteCount += bytes
+      return { to: 'memory' }
+    }
+    if (this.spilledCount < this.bounds.maxSpilled && this.spilledByteCount + bytes <= this.bounds.maxSpilledBytes) {
+      const field = spillField(event.did, holding.spilled.length)
+      holding.spilled.push(field)
+      holding.spilledBytes += bytes
+      this.spilledCount++
+      this.spilledByteCount += bytes
+      return { to: 'spill', field, value: encodeSpilled({ ...event, entry }) }
+    }
+    const count = holding.events.length + holding.spilled.length + 1
+    this.forget(holding)
+    holding.overflowed = true
+    return { to: 'dropped', count }
   }
 
   /** The repo's held events, in arrival order, and whether some were dropped; the repo holds nothing after. */
   release(did: string): Holding {
-    const holding = this.holding.get(did) ?? { events: [], overflowed: false, bytes: 0 }
+    const holding = this.holding.get(did) ?? { events: [], overflowed: false, bytes: 0, spilled: [], spilledBytes: 0 }
     this.holding.delete(did)
+    const released = { ...holding, events: [...holding.events], spilled: [...holding.spilled] }
+    this.forget(holding)
+    return released
+  }
+
+  private forget(holding: Holding): void {
     this.heldCount -= holding.events.length
     this.heldByteCount -= holding.bytes
-    return holding
+    this.spilledCount -= holding.spilled.length
+    this.spilledByteCount -= holding.spilledBytes
+    holding.events = []
+    holding.bytes = 0
+    holding.spilled = []
+    holding.spilledBytes = 0
+  }
+}
+
+/** A spilled event as its field's value (JSON). */
+export function encodeSpilled(event: HeldEvent): string {
+  const entry = event.entry === null ? null : { type: event.entry.type, seq: event.entry.seq, data: event.entry.data }
+  return JSON.stringify({ did: event.did, seq: event.seq, facts: event.facts, entry })
+}
+
+/** A spilled field's value back as the event; null for a value this code did not write (it is dropped: the repo resyncs again). */
+export function decodeSpilled(value: string): HeldEvent | null {
+  try {
+    const parsed = JSON.parse(value) as HeldEvent
+    if (typeof parsed.did !== 'string' || typeof parsed.seq !== 'number' || typeof parsed.facts !== 'object' || parsed.facts === null) return null
+    return parsed
+  } catch {
+    return null
   }
 }

@@ -9,7 +9,7 @@ import { afterResyncFailed, afterSnapshot, startResync } from '../repo-sync/rule
 import { snapshotParts, type SnapshotPartLimits } from '../repo-sync/snapshot-parts.js'
 import type { RepoState } from '../repo-sync/types.js'
 import type { RepoWriteOutcome, RepoWriter } from './repo-write.js'
-import type { ResyncQueue } from './resync-queue.js'
+import { decodeSpilled, spillPattern, type ResyncQueue } from './resync-queue.js'
 import type { CrashPoints } from './crash-points.js'
 import type { IngestorCounters } from './status.js'
 
@@ -152,11 +152,18 @@ export class ResyncWorker {
   private async resync(did: string): Promise<void> {
     const { counters, writer, timers } = this.parts
     // 1. desynchronized -> resyncing.
-    const begun = await writer.writeRepo(did, ({ repo, progress, seq }) => {
-      const state = repo.state
-      if (state === null || state.sync === 'synchronized') return null
-      return { entries: abandoned(progress, seq, timers.now()), state: state.sync === 'resyncing' ? state : startResync(state), progress: null }
-    })
+    const begun = await writer.writeRepo(
+      did,
+      ({ repo, progress, seq, fields }) => {
+        const state = repo.state
+        if (state === null || state.sync === 'synchronized') return null
+        // Held events an earlier run spilled are covered by this resync's fetch, which comes after them.
+        const known = new Set(this.parts.queue.spilledFields(did))
+        const leftovers = [...fields].flatMap(([field, value]) => (value !== null && !known.has(field) ? [{ field, value }] : []))
+        return { entries: abandoned(progress, seq, timers.now()), state: state.sync === 'resyncing' ? state : startResync(state), progress: null, deleteFields: leftovers }
+      },
+      { matching: spillPattern(did) },
+    )
     if (begun === 'skipped') return void this.parts.queue.release(did)
     if (begun !== 'applied') return this.again(did, begun)
     counters.resyncsStarted++
@@ -212,30 +219,40 @@ export class ResyncWorker {
       }
     }
     let again = false
-    const ended = await writer.writeRepo(did, ({ repo, progress: stored, seq }) => {
-      if (repo.state?.sync !== 'resyncing' || (kind === 'published' && stored !== JSON.stringify(progress))) return null
-      const holding = queue.release(did)
-      const outcome = afterSnapshot(
-        repo.state,
-        head,
-        holding.events.map((event) => event.facts),
-        timers.now(),
-      )
-      const entries: StreamEntry[] = kind === 'published' ? [snapshotEndEntry(head, { records: progress.records, parts: progress.parts, complete: true }, seq, time())] : []
-      outcome.held.forEach(({ verdict }, i) => {
-        const event = holding.events[i]!
-        if (verdict.kind === 'covered') counters.repoHeldCovered++
-        else if (verdict.kind === 'publish') {
-          counters.repoHeldReleased++
-          if (event.entry !== null) entries.push(event.entry)
-        } else counters.repoHeldDropped++
-      })
-      let state: RepoState = outcome.state
-      // Held events were dropped at the bound: this snapshot cannot be the end of the story.
-      if (holding.overflowed && state.sync === 'synchronized') state = { ...state, sync: 'desynchronized' }
-      again = state.sync !== 'synchronized'
-      return { entries, state, progress: null }
-    })
+    const ended = await writer.writeRepo(
+      did,
+      ({ repo, progress: stored, seq, fields }) => {
+        if (repo.state?.sync !== 'resyncing' || (kind === 'published' && stored !== JSON.stringify(progress))) return null
+        const holding = queue.release(did)
+        // Memory first, then the spilled ones in their order (a field a lost write never made is missing: the relay sent its event again).
+        const spilled = holding.spilled.flatMap((field) => {
+          const value = fields.get(field) ?? null
+          return value === null ? [] : [{ field, value, event: decodeSpilled(value) }]
+        })
+        const events = [...holding.events, ...spilled.flatMap(({ event }) => (event === null ? [] : [event]))]
+        const outcome = afterSnapshot(
+          repo.state,
+          head,
+          events.map((event) => event.facts),
+          timers.now(),
+        )
+        const entries: StreamEntry[] = kind === 'published' ? [snapshotEndEntry(head, { records: progress.records, parts: progress.parts, complete: true }, seq, time())] : []
+        outcome.held.forEach(({ verdict }, i) => {
+          const event = events[i]!
+          if (verdict.kind === 'covered') counters.repoHeldCovered++
+          else if (verdict.kind === 'publish') {
+            counters.repoHeldReleased++
+            if (event.entry !== null) entries.push(event.entry)
+          } else counters.repoHeldDropped++
+        })
+        let state: RepoState = outcome.state
+        // Held events were dropped at the bound (or a spilled one does not read): this snapshot cannot be the end of the story.
+        if ((holding.overflowed || spilled.some(({ event }) => event === null)) && state.sync === 'synchronized') state = { ...state, sync: 'desynchronized' }
+        again = state.sync !== 'synchronized'
+        return { entries, state, progress: null, deleteFields: spilled.map(({ field, value }) => ({ field, value })) }
+      },
+      { named: () => queue.spilledFields(did) },
+    )
     if (!step(ended, 'end')) return
     counters.resyncsSucceeded++
     if (again) this.parts.queue.request(did)
@@ -248,11 +265,20 @@ export class ResyncWorker {
     counters.resyncsFailed++
     const code = err instanceof RepoSyncError ? err.code : 'UNEXPECTED'
     logger.warn({ did, code, err: { message: (err as Error).message } }, 'resync failed: the repo stays desynchronized and is tried again')
-    const outcome = await writer.writeRepo(did, ({ repo }) => {
-      if (repo.state?.sync !== 'resyncing') return null
-      counters.repoHeldDropped += queue.release(did).events.length
-      return { entries: [], state: afterResyncFailed(repo.state, []).state }
-    })
+    const outcome = await writer.writeRepo(
+      did,
+      ({ repo, fields }) => {
+        if (repo.state?.sync !== 'resyncing') return null
+        const holding = queue.release(did)
+        counters.repoHeldDropped += holding.events.length + holding.spilled.length
+        const spilled = holding.spilled.flatMap((field) => {
+          const value = fields.get(field) ?? null
+          return value === null ? [] : [{ field, value }]
+        })
+        return { entries: [], state: afterResyncFailed(repo.state, []).state, deleteFields: spilled }
+      },
+      { named: () => queue.spilledFields(did) },
+    )
     if (outcome === 'resync') return this.again(did, outcome)
     const retryAtMs = err instanceof RepoSyncError ? err.fields.retryAtMs : undefined
     this.retryAt(did, retryAtMs ?? this.parts.retryAtMs(did) ?? timers.now() + MIN_RETRY_MS)

@@ -80,6 +80,8 @@ export interface IngestorCounters {
   repoDroppedDesynchronized: number
   /** Per-repo state: events held while their repo resyncs. */
   repoHeld: number
+  /** Per-repo state: held events past the memory bounds, spilled to Redis (`<stream>:snapshots`) in the write that held them. */
+  repoHeldSpilled: number
   /** Per-repo state: held events dropped (the hold bound, or a failed resync) with their repo resynced again, so a later snapshot covers them. */
   repoHeldDropped: number
   /** Per-repo state: held events at or below the snapshot's rev (the snapshot has them). */
@@ -138,6 +140,7 @@ export function emptyCounters(): IngestorCounters {
     repoSyncRevOnly: 0,
     repoDroppedDesynchronized: 0,
     repoHeld: 0,
+    repoHeldSpilled: 0,
     repoHeldDropped: 0,
     repoHeldCovered: 0,
     repoHeldReleased: 0,

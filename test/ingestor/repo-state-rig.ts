@@ -20,8 +20,8 @@ export interface RepoStateRun {
   keys: ReturnType<typeof uniqueKeys>
 }
 
-export async function startRepoStateIngestor(redisUrl: string, relay: ReplayHandle, extra: Partial<IngestorOptions> = {}): Promise<RepoStateRun> {
-  const keys = uniqueKeys('test:repo-state')
+/** `keys`: another run's (a restart on them resumes from their stored cursor: pass `startCursor: null`). */
+export async function startRepoStateIngestor(redisUrl: string, relay: ReplayHandle, extra: Partial<IngestorOptions> = {}, keys = uniqueKeys('test:repo-state')): Promise<RepoStateRun> {
   const { startIngestor } = await loadIngestor()
   const handle = await startIngestor({
     // `extra.relayUrls` (failover) names the relays instead.

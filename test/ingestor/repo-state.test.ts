@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { repoStateKeyOf } from '../../common/contract.js'
+import { repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
 import { colocatedKey, keyLayout, shardStream } from '../../common/key-layout.js'
 import { SeededRandom } from '../../common/random.js'
 import { openClusterClient } from '../../common/redis-open.js'
@@ -100,9 +100,14 @@ describe('a commit lost upstream: the next commit of its repo desynchronizes it,
   }
 })
 
-describe('events that arrive while their repo resyncs are held, then published after the snapshot when newer and dropped as covered when not', () => {
-  for (const seed of [3, 4]) {
-    it(`seed ${seed}: a slow getRepo while the relay goes on`, async () => {
+describe('events that arrive while their repo resyncs are held (past the memory bound spilled to Redis in the write that holds them), then published after the snapshot when newer and dropped as covered when not', () => {
+  // resyncMaxHeld 1: all but the first held event of the run are spilled.
+  for (const [seed, resyncMaxHeld] of [
+    [3, undefined],
+    [4, undefined],
+    [3, 1],
+  ] as const) {
+    it(`seed ${seed}${resyncMaxHeld === undefined ? '' : `, at most ${resyncMaxHeld} held in memory`}: a slow getRepo while the relay goes on`, async () => {
       const lost = new SeededRandom(seed).pick(losableCommits(6).filter(({ index }) => index < frames.length / 3))
       const relay = await replay([generated.path], {
         start: 'first-client',
@@ -114,13 +119,19 @@ describe('events that arrive while their repo resyncs are held, then published a
           { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 4096 },
         ],
       })
-      const { handle, keys } = await ingest(relay)
+      const { handle, keys } = await ingest(relay, resyncMaxHeld === undefined ? {} : { resyncMaxHeld })
       try {
         await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 30_000 })
         await waitUntil(() => handle.status().counters.resyncsSucceeded >= 1, { what: `a resync (seed ${seed})`, timeoutMs: 30_000 })
         const counters = handle.status().counters
         expect(counters.repoHeld, `seed ${seed}: events held during the slow fetch`).toBeGreaterThan(0)
         expect(counters.repoHeldReleased + counters.repoHeldCovered + counters.repoHeldDropped, `seed ${seed}`).toBe(counters.repoHeld)
+        if (resyncMaxHeld !== undefined) {
+          expect(counters.repoHeldSpilled, `seed ${seed}: spilled past the memory bound`).toBeGreaterThan(0)
+          expect(counters.repoHeldDropped, `seed ${seed}: nothing dropped`).toBe(0)
+          // The resync's last write deleted what it read back.
+          expect(await own.admin.hlen(snapshotProgressKeyOf(keys.stream)), `seed ${seed}`).toBe(0)
+        }
         // Nothing left waiting once the resync is done (status line and /metrics read these).
         expect(handle.status().repoSync, `seed ${seed}`).toMatchObject({ pendingResyncs: 0, resyncing: 0, heldEvents: 0 })
       } finally {
@@ -222,6 +233,43 @@ describe("on a Redis Cluster each shard's per-repo state sits in its stream's sl
       admin.disconnect()
       await relay.close()
       await cluster.stop()
+    }
+  }, 90_000)
+})
+
+describe('held events a run spilled and never released (it stopped mid-resync) are deleted by the next run, whose resync is fetched after them and covers them', () => {
+  it('stop while spilled, restart on the same keys', async () => {
+    const seed = 3
+    const lost = new SeededRandom(seed).pick(losableCommits(6).filter(({ index }) => index < frames.length / 3))
+    const relay = await replay([generated.path], {
+      start: 'first-client',
+      seed,
+      rate: { mode: 'rate', eventsPerSec: 300 },
+      // The first getRepo trickles for minutes: the run is stopped while it does.
+      faults: [
+        { kind: 'swallow', atFrame: lost.index, count: 1 },
+        { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 64 },
+      ],
+    })
+    const spilledFields = async (stream: string): Promise<string[]> => (await own.admin.hkeys(snapshotProgressKeyOf(stream))).filter((field) => field.includes('#held#'))
+    try {
+      const first = await ingest(relay, { resyncMaxHeld: 1 })
+      try {
+        await waitUntil(() => first.handle.status().counters.repoHeldSpilled >= 2, { what: `spilled held events (seed ${seed})`, timeoutMs: 30_000 })
+      } finally {
+        await first.handle.stop()
+      }
+      expect((await spilledFields(first.keys.stream)).length, `seed ${seed}: left in Redis by the stopped run`).toBeGreaterThanOrEqual(2)
+      const second = await startRepoStateIngestor(own.redis.url, relay, { startCursor: null }, first.keys)
+      try {
+        await waitUntil(() => (second.handle.status().storedCursor ?? -1) >= lastSeq() && second.handle.status().counters.resyncsSucceeded >= 1, { what: `the restart's resync (seed ${seed})`, timeoutMs: 30_000 })
+      } finally {
+        await second.handle.stop()
+      }
+      expect(await spilledFields(first.keys.stream), `seed ${seed}: deleted by the restart's resync`).toEqual([])
+      expect(diffRepos((await modelOf(own.redis.url, first.keys.stream)).repos(), groundTruth(frames)), `seed ${seed}`).toEqual([])
+    } finally {
+      await relay.close()
     }
   }, 90_000)
 })

@@ -5,8 +5,8 @@ import { decodeEvent } from '../../protocol/events.js'
 import { seqsLostToFaults } from '../../stream-check/replay-faults.js'
 import { checkStream, expectedEntriesFromFixture } from '../../stream-check/stream-checker.js'
 import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
-import { ownRedisForSuite, replay } from '../ingestor/helpers.js'
-import { startRepoStateIngestor } from '../ingestor/repo-state-rig.js'
+import { ownRedisForSuite } from '../ingestor/helpers.js'
+import { slowResyncRelay, startRepoStateIngestor } from '../ingestor/repo-state-rig.js'
 import { runCli } from '../support/cli.js'
 
 /**
@@ -41,15 +41,7 @@ describe('a stream written with --repo-state checks clean with repoState: snapsh
   for (const seed of [3]) {
     it(`seed ${seed}`, async () => {
       const lost = losableCommit(seed)
-      const relay = await replay([generated.path], {
-        start: 'first-client',
-        seed,
-        rate: { mode: 'rate', eventsPerSec: 300 },
-        faults: [
-          { kind: 'swallow', atFrame: lost.index, count: 1 },
-          { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 4096 },
-        ],
-      })
+      const relay = await slowResyncRelay(generated.path, seed, lost, 4096)
       try {
         const expected = await expectedEntriesFromFixture(generated.path)
         const lastSeq = expected[expected.length - 1]!.seq

@@ -7,7 +7,7 @@ import type { ReplayHandle } from '../../replay/index.js'
 import { decodeRepoState } from '../../repo-sync/repo-state-codec.js'
 import { diffRepos, ModelAppView, type ModelRecord, type Repos } from '../../stream-check/model-appview.js'
 import { didKeyOf, verifiedRecords } from '../replay/repo-truth.js'
-import { loadIngestor, readStream, uniqueKeys } from './helpers.js'
+import { loadIngestor, readStream, replay, uniqueKeys } from './helpers.js'
 
 /**
  * A `--repo-state` run against a replay for the end-to-end tests of the replay's repo faults: an
@@ -18,6 +18,23 @@ import { loadIngestor, readStream, uniqueKeys } from './helpers.js'
 export interface RepoStateRun {
   handle: IngestorHandle
   keys: ReturnType<typeof uniqueKeys>
+}
+
+/**
+ * A replay of `fixture` at 300 events/s that loses the commit at frame `lost.index` and sends its
+ * repo's first getRepo at `bytesPerSec`: the repo resyncs while the relay goes on, so its next
+ * commits are held.
+ */
+export function slowResyncRelay(fixture: string, seed: number, lost: { index: number; did: string }, bytesPerSec: number): Promise<ReplayHandle> {
+  return replay([fixture], {
+    start: 'first-client',
+    seed,
+    rate: { mode: 'rate', eventsPerSec: 300 },
+    faults: [
+      { kind: 'swallow', atFrame: lost.index, count: 1 },
+      { kind: 'get-repo-slow', did: lost.did, bytesPerSec },
+    ],
+  })
 }
 
 /** `keys`: another run's (a restart on them resumes from their stored cursor: pass `startCursor: null`). */

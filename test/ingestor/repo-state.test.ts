@@ -14,7 +14,7 @@ import { generate, tempDir as generatorTempDir, type Generated } from '../genera
 import { groundTruth } from '../../stream-check/ground-truth.js'
 import { diffRepos, ModelAppView } from '../../stream-check/model-appview.js'
 import { ownRedisForSuite, readStream, replay } from './helpers.js'
-import { modelOf, startRepoStateIngestor, storedStates, type RepoStateRun } from './repo-state-rig.js'
+import { modelOf, slowResyncRelay, startRepoStateIngestor, storedStates, type RepoStateRun } from './repo-state-rig.js'
 
 /**
  * `--repo-state` end to end: a replay relay that loses frames (faults), the replay's getRepo and
@@ -109,16 +109,8 @@ describe('events that arrive while their repo resyncs are held (past the memory 
   ] as const) {
     it(`seed ${seed}${resyncMaxHeld === undefined ? '' : `, at most ${resyncMaxHeld} held in memory`}: a slow getRepo while the relay goes on`, async () => {
       const lost = new SeededRandom(seed).pick(losableCommits(6).filter(({ index }) => index < frames.length / 3))
-      const relay = await replay([generated.path], {
-        start: 'first-client',
-        seed,
-        rate: { mode: 'rate', eventsPerSec: 300 },
-        faults: [
-          { kind: 'swallow', atFrame: lost.index, count: 1 },
-          // The CAR trickles for about a second while the repo's next commits arrive.
-          { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 4096 },
-        ],
-      })
+      // The CAR trickles for about a second while the repo's next commits arrive.
+      const relay = await slowResyncRelay(generated.path, seed, lost, 4096)
       const { handle, keys } = await ingest(relay, resyncMaxHeld === undefined ? {} : { resyncMaxHeld })
       try {
         await waitUntil(() => (handle.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 30_000 })
@@ -241,16 +233,8 @@ describe('held events a run spilled and never released (it stopped mid-resync) a
   it('stop while spilled, restart on the same keys', async () => {
     const seed = 3
     const lost = new SeededRandom(seed).pick(losableCommits(6).filter(({ index }) => index < frames.length / 3))
-    const relay = await replay([generated.path], {
-      start: 'first-client',
-      seed,
-      rate: { mode: 'rate', eventsPerSec: 300 },
-      // The first getRepo trickles for minutes: the run is stopped while it does.
-      faults: [
-        { kind: 'swallow', atFrame: lost.index, count: 1 },
-        { kind: 'get-repo-slow', did: lost.did, bytesPerSec: 64 },
-      ],
-    })
+    // The first getRepo trickles for minutes: the run is stopped while it does.
+    const relay = await slowResyncRelay(generated.path, seed, lost, 64)
     const spilledFields = async (stream: string): Promise<string[]> => (await own.admin.hkeys(snapshotProgressKeyOf(stream))).filter((field) => field.includes('#held#'))
     try {
       const first = await ingest(relay, { resyncMaxHeld: 1 })

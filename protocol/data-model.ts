@@ -47,6 +47,35 @@ export function cidToString(cid: CID): string {
   return cid.version === 0 ? cid.toString() : cidV1ToString(cid.bytes)
 }
 
+const BASE32_VALUE = new Int8Array(128).fill(-1)
+for (let i = 0; i < BASE32.length; i++) BASE32_VALUE[BASE32.charCodeAt(i)] = i
+
+/**
+ * cidV1ToString's inverse: the bytes of a multibase base32 string, or null when it is not one that
+ * cidV1ToString writes (another alphabet or case, bits left over that are not zero). The bytes are
+ * not parsed as a CID: callers check the form they expect.
+ */
+export function cidV1FromString(text: string): Uint8Array | null {
+  if (text.charCodeAt(0) !== 0x62 /* b */) return null
+  const out = new Uint8Array(Math.floor(((text.length - 1) * 5) / 8))
+  let buffer = 0
+  let bits = 0
+  let at = 0
+  for (let i = 1; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    const value = code < 128 ? BASE32_VALUE[code]! : -1
+    if (value < 0) return null
+    buffer = ((buffer << 5) | value) & 0xfff
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      out[at++] = (buffer >> bits) & 0xff
+    }
+  }
+  // Bits left over must be zero (and fewer than 5): otherwise another string names the same bytes.
+  return bits < 5 && (buffer & ((1 << bits) - 1)) === 0 ? out : null
+}
+
 /** The multibase base32 string of a CIDv1 given its binary form. */
 export function cidV1ToString(bytes: Uint8Array): string {
   let out = 'b'

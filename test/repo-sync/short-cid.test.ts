@@ -2,7 +2,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
-import { shortCidBytes, shortCidString } from '../../repo-sync/short-cid.js'
+import { shortCidBytes, shortCidString } from '../../repo-sync/repo-state-codec.js'
 
 const SEED = Number(process.env.FIREHOSE_TEST_SEED ?? 36)
 const DAG_CBOR = 0x71

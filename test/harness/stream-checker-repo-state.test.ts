@@ -1,43 +1,25 @@
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
+import { describe, expect, it } from 'vitest'
 import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
 import { shardOfDid } from '../../protocol/shard.js'
 import { checkShards } from '../../stream-check/shard-checker.js'
 import { checkStream } from '../../stream-check/stream-checker.js'
-import { endSaying, relay, snapshot, storedState as state } from '../support/repo-state-stream.js'
+import { ownRedisForSuite } from '../ingestor/helpers.js'
+import { endSaying, relay, snapshot, storedState as state, xaddEntries } from '../support/repo-state-stream.js'
 
 /**
  * checkStream on streams an ingestor with `--repo-state` writes: each written here with XADD in
  * contract order, read back by the checker from a real Redis.
  */
-let redis: RedisHandle
-let client: Redis
-let streamCounter = 0
-
-beforeAll(async () => {
-  redis = await startRedis({ kind: 'process' })
-  client = new Redis(redis.url)
-})
-afterAll(async () => {
-  client.disconnect()
-  await redis.stop()
-})
+const own = ownRedisForSuite()
 
 const ALICE = 'did:plc:aliceaaaaaaaaaaaaaaaaaaa'
 const BOB = 'did:plc:bobbbbbbbbbbbbbbbbbbbbbb'
 const CAROL = 'did:plc:carolccccccccccccccccccc'
 
-async function writeStream(entries: StreamEntry[]): Promise<string> {
-  const key = `repo-state-checker:${process.pid}:${++streamCounter}`
-  const pipeline = client.pipeline()
-  for (const entry of entries) pipeline.xadd(key, '*', ...entryFields(entry))
-  await pipeline.exec()
-  return key
-}
+const writeStream = (entries: StreamEntry[]): Promise<string> => xaddEntries(own.admin, entries, 'repo-state-checker')
 
 async function check(entries: StreamEntry[], expected: StreamEntry[], repoState = true): Promise<Awaited<ReturnType<typeof checkStream>>> {
-  return checkStream({ redisUrl: redis.url, stream: await writeStream(entries), expected, repoState })
+  return checkStream({ redisUrl: own.redis.url, stream: await writeStream(entries), expected, repoState })
 }
 
 /** The rules a stream's snapshots broke, in order. */
@@ -185,10 +167,10 @@ describe('a snapshot begun and never ended fails the check: the stream is not fi
 describe('repos whose stored state is desynchronized or resyncing have commits still withheld: counted from <stream>:repos, not a failure', () => {
   it('counts them', async () => {
     const stream = await writeStream([relay.commit(1, ALICE)])
-    await client.hset(`${stream}:repos`, ALICE, state('synchronized'), BOB, state('desynchronized'), CAROL, state('resyncing'))
-    const result = await checkStream({ redisUrl: redis.url, stream, expected: [relay.commit(1, ALICE)], repoState: true })
+    await own.admin.hset(`${stream}:repos`, ALICE, state('synchronized'), BOB, state('desynchronized'), CAROL, state('resyncing'))
+    const result = await checkStream({ redisUrl: own.redis.url, stream, expected: [relay.commit(1, ALICE)], repoState: true })
     expect(result).toMatchObject({ awaitingResync: 2, ok: true })
-    expect((await checkStream({ redisUrl: redis.url, stream, expected: [relay.commit(1, ALICE)] })).awaitingResync).toBe(0)
+    expect((await checkStream({ redisUrl: own.redis.url, stream, expected: [relay.commit(1, ALICE)] })).awaitingResync).toBe(0)
   })
 })
 
@@ -202,10 +184,12 @@ describe("with shards, each shard stream holds its repos' snapshots and its repo
     for (let shard = 0; shard < SHARDS; shard++) {
       const entries = expected.filter((entry) => shardOf((JSON.parse(entry.data) as { repo: string }).repo) === shard)
       const written = shard === shardOf(ALICE) ? [...entries.slice(0, 1), alice.begin, ...alice.parts, alice.end, ...entries.slice(1)] : entries
-      for (const entry of written) await client.xadd(`${base}:${shard}`, '*', ...entryFields(entry))
+      const pipeline = own.admin.pipeline()
+      for (const entry of written) pipeline.xadd(`${base}:${shard}`, '*', ...entryFields(entry))
+      await pipeline.exec()
     }
-    await client.hset(`${base}:repos:{${base}:${shardOf(BOB)}}`, BOB, state('desynchronized'))
-    const result = await checkShards({ redis: [redis.url], cluster: false, stream: base, shards: SHARDS, expected, repoState: true })
+    await own.admin.hset(`${base}:repos:{${base}:${shardOf(BOB)}}`, BOB, state('desynchronized'))
+    const result = await checkShards({ redis: [own.redis.url], cluster: false, stream: base, shards: SHARDS, expected, repoState: true })
     expect(result.ok).toBe(true)
     expect(result.shards.map(({ result: shard }) => [shard.snapshots.complete, shard.awaitingResync])).toEqual(
       Array.from({ length: SHARDS }, (_, shard) => [shard === shardOf(ALICE) ? 1 : 0, shard === shardOf(BOB) ? 1 : 0]),

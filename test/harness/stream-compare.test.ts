@@ -1,40 +1,22 @@
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startRedis, type RedisHandle } from '../../harness/redis/index.js'
-import { entryFields, type StreamEntry } from '../../protocol/stream-entry.js'
+import { describe, expect, it } from 'vitest'
+import type { StreamEntry } from '../../protocol/stream-entry.js'
 import { compareStreams } from '../../stream-check/stream-compare.js'
-import { relay, snapshot } from '../support/repo-state-stream.js'
+import { ownRedisForSuite } from '../ingestor/helpers.js'
+import { relay, snapshot, xaddEntries } from '../support/repo-state-stream.js'
 
 /** compareStreams on streams written here with XADD in contract order, read from a real Redis. */
-let redis: RedisHandle
-let client: Redis
-let streamCounter = 0
-
-beforeAll(async () => {
-  redis = await startRedis({ kind: 'process' })
-  client = new Redis(redis.url)
-})
-afterAll(async () => {
-  client.disconnect()
-  await redis.stop()
-})
+const own = ownRedisForSuite()
 
 const ALICE = 'did:plc:aliceaaaaaaaaaaaaaaaaaaa'
 const BOB = 'did:plc:bobbbbbbbbbbbbbbbbbbbbbb'
 
-async function writeStream(entries: StreamEntry[]): Promise<string> {
-  const key = `compare-test:${process.pid}:${++streamCounter}`
-  const pipeline = client.pipeline()
-  for (const entry of entries) pipeline.xadd(key, '*', ...entryFields(entry))
-  await pipeline.exec()
-  return key
-}
+const writeStream = (entries: StreamEntry[]): Promise<string> => xaddEntries(own.admin, entries, 'compare-test')
 
 describe('the overlap is the seqs both streams cover: outside it an entry is coverage, not a disagreement', () => {
   it('is found in the one merge, from the first and last seq each stream compares', async () => {
     const a = await writeStream(Array.from({ length: 10 }, (_, i) => relay.identity(i + 1, ALICE)))
     const b = await writeStream(Array.from({ length: 11 }, (_, i) => relay.identity(i + 5, ALICE)))
-    const result = await compareStreams(client, a, b)
+    const result = await compareStreams(own.admin, a, b)
     expect(result).toMatchObject({ overlap: [5, 10], outsideOverlap: { a: 4, b: 5 }, onlyInA: { count: 0 }, onlyInB: { count: 0 }, ok: true })
     expect([result.a.firstSeq, result.a.lastSeq, result.b.firstSeq, result.b.lastSeq]).toEqual([1, 10, 5, 15])
   })
@@ -47,7 +29,7 @@ describe('with repoState, snapshot entries are checked on their own and the comm
   const withRepoState = [all[0]!, all[1]!, bob.begin, ...bob.parts, bob.end, all[3]!, all[5]!, all[4]!]
 
   it('they agree', async () => {
-    const result = await compareStreams(client, await writeStream(withRepoState), await writeStream(all), { repoState: true })
+    const result = await compareStreams(own.admin, await writeStream(withRepoState), await writeStream(all), { repoState: true })
     expect(result).toMatchObject({
       agree: true,
       ok: true,
@@ -68,14 +50,14 @@ describe('with repoState, snapshot entries are checked on their own and the comm
   })
 
   it('without repoState they do not compare: the snapshot entries make it fail, the lacking seqs are disagreements', async () => {
-    const result = await compareStreams(client, await writeStream(withRepoState), await writeStream(all))
+    const result = await compareStreams(own.admin, await writeStream(withRepoState), await writeStream(all))
     expect(result).toMatchObject({ ok: false, repoState: false, onlyInB: { count: 2 }, withheldFromA: { count: 0 } })
     expect(result.a.snapshots.entries).toBe(4)
   })
 
   it('an #identity or #account one lacks is still a disagreement: per-repo state publishes them all', async () => {
     const seven = relay.commit(7, BOB)
-    const result = await compareStreams(client, await writeStream([...withRepoState.filter((entry) => entry !== all[5]), seven]), await writeStream([...all, seven]), { repoState: true })
+    const result = await compareStreams(own.admin, await writeStream([...withRepoState.filter((entry) => entry !== all[5]), seven]), await writeStream([...all, seven]), { repoState: true })
     expect(result).toMatchObject({ agree: false, ok: false, onlyInB: { count: 1, ranges: [[6, 6]] } })
   })
 })
@@ -84,10 +66,10 @@ describe('with repoState, a stream whose snapshots break their rules fails the c
   it('fails, agreeing; an open snapshot does not fail (a live stream has them)', async () => {
     const bob = snapshot(BOB, 'bob-2', 2, [1, 1])
     const base = [relay.commit(1, ALICE), relay.commit(2, BOB)]
-    const broken = await compareStreams(client, await writeStream([...base, bob.begin, bob.parts[1]!, bob.end]), await writeStream(base), { repoState: true })
+    const broken = await compareStreams(own.admin, await writeStream([...base, bob.begin, bob.parts[1]!, bob.end]), await writeStream(base), { repoState: true })
     expect(broken).toMatchObject({ agree: true, ok: false })
     expect(broken.a.snapshots.violations.first.map((violation) => violation.rule)).toEqual(['part-skipped', 'end-counts'])
-    const open = await compareStreams(client, await writeStream([...base, bob.begin, bob.parts[0]!]), await writeStream(base), { repoState: true })
+    const open = await compareStreams(own.admin, await writeStream([...base, bob.begin, bob.parts[0]!]), await writeStream(base), { repoState: true })
     expect(open).toMatchObject({ agree: true, ok: true, a: { snapshots: { open: 1 } } })
   })
 })

@@ -1,5 +1,6 @@
 import { snapshotBeginEntry, snapshotEndEntry, snapshotPartEntry, type SnapshotHead, type SnapshotOp } from '../../protocol/snapshot-entry.js'
-import { toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
+import type { Redis } from 'ioredis'
+import { entryFields, toStreamEntry, type StreamEntry } from '../../protocol/stream-entry.js'
 import { encodeRepoState } from '../../repo-sync/repo-state-codec.js'
 import type { SyncState } from '../../repo-sync/types.js'
 
@@ -61,4 +62,15 @@ export function endSaying(pieces: SnapshotPieces, summary: { records: number; pa
 /** A stored per-repo state (repo-sync/repo-state-codec.ts) in the given sync state, as the ingestor keeps it in `<stream>:repos`. */
 export function storedState(sync: SyncState): Buffer {
   return encodeRepoState({ rev: '3kaaaaaaaa222', data: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm', status: 'active', sync })
+}
+
+let streamCounter = 0
+
+/** Writes `entries` with XADD in contract order to a new stream named after `prefix`; returns its key. */
+export async function xaddEntries(redis: Redis, entries: readonly StreamEntry[], prefix: string): Promise<string> {
+  const key = `${prefix}:${process.pid}:${++streamCounter}`
+  const pipeline = redis.pipeline()
+  for (const entry of entries) pipeline.xadd(key, '*', ...entryFields(entry))
+  await pipeline.exec()
+  return key
 }

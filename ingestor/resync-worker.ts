@@ -29,6 +29,8 @@ export interface ResyncWorkerParts {
   sweep: (visit: (did: string) => Promise<void>, stopped: () => boolean) => Promise<void>
   fetchOptions: Pick<FetchRepoOptions, 'source' | 'verify'>
   concurrency: number
+  /** Repos waiting out a failed fetch's backoff with a timer each, at most (default 100,000); past it they wait for a sweep. */
+  maxScheduledRetries?: number
   partLimits?: Partial<SnapshotPartLimits>
   counters: IngestorCounters
   logger: Logger
@@ -38,6 +40,7 @@ export interface ResyncWorkerParts {
 
 /** The soonest a failed repo is tried again when its error names no time (the fetcher's backoff then decides). */
 const MIN_RETRY_MS = 5_000
+const MAX_SCHEDULED_RETRIES = 100_000
 
 /**
  * Resyncs desynchronized repos (docs/repo-sync.md, "Resync"): `concurrency` at a time, each in
@@ -133,9 +136,15 @@ export class ResyncWorker {
     }
   }
 
-  /** Asks for the repo again at `atMs` (null: a sweep). */
-  private retryAt(did: string | null, atMs: number): void {
+  /**
+   * Asks for the repo again at `atMs` (null: a sweep). Bounded: past maxScheduledRetries repos with
+   * a timer, a repo gets none; its state in Redis stays desynchronized, and one sweep timer (at
+   * the first such repo's time) finds it and the others there.
+   */
+  private retryAt(repo: string | null, atMs: number): void {
     if (this.stopped) return
+    const full = repo !== null && !this.retries.has(repo) && this.retries.size >= (this.parts.maxScheduledRetries ?? MAX_SCHEDULED_RETRIES)
+    const did = full ? null : repo
     const key = did ?? ''
     if (this.retries.has(key)) return
     const timer = this.parts.timers.setTimeout(

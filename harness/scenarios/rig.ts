@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { deadLetterStreamOf } from '../../common/contract.js'
+import { deadLetterStreamOf, repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
 import { startReplay, type ReplayHandle, type ReplayOptions } from '../../replay/index.js'
 import type { StreamEntry } from '../../protocol/stream-entry.js'
 import { IngestorProcess, type IngestorProcessOptions } from '../ingestor-process.js'
@@ -201,7 +201,7 @@ export class Rig {
     await this.redisProxy?.close()
     await this.replay.close()
     if (this.redis.kind === 'external') {
-      await this.redis.cli('DEL', this.stream, deadLetterStreamOf(this.stream), this.cursorKey).catch(() => {})
+      await this.redis.cli('DEL', this.stream, deadLetterStreamOf(this.stream), this.cursorKey, repoStateKeyOf(this.stream), snapshotProgressKeyOf(this.stream)).catch(() => {})
     }
     await this.redis.stop()
   }

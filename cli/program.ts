@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { redactUsageError } from './options.js'
+import { registerBackfill } from './commands/backfill.js'
 import { registerCompare } from './commands/compare.js'
 import { registerDemo } from './commands/demo.js'
 import { registerFixture } from './commands/fixture.js'
@@ -28,6 +29,6 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (message, write) => write(`${redactUsageError(message.trimEnd())} (see --help)\n`) })
     .exitOverride()
   // Each command lives in its own file under cli/commands/.
-  for (const register of [registerVerify, registerCompare, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerRepo, registerFixture, registerLoadtest]) register(program)
+  for (const register of [registerVerify, registerCompare, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerRepo, registerBackfill, registerFixture, registerLoadtest]) register(program)
   return program
 }

@@ -49,3 +49,12 @@ export function repoStateKeyOf(stream: string): string {
 export function snapshotProgressKeyOf(stream: string): string {
   return `${stream}:snapshots`
 }
+
+/**
+ * A backfill's listing (docs/backfill.md): a hash `<stream>:backfill` whose field `listing` holds
+ * where `firehose backfill` stands (JSON). The repos it asked for and its counters live in the
+ * shards' snapshot progress hashes, where the ingestor's writes end them.
+ */
+export function backfillKeyOf(stream: string): string {
+  return `${stream}:backfill`
+}

@@ -27,6 +27,8 @@ import { RepoStateCache } from './repo-state-cache.js'
 import { sweepUnsynchronized } from './repo-state-sweep.js'
 import { DEFAULT_RESYNC_QUEUE, ResyncQueue } from './resync-queue.js'
 import { ResyncWorker } from './resync-worker.js'
+import { BackfillFeed } from './backfill-feed.js'
+import { decodeRepoState } from '../repo-sync/repo-state-codec.js'
 import { systemTimers } from '../common/timers.js'
 
 /**
@@ -57,7 +59,7 @@ export class Ingestor {
   private readonly reporter: StatusReporter
   private readonly crash: CrashPoints
   /** Per-repo state (--repo-state): what the pipeline writes with, and the worker that resyncs repos; null when off. */
-  private readonly repoSync: { parts: PipelineRepoSync; worker: ResyncWorker } | null
+  private readonly repoSync: { parts: PipelineRepoSync; worker: ResyncWorker; backfill: BackfillFeed } | null
   /** The relay client frames come from now: relay failover replaces it. */
   private client: RelayClient | null = null
   private health: HealthServer | null = null
@@ -116,7 +118,7 @@ export class Ingestor {
       logger: this.logger,
       onFutureCursorExit: () => void this.stop('future-cursor'),
     })
-    this.repoSync = repoSyncParts === null ? null : { parts: repoSyncParts, worker: this.resyncWorker(repoSyncParts) }
+    this.repoSync = repoSyncParts === null ? null : this.repoSyncRun(repoSyncParts)
     this.relays = this.relayFailover()
     // HA: only the lease holder writes; losing it ends this run at once (a supervisor restarts it as a standby).
     this.lease = options.ha ? new Lease(this.sink.redis, { key: options.leaseKey, ttlMs: options.leaseTtlMs, onLost: () => void this.stop('lease-lost') }, this.baseLogger) : null
@@ -200,6 +202,7 @@ export class Ingestor {
     const finished = this.pipeline.start(read.storedRaw, read.takeover?.start ?? null)
     this.state = 'running'
     this.repoSync?.worker.start()
+    this.repoSync?.backfill.start()
     this.relays.start()
     await finished
   }
@@ -224,6 +227,7 @@ export class Ingestor {
     if (reason === 'lease-lost') this.pipeline.abandon()
     this.logger.info({ reason, queued: this.queue.frames }, 'stopping: no more relay reads; draining the queue')
     // Resyncs stop first (their fetches aborted, an open snapshot left for the next run to end): their writes go through the pipeline.
+    await this.repoSync?.backfill.stop()
     await this.repoSync?.worker.stop()
     await this.relays.close()
     if (wasRunning) await this.pipeline.drain().catch((err: unknown) => this.logger.error({ err }, 'drain failed'))
@@ -258,6 +262,37 @@ export class Ingestor {
       shards: options.shards,
       nowMs: () => Date.now(),
     }
+  }
+
+  /** The resync worker, and the feed that hands it the repos a backfill asks for (docs/backfill.md). */
+  private repoSyncRun(parts: PipelineRepoSync): { parts: PipelineRepoSync; worker: ResyncWorker; backfill: BackfillFeed } {
+    const worker = this.resyncWorker(parts)
+    const { sink } = this
+    const backfill = new BackfillFeed({
+      queue: parts.queue,
+      isResyncing: (did) => worker.isResyncing(did),
+      scan: async (shard, cursor, pattern) => {
+        await sink.whenReady()
+        const [next, flat] = await sink.redis.hscan(sink.shardKeys[shard]!.snapshotProgress, cursor, 'MATCH', pattern, 'COUNT', 1000)
+        const fields: [string, string][] = []
+        for (let i = 0; i + 1 < flat.length; i += 2) fields.push([flat[i]!, flat[i + 1]!])
+        return { next, fields }
+      },
+      activeNow: async (shard, dids) => {
+        await sink.whenReady()
+        return (await sink.readHashFields(shard, 'repos', dids)).map((raw) => {
+          try {
+            return raw !== null && decodeRepoState(raw).status === 'active'
+          } catch {
+            return false // a value that does not decode: the pipeline's own read of it reports it
+          }
+        })
+      },
+      shards: this.options.shards,
+      timers: systemTimers,
+      logger: this.baseLogger.child({ component: 'backfill' }),
+    })
+    return { parts, worker, backfill }
   }
 
   /** The resync worker: getRepo through one fetcher (limits, SSRF guard, backoff), its writes through the pipeline. */

@@ -341,7 +341,7 @@ export class Pipeline implements RepoWriter {
       }
     }
     if (built.progress !== undefined && built.progress !== progress) hashUpdates.push({ hash: 'snapshots', field: item.did, expected: progress ?? '', next: built.progress ?? '' })
-    for (const { field, value } of built.deleteFields ?? []) hashUpdates.push({ hash: 'snapshots', field, expected: value, next: '' })
+    for (const { field, expected, next } of built.fieldUpdates ?? []) hashUpdates.push({ hash: 'snapshots', field, expected, next })
     if (built.entries.length === 0 && hashUpdates.length === 0) return item.done('applied')
     const write: ShardWrite = { shard, cursorKey: store.cursorKeys[shard]!, expected: raw, next: raw, entries: built.entries, dead: [], hashUpdates }
     const outcome = await store.commit([write])

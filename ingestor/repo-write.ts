@@ -28,8 +28,15 @@ export interface RepoWrite {
   state?: RepoState
   /** Absent: unchanged; null: the snapshot is closed (field deleted). */
   progress?: string | null
-  /** Fields of the snapshot progress hash to delete, each only if it still holds `value` (spilled held events). */
-  deleteFields?: { field: string; value: string }[]
+  /** Other fields of the snapshot progress hash (spilled held events, backfill markers and counters), each set only if it still holds `expected`. */
+  fieldUpdates?: FieldUpdate[]
+}
+
+/** One compare-and-set of a snapshot progress hash field: `expected` '' = absent, `next` '' = delete it. */
+export interface FieldUpdate {
+  field: string
+  expected: string
+  next: string
 }
 
 /**

@@ -3,12 +3,13 @@ import type { Logger } from '../common/logger.js'
 import type { TimerHandle, Timers } from '../common/timers.js'
 import { snapshotBeginEntry, snapshotEndEntry, snapshotPartEntry, type SnapshotHead } from '../protocol/snapshot-entry.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
-import { RepoSyncError } from '../repo-sync/errors.js'
+import { RepoSyncError, RepoSyncErrorCode } from '../repo-sync/errors.js'
 import type { FetchedRepo, FetchRepoOptions } from '../repo-sync/fetch-types.js'
-import { afterResyncFailed, afterSnapshot, startResync } from '../repo-sync/rules.js'
+import { BACKFILL_COUNTERS, backfillMarkerField, counterValue, parseBackfillMarker, type BackfillFailure } from '../repo-sync/backfill-fields.js'
+import { afterResyncFailed, afterSnapshot, startBackfill, startResync } from '../repo-sync/rules.js'
 import { snapshotParts, type SnapshotPartLimits } from '../repo-sync/snapshot-parts.js'
 import type { RepoState } from '../repo-sync/types.js'
-import type { RepoWriteOutcome, RepoWriter } from './repo-write.js'
+import type { FieldUpdate, RepoWriteOutcome, RepoWriter } from './repo-write.js'
 import { decodeSpilled, spillPattern, type ResyncQueue } from './resync-queue.js'
 import type { CrashPoints } from './crash-points.js'
 import type { IngestorCounters } from './status.js'
@@ -38,6 +39,13 @@ export interface ResyncWorkerParts {
   crash: CrashPoints
 }
 
+/** getRepo's refusals that name the account's status (the lexicon's errors). */
+const REFUSAL_STATUS: Readonly<Record<string, string>> = {
+  [RepoSyncErrorCode.Deactivated]: 'deactivated',
+  [RepoSyncErrorCode.Takendown]: 'takendown',
+  [RepoSyncErrorCode.Suspended]: 'suspended',
+}
+
 /** The soonest a failed repo is tried again when its error names no time (the fetcher's backoff then decides). */
 const MIN_RETRY_MS = 5_000
 const MAX_SCHEDULED_RETRIES = 100_000
@@ -60,13 +68,18 @@ export class ResyncWorker {
   private readonly abort = new AbortController()
   private readonly retries = new Map<string, TimerHandle>()
   private loops: Promise<void>[] = []
-  private resyncing = 0
+  private readonly resyncing = new Set<string>()
 
   constructor(private readonly parts: ResyncWorkerParts) {}
 
   /** Repos being resynced now. */
   get active(): number {
-    return this.resyncing
+    return this.resyncing.size
+  }
+
+  /** Whether `did` is being resynced now. */
+  isResyncing(did: string): boolean {
+    return this.resyncing.has(did)
   }
 
   get retriesScheduled(): number {
@@ -101,13 +114,13 @@ export class ResyncWorker {
         this.retryAt(did, retryAt)
         continue
       }
-      this.resyncing++
+      this.resyncing.add(did)
       await this.resync(did)
         .catch((err: unknown) => {
           if (!this.stopped) logger.error({ did, err }, 'resync failed unexpectedly; the repo is tried again')
           this.retryAt(did, this.parts.timers.now() + MIN_RETRY_MS)
         })
-        .finally(() => this.resyncing--)
+        .finally(() => this.resyncing.delete(did))
     }
   }
 
@@ -160,18 +173,22 @@ export class ResyncWorker {
 
   private async resync(did: string): Promise<void> {
     const { counters, writer, timers } = this.parts
-    // 1. desynchronized -> resyncing.
+    // 1. desynchronized -> resyncing; a repo a backfill asks for (its marker) from any state.
+    const marker = backfillMarkerField(did)
+    let backfill = false
     const begun = await writer.writeRepo(
       did,
       ({ repo, progress, seq, fields }) => {
         const state = repo.state
-        if (state === null || state.sync === 'synchronized') return null
+        backfill = (fields.get(marker) ?? null) !== null
+        if (!backfill && (state === null || state.sync === 'synchronized')) return null
         // Held events an earlier run spilled are covered by this resync's fetch, which comes after them.
         const known = new Set(this.parts.queue.spilledFields(did))
-        const leftovers = [...fields].flatMap(([field, value]) => (value !== null && !known.has(field) ? [{ field, value }] : []))
-        return { entries: abandoned(progress, seq, timers.now()), state: state.sync === 'resyncing' ? state : startResync(state), progress: null, deleteFields: leftovers }
+        const leftovers = [...fields].flatMap(([field, value]) => (value !== null && field !== marker && !known.has(field) ? [{ field, expected: value, next: '' }] : []))
+        const next = backfill ? startBackfill(state) : state!.sync === 'resyncing' ? state! : startResync(state!)
+        return { entries: abandoned(progress, seq, timers.now()), state: next, progress: null, fieldUpdates: leftovers }
       },
-      { matching: spillPattern(did) },
+      { named: () => [marker], matching: spillPattern(did) },
     )
     if (begun === 'skipped') return void this.parts.queue.release(did)
     if (begun !== 'applied') return this.again(did, begun)
@@ -184,7 +201,7 @@ export class ResyncWorker {
       return this.failed(did, err)
     }
     try {
-      await this.publish(did, fetched)
+      await this.publish(did, fetched, backfill)
     } catch (err) {
       // A record that does not decode, a spill file that cannot be read, a rev that is not a TID: the repo is bad now, tried again later.
       await this.failed(did, err)
@@ -194,7 +211,8 @@ export class ResyncWorker {
   }
 
   /** 3 and 4: the snapshot, then the repo's state and its held events. */
-  private async publish(did: string, fetched: FetchedRepo): Promise<void> {
+  /** `whole`: a backfill, published even at the stored rev. */
+  private async publish(did: string, fetched: FetchedRepo, whole: boolean): Promise<void> {
     const { counters, writer, timers, queue } = this.parts
     const head: SnapshotHead = { did, id: `${fetched.rev}:${randomBytes(4).toString('hex')}`, rev: fetched.rev, data: fetched.data, commit: fetched.commitCid }
     const time = (): string => new Date(timers.now()).toISOString()
@@ -208,7 +226,7 @@ export class ResyncWorker {
     }
     const begun = await writer.writeRepo(did, ({ repo, seq }) => {
       if (repo.state?.sync !== 'resyncing') return null
-      kind = afterSnapshot(repo.state, head, [], timers.now()).snapshot
+      kind = afterSnapshot(repo.state, head, [], timers.now(), whole).snapshot
       return kind === 'published' ? { entries: [snapshotBeginEntry(head, seq, time())], progress: JSON.stringify(progress) } : { entries: [] }
     })
     if (!step(begun, 'begin')) return
@@ -228,6 +246,7 @@ export class ResyncWorker {
       }
     }
     let again = false
+    let backfilled: string | null = null
     const ended = await writer.writeRepo(
       did,
       ({ repo, progress: stored, seq, fields }) => {
@@ -244,6 +263,7 @@ export class ResyncWorker {
           head,
           events.map((event) => event.facts),
           timers.now(),
+          whole,
         )
         const entries: StreamEntry[] = kind === 'published' ? [snapshotEndEntry(head, { records: progress.records, parts: progress.parts, complete: true }, seq, time())] : []
         outcome.held.forEach(({ verdict }, i) => {
@@ -258,12 +278,18 @@ export class ResyncWorker {
         // Held events were dropped at the bound (or a spilled one does not read): this snapshot cannot be the end of the story.
         if ((holding.overflowed || spilled.some(({ event }) => event === null)) && state.sync === 'synchronized') state = { ...state, sync: 'desynchronized' }
         again = state.sync !== 'synchronized'
-        return { entries, state, progress: null, deleteFields: spilled.map(({ field, value }) => ({ field, value })) }
+        backfilled = fields.get(backfillMarkerField(did)) ?? null
+        const updates = [...spilled.map(({ field, value }) => ({ field, expected: value, next: '' })), ...backfillEnded(did, backfilled, progress.records, fields)]
+        return { entries, state, progress: null, fieldUpdates: updates }
       },
-      { named: () => queue.spilledFields(did) },
+      { named: () => [...queue.spilledFields(did), ...BACKFILL_END_FIELDS(did)] },
     )
     if (!step(ended, 'end')) return
     counters.resyncsSucceeded++
+    if (backfilled !== null) {
+      counters.backfillReposDone++
+      counters.backfillRecords += progress.records
+    }
     if (again) this.parts.queue.request(did)
   }
 
@@ -274,6 +300,7 @@ export class ResyncWorker {
     counters.resyncsFailed++
     const code = err instanceof RepoSyncError ? err.code : 'UNEXPECTED'
     logger.warn({ did, code, err: { message: (err as Error).message } }, 'resync failed: the repo stays desynchronized and is tried again')
+    const failure = { code, message: (err as Error).message, atMs: timers.now() }
     const outcome = await writer.writeRepo(
       did,
       ({ repo, fields }) => {
@@ -282,11 +309,14 @@ export class ResyncWorker {
         counters.repoHeldDropped += holding.events.length + holding.spilled.length
         const spilled = holding.spilled.flatMap((field) => {
           const value = fields.get(field) ?? null
-          return value === null ? [] : [{ field, value }]
+          return value === null ? [] : [{ field, expected: value, next: '' }]
         })
-        return { entries: [], state: afterResyncFailed(repo.state, []).state, deleteFields: spilled }
+        const state = afterResyncFailed(repo.state, []).state
+        // The PDS says the account is not active: stored, so the #account that reactivates it starts the next resync (repo-plan.ts).
+        const status = REFUSAL_STATUS[code] ?? state.status
+        return { entries: [], state: { ...state, status }, fieldUpdates: [...spilled, ...backfillFailed(did, failure, fields)] }
       },
-      { named: () => queue.spilledFields(did) },
+      { named: () => [...queue.spilledFields(did), backfillMarkerField(did), BACKFILL_COUNTERS.failing] },
     )
     if (outcome === 'resync') return this.again(did, outcome)
     const retryAtMs = err instanceof RepoSyncError ? err.fields.retryAtMs : undefined
@@ -298,6 +328,43 @@ export class ResyncWorker {
     if (outcome === 'abandoned' || this.stopped) return
     this.parts.queue.request(did)
   }
+}
+
+/** The fields a snapshot's end reads to end the repo's backfill, if one asked for it. */
+const BACKFILL_END_FIELDS = (did: string): string[] => [backfillMarkerField(did), BACKFILL_COUNTERS.done, BACKFILL_COUNTERS.records, BACKFILL_COUNTERS.failing, BACKFILL_COUNTERS.reactivated]
+
+/** A backfilled repo's snapshot ended: its marker goes, the shard's counters move, in the same script (docs/backfill.md). */
+function backfillEnded(did: string, marker: string | null, records: number, fields: Map<string, string | null>): FieldUpdate[] {
+  if (marker === null) return []
+  const count = (field: string, by: number): FieldUpdate => {
+    const stored = fields.get(field) ?? null
+    return { field, expected: stored ?? '', next: String(counterValue(stored) + by) }
+  }
+  const updates = [{ field: backfillMarkerField(did), expected: marker, next: '' }, count(BACKFILL_COUNTERS.done, 1), count(BACKFILL_COUNTERS.records, records)]
+  const kind = parseBackfillMarker(marker)?.kind
+  if (kind === 'failing') updates.push(count(BACKFILL_COUNTERS.failing, -1))
+  if (kind === 'inactive') updates.push(count(BACKFILL_COUNTERS.reactivated, 1))
+  return updates
+}
+
+/**
+ * A backfilled repo's fetch failed: its marker says why (`firehose backfill --status` lists it);
+ * the first failure counts it as failing. A repo listed as inactive stays so (it waits for its
+ * account to be active again, not for a retry).
+ */
+function backfillFailed(did: string, failure: Omit<BackfillFailure, 'attempts'>, fields: Map<string, string | null>): FieldUpdate[] {
+  const field = backfillMarkerField(did)
+  const marker = fields.get(field) ?? null
+  if (marker === null) return []
+  const before = parseBackfillMarker(marker)
+  if (before?.kind === 'inactive') return []
+  const attempts = before?.kind === 'failing' ? before.attempts + 1 : 1
+  const updates: FieldUpdate[] = [{ field, expected: marker, next: JSON.stringify({ ...failure, attempts }) }]
+  if (before?.kind !== 'failing') {
+    const stored = fields.get(BACKFILL_COUNTERS.failing) ?? null
+    updates.push({ field: BACKFILL_COUNTERS.failing, expected: stored ?? '', next: String(counterValue(stored) + 1) })
+  }
+  return updates
 }
 
 /** An open snapshot an earlier attempt left: ended `complete: false` (workers keep its records, delete nothing for it). */

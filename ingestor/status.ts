@@ -93,6 +93,10 @@ export interface IngestorCounters {
   resyncsFailed: number
   /** Records published in repo snapshots. */
   snapshotRecords: number
+  /** Repos a backfill asked for (docs/backfill.md) whose snapshot ended. */
+  backfillReposDone: number
+  /** Records in those snapshots. */
+  backfillRecords: number
 }
 
 export function emptyCounters(): IngestorCounters {
@@ -148,6 +152,8 @@ export function emptyCounters(): IngestorCounters {
     resyncsSucceeded: 0,
     resyncsFailed: 0,
     snapshotRecords: 0,
+    backfillReposDone: 0,
+    backfillRecords: 0,
   }
 }
 

@@ -100,6 +100,16 @@ export function startResync(state: RepoState): RepoState {
   return { ...state, sync: 'resyncing' }
 }
 
+/**
+ * A backfill begins (docs/backfill.md): from any state, even none or synchronized, since the
+ * records before the chain the stream carries were never published. The chain is kept, so a
+ * snapshot older than what the stream published is still refused (afterSnapshot), and one at the
+ * stored rev is published (`whole`); from now on the repo's `#commit` and `#sync` are held.
+ */
+export function startBackfill(state: RepoState | null): RepoState {
+  return state === null ? { rev: '', data: '', status: 'active', sync: 'resyncing' } : { ...state, sync: 'resyncing' }
+}
+
 /** The fetch failed: the repo waits for the next attempt, and what was held is dropped (the next snapshot, fetched later, covers it). */
 export function afterResyncFailed<E extends ChainFacts>(state: RepoState, held: readonly E[]): Omit<SnapshotOutcome<E>, 'snapshot'> {
   requireSync(state, 'resyncing', 'fail a resync')
@@ -112,7 +122,7 @@ export function afterResyncFailed<E extends ChainFacts>(state: RepoState, held: 
  * are covered by it; the others go through the rules, so the first of them must continue the
  * snapshot (a lagging mirror's snapshot fails that and the repo is desynchronized again).
  */
-export function afterSnapshot<E extends ChainFacts>(state: RepoState, snapshot: SnapshotHead, held: readonly E[], nowMs: number): SnapshotOutcome<E> {
+export function afterSnapshot<E extends ChainFacts>(state: RepoState, snapshot: SnapshotHead, held: readonly E[], nowMs: number, whole = false): SnapshotOutcome<E> {
   requireSync(state, 'resyncing', 'apply a snapshot')
   if (!isTid(snapshot.rev)) throw new RepoSyncError(RepoSyncErrorCode.BadRev, `snapshot rev ${JSON.stringify(snapshot.rev.slice(0, 40))} is not a TID`, { rev: snapshot.rev.slice(0, 40) })
   let kind: SnapshotOutcome<E>['snapshot'] = 'published'
@@ -120,7 +130,8 @@ export function afterSnapshot<E extends ChainFacts>(state: RepoState, snapshot: 
     const order = compareRevs(snapshot.rev, state.rev)
     // Older than what was published (or another root at the same rev): applying it would take records back in time.
     if (order < 0 || (order === 0 && snapshot.data !== state.data)) return { snapshot: 'stale', ...backToDesynchronized(state, held) }
-    if (order === 0) kind = 'unchanged'
+    // A backfill (`whole`) publishes the repo at the stored rev too: its records before the chain never were.
+    if (order === 0 && !whole) kind = 'unchanged'
   }
   let current: RepoState = { ...state, rev: snapshot.rev, data: snapshot.data, sync: 'synchronized' }
   const outcomes = held.map((event): { event: E; verdict: HeldVerdict } => {

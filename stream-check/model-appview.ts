@@ -48,6 +48,8 @@ interface ModelRepo {
   records: Map<string, HeldRecord>
   /** As the last #account said (`active`, or its status); null before any. */
   status: string | null
+  /** The rev of the last snapshot applied ('' before any): a snapshot at the rev applied is taken once, as a restatement. */
+  wholeAt: string
 }
 
 /** A snapshot between its begin and end entries: its parts so far. */
@@ -124,20 +126,28 @@ export class ModelAppView {
 
   /**
    * Applies a snapshot: everything held for the DID older than the snapshot is replaced by the
-   * snapshot's records, so what was deleted meanwhile disappears. A snapshot not newer than what
-   * was applied for the DID is refused (MODEL_STALE), so everything held is older and all of it goes.
+   * snapshot's records, so what was deleted meanwhile disappears. A snapshot older than what was
+   * applied for the DID is refused (MODEL_STALE), so everything held is older or of its rev and
+   * all of it goes. One at the rev applied is taken once (a backfill restates a repo the stream's
+   * commits brought there), its records of that rev not counted as applied twice; a second at that
+   * rev is refused.
    */
   applySnapshot(did: string, snapshot: ModelSnapshot): void {
     const repo = this.repo(did)
-    if (repo.rev !== '' && snapshot.rev <= repo.rev) throw stale(did, 'snapshot', snapshot.rev, repo.rev)
+    // At the rev applied, once: a backfill restates the repo whole where the stream's commits left it.
+    const restating = repo.rev !== '' && snapshot.rev === repo.rev && repo.wholeAt !== repo.rev
+    if (repo.rev !== '' && snapshot.rev <= repo.rev && !restating) throw stale(did, 'snapshot', snapshot.rev, repo.rev)
     const records = new Map<string, HeldRecord>()
     for (const { path, cid, record } of snapshot.records) {
       if (records.has(path)) throw new ModelAppViewError(ModelAppViewErrorCode.Duplicate, `${did} ${path}: twice in the snapshot at ${snapshot.rev}`, { did, path, rev: snapshot.rev })
-      this.markApplied(did, path, cid, snapshot.rev)
+      const held = repo.records.get(path)
+      // The record the commit at this very rev wrote: the same application, stated again.
+      if (!(restating && held?.cid === cid && held.rev === snapshot.rev)) this.markApplied(did, path, cid, snapshot.rev)
       records.set(path, { cid, record, rev: snapshot.rev })
     }
     repo.records = records
     repo.rev = snapshot.rev
+    repo.wholeAt = snapshot.rev
   }
 
   private applySnapshotEvent(data: SnapshotData, where: Where): void {
@@ -221,7 +231,7 @@ export class ModelAppView {
   private repo(did: string): ModelRepo {
     let repo = this.byDid.get(did)
     if (repo === undefined) {
-      repo = { rev: '', records: new Map(), status: null }
+      repo = { rev: '', records: new Map(), status: null, wholeAt: '' }
       this.byDid.set(did, repo)
     }
     return repo

@@ -15,7 +15,7 @@ const FLOORS: readonly (readonly string[])[] = [
   ['protocol'],
   ['fixture-file', 'client', 'repo-sync'],
   ['generator', 'ingestor', 'consumer', 'recorder', 'replay'],
-  ['stream-check'],
+  ['stream-check', 'backfill'],
   ['harness'],
   ['loadtest'],
   ['cli', 'testing', 'bench', '(root)'],

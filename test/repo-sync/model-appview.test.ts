@@ -172,13 +172,35 @@ describe('applySnapshot: everything held for the DID older than the snapshot is 
     expect(model.revOf(DID)).toBe(revAt(6))
   })
 
-  it('refuses a snapshot not newer than what was applied, and a commit the snapshot covers', () => {
+  it('refuses a snapshot older than what was applied, a second one at the same rev, and a commit the snapshot covers', () => {
     const model = new ModelAppView()
     model.apply(commitEntry(3, [create(A, 'a1')]))
-    expect(codeOf(() => model.applySnapshot(DID, { rev: revAt(3), records: [] }))).toBe('MODEL_STALE')
+    expect(codeOf(() => model.applySnapshot(DID, { rev: revAt(2), records: [] }))).toBe('MODEL_STALE')
     model.applySnapshot(DID, { rev: revAt(5), records: [] })
     expect(codeOf(() => model.applySnapshot(DID, { rev: revAt(5), records: [] }))).toBe('MODEL_STALE')
     expect(codeOf(() => model.apply(commitEntry(4, [create(B, 'b1')])))).toBe('MODEL_STALE')
+  })
+
+  it("takes one snapshot at the rev applied (a backfill restates the repo whole): the commit's own records are not applied twice, the older ones arrive", () => {
+    const model = new ModelAppView()
+    model.apply(commitEntry(3, [create(A, 'a1')]))
+    const whole = { rev: revAt(3), records: [A, B].map((path, i) => ({ path, cid: cidOf(['a1', 'b0'][i]!), record: record(['a1', 'b0'][i]!) })) }
+    model.applySnapshot(DID, whole)
+    expect(
+      diffRepos(
+        model.repos(),
+        repos([
+          [
+            DID,
+            [
+              [A, 'a1'],
+              [B, 'b0'],
+            ],
+          ],
+        ]),
+      ),
+    ).toEqual([])
+    expect(codeOf(() => model.applySnapshot(DID, whole))).toBe('MODEL_STALE')
   })
 
   it('touches no other DID', () => {

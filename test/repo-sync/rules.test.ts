@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { RepoSyncError } from '../../repo-sync/errors.js'
-import { FUTURE_REV_TOLERANCE_MS, afterResyncFailed, afterSnapshot, onAccount, onCommit, onEvent, onIdentity, onSync, startResync, statusOf } from '../../repo-sync/rules.js'
+import { FUTURE_REV_TOLERANCE_MS, afterResyncFailed, afterSnapshot, onAccount, onCommit, onEvent, onIdentity, onSync, startBackfill, startResync, statusOf } from '../../repo-sync/rules.js'
 import type { ChainFacts, CommitFacts, RepoState, SyncFacts } from '../../repo-sync/types.js'
 import { FakeTimers } from '../support/fake-timers.js'
 import { cidOf, tidAt } from './helpers.js'
@@ -333,6 +333,18 @@ describe('afterSnapshot: a snapshot not newer than what was published is not pub
     expect(outcome.snapshot).toBe('unchanged')
     expect(outcome.held[0]!.verdict).toEqual({ kind: 'publish', start: false })
     expect(outcome.state).toEqual(synced({ rev: R3, data: D3 }))
+  })
+})
+
+describe('backfill: a repo a backfill asks for is resynced from any state, and its snapshot is published even at the stored rev (the records before the chain never were)', () => {
+  it('startBackfill moves any state, or none, to resyncing and keeps the chain and status', () => {
+    expect(startBackfill(null)).toEqual({ rev: '', data: '', status: 'active', sync: 'resyncing' })
+    for (const from of ['synchronized', 'desynchronized', 'resyncing'] as const) expect(startBackfill(synced({ sync: from, status: 'deactivated' }))).toEqual(synced({ sync: 'resyncing', status: 'deactivated' }))
+  })
+
+  it('afterSnapshot whole: the stored rev and root are published; an older snapshot is still stale', () => {
+    expect(afterSnapshot(synced({ sync: 'resyncing' }), { rev: R2, data: D2 }, [], clock.now(), true)).toEqual({ snapshot: 'published', held: [], state: synced() })
+    expect(afterSnapshot(synced({ sync: 'resyncing' }), { rev: R1, data: D1 }, [], clock.now(), true).snapshot).toBe('stale')
   })
 })
 

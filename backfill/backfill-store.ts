@@ -1,0 +1,159 @@
+import { backfillKeyOf, snapshotProgressKeyOf } from '../common/contract.js'
+import { colocatedKey, shardStream, type KeyLayout } from '../common/key-layout.js'
+import { luaScript, runLuaScript } from '../ingestor/lua-script.js'
+import type { RedisClient } from '../common/redis-client.js'
+import { BACKFILL_COUNTERS, BACKFILL_INACTIVE_PREFIX, BACKFILL_MARKER_PATTERN, BACKFILL_QUEUED, counterValue, didOfBackfillMarker, parseBackfillMarker, type BackfillFailure } from '../repo-sync/backfill-fields.js'
+import type { ListingPosition } from './selection.js'
+
+/**
+ * One page's repos for one shard, atomically: each DID without a marker gets one (`queued`, or
+ * `inactive:<status>` for an account the listing named not active), `listed` and `inactive` grow
+ * by as many, and the page is noted, so the same page taken again (the lister died before saving
+ * its position) changes nothing. A DID whose marker is there (asked for, not done) is not counted twice.
+ * KEYS: 1 the shard's snapshot progress hash. ARGV: 1 page id, 2 n, then n active DIDs, then
+ * (DID, status) pairs. Returns the DIDs marked, -1 for a page taken before.
+ */
+const ENQUEUE = luaScript(`
+if redis.call('HGET', KEYS[1], '${BACKFILL_COUNTERS.page}') == ARGV[1] then return -1 end
+local active = tonumber(ARGV[2])
+local n, inactive = 0, 0
+for i = 3, 2 + active do
+  if redis.call('HSETNX', KEYS[1], ARGV[i] .. '#backfill', '${BACKFILL_QUEUED}') == 1 then n = n + 1 end
+end
+for i = 3 + active, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i] .. '#backfill', '${BACKFILL_INACTIVE_PREFIX}' .. ARGV[i + 1]) == 1 then inactive = inactive + 1 end
+end
+redis.call('HINCRBY', KEYS[1], '${BACKFILL_COUNTERS.listed}', n + inactive)
+redis.call('HINCRBY', KEYS[1], '${BACKFILL_COUNTERS.inactive}', inactive)
+redis.call('HSET', KEYS[1], '${BACKFILL_COUNTERS.page}', ARGV[1])
+return n + inactive
+`)
+
+/** Where a listing stands, as `<stream>:backfill` holds it. */
+export interface StoredListing {
+  /** This listing's own id (page ids start with it). */
+  id: string
+  /** selectionId() of what is listed. */
+  selection: string
+  /** Where the next page starts. */
+  position: ListingPosition
+  complete: boolean
+  pages: number
+  startedAtMs: number
+}
+
+/** The shards' counters summed. */
+export interface BackfillCounts {
+  /** Repos asked for. */
+  listed: number
+  /** Of them, those the listing named not active (taken down, deactivated...): fetched once active again. */
+  inactive: number
+  /** Of them, those whose snapshot ended (reactivated ones included). */
+  done: number
+  /** Of them, those whose last fetch failed (retried by the ingestor with backoff). */
+  failing: number
+  /** Inactive ones whose snapshot ended. */
+  reactivated: number
+  /** Records in the snapshots that ended. */
+  records: number
+}
+
+export interface FailingRepo extends BackfillFailure {
+  did: string
+}
+
+const LISTING_FIELD = 'listing'
+const COUNTER_FIELDS = [BACKFILL_COUNTERS.listed, BACKFILL_COUNTERS.inactive, BACKFILL_COUNTERS.done, BACKFILL_COUNTERS.failing, BACKFILL_COUNTERS.reactivated, BACKFILL_COUNTERS.records] as const
+
+/** The backfill's keys in Redis (docs/backfill.md, "What is stored"). */
+export class BackfillStore {
+  private readonly shardHashes: string[]
+  private readonly listingKey: string
+
+  constructor(
+    private readonly redis: RedisClient,
+    layout: KeyLayout,
+    stream: string,
+  ) {
+    this.shardHashes = Array.from({ length: layout.shards }, (_, shard) => colocatedKey(layout, snapshotProgressKeyOf(stream), shardStream(layout, stream, shard)))
+    this.listingKey = backfillKeyOf(stream)
+  }
+
+  get shards(): number {
+    return this.shardHashes.length
+  }
+
+  async readListing(): Promise<StoredListing | null> {
+    const raw = await this.redis.hget(this.listingKey, LISTING_FIELD)
+    if (raw === null) return null
+    try {
+      return JSON.parse(raw) as StoredListing
+    } catch {
+      return null
+    }
+  }
+
+  async writeListing(listing: StoredListing): Promise<void> {
+    await this.redis.hset(this.listingKey, LISTING_FIELD, JSON.stringify(listing))
+  }
+
+  /** Marks a page's repos of one shard; the count marked, or -1 when this page was taken before. */
+  async enqueue(shard: number, pageId: string, active: readonly string[], inactive: readonly { did: string; status: string }[] = []): Promise<number> {
+    return Number(await runLuaScript(this.redis, ENQUEUE, 1, [this.shardHashes[shard]!, pageId, String(active.length), ...active, ...inactive.flatMap(({ did, status }) => [did, status])]))
+  }
+
+  async counts(): Promise<BackfillCounts> {
+    const total: BackfillCounts = { listed: 0, inactive: 0, done: 0, failing: 0, reactivated: 0, records: 0 }
+    for (const key of this.shardHashes) {
+      const values = await this.redis.hmget(key, ...COUNTER_FIELDS)
+      COUNTER_FIELDS.forEach((field, i) => (total[counterName(field)] += counterValue(values[i])))
+    }
+    return total
+  }
+
+  /** The repos whose last fetch failed, at most `limit` (a scan of the markers), and how many there are. */
+  async failing(limit: number): Promise<{ repos: FailingRepo[]; total: number }> {
+    const repos: FailingRepo[] = []
+    let total = 0
+    for (const key of this.shardHashes) {
+      let cursor = '0'
+      do {
+        const [next, flat] = await this.redis.hscan(key, cursor, 'MATCH', BACKFILL_MARKER_PATTERN, 'COUNT', 1000)
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const did = didOfBackfillMarker(flat[i]!)
+          const marker = parseBackfillMarker(flat[i + 1]!)
+          if (did === null || marker?.kind !== 'failing') continue
+          total++
+          if (repos.length < limit) repos.push({ did, code: marker.code, message: marker.message, attempts: marker.attempts, atMs: marker.atMs })
+        }
+        cursor = next
+      } while (cursor !== '0')
+    }
+    return { repos, total }
+  }
+
+  /**
+   * Forgets the listing (`--restart`): the next run lists from the start. Repos asked for and not
+   * done keep their markers (the ingestor still fetches them; the new listing does not ask for them
+   * twice), so each shard's counters restart from them: listed = what is still asked for.
+   */
+  async reset(): Promise<void> {
+    await this.redis.hdel(this.listingKey, LISTING_FIELD)
+    for (const key of this.shardHashes) await runLuaScript(this.redis, RESET, 1, [key])
+  }
+}
+
+/** KEYS: 1 a shard's snapshot progress hash. Its counters restart from the repos still asked for (failing ones stay failing). */
+const RESET = luaScript(`
+local function count(field) return tonumber(redis.call('HGET', KEYS[1], field) or '0') end
+local listed = count('${BACKFILL_COUNTERS.listed}') - count('${BACKFILL_COUNTERS.done}')
+local inactive = count('${BACKFILL_COUNTERS.inactive}') - count('${BACKFILL_COUNTERS.reactivated}')
+redis.call('HSET', KEYS[1], '${BACKFILL_COUNTERS.listed}', math.max(0, listed), '${BACKFILL_COUNTERS.inactive}', math.max(0, inactive), '${BACKFILL_COUNTERS.done}', 0, '${BACKFILL_COUNTERS.reactivated}', 0, '${BACKFILL_COUNTERS.records}', 0)
+redis.call('HDEL', KEYS[1], '${BACKFILL_COUNTERS.page}')
+return 1
+`)
+
+/** `#backfill:done` -> `done`. */
+function counterName(field: (typeof COUNTER_FIELDS)[number]): keyof BackfillCounts {
+  return field.slice('#backfill:'.length) as keyof BackfillCounts
+}

@@ -1,0 +1,76 @@
+/**
+ * Backfill's fields in a shard's snapshot progress hash (`<stream>:snapshots`, beside the open
+ * snapshots and the spilled held events), so that the ingestor's write that ends a repo's
+ * snapshot also ends its backfill, in one script (docs/backfill.md, "What is stored").
+ * Counter fields start with `#`: never a DID, never matching a marker's `*#backfill`.
+ */
+
+/**
+ * The field that says a repo is asked for by a backfill: `queued`; `inactive:<status>` when the
+ * listing named its account not active (fetched once its stored state says active again); or why
+ * its last fetch failed (BackfillFailure JSON).
+ */
+export function backfillMarkerField(did: string): string {
+  return `${did}#backfill`
+}
+
+/** Every marker of a shard (HSCAN MATCH). */
+export const BACKFILL_MARKER_PATTERN = '*#backfill'
+
+/** A marker's value until a fetch of the repo fails. */
+export const BACKFILL_QUEUED = 'queued'
+
+/** The marker of a repo listed as not active: `inactive:<status>`. */
+export const BACKFILL_INACTIVE_PREFIX = 'inactive:'
+
+/** The DID a marker field names; null for any other field. */
+export function didOfBackfillMarker(field: string): string | null {
+  return field.endsWith('#backfill') && field.startsWith('did:') ? field.slice(0, -'#backfill'.length) : null
+}
+
+/**
+ * The shard's counters, each with one writer: repos listed and of them those listed as inactive
+ * (the lister, with their markers); done, failing, reactivated (inactive ones done) and the
+ * records of those done (the ingestor, with each snapshot's end or failure).
+ */
+export const BACKFILL_COUNTERS = {
+  listed: '#backfill:listed',
+  inactive: '#backfill:inactive',
+  done: '#backfill:done',
+  failing: '#backfill:failing',
+  reactivated: '#backfill:reactivated',
+  records: '#backfill:records',
+  /** The listing page this shard took last (its markers and `listed` in the same script): a page listed again after a crash is not counted twice. */
+  page: '#backfill:page',
+} as const
+
+/** Why a backfilled repo's last fetch failed, as its marker holds it. */
+export interface BackfillFailure {
+  code: string
+  message: string
+  /** Failed fetches in a row. */
+  attempts: number
+  /** When it failed (ms since the epoch). */
+  atMs: number
+}
+
+export type BackfillMarker = { kind: 'queued' } | { kind: 'inactive'; status: string } | ({ kind: 'failing' } & BackfillFailure)
+
+/** A marker's value read back; null for a value this code did not write. */
+export function parseBackfillMarker(value: string): BackfillMarker | null {
+  if (value === BACKFILL_QUEUED) return { kind: 'queued' }
+  if (value.startsWith(BACKFILL_INACTIVE_PREFIX)) return { kind: 'inactive', status: value.slice(BACKFILL_INACTIVE_PREFIX.length) }
+  try {
+    const parsed = JSON.parse(value) as Partial<BackfillFailure>
+    if (typeof parsed.code !== 'string' || typeof parsed.message !== 'string' || typeof parsed.attempts !== 'number' || typeof parsed.atMs !== 'number') return null
+    return { kind: 'failing', code: parsed.code, message: parsed.message, attempts: parsed.attempts, atMs: parsed.atMs }
+  } catch {
+    return null
+  }
+}
+
+/** A counter field's value as a number (absent: 0). */
+export function counterValue(value: string | null | undefined): number {
+  const n = value === null || value === undefined ? 0 : Number(value)
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0
+}

@@ -1,27 +1,28 @@
-import { backfillKeyOf, snapshotProgressKeyOf } from '../common/contract.js'
+import { backfillInactiveKeyOf, backfillKeyOf, snapshotProgressKeyOf } from '../common/contract.js'
 import { colocatedKey, shardStream, type KeyLayout } from '../common/key-layout.js'
 import { luaScript, runLuaScript } from '../ingestor/lua-script.js'
 import type { RedisClient } from '../common/redis-client.js'
-import { BACKFILL_COUNTERS, BACKFILL_INACTIVE_PREFIX, BACKFILL_MARKER_PATTERN, BACKFILL_QUEUED, counterValue, didOfBackfillMarker, parseBackfillMarker, type BackfillFailure } from '../repo-sync/backfill-fields.js'
+import { BACKFILL_COUNTERS, BACKFILL_MARKER_PATTERN, BACKFILL_QUEUED, counterValue, didOfBackfillMarker, parseBackfillMarker, type BackfillFailure } from '../repo-sync/backfill-fields.js'
 import type { ListingPosition } from './selection.js'
 
 /**
- * One page's repos for one shard, atomically: each DID without a marker gets one (`queued`, or
- * `inactive:<status>` for an account the listing named not active), `listed` and `inactive` grow
- * by as many, and the page is noted, so the same page taken again (the lister died before saving
- * its position) changes nothing. A DID whose marker is there (asked for, not done) is not counted twice.
- * KEYS: 1 the shard's snapshot progress hash. ARGV: 1 page id, 2 n, then n active DIDs, then
- * (DID, status) pairs. Returns the DIDs marked, -1 for a page taken before.
+ * One page's repos for one shard, atomically: each DID without a marker gets one (`queued`), or
+ * for an account the listing named not active an entry in the shard's inactive hash (DID ->
+ * status); `listed` and `inactive` grow by as many, and the page is noted, so the same page taken
+ * again (the lister died before saving its position) changes nothing. A DID already asked for
+ * (marked, or in the inactive hash) is not counted twice.
+ * KEYS: 1 the shard's snapshot progress hash, 2 its inactive hash. ARGV: 1 page id, 2 n, then n
+ * active DIDs, then (DID, status) pairs. Returns the DIDs asked for, -1 for a page taken before.
  */
 const ENQUEUE = luaScript(`
 if redis.call('HGET', KEYS[1], '${BACKFILL_COUNTERS.page}') == ARGV[1] then return -1 end
 local active = tonumber(ARGV[2])
 local n, inactive = 0, 0
 for i = 3, 2 + active do
-  if redis.call('HSETNX', KEYS[1], ARGV[i] .. '#backfill', '${BACKFILL_QUEUED}') == 1 then n = n + 1 end
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 and redis.call('HSETNX', KEYS[1], ARGV[i] .. '#backfill', '${BACKFILL_QUEUED}') == 1 then n = n + 1 end
 end
 for i = 3 + active, #ARGV, 2 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i] .. '#backfill', '${BACKFILL_INACTIVE_PREFIX}' .. ARGV[i + 1]) == 1 then inactive = inactive + 1 end
+  if redis.call('HEXISTS', KEYS[1], ARGV[i] .. '#backfill') == 0 and redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then inactive = inactive + 1 end
 end
 redis.call('HINCRBY', KEYS[1], '${BACKFILL_COUNTERS.listed}', n + inactive)
 redis.call('HINCRBY', KEYS[1], '${BACKFILL_COUNTERS.inactive}', inactive)
@@ -68,6 +69,7 @@ const COUNTER_FIELDS = [BACKFILL_COUNTERS.listed, BACKFILL_COUNTERS.inactive, BA
 /** The backfill's keys in Redis (docs/backfill.md, "What is stored"). */
 export class BackfillStore {
   private readonly shardHashes: string[]
+  private readonly inactiveHashes: string[]
   private readonly listingKey: string
 
   constructor(
@@ -76,6 +78,7 @@ export class BackfillStore {
     stream: string,
   ) {
     this.shardHashes = Array.from({ length: layout.shards }, (_, shard) => colocatedKey(layout, snapshotProgressKeyOf(stream), shardStream(layout, stream, shard)))
+    this.inactiveHashes = Array.from({ length: layout.shards }, (_, shard) => colocatedKey(layout, backfillInactiveKeyOf(stream), shardStream(layout, stream, shard)))
     this.listingKey = backfillKeyOf(stream)
   }
 
@@ -97,9 +100,10 @@ export class BackfillStore {
     await this.redis.hset(this.listingKey, LISTING_FIELD, JSON.stringify(listing))
   }
 
-  /** Marks a page's repos of one shard; the count marked, or -1 when this page was taken before. */
+  /** Asks for a page's repos of one shard; the count asked for, or -1 when this page was taken before. */
   async enqueue(shard: number, pageId: string, active: readonly string[], inactive: readonly { did: string; status: string }[] = []): Promise<number> {
-    return Number(await runLuaScript(this.redis, ENQUEUE, 1, [this.shardHashes[shard]!, pageId, String(active.length), ...active, ...inactive.flatMap(({ did, status }) => [did, status])]))
+    const args = [pageId, String(active.length), ...active, ...inactive.flatMap(({ did, status }) => [did, status])]
+    return Number(await runLuaScript(this.redis, ENQUEUE, 2, [this.shardHashes[shard]!, this.inactiveHashes[shard]!, ...args]))
   }
 
   async counts(): Promise<BackfillCounts> {
@@ -128,6 +132,23 @@ export class BackfillStore {
         }
         cursor = next
       } while (cursor !== '0')
+    }
+    return { repos, total }
+  }
+
+  /** Repos listed as inactive and not active again yet, at most `limit`, with the status the listing gave, and how many there are. */
+  async inactive(limit: number): Promise<{ repos: { did: string; status: string }[]; total: number }> {
+    const repos: { did: string; status: string }[] = []
+    let total = 0
+    for (const key of this.inactiveHashes) {
+      total += await this.redis.hlen(key)
+      let cursor = '0'
+      while (repos.length < limit) {
+        const [next, flat] = await this.redis.hscan(key, cursor, 'COUNT', 1000)
+        for (let i = 0; i + 1 < flat.length && repos.length < limit; i += 2) repos.push({ did: flat[i]!, status: flat[i + 1]! })
+        cursor = next
+        if (cursor === '0') break
+      }
     }
     return { repos, total }
   }

@@ -128,10 +128,17 @@ function retrying<T>(parts: BackfillRunParts, step: () => Promise<T>, what: stri
   })
 }
 
-/** A listing the server refuses (4xx but 429: a method it lacks, a bad parameter) or answers against the lexicon: asking again will not help. */
+/**
+ * A listing the server refuses (4xx but 429: a bad parameter, a DID it does not know; 501: a method
+ * it lacks, as XRPC servers answer MethodNotImplemented) or answers against the lexicon: asking
+ * again will not help.
+ */
 function refusedListing(err: unknown): boolean {
   if (!(err instanceof BackfillError)) return false
-  if (err.code === BackfillErrorCode.ListStatus) return err.fields.status !== undefined && err.fields.status >= 400 && err.fields.status < 500 && err.fields.status !== 429
+  if (err.code === BackfillErrorCode.ListStatus) {
+    const status = err.fields.status
+    return status !== undefined && ((status >= 400 && status < 500 && status !== 429) || status === 501)
+  }
   return true
 }
 

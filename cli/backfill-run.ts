@@ -2,17 +2,16 @@ import { readFile } from 'node:fs/promises'
 import type { KeyLayout } from '../common/key-layout.js'
 import { redactText, type Logger } from '../common/logger.js'
 import { openClusterClient, openRedisClient } from '../common/redis-open.js'
-import { systemTimers } from '../common/timers.js'
 import { BackfillStore, type BackfillCounts, type FailingRepo, type StoredListing } from '../backfill/backfill-store.js'
 import { progressLine, ProgressMeter, number } from '../backfill/progress-meter.js'
-import { parseDidList, RepoLister } from '../backfill/repo-lister.js'
-import { inactiveWaiting, outstanding, runBackfill, type BackfillProgress } from '../backfill/run-backfill.js'
+import { parseDidList } from '../backfill/repo-lister.js'
+import { backfill } from '../backfill/backfill.js'
+import { inactiveWaiting, outstanding, type BackfillProgress } from '../backfill/run-backfill.js'
 import type { BackfillSelection } from '../backfill/selection.js'
-import { FetchLimiter } from '../repo-sync/fetch-limits.js'
-import { GuardedClient } from '../repo-sync/guarded-client.js'
-import { HostGuard } from '../repo-sync/host-guard.js'
 import type { BackfillFlags } from './commands/backfill.js'
 import { ExitCode } from './run.js'
+import type { RedisClient } from '../common/redis-client.js'
+import { createRedisClient } from '../ingestor/redis-connection.js'
 
 /** Failing repos --status lists at most. */
 const FAILING_SHOWN = 20
@@ -21,29 +20,35 @@ const PLAIN_PROGRESS_MS = 10_000
 
 /** `firehose backfill` once its flags are checked (cli/commands/backfill.ts): the listing with progress shown, or --status. */
 export async function runBackfillCommand(flags: BackfillFlags & { layout: KeyLayout; logger: Logger }): Promise<ExitCode> {
-  const redis = flags.redisCluster === true ? await openClusterClient([flags.redis]) : await openRedisClient(flags.redis)
+  if (flags.status === true) {
+    const redis = flags.redisCluster === true ? await openClusterClient([flags.redis]) : await openRedisClient(flags.redis)
+    try {
+      return await printStatus(new BackfillStore(redis, flags.layout, flags.stream), flags.json === true)
+    } finally {
+      redis.disconnect()
+    }
+  }
+  const selection = await selectionOf(flags)
+  // A listing runs for hours: its connection reconnects, and each step is retried until Redis answers (run-backfill.ts).
+  const redis = backfillRedis(flags.redis, flags.redisCluster === true, flags.logger)
   try {
-    const store = new BackfillStore(redis, flags.layout, flags.stream)
-    if (flags.status === true) return await printStatus(store, flags.json === true)
-    const selection = await selectionOf(flags)
-    const client = new GuardedClient(new HostGuard({ allowPrivateHosts: true }), new FetchLimiter({}, systemTimers), systemTimers, { idleTimeoutMs: 60_000, userAgent: 'appview-firehose backfill' })
-    const lister = new RepoLister(client, selection, new URL(flags.listFrom))
     let stopping = false
     const stop = (): void => {
       stopping = true
     }
     process.once('SIGINT', stop).once('SIGTERM', stop)
     const show = progressShower()
-    const final = await runBackfill({
-      store,
-      lister,
+    const final = await backfill({
+      redis,
+      stream: flags.stream,
+      shards: flags.shards,
+      redisCluster: flags.redisCluster === true,
       selection,
+      listFrom: flags.listFrom,
       restart: flags.restart === true,
       wait: flags.wait,
       maxOutstanding: flags.maxOutstanding,
       pollMs: flags.poll * 1000,
-      backoff: { initialMs: 1_000, maxMs: 60_000 },
-      timers: systemTimers,
       logger: flags.logger,
       onProgress: show.progress,
       stopped: () => stopping,
@@ -55,6 +60,13 @@ export async function runBackfillCommand(flags: BackfillFlags & { layout: KeyLay
   } finally {
     redis.disconnect()
   }
+}
+
+/** The client of a long listing: reconnecting, no offline queue (a step fails while Redis is away and is retried). */
+export function backfillRedis(url: string, cluster: boolean, logger: Logger): RedisClient {
+  const { client } = createRedisClient(url, cluster, { connectionName: 'firehose-backfill', retryDelayMs: (times) => Math.min(times * 200, 5_000) })
+  client.on('error', (err: Error) => logger.debug({ err: { message: err.message } }, 'redis connection error'))
+  return client
 }
 
 async function selectionOf(flags: BackfillFlags): Promise<BackfillSelection> {
@@ -97,16 +109,16 @@ function summary(final: BackfillProgress): string {
 }
 
 async function printStatus(store: BackfillStore, json: boolean): Promise<ExitCode> {
-  const [listing, counts, failing] = [await store.readListing(), await store.counts(), await store.failing(FAILING_SHOWN)]
+  const [listing, counts, failing, inactive] = [await store.readListing(), await store.counts(), await store.failing(FAILING_SHOWN), await store.inactive(FAILING_SHOWN)]
   if (json) {
-    process.stdout.write(`${JSON.stringify({ listing, ...counts, outstanding: outstanding(counts), failingRepos: failing.repos })}\n`)
+    process.stdout.write(`${JSON.stringify({ listing, ...counts, outstanding: outstanding(counts), failingRepos: failing.repos, inactiveRepos: inactive.repos })}\n`)
   } else {
-    process.stdout.write(statusText(listing, counts, failing))
+    process.stdout.write(statusText(listing, counts, failing, inactive))
   }
   return listing === null && counts.listed === 0 ? ExitCode.Failed : ExitCode.Ok
 }
 
-function statusText(listing: StoredListing | null, counts: BackfillCounts, failing: { repos: FailingRepo[]; total: number }): string {
+function statusText(listing: StoredListing | null, counts: BackfillCounts, failing: { repos: FailingRepo[]; total: number }, inactive: { repos: { did: string; status: string }[]; total: number }): string {
   if (listing === null && counts.listed === 0) return 'no backfill on these keys\n'
   const lines = [
     listing === null
@@ -117,6 +129,10 @@ function statusText(listing: StoredListing | null, counts: BackfillCounts, faili
   if (failing.total > 0) {
     lines.push(`failing${failing.total > failing.repos.length ? ` (first ${failing.repos.length} of ${number(failing.total)})` : ''}:`)
     for (const repo of failing.repos) lines.push(`  ${repo.did}  ${repo.code}  ${repo.attempts} attempts, last ${new Date(repo.atMs).toISOString()}: ${redactText(repo.message)}`)
+  }
+  if (inactive.total > 0) {
+    lines.push(`inactive when listed, waiting for their account to be active again${inactive.total > inactive.repos.length ? ` (first ${inactive.repos.length} of ${number(inactive.total)})` : ''}:`)
+    for (const repo of inactive.repos) lines.push(`  ${repo.did}  ${repo.status}`)
   }
   return `${lines.join('\n')}\n`
 }

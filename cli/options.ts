@@ -5,6 +5,7 @@ import { redisTarget } from '../common/redis-target.js'
 import { RelayClientError } from '../client/errors.js'
 import { subscribeReposUrl } from '../client/subscribe-repos-url.js'
 import { duplicateRelay } from '../ingestor/relay-endpoints.js'
+import { collectionPatternError } from '../ingestor/event-filter.js'
 
 /**
  * Every option's parsing and validation lives here, so each rule is written once.
@@ -147,4 +148,17 @@ export function list(error: (item: string) => string | null): (value: string) =>
     }
     return items
   }
+}
+
+/** Comma-separated exact NSIDs, as listReposByCollection takes them (no wildcards). */
+export const exactCollections = list((nsid) => (nsid.endsWith('.*') ? `"${nsid}": listReposByCollection takes exact NSIDs, not wildcards` : collectionPatternError(nsid)))
+
+/** `ingest --backfill`: `all`, `collection:<nsid>[,<nsid>]` or `dids:<file>` (docs/backfill.md). */
+export type BackfillSpec = { kind: 'all' } | { kind: 'collections'; collections: string[] } | { kind: 'dids-file'; file: string }
+
+export function backfillSpec(value: string): BackfillSpec {
+  if (value === 'all') return { kind: 'all' }
+  if (value.startsWith('collection:')) return { kind: 'collections', collections: exactCollections(value.slice('collection:'.length)) }
+  if (value.startsWith('dids:') && value.length > 'dids:'.length) return { kind: 'dids-file', file: value.slice('dids:'.length) }
+  throw new InvalidArgumentError(`expected all, collection:<nsid>[,<nsid>] or dids:<file>, got ${quoteValue(value)}`)
 }

@@ -29,6 +29,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (message, write) => write(`${redactUsageError(message.trimEnd())} (see --help)\n`) })
     .exitOverride()
   // Each command lives in its own file under cli/commands/.
-  for (const register of [registerVerify, registerCompare, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerRepo, registerBackfill, registerFixture, registerLoadtest]) register(program)
+  for (const register of [registerVerify, registerCompare, registerScenario, registerIngest, registerDemo, registerRecord, registerReplay, registerRepo, registerBackfill, registerFixture, registerLoadtest])
+    register(program)
   return program
 }

@@ -1,7 +1,8 @@
 import type { Option } from 'commander'
 import { DEFAULT_REDIS_URL, DEFAULT_STREAM } from '../common/contract.js'
 import { MAX_SHARDS } from '../ingestor/options.js'
-import { integer, nonEmpty, option, redisUrl } from './options.js'
+import { DEFAULT_LIST_FROM } from '../backfill/backfill.js'
+import { integer, nonEmpty, option, redisUrl, url } from './options.js'
 
 /**
  * The flags saying where an ingestor's keys are and how it wrote them, for the commands that read
@@ -34,4 +35,9 @@ export function repoStateOption(description: string): Option {
 /** The one line a command checking streams prints when one holds repo snapshot entries and --repo-state was not given. */
 export function repoStateNeeded(command: string, streams: readonly string[]): string {
   return `firehose ${command}: ${streams.join(', ')} ${streams.length === 1 ? 'holds' : 'hold'} repo snapshot entries (written by ingest --repo-state): give --repo-state (or FIREHOSE_REPO_STATE=1) to check ${streams.length === 1 ? 'it' : 'them'}\n`
+}
+
+/** Where `backfill` (and `ingest --backfill`) list repos. */
+export function listFromOption(): Option {
+  return option('--list-from <url>', 'backfill: the relay or PDS to list repos from (listRepos, listReposByCollection)', 'FIREHOSE_LIST_FROM', url(['http:', 'https:']), DEFAULT_LIST_FROM)
 }

@@ -58,3 +58,12 @@ export function snapshotProgressKeyOf(stream: string): string {
 export function backfillKeyOf(stream: string): string {
   return `${stream}:backfill`
 }
+
+/**
+ * Repos a backfill listed whose account was not active then (docs/backfill.md): a hash
+ * `<stream>:backfill-inactive`, DID -> the status the listing gave, one per shard beside
+ * `<stream>:snapshots`. The ingestor asks for one once its stored state says active again.
+ */
+export function backfillInactiveKeyOf(stream: string): string {
+  return `${stream}:backfill-inactive`
+}

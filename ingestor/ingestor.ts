@@ -27,7 +27,11 @@ import { RepoStateCache } from './repo-state-cache.js'
 import { sweepUnsynchronized } from './repo-state-sweep.js'
 import { DEFAULT_RESYNC_QUEUE, ResyncQueue } from './resync-queue.js'
 import { ResyncWorker } from './resync-worker.js'
-import { BackfillFeed } from './backfill-feed.js'
+import { BackfillFeed, type HashPage } from './backfill-feed.js'
+import { EventFilter } from './event-filter.js'
+import { ACTIVATE_INACTIVE } from './backfill-activate.js'
+import { runLuaScript } from './lua-script.js'
+import { BACKFILL_MARKER_PATTERN } from '../repo-sync/backfill-fields.js'
 import { decodeRepoState } from '../repo-sync/repo-state-codec.js'
 import { systemTimers } from '../common/timers.js'
 
@@ -268,16 +272,18 @@ export class Ingestor {
   private repoSyncRun(parts: PipelineRepoSync): { parts: PipelineRepoSync; worker: ResyncWorker; backfill: BackfillFeed } {
     const worker = this.resyncWorker(parts)
     const { sink } = this
+    const page = async (key: string, cursor: string, pattern: string | null): Promise<HashPage> => {
+      await sink.whenReady()
+      const [next, flat] = pattern === null ? await sink.redis.hscan(key, cursor, 'COUNT', 1000) : await sink.redis.hscan(key, cursor, 'MATCH', pattern, 'COUNT', 1000)
+      const fields: [string, string][] = []
+      for (let i = 0; i + 1 < flat.length; i += 2) fields.push([flat[i]!, flat[i + 1]!])
+      return { next, fields }
+    }
     const backfill = new BackfillFeed({
       queue: parts.queue,
       isResyncing: (did) => worker.isResyncing(did),
-      scan: async (shard, cursor, pattern) => {
-        await sink.whenReady()
-        const [next, flat] = await sink.redis.hscan(sink.shardKeys[shard]!.snapshotProgress, cursor, 'MATCH', pattern, 'COUNT', 1000)
-        const fields: [string, string][] = []
-        for (let i = 0; i + 1 < flat.length; i += 2) fields.push([flat[i]!, flat[i + 1]!])
-        return { next, fields }
-      },
+      markers: (shard, cursor) => page(sink.shardKeys[shard]!.snapshotProgress, cursor, BACKFILL_MARKER_PATTERN),
+      inactive: (shard, cursor) => page(sink.shardKeys[shard]!.backfillInactive, cursor, null),
       activeNow: async (shard, dids) => {
         await sink.whenReady()
         return (await sink.readHashFields(shard, 'repos', dids)).map((raw) => {
@@ -288,8 +294,15 @@ export class Ingestor {
           }
         })
       },
+      activate: async (shard, dids) => {
+        await sink.whenReady()
+        const keys = sink.shardKeys[shard]!
+        return (await runLuaScript(sink.redis, ACTIVATE_INACTIVE, 2, [keys.snapshotProgress, keys.backfillInactive, ...dids])) as string[]
+      },
       shards: this.options.shards,
       timers: systemTimers,
+      pollMs: this.options.backfillPollMs.markers,
+      inactivePollMs: this.options.backfillPollMs.inactive,
       logger: this.baseLogger.child({ component: 'backfill' }),
     })
     return { parts, worker, backfill }
@@ -318,6 +331,7 @@ export class Ingestor {
       fetchOptions: { ...(options.resyncFrom !== null ? { source: new URL(options.resyncFrom) } : {}), verify: options.verify },
       concurrency: options.resyncConcurrency,
       partLimits: { maxRecords: options.snapshotPartRecords },
+      filter: options.filter === null ? null : new EventFilter(options.filter),
       crash: this.crash,
       counters: this.counters,
       logger: this.baseLogger.child({ component: 'resync' }),

@@ -142,6 +142,8 @@ export interface IngestorOptions {
   /** With repoState: most repos whose state is kept in memory as the write's compare-and-set base (others are read again). Default 100_000. */
   repoStateCacheSize?: number
   /** With repoState: most events held for resyncing repos, all together (overflow: that repo is resynced again). Default 100_000. */
+  /** Backfill (docs/backfill.md): between two passes over the repos it asks for (default 1 s), and over those it listed as inactive (default 60 s). */
+  backfillPollMs?: { markers: number; inactive: number }
   resyncMaxHeld?: number
   /** With repoState: records per snapshot part entry, at most (each part is also at most 1 MiB of JSON). Default 500. */
   snapshotPartRecords?: number
@@ -201,6 +203,7 @@ export const INGESTOR_DEFAULTS = {
   resyncConcurrency: 8,
   repoStateCacheSize: 100_000,
   resyncMaxHeld: 100_000,
+  backfillPollMs: { markers: 1_000, inactive: 60_000 },
   snapshotPartRecords: 500,
   leaseTtlMs: 5_000,
   failoverAfter: 3,
@@ -270,6 +273,7 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     resyncConcurrency: options.resyncConcurrency ?? INGESTOR_DEFAULTS.resyncConcurrency,
     repoStateCacheSize: options.repoStateCacheSize ?? INGESTOR_DEFAULTS.repoStateCacheSize,
     resyncMaxHeld: options.resyncMaxHeld ?? INGESTOR_DEFAULTS.resyncMaxHeld,
+    backfillPollMs: options.backfillPollMs ?? INGESTOR_DEFAULTS.backfillPollMs,
     snapshotPartRecords: options.snapshotPartRecords ?? INGESTOR_DEFAULTS.snapshotPartRecords,
     ha: options.ha ?? false,
     leaseKey: options.leaseKey ?? leaseKeyOf(cursorKey),
@@ -324,6 +328,8 @@ function checkResolved(resolved: ResolvedOptions): void {
   checkInteger('resyncConcurrency', resolved.resyncConcurrency, 1, 256)
   checkInteger('repoStateCacheSize', resolved.repoStateCacheSize, 1)
   checkInteger('resyncMaxHeld', resolved.resyncMaxHeld, 1)
+  checkInteger('backfillPollMs.markers', resolved.backfillPollMs.markers, 1)
+  checkInteger('backfillPollMs.inactive', resolved.backfillPollMs.inactive, 1)
   checkInteger('snapshotPartRecords', resolved.snapshotPartRecords, 1, 100_000)
   if (resolved.resyncFrom !== null && (!URL.canParse(resolved.resyncFrom) || !['http:', 'https:'].includes(new URL(resolved.resyncFrom).protocol))) {
     invalid('resyncFrom', resolved.resyncFrom, 'must be an http:// or https:// URL')

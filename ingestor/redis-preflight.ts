@@ -13,7 +13,7 @@ export interface PreflightCall {
 /** What the ingestor will touch, with the options that decide which commands it runs. */
 export interface PreflightInput {
   /** Index = shard: the shard's stream, dead-letter stream and its cursor key of every relay; its per-repo state hashes with --repo-state. */
-  shards: { stream: string; deadLetterStream: string; cursorKeys: string[]; repoStates?: string; snapshotProgress?: string }[]
+  shards: { stream: string; deadLetterStream: string; cursorKeys: string[]; repoStates?: string; snapshotProgress?: string; backfillInactive?: string }[]
   group: string
   /** --max-len with --trim safe: the trim reads groups and pending entries. */
   safeTrim: boolean
@@ -54,7 +54,7 @@ return {1}
  * a connection that became ready has run them.
  */
 export function preflightCalls(input: PreflightInput): PreflightCall[] {
-  const calls: PreflightCall[] = input.shards.map(({ stream, deadLetterStream, cursorKeys, repoStates, snapshotProgress }) => {
+  const calls: PreflightCall[] = input.shards.map(({ stream, deadLetterStream, cursorKeys, repoStates, snapshotProgress, backfillInactive }) => {
     const commands = [
       ['TYPE', stream],
       ['XGROUP', 'CREATE', stream, input.group, '0', 'MKSTREAM'],
@@ -76,6 +76,11 @@ export function preflightCalls(input: PreflightInput): PreflightCall[] {
       commands.push(['HSCAN', repoStates, '0'], ['HSCAN', snapshotProgress, '0'])
       if (input.probes) commands.push(['HLEN', repoStates])
       keys.push({ key: repoStates, type: KEY_TYPES.repoStates }, { key: snapshotProgress, type: KEY_TYPES.snapshotProgress })
+    }
+    if (snapshotProgress !== undefined && backfillInactive !== undefined) {
+      // Backfill (backfill-feed.ts): the inactive repos' scan, and the script that queues those active again.
+      commands.push(['HSCAN', backfillInactive, '0'], ['HDEL', backfillInactive, 'f'], ['HSETNX', snapshotProgress, 'f', 'v'], ['HINCRBY', snapshotProgress, 'f', '1'])
+      keys.push({ key: backfillInactive, type: KEY_TYPES.backfillInactive })
     }
     return { keys, commands }
   })

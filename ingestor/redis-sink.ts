@@ -14,7 +14,7 @@ import { loadLuaScript, runLuaScript } from './lua-script.js'
 import { TRIM_STREAM } from './trim-script.js'
 import { WRITE_BATCH } from './write-script.js'
 import { ensureConsumerGroup } from '../common/consumer-group.js'
-import { repoStateKeyOf, snapshotProgressKeyOf } from '../common/contract.js'
+import { backfillInactiveKeyOf, repoStateKeyOf, snapshotProgressKeyOf } from '../common/contract.js'
 
 export type { DeadLetter } from './dead-letter.js'
 
@@ -99,6 +99,8 @@ export interface ShardKeys {
   repoStates: string
   /** Open snapshots' progress (`<stream>:snapshots`). */
   snapshotProgress: string
+  /** Repos a backfill listed as inactive (`<stream>:backfill-inactive`). */
+  backfillInactive: string
 }
 
 export interface RedisConnectionOptions {
@@ -157,6 +159,7 @@ export class RedisSink {
         deadLetterStream: colocatedKey(this.layout, keys.deadLetterStream, stream),
         repoStates: colocatedKey(this.layout, repoStateKeyOf(keys.stream), stream),
         snapshotProgress: colocatedKey(this.layout, snapshotProgressKeyOf(keys.stream), stream),
+        backfillInactive: colocatedKey(this.layout, backfillInactiveKeyOf(keys.stream), stream),
       }
     })
     this.outage = new FaultLog(this.logger, {
@@ -252,7 +255,12 @@ export class RedisSink {
       const cursorKeys = uses.cursorKeyBases.map((base) => this.cursorKeys(base)[shard]!)
       // The legacy key is a cursor too (one shard only: options.ts).
       const withLegacy = shard === 0 && legacy !== null && !cursorKeys.includes(legacy) ? [...cursorKeys, legacy] : cursorKeys
-      return { stream: keys.stream, deadLetterStream: keys.deadLetterStream, cursorKeys: withLegacy, ...(uses.repoState ? { repoStates: keys.repoStates, snapshotProgress: keys.snapshotProgress } : {}) }
+      return {
+        stream: keys.stream,
+        deadLetterStream: keys.deadLetterStream,
+        cursorKeys: withLegacy,
+        ...(uses.repoState ? { repoStates: keys.repoStates, snapshotProgress: keys.snapshotProgress, backfillInactive: keys.backfillInactive } : {}),
+      }
     })
     await preflight(this.redis, preflightCalls({ shards, group: this.keys.group, safeTrim: this.keys.maxLen > 0 && this.keys.trim === 'safe', probes: uses.probes, leaseKey: uses.leaseKey }))
   }

@@ -2,7 +2,7 @@ import { RedisConfigError, RedisConfigErrorCode } from './errors.js'
 import { REFUSED_DENIED, REFUSED_WRONG_TYPE } from './refusal-lua.js'
 
 /** The Redis type each kind of key the ingestor uses must have ('none', a missing key, is always fine). */
-export const KEY_TYPES = { stream: 'stream', deadLetterStream: 'stream', cursorKey: 'string', leaseKey: 'string', repoStates: 'hash', snapshotProgress: 'hash' } as const
+export const KEY_TYPES = { stream: 'stream', deadLetterStream: 'stream', cursorKey: 'string', leaseKey: 'string', repoStates: 'hash', snapshotProgress: 'hash', backfillInactive: 'hash' } as const
 
 /**
  * A script's refusal reply (refusal-lua.ts) as the configuration error it is, or null when the

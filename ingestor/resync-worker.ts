@@ -4,7 +4,7 @@ import type { TimerHandle, Timers } from '../common/timers.js'
 import { snapshotBeginEntry, snapshotEndEntry, snapshotPartEntry, type SnapshotHead } from '../protocol/snapshot-entry.js'
 import type { StreamEntry } from '../protocol/stream-entry.js'
 import { RepoSyncError, RepoSyncErrorCode } from '../repo-sync/errors.js'
-import type { FetchedRepo, FetchRepoOptions } from '../repo-sync/fetch-types.js'
+import type { FetchedRepo, FetchRepoOptions, RepoRecord } from '../repo-sync/fetch-types.js'
 import { BACKFILL_COUNTERS, backfillMarkerField, counterValue, parseBackfillMarker, type BackfillFailure } from '../repo-sync/backfill-fields.js'
 import { afterResyncFailed, afterSnapshot, startBackfill, startResync } from '../repo-sync/rules.js'
 import { snapshotParts, type SnapshotPartLimits } from '../repo-sync/snapshot-parts.js'
@@ -12,6 +12,7 @@ import type { RepoState } from '../repo-sync/types.js'
 import type { FieldUpdate, RepoWriteOutcome, RepoWriter } from './repo-write.js'
 import { decodeSpilled, spillPattern, type ResyncQueue } from './resync-queue.js'
 import type { CrashPoints } from './crash-points.js'
+import type { EventFilter } from './event-filter.js'
 import type { IngestorCounters } from './status.js'
 
 /** An open snapshot's progress as `<stream>:snapshots` holds it (JSON): its head and what is written so far. */
@@ -33,6 +34,8 @@ export interface ResyncWorkerParts {
   /** Repos waiting out a failed fetch's backoff with a timer each, at most (default 100,000); past it they wait for a sweep. */
   maxScheduledRetries?: number
   partLimits?: Partial<SnapshotPartLimits>
+  /** `--collections`: a snapshot publishes only the records the live path would (null: all). */
+  filter: Pick<EventFilter, 'keepsPath'> | null
   counters: IngestorCounters
   logger: Logger
   timers: Timers
@@ -231,7 +234,7 @@ export class ResyncWorker {
     })
     if (!step(begun, 'begin')) return
     if (kind === 'published') {
-      for await (const ops of snapshotParts(fetched.records(), this.parts.partLimits)) {
+      for await (const ops of snapshotParts(kept(fetched.records(), this.parts.filter), this.parts.partLimits)) {
         if (this.stopped) return
         const written = await writer.writeRepo(did, ({ repo, progress: stored, seq }) => {
           if (repo.state?.sync !== 'resyncing' || stored !== JSON.stringify(progress)) return null
@@ -331,7 +334,7 @@ export class ResyncWorker {
 }
 
 /** The fields a snapshot's end reads to end the repo's backfill, if one asked for it. */
-const BACKFILL_END_FIELDS = (did: string): string[] => [backfillMarkerField(did), BACKFILL_COUNTERS.done, BACKFILL_COUNTERS.records, BACKFILL_COUNTERS.failing, BACKFILL_COUNTERS.reactivated]
+const BACKFILL_END_FIELDS = (did: string): string[] => [backfillMarkerField(did), BACKFILL_COUNTERS.done, BACKFILL_COUNTERS.records, BACKFILL_COUNTERS.failing]
 
 /** A backfilled repo's snapshot ended: its marker goes, the shard's counters move, in the same script (docs/backfill.md). */
 function backfillEnded(did: string, marker: string | null, records: number, fields: Map<string, string | null>): FieldUpdate[] {
@@ -341,23 +344,16 @@ function backfillEnded(did: string, marker: string | null, records: number, fiel
     return { field, expected: stored ?? '', next: String(counterValue(stored) + by) }
   }
   const updates = [{ field: backfillMarkerField(did), expected: marker, next: '' }, count(BACKFILL_COUNTERS.done, 1), count(BACKFILL_COUNTERS.records, records)]
-  const kind = parseBackfillMarker(marker)?.kind
-  if (kind === 'failing') updates.push(count(BACKFILL_COUNTERS.failing, -1))
-  if (kind === 'inactive') updates.push(count(BACKFILL_COUNTERS.reactivated, 1))
+  if (parseBackfillMarker(marker)?.kind === 'failing') updates.push(count(BACKFILL_COUNTERS.failing, -1))
   return updates
 }
 
-/**
- * A backfilled repo's fetch failed: its marker says why (`firehose backfill --status` lists it);
- * the first failure counts it as failing. A repo listed as inactive stays so (it waits for its
- * account to be active again, not for a retry).
- */
+/** A backfilled repo's fetch failed: its marker says why (`firehose backfill --status` lists it); the first failure counts it as failing. */
 function backfillFailed(did: string, failure: Omit<BackfillFailure, 'attempts'>, fields: Map<string, string | null>): FieldUpdate[] {
   const field = backfillMarkerField(did)
   const marker = fields.get(field) ?? null
   if (marker === null) return []
   const before = parseBackfillMarker(marker)
-  if (before?.kind === 'inactive') return []
   const attempts = before?.kind === 'failing' ? before.attempts + 1 : 1
   const updates: FieldUpdate[] = [{ field, expected: marker, next: JSON.stringify({ ...failure, attempts }) }]
   if (before?.kind !== 'failing') {
@@ -365,6 +361,11 @@ function backfillFailed(did: string, failure: Omit<BackfillFailure, 'attempts'>,
     updates.push({ field: BACKFILL_COUNTERS.failing, expected: stored ?? '', next: String(counterValue(stored) + 1) })
   }
   return updates
+}
+
+/** The records `--collections` keeps, in their order. */
+async function* kept(records: AsyncIterable<RepoRecord>, filter: Pick<EventFilter, 'keepsPath'> | null): AsyncIterable<RepoRecord> {
+  for await (const record of records) if (filter === null || filter.keepsPath(`${record.collection}/${record.rkey}`)) yield record
 }
 
 /** An open snapshot an earlier attempt left: ended `complete: false` (workers keep its records, delete nothing for it). */

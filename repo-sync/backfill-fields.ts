@@ -5,11 +5,7 @@
  * Counter fields start with `#`: never a DID, never matching a marker's `*#backfill`.
  */
 
-/**
- * The field that says a repo is asked for by a backfill: `queued`; `inactive:<status>` when the
- * listing named its account not active (fetched once its stored state says active again); or why
- * its last fetch failed (BackfillFailure JSON).
- */
+/** The field that says a repo is asked for by a backfill: `queued`, or why its last fetch failed (BackfillFailure JSON). */
 export function backfillMarkerField(did: string): string {
   return `${did}#backfill`
 }
@@ -20,9 +16,6 @@ export const BACKFILL_MARKER_PATTERN = '*#backfill'
 /** A marker's value until a fetch of the repo fails. */
 export const BACKFILL_QUEUED = 'queued'
 
-/** The marker of a repo listed as not active: `inactive:<status>`. */
-export const BACKFILL_INACTIVE_PREFIX = 'inactive:'
-
 /** The DID a marker field names; null for any other field. */
 export function didOfBackfillMarker(field: string): string | null {
   return field.endsWith('#backfill') && field.startsWith('did:') ? field.slice(0, -'#backfill'.length) : null
@@ -30,8 +23,9 @@ export function didOfBackfillMarker(field: string): string | null {
 
 /**
  * The shard's counters, each with one writer: repos listed and of them those listed as inactive
- * (the lister, with their markers); done, failing, reactivated (inactive ones done) and the
- * records of those done (the ingestor, with each snapshot's end or failure).
+ * (the lister, with their markers); done, failing and the records of those done (the ingestor's
+ * writes that end or fail a snapshot, compare-and-set); reactivated (the ingestor's script that
+ * turns an inactive repo whose account is active again into a queued marker).
  */
 export const BACKFILL_COUNTERS = {
   listed: '#backfill:listed',
@@ -54,12 +48,11 @@ export interface BackfillFailure {
   atMs: number
 }
 
-export type BackfillMarker = { kind: 'queued' } | { kind: 'inactive'; status: string } | ({ kind: 'failing' } & BackfillFailure)
+export type BackfillMarker = { kind: 'queued' } | ({ kind: 'failing' } & BackfillFailure)
 
 /** A marker's value read back; null for a value this code did not write. */
 export function parseBackfillMarker(value: string): BackfillMarker | null {
   if (value === BACKFILL_QUEUED) return { kind: 'queued' }
-  if (value.startsWith(BACKFILL_INACTIVE_PREFIX)) return { kind: 'inactive', status: value.slice(BACKFILL_INACTIVE_PREFIX.length) }
   try {
     const parsed = JSON.parse(value) as Partial<BackfillFailure>
     if (typeof parsed.code !== 'string' || typeof parsed.message !== 'string' || typeof parsed.attempts !== 'number' || typeof parsed.atMs !== 'number') return null

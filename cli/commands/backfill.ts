@@ -1,9 +1,8 @@
 import type { Command } from 'commander'
 import { keyLayout, keyLayoutProblem } from '../../common/key-layout.js'
 import { createLogger, redactText, redactUrl } from '../../common/logger.js'
-import { collectionPatternError } from '../../ingestor/event-filter.js'
-import { integer, list, option, positiveNumber, url } from '../options.js'
-import { redisClusterOption, redisOption, shardsOption, streamOption } from '../stream-options.js'
+import { exactCollections, integer, option, positiveNumber } from '../options.js'
+import { listFromOption, redisClusterOption, redisOption, shardsOption, streamOption } from '../stream-options.js'
 import { action, ExitCode } from '../run.js'
 
 interface BackfillFlags {
@@ -23,18 +22,15 @@ interface BackfillFlags {
   redisCluster?: boolean
 }
 
-/** The relay the default ingest reads: relays serve listRepos too. */
-const DEFAULT_LIST_FROM = 'https://bsky.network'
-
 /** `firehose backfill`: asks a running `firehose ingest` for the existing repos of a selection (docs/backfill.md). */
 export function registerBackfill(program: Command): void {
   program
     .command('backfill')
     .description('ask the ingestor on these keys (firehose ingest, per-repo state on) to publish the existing repos of a selection as repo snapshots, resumably and exactly once; shows progress until every repo is done')
     .addOption(option('--all', 'every repo --list-from lists (com.atproto.sync.listRepos)', 'FIREHOSE_BACKFILL_ALL'))
-    .addOption(option('--collection <nsids>', 'repos with records in any of these collections (comma-separated NSIDs; com.atproto.sync.listReposByCollection)', 'FIREHOSE_BACKFILL_COLLECTION', list(exactNsidError)))
+    .addOption(option('--collection <nsids>', 'repos with records in any of these collections (comma-separated NSIDs; com.atproto.sync.listReposByCollection)', 'FIREHOSE_BACKFILL_COLLECTION', exactCollections))
     .addOption(option('--dids <file>', 'the repos named in this file (one DID a line; # comments)', 'FIREHOSE_BACKFILL_DIDS'))
-    .addOption(option('--list-from <url>', 'relay or PDS to list repos from', 'FIREHOSE_LIST_FROM', url(['http:', 'https:']), DEFAULT_LIST_FROM))
+    .addOption(listFromOption())
     .addOption(option('--status', 'print where the backfill on these keys stands (counts, failing repos and why) and exit', 'FIREHOSE_BACKFILL_STATUS'))
     .addOption(option('--json', 'with --status, or at the end: one JSON line', 'FIREHOSE_JSON'))
     .addOption(option('--restart', 'forget the stored listing (of this selection or another) and list from the start', 'FIREHOSE_BACKFILL_RESTART'))
@@ -46,10 +42,6 @@ export function registerBackfill(program: Command): void {
     .addOption(shardsOption('ask for each repo in its shard, as the ingestor did'))
     .addOption(redisClusterOption())
     .action(action(backfill))
-}
-
-function exactNsidError(nsid: string): string | null {
-  return nsid.endsWith('.*') ? `"${nsid}": listReposByCollection takes exact NSIDs, not wildcards` : collectionPatternError(nsid)
 }
 
 async function backfill(flags: BackfillFlags): Promise<ExitCode> {

@@ -10,7 +10,8 @@ import { collectionPatternError, eventTypeError, type EventType } from '../../in
 import { INGESTOR_DEFAULTS, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, MAX_SHARDS, type FutureCursorPolicy } from '../../ingestor/options.js'
 import type { TrimMode } from '../../ingestor/redis-sink.js'
 import type { BlockVerification } from '../../protocol/car.js'
-import { integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl, url } from '../options.js'
+import { backfillSpec, integer, list, nonEmpty, oneOf, option, positiveNumber, redisUrl, relayList, relayUrl, url, type BackfillSpec } from '../options.js'
+import { listFromOption } from '../stream-options.js'
 import { invalidOptionUsage } from '../ingest-usage.js'
 import { action, ExitCode } from '../run.js'
 
@@ -63,6 +64,8 @@ interface IngestFlags {
   shards: number
   redisCluster?: boolean
   legacyCursorKey?: string
+  backfill?: BackfillSpec
+  listFrom: string
 }
 
 /**
@@ -220,6 +223,15 @@ export function registerIngest(program: Command): void {
     )
     .addOption(option('--resync-from <url>', "with per-repo state: fetch getRepo from this relay or mirror instead of each DID's PDS", 'FIREHOSE_RESYNC_FROM', url(['http:', 'https:'])))
     .addOption(option('--allow-private-hosts', 'with per-repo state: a PDS may resolve to a private or loopback address (tests, private networks)', 'FIREHOSE_ALLOW_PRIVATE_HOSTS'))
+    .addOption(
+      option(
+        '--backfill <what>',
+        'also backfill the existing repos of all, collection:<nsid>[,<nsid>] or dids:<file>, listed from --list-from, as firehose backfill does (docs/backfill.md)',
+        'FIREHOSE_BACKFILL',
+        backfillSpec,
+      ),
+    )
+    .addOption(listFromOption())
     .addOption(option('--resync-concurrency <n>', 'with per-repo state: repositories fetched at once (2 per host at most)', 'FIREHOSE_RESYNC_CONCURRENCY', integer(1, 256), INGESTOR_DEFAULTS.resyncConcurrency))
     .addOption(
       option(
@@ -270,6 +282,7 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     process.stderr.write(`firehose ingest: ${reason}\n`)
     return ExitCode.Usage
   }
+  if (flags.backfill !== undefined && flags.repoState === false) return usage('--backfill needs per-repo state: drop --no-repo-state (see --help)')
   const crashAt = process.env.FIREHOSE_CRASH_AT ?? null
   try {
     if (crashAt !== null && crashAt !== '') parseCrashAt(crashAt)
@@ -307,9 +320,11 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     return failed(err)
   }
   if (signals > 0) void handle.stop()
+  const backfill = flags.backfill === undefined ? null : await startBackfill(flags, logger)
   if (handle.healthPort !== null) logger.info({ host: flags.healthHost, port: handle.healthPort, also: ['/ready', '/metrics'] }, 'health endpoint on GET /health')
 
   await handle.done
+  await backfill?.stop()
   const status = handle.status()
   switch (status.stoppedBy) {
     case 'future-cursor':
@@ -322,6 +337,15 @@ async function ingest(flags: IngestFlags): Promise<ExitCode> {
     default:
       return ExitCode.Ok
   }
+}
+
+/** `--backfill`: the listing beside the ingestion (cli/ingest-backfill.ts); a DIDs file that cannot be read is logged, the ingestion goes on. */
+async function startBackfill(flags: IngestFlags, logger: Logger): Promise<{ stop: () => Promise<void> } | null> {
+  const { backfillBesideIngest } = await import('../ingest-backfill.js')
+  return backfillBesideIngest(flags.backfill!, { redis: flags.redis, redisCluster: flags.redisCluster === true, stream: flags.stream, shards: flags.shards, listFrom: flags.listFrom, logger }).catch((err: unknown) => {
+    logger.error({ err }, 'backfill could not start; the ingestion goes on')
+    return null
+  })
 }
 
 /** The library's options from the flags: units converted (seconds, MiB), nothing checked here (resolveOptions does). */

@@ -68,7 +68,7 @@ describe('a new AppView joins the live stream part-way, then backfills every rep
       try {
         await waitUntil(() => relay.status().framesPublished >= joinAt, { what: `frame ${joinAt} published (seed ${seed})`, timeoutMs: 30_000 })
         relay.setRate({ mode: 'rate', eventsPerSec: 300 })
-        run = await startRepoStateIngestor(own.redis.url, relay, { startCursor: null })
+        run = await startRepoStateIngestor(own.redis.url, relay, { startCursor: null, backfillPollMs: { markers: 50, inactive: 200 } })
         const ingestor = run.handle
         await waitUntil(() => ingestor.status().counters.framesReceived > 0, { what: `the ingestor's first live frame (seed ${seed})`, timeoutMs: 30_000 })
         const final = await backfillRun(own.admin, run.keys.stream, { kind: 'all' }, new URL(relay.httpUrl))
@@ -80,8 +80,8 @@ describe('a new AppView joins the live stream part-way, then backfills every rep
         await waitUntil(() => (ingestor.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 60_000 })
         await waitUntil(
           async () => {
-            const [counts, failing] = [await store(run!).counts(), await store(run!).failing(1_000)]
-            return counts.done + counts.failing + inactiveWaiting(counts) === counts.listed && failing.repos.every((repo) => inactive.has(repo.did))
+            const [counts, failing, waiting] = [await store(run!).counts(), await store(run!).failing(1_000), await store(run!).inactive(1_000)]
+            return counts.done + counts.failing + inactiveWaiting(counts) === counts.listed && [...failing.repos, ...waiting.repos].every((repo) => inactive.has(repo.did))
           },
           { what: `every listed repo of an active account done (seed ${seed})`, timeoutMs: 60_000 },
         )

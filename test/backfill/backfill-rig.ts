@@ -6,14 +6,9 @@ import { BackfillStore } from '../../backfill/backfill-store.js'
 import { RepoLister } from '../../backfill/repo-lister.js'
 import { runBackfill, type BackfillProgress, type BackfillRunParts } from '../../backfill/run-backfill.js'
 import type { BackfillSelection } from '../../backfill/selection.js'
-import { FetchLimiter } from '../../repo-sync/fetch-limits.js'
-import { GuardedClient } from '../../repo-sync/guarded-client.js'
-import { HostGuard } from '../../repo-sync/host-guard.js'
+import { listingClient } from '../../backfill/listing-client.js'
 
-/** The listing client `firehose backfill` builds (repo-sync's limiter and guard), for a server on this machine. */
-export function listingClient(): GuardedClient {
-  return new GuardedClient(new HostGuard({ allowPrivateHosts: true }), new FetchLimiter({}, systemTimers), systemTimers, { idleTimeoutMs: 10_000, userAgent: 'backfill test' })
-}
+export { listingClient }
 
 /** A backfill's listing side in this process, as `firehose backfill` runs it, on `stream`'s keys. */
 export function backfillRun(redis: Redis, stream: string, selection: BackfillSelection, listFrom: URL | null, extra: Partial<BackfillRunParts> & { shards?: number } = {}): Promise<BackfillProgress> {

@@ -1,0 +1,5 @@
+export { backfill, DEFAULT_LIST_FROM, type BackfillOptions } from './backfill.js'
+export { BackfillStore, type BackfillCounts, type FailingRepo, type StoredListing } from './backfill-store.js'
+export { BackfillError, BackfillErrorCode } from './errors.js'
+export { inactiveWaiting, outstanding, type BackfillProgress } from './run-backfill.js'
+export type { BackfillSelection } from './selection.js'

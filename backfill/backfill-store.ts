@@ -53,7 +53,7 @@ export interface BackfillCounts {
   done: number
   /** Of them, those whose last fetch failed (retried by the ingestor with backoff). */
   failing: number
-  /** Inactive ones whose snapshot ended. */
+    /** Of the inactive ones, those queued since because their account was active again. */
   reactivated: number
   /** Records in the snapshots that ended. */
   records: number

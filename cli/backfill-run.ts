@@ -30,7 +30,7 @@ export async function runBackfillCommand(flags: BackfillFlags & { layout: KeyLay
   }
   const selection = await selectionOf(flags)
   // A listing runs for hours: its connection reconnects, and each step is retried until Redis answers (run-backfill.ts).
-  const redis = backfillRedis(flags.redis, flags.redisCluster === true, flags.logger)
+  const redis = await backfillRedis(flags.redis, flags.redisCluster === true, flags.logger)
   try {
     let stopping = false
     const stop = (): void => {
@@ -63,9 +63,14 @@ export async function runBackfillCommand(flags: BackfillFlags & { layout: KeyLay
 }
 
 /** The client of a long listing: reconnecting, no offline queue (a step fails while Redis is away and is retried). */
-export function backfillRedis(url: string, cluster: boolean, logger: Logger): RedisClient {
+export async function backfillRedis(url: string, cluster: boolean, logger: Logger): Promise<RedisClient> {
   const { client } = createRedisClient(url, cluster, { connectionName: 'firehose-backfill', retryDelayMs: (times) => Math.min(times * 200, 5_000) })
   client.on('error', (err: Error) => logger.debug({ err: { message: err.message } }, 'redis connection error'))
+  // The first step waits for the connection (or its first failure, which the step's retries then wait out).
+  await new Promise<void>((resolve) => {
+    client.once('ready', resolve)
+    client.once('error', () => resolve())
+  })
   return client
 }
 

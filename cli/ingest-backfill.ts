@@ -27,7 +27,7 @@ export interface BesideIngest {
 export async function backfillBesideIngest(spec: BackfillSpec, where: BesideIngest): Promise<{ stop: () => Promise<void> }> {
   const selection: BackfillSelection = spec.kind === 'dids-file' ? { kind: 'dids', dids: parseDidList(await readFile(spec.file, 'utf8'), spec.file) } : spec
   const logger = where.logger.child({ component: 'backfill' })
-  const redis = backfillRedis(where.redis, where.redisCluster, logger)
+  const redis = await backfillRedis(where.redis, where.redisCluster, logger)
   const meter = new ProgressMeter()
   let lastLogMs = 0
   let stopping = false

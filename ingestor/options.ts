@@ -141,9 +141,9 @@ export interface IngestorOptions {
   resyncConcurrency?: number
   /** With repoState: most repos whose state is kept in memory as the write's compare-and-set base (others are read again). Default 100_000. */
   repoStateCacheSize?: number
-  /** With repoState: most events held for resyncing repos, all together (overflow: that repo is resynced again). Default 100_000. */
   /** Backfill (docs/backfill.md): between two passes over the repos it asks for (default 1 s), and over those it listed as inactive (default 60 s). */
   backfillPollMs?: { markers: number; inactive: number }
+  /** With repoState: most events held for resyncing repos, all together (overflow: that repo is resynced again). Default 100_000. */
   resyncMaxHeld?: number
   /** With repoState: records per snapshot part entry, at most (each part is also at most 1 MiB of JSON). Default 500. */
   snapshotPartRecords?: number

@@ -13,7 +13,8 @@ import { inactiveWaiting } from '../../backfill/run-backfill.js'
 import { backfillRun } from './backfill-rig.js'
 
 /**
- * Backfill beside a live ingest (docs/backfill.md): a replay relay publishes a generated network
+ * Backfill beside a live ingest (docs/backfill.md): a replay relay publishes a generated network of
+ * 1,000 accounts
  * from the accounts' creation; the ingestor joins at its live tail part-way (what came before is
  * the history a new AppView lacks), then the backfill lists every repo from the replay's listRepos
  * and the ingestor publishes each as a repo snapshot while the relay goes on. The model AppView
@@ -28,7 +29,7 @@ let frames: Uint8Array[]
 
 beforeAll(async () => {
   tmp = await generatorTempDir()
-  generated = await generate(tmp.dir, 'backfill.fixture.gz', { events: 1_500, accounts: 300, medianRecords: 4, seed: SEED, workers: 0, fromCreation: true })
+  generated = await generate(tmp.dir, 'backfill.fixture.gz', { events: 4_000, accounts: 1_000, medianRecords: 4, seed: SEED, workers: 0, fromCreation: true })
   frames = generated.frames.map((frame) => frame.bytes)
 }, 120_000)
 afterAll(async () => {

@@ -14,8 +14,7 @@ import { backfillRun } from './backfill-rig.js'
 
 /**
  * Backfill beside a live ingest (docs/backfill.md): a replay relay publishes a generated network of
- * 1,000 accounts
- * from the accounts' creation; the ingestor joins at its live tail part-way (what came before is
+ * 1,000 accounts from their creation; the ingestor joins at its live tail part-way (what came before is
  * the history a new AppView lacks), then the backfill lists every repo from the replay's listRepos
  * and the ingestor publishes each as a repo snapshot while the relay goes on. The model AppView
  * read from the stream must equal the ground truth of every frame, whatever the interleaving

@@ -2,7 +2,17 @@ import { backfillInactiveKeyOf, backfillKeyOf, snapshotProgressKeyOf } from '../
 import { colocatedKey, shardStream, type KeyLayout } from '../common/key-layout.js'
 import { luaScript, runLuaScript } from '../ingestor/lua-script.js'
 import type { RedisClient } from '../common/redis-client.js'
-import { BACKFILL_COUNTERS, BACKFILL_MARKER_PATTERN, BACKFILL_QUEUED, counterValue, didOfBackfillMarker, parseBackfillMarker, type BackfillFailure } from '../repo-sync/backfill-fields.js'
+import {
+  BACKFILL_COUNT_FIELDS,
+  BACKFILL_COUNTERS,
+  BACKFILL_MARKER_PATTERN,
+  BACKFILL_QUEUED,
+  didOfBackfillMarker,
+  parseBackfillMarker,
+  sumBackfillCounts,
+  type BackfillCounts,
+  type BackfillFailure,
+} from '../repo-sync/backfill-fields.js'
 import type { ListingPosition } from './selection.js'
 
 /**
@@ -43,28 +53,13 @@ export interface StoredListing {
   startedAtMs: number
 }
 
-/** The shards' counters summed. */
-export interface BackfillCounts {
-  /** Repos asked for. */
-  listed: number
-  /** Of them, those the listing named not active (taken down, deactivated...): fetched once active again. */
-  inactive: number
-  /** Of them, those whose snapshot ended (reactivated ones included). */
-  done: number
-  /** Of them, those whose last fetch failed (retried by the ingestor with backoff). */
-  failing: number
-    /** Of the inactive ones, those queued since because their account was active again. */
-  reactivated: number
-  /** Records in the snapshots that ended. */
-  records: number
-}
+export type { BackfillCounts }
 
 export interface FailingRepo extends BackfillFailure {
   did: string
 }
 
 const LISTING_FIELD = 'listing'
-const COUNTER_FIELDS = [BACKFILL_COUNTERS.listed, BACKFILL_COUNTERS.inactive, BACKFILL_COUNTERS.done, BACKFILL_COUNTERS.failing, BACKFILL_COUNTERS.reactivated, BACKFILL_COUNTERS.records] as const
 
 /** The backfill's keys in Redis (docs/backfill.md, "What is stored"). */
 export class BackfillStore {
@@ -107,12 +102,9 @@ export class BackfillStore {
   }
 
   async counts(): Promise<BackfillCounts> {
-    const total: BackfillCounts = { listed: 0, inactive: 0, done: 0, failing: 0, reactivated: 0, records: 0 }
-    for (const key of this.shardHashes) {
-      const values = await this.redis.hmget(key, ...COUNTER_FIELDS)
-      COUNTER_FIELDS.forEach((field, i) => (total[counterName(field)] += counterValue(values[i])))
-    }
-    return total
+    const shards: (string | null)[][] = []
+    for (const key of this.shardHashes) shards.push(await this.redis.hmget(key, ...BACKFILL_COUNT_FIELDS))
+    return sumBackfillCounts(shards)
   }
 
   /** The repos whose last fetch failed, at most `limit` (a scan of the markers), and how many there are. */
@@ -173,8 +165,3 @@ redis.call('HSET', KEYS[1], '${BACKFILL_COUNTERS.listed}', math.max(0, listed), 
 redis.call('HDEL', KEYS[1], '${BACKFILL_COUNTERS.page}')
 return 1
 `)
-
-/** `#backfill:done` -> `done`. */
-function counterName(field: (typeof COUNTER_FIELDS)[number]): keyof BackfillCounts {
-  return field.slice('#backfill:'.length) as keyof BackfillCounts
-}

@@ -4,7 +4,10 @@ import { retryUntilSuccess } from '../common/retry.js'
 import type { Timers } from '../common/timers.js'
 import { redisConfigError } from '../ingestor/redis-connection.js'
 import { shardOfDid } from '../protocol/shard.js'
-import type { BackfillCounts, BackfillStore } from './backfill-store.js'
+import { outstanding, type BackfillCounts } from '../repo-sync/backfill-fields.js'
+import type { BackfillStore } from './backfill-store.js'
+
+export { inactiveWaiting, outstanding } from '../repo-sync/backfill-fields.js'
 import { BackfillError, BackfillErrorCode } from './errors.js'
 import type { RepoLister } from './repo-lister.js'
 import { selectionId, type BackfillSelection, type ListedPage, type ListingPosition } from './selection.js'
@@ -106,16 +109,6 @@ export async function runBackfill(parts: BackfillRunParts): Promise<BackfillProg
     counts = await progress()
   }
   return counts
-}
-
-/** Repos asked for that the ingestor has yet to fetch: neither done, failing nor inactive (waiting for their account to be active again). */
-export function outstanding(counts: BackfillCounts): number {
-  return Math.max(0, counts.listed - counts.done - counts.failing - inactiveWaiting(counts))
-}
-
-/** Repos listed as inactive and not done: fetched if their account is active again. */
-export function inactiveWaiting(counts: BackfillCounts): number {
-  return Math.max(0, counts.inactive - counts.reactivated)
 }
 
 /** Retries a step until it succeeds (a listing server or Redis away), logging each failure; a refused Redis configuration is thrown. */

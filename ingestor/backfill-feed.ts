@@ -1,6 +1,6 @@
 import type { Logger } from '../common/logger.js'
 import type { TimerHandle, Timers } from '../common/timers.js'
-import { didOfBackfillMarker, parseBackfillMarker } from '../repo-sync/backfill-fields.js'
+import { didOfBackfillMarker, parseBackfillMarker, sumBackfillCounts, type BackfillCounts } from '../repo-sync/backfill-fields.js'
 import type { ResyncQueue } from './resync-queue.js'
 
 /** One HSCAN page of a shard's hash: the next cursor ('0' at the end) and the fields with their values. */
@@ -21,6 +21,8 @@ export interface BackfillFeedParts {
   activeNow: (shard: number, dids: readonly string[]) => Promise<boolean[]>
   /** Moves these inactive repos to queued markers (backfill-activate.ts); the DIDs it moved. */
   activate: (shard: number, dids: readonly string[]) => Promise<string[]>
+  /** The shard's backfill counters (HMGET of BACKFILL_COUNT_FIELDS). */
+  readCounts: (shard: number) => Promise<(string | null)[]>
   shards: number
   timers: Timers
   /** Between two passes over the markers (default 1 s). */
@@ -48,8 +50,14 @@ export class BackfillFeed {
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
   private timer: TimerHandle | null = null
+  private lastCounts: BackfillCounts | null = null
 
   constructor(private readonly parts: BackfillFeedParts) {}
+
+  /** The backfill's counters as the last pass read them; null before, or while no backfill asked for anything. */
+  get counts(): BackfillCounts | null {
+    return this.lastCounts
+  }
 
   start(): void {
     this.loop = this.run()
@@ -68,6 +76,7 @@ export class BackfillFeed {
     while (!this.stopped) {
       const warn = (what: string) => (err: unknown) => logger.warn({ err: { message: (err as Error).message } }, `could not read the ${what}; trying again`)
       await this.pass(this.parts.markers, (shard, fields) => this.queued(fields)).catch(warn('backfill markers'))
+      await this.readCounts().catch(warn('backfill counters'))
       if (!this.stopped && timers.now() >= inactiveAtMs) {
         await this.pass(this.parts.inactive, (shard, fields) => this.reactivated(shard, fields)).catch(warn('repos a backfill listed as inactive'))
         inactiveAtMs = timers.now() + (this.parts.inactivePollMs ?? INACTIVE_POLL_MS)
@@ -92,6 +101,13 @@ export class BackfillFeed {
         cursor = next
       } while (cursor !== '0' && !this.stopped)
     }
+  }
+
+  private async readCounts(): Promise<void> {
+    const shards: (string | null)[][] = []
+    for (let shard = 0; shard < this.parts.shards; shard++) shards.push(await this.parts.readCounts(shard))
+    const counts = sumBackfillCounts(shards)
+    this.lastCounts = counts.listed === 0 ? null : counts
   }
 
   private async queued(fields: [string, string][]): Promise<void> {

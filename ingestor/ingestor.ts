@@ -31,7 +31,7 @@ import { BackfillFeed, type HashPage } from './backfill-feed.js'
 import { EventFilter } from './event-filter.js'
 import { ACTIVATE_INACTIVE } from './backfill-activate.js'
 import { runLuaScript } from './lua-script.js'
-import { BACKFILL_MARKER_PATTERN } from '../repo-sync/backfill-fields.js'
+import { BACKFILL_COUNT_FIELDS, BACKFILL_MARKER_PATTERN } from '../repo-sync/backfill-fields.js'
 import { decodeRepoState } from '../repo-sync/repo-state-codec.js'
 import { systemTimers } from '../common/timers.js'
 
@@ -159,6 +159,7 @@ export class Ingestor {
               heldEvents: this.repoSync.parts.queue.heldEvents,
               retriesScheduled: this.repoSync.worker.retriesScheduled,
               statesCached: this.repoSync.parts.states.size,
+              backfill: this.repoSync.backfill.counts,
             },
       decodeWorkerFailures: this.decoder.workerFailures,
       eventsPerSec: this.reporter.eventsPerSec,
@@ -298,6 +299,10 @@ export class Ingestor {
         await sink.whenReady()
         const keys = sink.shardKeys[shard]!
         return (await runLuaScript(sink.redis, ACTIVATE_INACTIVE, 2, [keys.snapshotProgress, keys.backfillInactive, ...dids])) as string[]
+      },
+      readCounts: async (shard) => {
+        await sink.whenReady()
+        return sink.redis.hmget(sink.shardKeys[shard]!.snapshotProgress, ...BACKFILL_COUNT_FIELDS)
       },
       shards: this.options.shards,
       timers: systemTimers,

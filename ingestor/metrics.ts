@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { inactiveWaiting, outstanding } from '../repo-sync/backfill-fields.js'
 import type { Verdict } from './readiness.js'
 import type { GroupInfo, RedisProbe, StreamInfo } from './redis-probe.js'
 import type { IngestorStatus } from './status.js'
@@ -107,6 +108,19 @@ export class IngestorMetrics {
           [{ state: 'synchronized' }, Math.max(0, total - desynchronized - repo.resyncing)],
           [{ state: 'desynchronized' }, desynchronized],
           [{ state: 'resyncing' }, repo.resyncing],
+        ]
+      })
+    }
+    if (status().repoSync !== null) {
+      asyncGauge(r, 'firehose_backfill_repos', 'backfill (docs/backfill.md): repos listed, done, failing, inactive (waiting for their account) and outstanding, as last read from Redis', ['state'], async () => {
+        const counts = status().repoSync?.backfill ?? null
+        if (counts === null) return []
+        return [
+          [{ state: 'listed' }, counts.listed],
+          [{ state: 'done' }, counts.done],
+          [{ state: 'failing' }, counts.failing],
+          [{ state: 'inactive' }, inactiveWaiting(counts)],
+          [{ state: 'outstanding' }, outstanding(counts)],
         ]
       })
     }

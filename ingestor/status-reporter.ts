@@ -71,7 +71,6 @@ export class StatusReporter {
                 stale: c.repoStaleRevs,
                 future: c.repoFutureRevs,
                 inactive: c.repoInactive,
-                backfilled: c.backfillReposDone,
               },
             }),
         rssMb: Math.round(process.memoryUsage.rss() / 1024 / 1024),

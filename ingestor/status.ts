@@ -1,3 +1,4 @@
+import type { BackfillCounts } from '../repo-sync/backfill-fields.js'
 /** Every skip, fault and retry is counted here; nothing is dropped without a counter moving. */
 export interface IngestorCounters {
   /** Binary frames handed to us by the relay client (all kinds). */
@@ -217,9 +218,10 @@ export interface IngestorStatus {
   streamFull: boolean
   /**
    * --repo-state only (null otherwise): repos waiting for a resync, repos being resynced now, events
-   * held for them, repos failed and waiting out their backoff, repo states believed in memory.
+   * held for them, repos failed and waiting out their backoff, repo states believed in memory; a
+   * backfill's counters as last read from Redis (null while none asked for anything).
    */
-  repoSync: { pendingResyncs: number; resyncing: number; heldEvents: number; retriesScheduled: number; statesCached: number } | null
+  repoSync: { pendingResyncs: number; resyncing: number; heldEvents: number; retriesScheduled: number; statesCached: number; backfill: BackfillCounts | null } | null
   /** HA only (null otherwise): whether this ingestor holds the lease, and the holder last seen (this one's token when held). */
   lease: { held: boolean; holder: string | null } | null
   counters: IngestorCounters

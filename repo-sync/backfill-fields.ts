@@ -67,3 +67,40 @@ export function counterValue(value: string | null | undefined): number {
   const n = value === null || value === undefined ? 0 : Number(value)
   return Number.isSafeInteger(n) && n >= 0 ? n : 0
 }
+
+/** A backfill's counters, summed over the shards (docs/backfill.md, "What is stored"). */
+export interface BackfillCounts {
+  /** Repos asked for. */
+  listed: number
+  /** Of them, those the listing named not active (taken down, deactivated...): fetched once active again. */
+  inactive: number
+  /** Of them, those whose snapshot ended. */
+  done: number
+  /** Of them, those whose last fetch failed (retried by the ingestor with backoff). */
+  failing: number
+  /** Of the inactive ones, those queued since because their account was active again. */
+  reactivated: number
+  /** Records in the snapshots that ended. */
+  records: number
+}
+
+/** The counter fields a shard's counts are read from (HMGET), in BackfillCounts' order. */
+export const BACKFILL_COUNT_FIELDS = [BACKFILL_COUNTERS.listed, BACKFILL_COUNTERS.inactive, BACKFILL_COUNTERS.done, BACKFILL_COUNTERS.failing, BACKFILL_COUNTERS.reactivated, BACKFILL_COUNTERS.records] as const
+
+/** The shards' HMGET answers of BACKFILL_COUNT_FIELDS, summed. */
+export function sumBackfillCounts(shards: readonly (readonly (string | null)[])[]): BackfillCounts {
+  const total: BackfillCounts = { listed: 0, inactive: 0, done: 0, failing: 0, reactivated: 0, records: 0 }
+  const names = ['listed', 'inactive', 'done', 'failing', 'reactivated', 'records'] as const
+  for (const values of shards) names.forEach((name, i) => (total[name] += counterValue(values[i])))
+  return total
+}
+
+/** Repos asked for that the ingestor has yet to fetch: neither done, failing nor inactive (waiting for their account to be active again). */
+export function outstanding(counts: BackfillCounts): number {
+  return Math.max(0, counts.listed - counts.done - counts.failing - inactiveWaiting(counts))
+}
+
+/** Repos listed as inactive and not queued since: fetched if their account is active again. */
+export function inactiveWaiting(counts: BackfillCounts): number {
+  return Math.max(0, counts.inactive - counts.reactivated)
+}

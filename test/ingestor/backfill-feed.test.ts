@@ -5,7 +5,7 @@ import { BackfillFeed, type HashPage } from '../../ingestor/backfill-feed.js'
 import { FakeTimers } from '../support/fake-timers.js'
 
 /** Two shards' hashes as HSCAN pages of 2 fields, and what the feed asked for. */
-function rig(markers: [string, string][][], inactive: [string, string][][], active: ReadonlySet<string>) {
+function rig(markers: [string, string][][], inactive: [string, string][][], active: ReadonlySet<string>, counters: (string | null)[][] = [[], []]) {
   const requested: string[] = []
   const activated: string[] = []
   const pages =
@@ -27,6 +27,7 @@ function rig(markers: [string, string][][], inactive: [string, string][][], acti
       inactive[shard] = inactive[shard]!.filter(([did]) => !dids.includes(did))
       return [...dids]
     },
+    readCounts: async (shard) => counters[shard]!,
     shards: 2,
     timers,
     pollMs: 1_000,
@@ -96,5 +97,21 @@ describe('repos listed as inactive are asked for once their stored state says ac
     expect(await pollUntil(() => requested.length === 2, { timeoutMs: 2_000, intervalMs: 2 })).toBe(true)
     expect(requested).toEqual(['did:plc:x', 'did:plc:z'])
     await feed.stop()
+  })
+})
+
+describe("each pass reads the backfill's counters of every shard, summed (the status line's repos.backfill and /metrics firehose_backfill_repos)", () => {
+  it('two shards summed; none while nothing was listed', async () => {
+    const counters: (string | null)[][] = [[], []]
+    const { feed, timers } = rig([[], []], [[], []], new Set(), counters)
+    feed.start()
+    expect(await pollUntil(() => timers.pendingCount === 1, { timeoutMs: 2_000, intervalMs: 2 })).toBe(true)
+    expect(feed.counts).toBeNull()
+    counters[0] = ['10', '2', '5', '1', null, '700']
+    counters[1] = ['4', null, '4', null, null, '300']
+    timers.advance(1_000)
+    expect(await pollUntil(() => feed.counts !== null, { timeoutMs: 2_000, intervalMs: 2 })).toBe(true)
+    await feed.stop()
+    expect(feed.counts).toEqual({ listed: 14, inactive: 2, done: 9, failing: 1, reactivated: 0, records: 1_000 })
   })
 })

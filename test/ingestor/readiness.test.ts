@@ -96,7 +96,7 @@ describe('IngestorMetrics', () => {
   })
 
   it('with per-repo state: repos by sync state (stored repos from HLEN; desynchronized = waiting in the queue or out their backoff; resyncing = being fetched)', async () => {
-    const repoSync = { pendingResyncs: 2, resyncing: 1, heldEvents: 7, retriesScheduled: 1, statesCached: 9 }
+    const repoSync = { pendingResyncs: 2, resyncing: 1, heldEvents: 7, retriesScheduled: 1, statesCached: 9, backfill: null }
     const samples = parsePrometheus(await metrics(running({ repoSync }), { ...info, repoCount: 10 }).render())
     expect([
       sample(samples, 'firehose_repo_states', { state: 'synchronized' }),
@@ -107,6 +107,15 @@ describe('IngestorMetrics', () => {
     // Without per-repo state none of these exist.
     const off = parsePrometheus(await metrics(running(), info).render())
     expect(off.some((s) => s.name.startsWith('firehose_repo_states') || s.name === 'firehose_repo_held_events')).toBe(false)
+  })
+
+  it('with a backfill: its repos by state, from the counters the feed last read (listed, done, failing, inactive waiting, outstanding)', async () => {
+    const backfill = { listed: 100, inactive: 10, done: 60, failing: 5, reactivated: 4, records: 9_000 }
+    const repoSync = { pendingResyncs: 0, resyncing: 0, heldEvents: 0, retriesScheduled: 0, statesCached: 0, backfill }
+    const samples = parsePrometheus(await metrics(running({ repoSync }), { ...info, repoCount: 10 }).render())
+    expect(['listed', 'done', 'failing', 'inactive', 'outstanding'].map((state) => sample(samples, 'firehose_backfill_repos', { state }))).toEqual([100, 60, 5, 6, 29])
+    const none = parsePrometheus(await metrics(running({ repoSync: { ...repoSync, backfill: null } }), { ...info, repoCount: 10 }).render())
+    expect(none.some((s) => s.name === 'firehose_backfill_repos')).toBe(false)
   })
 
   it('builds the status once per scrape, and each scrape sees the status of its time', async () => {

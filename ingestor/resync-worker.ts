@@ -281,7 +281,8 @@ export class ResyncWorker {
         // Held events were dropped at the bound (or a spilled one does not read): this snapshot cannot be the end of the story.
         if ((holding.overflowed || spilled.some(({ event }) => event === null)) && state.sync === 'synchronized') state = { ...state, sync: 'desynchronized' }
         again = state.sync !== 'synchronized'
-        backfilled = fields.get(backfillMarkerField(did)) ?? null
+        // Only a published snapshot ends a backfill: an unchanged or stale one published no records (the marker stays; the next pass asks again).
+        backfilled = kind === 'published' ? (fields.get(backfillMarkerField(did)) ?? null) : null
         const updates = [...spilled.map(({ field, value }) => ({ field, expected: value, next: '' })), ...backfillEnded(did, backfilled, progress.records, fields)]
         return { entries, state, progress: null, fieldUpdates: updates }
       },

@@ -179,6 +179,24 @@ describe("backfill: a repo with a marker is fetched from any state (none here), 
     expect(writer.fields.get(BACKFILL_COUNTERS.records)).toBe('0')
   })
 
+  it('a marker written while a plain resync was fetching: an unchanged snapshot (nothing published) leaves it for the next attempt, which publishes the repo whole', async () => {
+    const writer = new HashesWriter(new Map([[did, { rev: TID, data: ROOT, status: 'active', sync: 'desynchronized' }]]), new Map())
+    const { queue, counters, worker } = backfillWorker(writer, async () => {
+      writer.fields.set(backfillMarkerField(did), 'queued') // the listing, between the resync's first step and its end
+      return fetchedRepo(did, 2)
+    })
+    worker.start()
+    queue.request(did)
+    expect(await pollUntil(() => counters.resyncsSucceeded === 1, { timeoutMs: 5_000, intervalMs: 2 })).toBe(true)
+    expect(writer.entries).toEqual([])
+    expect(writer.fields.get(backfillMarkerField(did))).toBe('queued')
+    queue.request(did) // the feed's next pass
+    expect(await pollUntil(() => counters.backfillReposDone === 1, { timeoutMs: 5_000, intervalMs: 2 })).toBe(true)
+    await worker.stop()
+    expect(writer.entries.map((entry) => entry.type)).toEqual(['snapshot', 'commit', 'snapshot'])
+    expect(writer.fields.has(backfillMarkerField(did))).toBe(false)
+  })
+
   it('without a marker, a synchronized repo is not resynced (a stray request changes nothing)', async () => {
     const writer = new HashesWriter(new Map([[did, { rev: TID, data: ROOT, status: 'active', sync: 'synchronized' }]]), new Map())
     const fetches: string[] = []

@@ -24,7 +24,12 @@ export function repoText(inspection: RepoInspection, context: RepoReportContext)
   else if (stored.kind === 'undecodable') lines.push(`state:     does not decode: ${stored.error.message} [${stored.error.code}]`, `value:     ${shownHex(stored.value)}`)
   else {
     const { sync, status, rev, data } = stored.state
-    lines.push(`sync:      ${sync}`, `status:    ${status}`, `rev:       ${rev === '' ? 'none (no commit, #sync or snapshot yet)' : `${rev} (${revTime(rev)})`}`, `data:      ${data === '' ? 'none' : data}`)
+    lines.push(
+      `sync:      ${sync}${stored.state.whole === true ? ' (whole: published by a snapshot since)' : ''}`,
+      `status:    ${status}`,
+      `rev:       ${rev === '' ? 'none (no commit, #sync or snapshot yet)' : `${rev} (${revTime(rev)})`}`,
+      `data:      ${data === '' ? 'none' : data}`,
+    )
   }
   lines.push(`snapshot:  ${snapshot ?? 'none open'}`, '')
   return lines.join('\n')
@@ -47,8 +52,8 @@ export function repoJson(inspection: RepoInspection, context: RepoReportContext)
 }
 
 /** The RepoState as stored (`rev` and `data` `''`: no chain yet) and the rev's time (null without a rev). */
-function stateJson(state: RepoState): RepoState & { revTime: string | null } {
-  return { sync: state.sync, status: state.status, rev: state.rev, revTime: state.rev === '' ? null : revTime(state.rev), data: state.data }
+function stateJson(state: RepoState): Omit<RepoState, 'whole'> & { whole: boolean; revTime: string | null } {
+  return { sync: state.sync, whole: state.whole === true, status: state.status, rev: state.rev, revTime: state.rev === '' ? null : revTime(state.rev), data: state.data }
 }
 
 /** The TID's time, ISO 8601 to the millisecond (a stored rev is always a TID: the codec reads any 8 bytes as one). */

@@ -24,6 +24,11 @@ export function spillField(did: string, n: number): string {
   return `${did}#held#${String(n).padStart(10, '0')}`
 }
 
+/** Whether `field` is one of the repo's spilled fields. */
+export function isSpillFieldOf(did: string, field: string): boolean {
+  return field.startsWith(`${did}#held#`)
+}
+
 /** Every spilled field of a repo (HSCAN MATCH): what a run that died left. */
 export function spillPattern(did: string): string {
   return `${did.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}#held#*`

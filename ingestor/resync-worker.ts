@@ -10,7 +10,7 @@ import { afterResyncFailed, afterSnapshot, startBackfill, startResync } from '..
 import { snapshotParts, type SnapshotPartLimits } from '../repo-sync/snapshot-parts.js'
 import type { RepoState } from '../repo-sync/types.js'
 import type { FieldUpdate, RepoWriteOutcome, RepoWriter } from './repo-write.js'
-import { decodeSpilled, spillPattern, type ResyncQueue } from './resync-queue.js'
+import { decodeSpilled, isSpillFieldOf, spillPattern, type ResyncQueue } from './resync-queue.js'
 import type { CrashPoints } from './crash-points.js'
 import type { EventFilter } from './event-filter.js'
 import type { IngestorCounters } from './status.js'
@@ -176,25 +176,35 @@ export class ResyncWorker {
 
   private async resync(did: string): Promise<void> {
     const { counters, writer, timers } = this.parts
-    // 1. desynchronized -> resyncing; a repo a backfill asks for (its marker) from any state.
+    // 1. desynchronized -> resyncing; a repo a backfill asks for (its marker) from any state, but
+    // one the stream already holds whole, whose backfill ends here with nothing to publish.
     const marker = backfillMarkerField(did)
     let backfill = false
+    let alreadyWhole = false
     const begun = await writer.writeRepo(
       did,
       ({ repo, progress, seq, fields }) => {
         const state = repo.state
-        backfill = (fields.get(marker) ?? null) !== null
+        const markerValue = fields.get(marker) ?? null
+        backfill = markerValue !== null
         if (!backfill && (state === null || state.sync === 'synchronized')) return null
+        alreadyWhole = backfill && state?.sync === 'synchronized' && state.whole === true
+        if (alreadyWhole) return { entries: [], fieldUpdates: backfillEnded(did, markerValue, 0, fields) }
         // Held events an earlier run spilled are covered by this resync's fetch, which comes after them.
         const known = new Set(this.parts.queue.spilledFields(did))
-        const leftovers = [...fields].flatMap(([field, value]) => (value !== null && field !== marker && !known.has(field) ? [{ field, expected: value, next: '' }] : []))
+        const leftovers = [...fields].flatMap(([field, value]) => (value !== null && isSpillFieldOf(did, field) && !known.has(field) ? [{ field, expected: value, next: '' }] : []))
         const next = backfill ? startBackfill(state) : state!.sync === 'resyncing' ? state! : startResync(state!)
         return { entries: abandoned(progress, seq, timers.now()), state: next, progress: null, fieldUpdates: leftovers }
       },
-      { named: () => [marker], matching: spillPattern(did) },
+      { named: () => BACKFILL_END_FIELDS(did), matching: spillPattern(did) },
     )
     if (begun === 'skipped') return void this.parts.queue.release(did)
     if (begun !== 'applied') return this.again(did, begun)
+    if (alreadyWhole) {
+      this.parts.queue.release(did)
+      counters.backfillReposDone++
+      return
+    }
     counters.resyncsStarted++
     // 2. getRepo.
     let fetched: FetchedRepo

@@ -162,7 +162,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
       if (tooBig) return out // tooBig commits legitimately omit blocks; the consumer fetches the repo
       throw new FrameDecodeError(FrameErrorCode.BlockMissing, `op ${action} ${path} references block ${cid} missing from the CAR`, { seq, cid, path })
     }
-    out.record = recordJson(block, path, seq, maxDepth)
+    out.record = recordJson(block, path, { seq }, maxDepth)
     return out
   })
 
@@ -203,13 +203,16 @@ function commitData(car: CarBlocks, commit: CID, seq: number, maxDepth: number):
   return data === null ? null : cidToString(data)
 }
 
-/** A record block in the JSON data model; the same value (or FrameDecodeError) as toJsonModel(decodeCbor(block)). */
-function recordJson(block: Uint8Array, path: string, seq: number, maxDepth: number): unknown {
+/**
+ * A record block in the JSON data model, in one pass; the same value (or FrameDecodeError) as
+ * toJsonModel(decodeCbor(block)). `fields` name where it came from in the errors (a commit's seq).
+ */
+export function recordJson(block: Uint8Array, path: string, fields: Record<string, unknown> = {}, maxDepth = DEFAULT_MAX_DEPTH): unknown {
   const what = `record ${path}`
-  const { value, end, exact } = decodeDagCborJson(block, 0, maxDepth, { seq, path, part: what })
+  const { value, end, exact } = decodeDagCborJson(block, 0, maxDepth, { ...fields, path, part: what })
   if (end === block.length && exact) return value
   // Trailing bytes or an integer beyond 2^53: the two-step path throws the precise error.
-  return toJsonModel(decodeCbor(block, what, { seq, path }, maxDepth), { seq, path })
+  return toJsonModel(decodeCbor(block, what, { ...fields, path }, maxDepth), { ...fields, path })
 }
 
 function syncEvent(body: Record<string, unknown>, seq: number, options: DecodeOptions): SyncEvent {

@@ -8,7 +8,7 @@
  *
  * | bytes | what |
  * |---|---|
- * | 1 | header: bits 7-6 sync (0 synchronized, 1 desynchronized, 2 resyncing; 3 is kept for a later layout and refused), bits 5-2 status (STATUS_CODES; 15: other, spelled at the end), bit 1 chain (rev and data follow), bit 0 short CID |
+ * | 1 | header: bits 7-6 sync (0 synchronized, 1 desynchronized, 2 resyncing, 3 synchronized and whole: published whole by a snapshot since), bits 5-2 status (STATUS_CODES; 15: other, spelled at the end), bit 1 chain (rev and data follow), bit 0 short CID |
  * | 8 | rev: the TID's 64-bit value, big-endian (chain only) |
  * | 32 | data, short form: the sha2-256 digest of a CIDv1 dag-cbor sha2-256 (every MST root atproto writes) |
  * | 1 + n | data, any other CID: its length, then its binary form |
@@ -25,6 +25,8 @@ import { isTid, readTidBytes, writeTidBytes } from './tid.js'
 import { MAX_STATUS_BYTES, type AccountStatus, type RepoState, type SyncState } from './types.js'
 
 const SYNC_CODES: readonly SyncState[] = ['synchronized', 'desynchronized', 'resyncing']
+/** Sync code 3: `synchronized` with `whole`. */
+const WHOLE = 3
 /** The statuses that take no bytes beyond the header, by code. Appending is safe; reordering changes stored meaning. */
 export const STATUS_CODES: readonly AccountStatus[] = ['active', 'takendown', 'suspended', 'deleted', 'deactivated', 'desynchronized', 'throttled', 'inactive']
 const OTHER_STATUS = 15
@@ -41,8 +43,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** The state's stored value. Throws REPO_SYNC_BAD_STATE for a state the rules never make (a non-TID rev, a data that is not a canonical CID, a status over MAX_STATUS_BYTES). */
 export function encodeRepoState(state: RepoState): Buffer {
-  const sync = SYNC_CODES.indexOf(state.sync)
+  let sync = SYNC_CODES.indexOf(state.sync)
   if (sync < 0) throw bad(`sync state ${JSON.stringify(state.sync)} is not one of ${SYNC_CODES.join(', ')}`)
+  if (state.whole === true) {
+    if (state.sync !== 'synchronized') throw bad(`whole is for a synchronized repo, not a ${state.sync} one`)
+    if (state.rev === '') throw bad('whole without a chain (a snapshot always gives one)')
+    sync = WHOLE
+  }
   const known = STATUS_CODES.indexOf(state.status)
   const statusBytes = known >= 0 ? null : Buffer.from(state.status, 'utf8')
   if (statusBytes !== null && (statusBytes.length === 0 || statusBytes.length > MAX_STATUS_BYTES)) throw bad(`status must be 1 to ${MAX_STATUS_BYTES} bytes, got ${statusBytes.length}`)
@@ -77,13 +84,14 @@ export function encodeRepoState(state: RepoState): Buffer {
 export function decodeRepoState(value: Uint8Array): RepoState {
   if (value.length === 0) throw bad('empty value')
   const header = value[0]!
-  const sync = SYNC_CODES[header >> 6]
-  if (sync === undefined) throw bad(`header 0x${hex(header)}: sync code 3 is not used by this layout`)
+  const whole = header >> 6 === WHOLE
+  const sync = whole ? 'synchronized' : SYNC_CODES[header >> 6]!
   const statusCode = (header >> 2) & 0x0f
   if (statusCode !== OTHER_STATUS && statusCode >= STATUS_CODES.length) throw bad(`header 0x${hex(header)}: status code ${statusCode} is unknown`)
   const hasChain = (header & CHAIN) !== 0
   const short = (header & SHORT_CID) !== 0
   if (short && !hasChain) throw bad(`header 0x${hex(header)}: short CID flag without a chain`)
+  if (whole && !hasChain) throw bad(`header 0x${hex(header)}: whole without a chain`)
 
   let at = 1
   let rev = ''
@@ -120,7 +128,13 @@ export function decodeRepoState(value: Uint8Array): RepoState {
     if (at !== value.length) throw bad(`${value.length - at} bytes after the end at offset ${at}`)
     status = STATUS_CODES[statusCode]!
   }
-  return { rev, data, status, sync }
+  return whole ? { rev, data, status, sync, whole } : { rev, data, status, sync }
+}
+
+/** Whether a stored value's repo is desynchronized or resyncing, from its first byte alone (the sweep's test: no decode). */
+export function storedUnsynchronized(value: Uint8Array): boolean {
+  const code = value.length > 0 ? value[0]! >> 6 : 0
+  return code === 1 || code === 2
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   type SnapshotHead,
   type SnapshotOutcome,
   type SyncFacts,
+  type SyncState,
   type SyncVerdict,
 } from './types.js'
 
@@ -52,7 +53,7 @@ export function onCommit(state: RepoState | null, commit: CommitFacts, nowMs: nu
   const gated = gate(state)
   // An inactive account's commit with no chain stored: once the account is back, its next commit
   // would start the chain without this one's records, so the repo waits for a resync instead.
-  if (gated?.kind === 'inactive' && chained === null && state !== null && state.sync === 'synchronized') return { verdict: gated, state: { ...state, sync: 'desynchronized' } }
+  if (gated?.kind === 'inactive' && chained === null && state !== null && state.sync === 'synchronized') return { verdict: gated, state: withSync(state, 'desynchronized') }
   if (gated !== null) return { verdict: gated, state }
   if (chained === null) {
     // Nothing to continue: the repo's chain starts here. A relay forwards commits of active accounts only, so a repo first seen by a commit is active.
@@ -75,11 +76,11 @@ export function onSync(state: RepoState | null, sync: SyncFacts, nowMs: number):
   if (gated !== null) return { verdict: gated, state }
   if (chained === null) {
     // A #sync carries no records and we know nothing the AppView holds for this repo: only a fetch can bring it up to date.
-    const base = state ?? { rev: '', data: '', status: 'active' }
-    return { verdict: { kind: 'resync', reason: 'no-chain' }, state: { ...base, sync: 'desynchronized' } }
+    const base: RepoState = state ?? { rev: '', data: '', status: 'active', sync: 'desynchronized' }
+    return { verdict: { kind: 'resync', reason: 'no-chain' }, state: withSync(base, 'desynchronized') }
   }
   if (sync.data === chained.data) return { verdict: { kind: 'rev-only' }, state: { ...chained, rev: sync.rev } }
-  return { verdict: { kind: 'resync', reason: 'new-data' }, state: { ...chained, sync: 'desynchronized' } }
+  return { verdict: { kind: 'resync', reason: 'new-data' }, state: withSync(chained, 'desynchronized') }
 }
 
 /** `#account`: the status is stored; the event is published as ever. */
@@ -97,7 +98,7 @@ export function onIdentity(state: RepoState | null): Decision<AccountVerdict> {
 /** A resync begins (the fetch is about to run): from now on the repo's `#commit` and `#sync` are held. */
 export function startResync(state: RepoState): RepoState {
   requireSync(state, 'desynchronized', 'start a resync')
-  return { ...state, sync: 'resyncing' }
+  return withSync(state, 'resyncing')
 }
 
 /**
@@ -107,7 +108,7 @@ export function startResync(state: RepoState): RepoState {
  * stored rev is published (`whole`); from now on the repo's `#commit` and `#sync` are held.
  */
 export function startBackfill(state: RepoState | null): RepoState {
-  return state === null ? { rev: '', data: '', status: 'active', sync: 'resyncing' } : { ...state, sync: 'resyncing' }
+  return state === null ? { rev: '', data: '', status: 'active', sync: 'resyncing' } : withSync(state, 'resyncing')
 }
 
 /** The fetch failed: the repo waits for the next attempt, and what was held is dropped (the next snapshot, fetched later, covers it). */
@@ -133,7 +134,8 @@ export function afterSnapshot<E extends ChainFacts>(state: RepoState, snapshot: 
     // A backfill (`whole`) publishes the repo at the stored rev too: its records before the chain never were.
     if (order === 0 && !whole) kind = 'unchanged'
   }
-  let current: RepoState = { ...state, rev: snapshot.rev, data: snapshot.data, sync: 'synchronized' }
+  // Published, the snapshot put every record in the stream; unchanged, it put none (the stream holds what it held).
+  let current: RepoState = kind === 'published' ? { ...state, rev: snapshot.rev, data: snapshot.data, sync: 'synchronized', whole: true } : withSync(state, 'synchronized')
   const outcomes = held.map((event): { event: E; verdict: HeldVerdict } => {
     const facts: ChainFacts = event
     if (compareRevs(facts.rev, snapshot.rev) <= 0) return { event, verdict: { kind: 'covered' } }
@@ -178,11 +180,17 @@ function gate(state: RepoState | null): RefusedVerdict | null {
 }
 
 function backToDesynchronized<E extends ChainFacts>(state: RepoState, held: readonly E[]): Omit<SnapshotOutcome<E>, 'snapshot'> {
-  return { held: held.map((event) => ({ event, verdict: { kind: 'dropped-desynchronized' } })), state: { ...state, sync: 'desynchronized' } }
+  return { held: held.map((event) => ({ event, verdict: { kind: 'dropped-desynchronized' } })), state: withSync(state, 'desynchronized') }
 }
 
 function desync(state: RepoState, cause: DesyncCause, expected: string, got: string): Decision<CommitVerdict> {
-  return { verdict: { kind: 'desync', cause, expected, got }, state: { ...state, sync: 'desynchronized' } }
+  return { verdict: { kind: 'desync', cause, expected, got }, state: withSync(state, 'desynchronized') }
+}
+
+/** The state in another sync state; `whole` goes with `synchronized` (what is lost or fetched anew is not whole). */
+function withSync(state: RepoState, sync: SyncState): RepoState {
+  const { whole: _whole, ...rest } = state
+  return { ...rest, sync }
 }
 
 function requireSync(state: RepoState, expected: RepoState['sync'], what: string): void {

@@ -1,8 +1,6 @@
-import { decodeDagCborJson } from '../protocol/dag-cbor.js'
-import { toJsonModel } from '../protocol/data-model.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
-import { decodeCbor, DEFAULT_MAX_DEPTH } from '../protocol/frame.js'
-import { withOpsJson, type SnapshotOp } from '../protocol/snapshot-entry.js'
+import { recordJson } from '../protocol/events.js'
+import type { SnapshotOp } from '../protocol/snapshot-entry.js'
 import { RepoSyncError, RepoSyncErrorCode } from './errors.js'
 import type { RepoRecord } from './fetch-types.js'
 
@@ -19,7 +17,7 @@ export const DEFAULT_SNAPSHOT_PART_LIMITS: Readonly<SnapshotPartLimits> = { maxR
  * A fetched repo's records (FetchedRepo.records(), MST order) as the ops of its snapshot parts
  * (docs/repo-sync.md, "Snapshot entries"), in the same order: each record a create whose
  * `record` is the JSON data model the decoder gives a commit op's record (protocol/events.ts:
- * toJsonModel of decodeCbor, the form its fast path is checked against).
+ * decodeDagCborJson in one pass, checked against toJsonModel of decodeCbor).
  *
  * Bounded: one part is held at a time. Overflow policy: the record that would take the part past
  * `maxRecords` records or `maxBytes` of JSON closes it (it is yielded) and starts the next, so no
@@ -30,36 +28,26 @@ export const DEFAULT_SNAPSHOT_PART_LIMITS: Readonly<SnapshotPartLimits> = { maxR
 export async function* snapshotParts(records: AsyncIterable<RepoRecord>, limits: Partial<SnapshotPartLimits> = {}): AsyncGenerator<SnapshotOp[], void, undefined> {
   const { maxRecords, maxBytes } = checkedLimits(limits)
   let part: SnapshotOp[] = []
-  /** Each op's JSON, measured for the bound and joined into the part's (snapshotPartEntry writes it as is). */
-  let texts: string[] = []
   let bytes = 0
-  // The part's JSON is `[` op `,` op ... `]`.
-  const closed = (): SnapshotOp[] => withOpsJson(part, `[${texts.join(',')}]`)
   for await (const { collection, rkey, cid, bytes: cbor } of records) {
     const path = `${collection}/${rkey}`
-    const op: SnapshotOp = { action: 'create', path, cid, record: recordJson(cbor, path, cid) }
-    const text = JSON.stringify(op)
-    const size = Buffer.byteLength(text)
+    const op: SnapshotOp = { action: 'create', path, cid, record: recordOf(cbor, path, cid) }
+    const size = Buffer.byteLength(JSON.stringify(op))
+    // The part's JSON is `[` op `,` op ... `]`.
     if (part.length > 0 && (part.length >= maxRecords || bytes + 1 + size > maxBytes)) {
-      yield closed()
+      yield part
       part = []
-      texts = []
     }
     bytes = part.length === 0 ? 2 + size : bytes + 1 + size
     part.push(op)
-    texts.push(text)
   }
-  if (part.length > 0) yield closed()
+  if (part.length > 0) yield part
 }
 
 /** The record's JSON data model in one pass (decodeDagCborJson, as protocol/events.ts decodes a commit's records). */
-function recordJson(cbor: Uint8Array, path: string, cid: string): unknown {
-  const what = `record ${path}`
+function recordOf(cbor: Uint8Array, path: string, cid: string): unknown {
   try {
-    const { value, end, exact } = decodeDagCborJson(cbor, 0, DEFAULT_MAX_DEPTH, { path, part: what })
-    if (end === cbor.byteLength && exact) return value
-    // Trailing bytes or an integer beyond 2^53: the two-step path throws the precise error.
-    return toJsonModel(decodeCbor(cbor, what, { path }), { path })
+    return recordJson(cbor, path)
   } catch (err) {
     if (!isFrameDecodeError(err)) throw err
     throw new RepoSyncError(RepoSyncErrorCode.BadRecord, `record ${path} (${cid}) is not a data model record: ${err.message}`, { path, cid }, { cause: err })

@@ -30,6 +30,12 @@ export interface RepoState {
   data: string
   status: AccountStatus
   sync: SyncState
+  /**
+   * Synchronized only: the repo was published whole (a snapshot) and every commit since continued
+   * it, so the stream holds all its records and a backfill has nothing to add (docs/backfill.md).
+   * Absent otherwise; leaving `synchronized` drops it.
+   */
+  whole?: true
 }
 
 /**

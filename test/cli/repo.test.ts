@@ -55,7 +55,7 @@ describe('firehose repo', () => {
         stream: 'json',
         key: 'json:repos',
         stored: 'state',
-        state: { sync: 'resyncing', status: 'active', rev: STATE.rev, revTime: REV_TIME, data: STATE.data },
+        state: { sync: 'resyncing', whole: false, status: 'active', rev: STATE.rev, revTime: REV_TIME, data: STATE.data },
         snapshotKey: 'json:snapshots',
         snapshot: SNAPSHOT,
       })
@@ -77,7 +77,7 @@ describe('firehose repo', () => {
       expect(result.code, shown(result)).toBe(0)
       expect(result.stdout).toContain('\nsync:      desynchronized\nstatus:    pending-review\nrev:       none (no commit, #sync or snapshot yet)\ndata:      none\n')
       const json = JSON.parse((await repo('no-chain', DID, '--json')).stdout) as { state: unknown }
-      expect(json.state).toEqual({ sync: 'desynchronized', status: 'pending-review', rev: '', revTime: null, data: '' })
+      expect(json.state).toEqual({ sync: 'desynchronized', whole: false, status: 'pending-review', rev: '', revTime: null, data: '' })
     })
   })
 
@@ -115,10 +115,10 @@ describe('firehose repo', () => {
 
   describe.concurrent('a stored value that does not decode is shown, never crashed on: the codec’s reason and the bytes in hex, exit 1', () => {
     it('text: the RepoSyncError message and code, the value in hex', async ({ expect }) => {
-      await own.admin.hset('garbage:repos', DID, Buffer.of(0xc0, 0x01))
+      await own.admin.hset('garbage:repos', DID, Buffer.of(0x20, 0x01))
       const result = await repo('garbage', DID)
       expect(result.code, shown(result)).toBe(1)
-      expect(result.stdout).toContain('\nstate:     does not decode: repo state: header 0xc0: sync code 3 is not used by this layout [REPO_SYNC_BAD_STATE]\nvalue:     c001 (2 bytes)\n')
+      expect(result.stdout).toContain('\nstate:     does not decode: repo state: header 0x20: status code 8 is unknown [REPO_SYNC_BAD_STATE]\nvalue:     2001 (2 bytes)\n')
       expect(result.stderr).toBe('')
     })
 

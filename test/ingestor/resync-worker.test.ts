@@ -143,7 +143,7 @@ describe("backfill: a repo with a marker is fetched from any state (none here), 
     await worker.stop()
     expect(writer.entries.map((entry) => entry.type)).toEqual(['snapshot', 'commit', 'snapshot'])
     expect(Object.fromEntries(writer.fields)).toEqual({ [BACKFILL_COUNTERS.done]: '1', [BACKFILL_COUNTERS.records]: '3' })
-    expect(writer.states.get(did)).toEqual({ rev: TID, data: ROOT, status: 'active', sync: 'synchronized' })
+    expect(writer.states.get(did)).toEqual({ rev: TID, data: ROOT, status: 'active', sync: 'synchronized', whole: true })
     expect(counters.backfillRecords).toBe(3)
   })
 
@@ -195,6 +195,19 @@ describe("backfill: a repo with a marker is fetched from any state (none here), 
     await worker.stop()
     expect(writer.entries.map((entry) => entry.type)).toEqual(['snapshot', 'commit', 'snapshot'])
     expect(writer.fields.has(backfillMarkerField(did))).toBe(false)
+  })
+
+  it('a repo the stream already holds whole (its chain began at a snapshot): the backfill ends without a fetch, nothing published twice', async () => {
+    const writer = new HashesWriter(new Map([[did, { rev: TID, data: ROOT, status: 'active', sync: 'synchronized', whole: true }]]), new Map([[backfillMarkerField(did), 'queued']]))
+    const fetches: string[] = []
+    const { queue, counters, worker } = backfillWorker(writer, async (asked) => (fetches.push(asked), fetchedRepo(asked, 1)))
+    worker.start()
+    queue.request(did)
+    expect(await pollUntil(() => counters.backfillReposDone === 1, { timeoutMs: 5_000, intervalMs: 2 })).toBe(true)
+    await worker.stop()
+    expect(fetches).toEqual([])
+    expect(writer.entries).toEqual([])
+    expect(Object.fromEntries(writer.fields)).toEqual({ [BACKFILL_COUNTERS.done]: '1', [BACKFILL_COUNTERS.records]: '0' })
   })
 
   it('without a marker, a synchronized repo is not resynced (a stray request changes nothing)', async () => {

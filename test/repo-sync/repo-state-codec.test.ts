@@ -31,7 +31,8 @@ function randomState(random: SeededRandom): RepoState {
   if (random.bool(0.1)) return { rev: '', data: '', status, sync }
   const label = String(random.uint32())
   const data = random.bool(0.8) ? cidOf(label) : random.pick(unusualCids(label))
-  return { rev: tidAt(random.int(0, 2 ** 40), random.int(0, 1023)), data, status, sync }
+  const rev = tidAt(random.int(0, 2 ** 40), random.int(0, 1023))
+  return sync === 'synchronized' && random.bool(0.5) ? { rev, data, status, sync, whole: true } : { rev, data, status, sync }
 }
 
 describe('a state is stored in a few bytes, so 40M DIDs fit (41 bytes with a chain, 1 without)', () => {
@@ -61,6 +62,13 @@ describe('a state is stored in a few bytes, so 40M DIDs fit (41 bytes with a cha
     expect(value.subarray(1, 9).toString('hex')).toBe(revValue.toString(16).padStart(16, '0'))
     expect(value.subarray(9).equals(Buffer.from(CID.parse(DATA).multihash.digest))).toBe(true)
     expect(STATUS_CODES).toEqual(['active', 'takendown', 'suspended', 'deleted', 'deactivated', 'desynchronized', 'throttled', 'inactive'])
+    // Sync code 3: synchronized and whole (published whole by a snapshot since).
+    expect(encodeRepoState({ rev: REV, data: DATA, status: 'active', sync: 'synchronized', whole: true })[0]!.toString(2)).toBe('11000011')
+  })
+
+  it('whole is for a synchronized repo with a chain (a snapshot always gives one): the encoder refuses it elsewhere', () => {
+    expect(() => encodeRepoState({ rev: REV, data: DATA, status: 'active', sync: 'desynchronized', whole: true })).toThrow(/whole is for a synchronized repo/)
+    expect(() => encodeRepoState({ rev: '', data: '', status: 'active', sync: 'synchronized', whole: true })).toThrow(/whole without a chain/)
   })
 })
 
@@ -69,7 +77,7 @@ describe('the decoder refuses anything the encoder does not write, saying what i
   const long = encodeRepoState({ rev: REV, data: unusualCids('x')[0]!, status: 'active', sync: 'synchronized' })
   const cases: [string, Uint8Array, RegExp][] = [
     ['empty', new Uint8Array(0), /empty value/],
-    ['sync code 3', Uint8Array.of(0xc0), /sync code 3/],
+    ['whole without a chain', Uint8Array.of(0xc0), /whole without a chain/],
     ['an unknown status code', Uint8Array.of(0b0010_0000), /status code 8 is unknown/],
     ['the short flag without a chain', Uint8Array.of(0b01), /short CID flag without a chain/],
     ['a rev cut off', good.subarray(0, 5), /truncated: a rev/],

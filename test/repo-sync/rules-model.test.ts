@@ -267,7 +267,8 @@ function run(seed: number): Counts {
   const pds: Repos = new Map(repos.map((r) => [r.did, r.records]))
   expect(diffRepos(model.repos(), pds), fail).toEqual([])
   for (const repo of repos) {
-    expect(states.get(repo.did), `${fail}: ${repo.did}`).toEqual({ rev: repo.rev, data: repo.data, status: 'active', sync: 'synchronized' })
+    // `whole` too where a snapshot was its last start (rules.test.ts checks when).
+    expect(states.get(repo.did), `${fail}: ${repo.did}`).toMatchObject({ rev: repo.rev, data: repo.data, status: 'active', sync: 'synchronized' })
     expect(model.statusOf(repo.did), `${fail}: ${repo.did}`).toBe(announced.has(repo.did) ? 'active' : null)
   }
   return counts

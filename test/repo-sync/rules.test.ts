@@ -287,7 +287,7 @@ describe('afterSnapshot: held events at or below the snapshot rev are covered by
     expect(outcome.snapshot).toBe('published')
     expect(outcome.held.map((h) => h.verdict.kind)).toEqual(['covered', 'covered', 'publish'])
     expect(outcome.held.map((h) => h.event)).toEqual(held)
-    expect(outcome.state).toEqual(synced({ rev: R5, data: D5 }))
+    expect(outcome.state).toEqual(synced({ rev: R5, data: D5, whole: true }))
   })
 
   it('a held commit that does not continue the snapshot desynchronizes the repo again; the rest are dropped', () => {
@@ -307,12 +307,12 @@ describe('afterSnapshot: held events at or below the snapshot rev are covered by
   it('held commits of an account that went inactive meanwhile are not published', () => {
     const outcome = afterSnapshot(synced({ sync: 'resyncing', status: 'takendown' }), { rev: R3, data: D3 }, [commit({ rev: R4, since: R3, prevData: D3, data: D4 })], clock.now())
     expect(outcome.held[0]!.verdict).toEqual({ kind: 'inactive', status: 'takendown' })
-    expect(outcome.state).toEqual(synced({ rev: R3, data: D3, status: 'takendown' }))
+    expect(outcome.state).toEqual(synced({ rev: R3, data: D3, status: 'takendown', whole: true }))
   })
 
   it('a repo resynced from no chain at all takes the snapshot as its start', () => {
     const outcome = afterSnapshot({ rev: '', data: '', status: 'active', sync: 'resyncing' }, { rev: R3, data: D3 }, [], clock.now())
-    expect(outcome).toEqual({ snapshot: 'published', held: [], state: synced({ rev: R3, data: D3 }) })
+    expect(outcome).toEqual({ snapshot: 'published', held: [], state: synced({ rev: R3, data: D3, whole: true }) })
   })
 })
 
@@ -332,6 +332,7 @@ describe('afterSnapshot: a snapshot not newer than what was published is not pub
     const outcome = afterSnapshot(synced({ sync: 'resyncing' }), { rev: R2, data: D2 }, held, clock.now())
     expect(outcome.snapshot).toBe('unchanged')
     expect(outcome.held[0]!.verdict).toEqual({ kind: 'publish', start: false })
+    // Not whole: nothing was published, the stream holds what it held.
     expect(outcome.state).toEqual(synced({ rev: R3, data: D3 }))
   })
 })
@@ -342,8 +343,16 @@ describe('backfill: a repo a backfill asks for is resynced from any state, and i
     for (const from of ['synchronized', 'desynchronized', 'resyncing'] as const) expect(startBackfill(synced({ sync: from, status: 'deactivated' }))).toEqual(synced({ sync: 'resyncing', status: 'deactivated' }))
   })
 
+  it('a snapshot makes the repo whole (it holds every record); leaving synchronized drops that (what is lost or fetched anew is not)', () => {
+    const whole = afterSnapshot(synced({ sync: 'resyncing' }), { rev: R3, data: D3 }, [], clock.now()).state
+    expect(whole).toEqual(synced({ rev: R3, data: D3, whole: true }))
+    expect(onCommit(whole, commit({ rev: R4, since: R3, prevData: D3, data: D4 }), clock.now()).state).toEqual(synced({ rev: R4, data: D4, whole: true }))
+    expect(onCommit(whole, commit({ rev: R4, since: R2, prevData: D2, data: D4 }), clock.now()).state).toEqual(synced({ rev: R3, data: D3, sync: 'desynchronized' }))
+    expect(startBackfill(whole)).toEqual(synced({ rev: R3, data: D3, sync: 'resyncing' }))
+  })
+
   it('afterSnapshot whole: the stored rev and root are published; an older snapshot is still stale', () => {
-    expect(afterSnapshot(synced({ sync: 'resyncing' }), { rev: R2, data: D2 }, [], clock.now(), true)).toEqual({ snapshot: 'published', held: [], state: synced() })
+    expect(afterSnapshot(synced({ sync: 'resyncing' }), { rev: R2, data: D2 }, [], clock.now(), true)).toEqual({ snapshot: 'published', held: [], state: synced({ whole: true }) })
     expect(afterSnapshot(synced({ sync: 'resyncing' }), { rev: R1, data: D1 }, [], clock.now(), true).snapshot).toBe('stale')
   })
 })

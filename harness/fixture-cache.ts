@@ -14,6 +14,10 @@ export interface CachedFixtureOptions {
   seed: number
   /** Every repo starts in the fixture, so the replay can export each at any point (generator fromCreation). */
   fromCreation?: boolean
+  /** Accounts of the simulated network (generator default: events / 20). */
+  accounts?: number
+  /** Median records per pre-existing repo (generator default: 60). */
+  medianRecords?: number
 }
 
 /**
@@ -24,7 +28,8 @@ export interface CachedFixtureOptions {
  * written.
  */
 export async function cachedGeneratedFixture(options: CachedFixtureOptions): Promise<string> {
-  const base = join(tmpdir(), `firehose-fixture-v${CACHE_VERSION}-${options.events}-${options.seed}${options.fromCreation === true ? '-from-creation' : ''}`)
+  const shape = `${options.fromCreation === true ? '-from-creation' : ''}${options.accounts === undefined ? '' : `-a${options.accounts}`}${options.medianRecords === undefined ? '' : `-r${options.medianRecords}`}`
+  const base = join(tmpdir(), `firehose-fixture-v${CACHE_VERSION}-${options.events}-${options.seed}${shape}`)
   const path = `${base}.fixture.gz`
   const lock = `${base}.lock`
   while (!existsSync(path)) {
@@ -65,7 +70,7 @@ function alive(pid: number): boolean {
 async function generate(base: string, path: string, options: CachedFixtureOptions): Promise<void> {
   const partial = `${base}.${process.pid}.partial.fixture.gz`
   try {
-    await generateFixture({ out: partial, events: options.events, seed: options.seed, fromCreation: options.fromCreation ?? false })
+    await generateFixture({ out: partial, events: options.events, seed: options.seed, fromCreation: options.fromCreation ?? false, accounts: options.accounts, medianRecords: options.medianRecords })
     await rename(didDocsPathFor(partial), didDocsPathFor(path))
     await rename(partial, path) // last: its existence means the pair is complete
   } finally {

@@ -1,3 +1,4 @@
+import { backfillCrash } from './backfill.js'
 import { clusterFailover } from './cluster-failover.js'
 import { clusterShards } from './cluster-shards.js'
 import { crashKill9 } from './crash-kill9.js'
@@ -38,6 +39,7 @@ export const SCENARIOS: readonly Scenario[] = [
   clusterFailover,
   desyncResync,
   resyncCrash,
+  backfillCrash,
 ]
 
 export function findScenario(name: string): Scenario | undefined {

@@ -21,6 +21,10 @@ export interface ScenarioSizes {
   clusterKills: number
   /** Ingestor kill -9s of cluster-failover (HARNESS_FAILOVER_KILLS). */
   failoverKills: number
+  /** Accounts of backfill-crash's fixture, 5 events each (HARNESS_BACKFILL_ACCOUNTS). */
+  backfillAccounts: number
+  /** Kill -9s of backfill-crash, of the ingestor and of the backfill (HARNESS_BACKFILL_KILLS). */
+  backfillKills: number
   /** Redis SIGKILLs of redis-crash-aof-* (HARNESS_REDIS_KILLS). */
   redisKills: number
   /** How long stalled-redis stalls Redis (HARNESS_STALL_SECONDS). */
@@ -32,8 +36,8 @@ export interface ScenarioSizes {
 }
 
 const PROFILES: Record<HarnessProfile, Omit<ScenarioSizes, 'profile'>> = {
-  full: { fixtureEvents: 20_000, crashKills: 50, haKills: 20, clusterKills: 5, failoverKills: 2, redisKills: 5, stallSeconds: 10, throughputSeconds: 10, liveSeconds: 30 },
-  ci: { fixtureEvents: 5_000, crashKills: 8, haKills: 3, clusterKills: 2, failoverKills: 1, redisKills: 2, stallSeconds: 3, throughputSeconds: 3, liveSeconds: 5 },
+  full: { fixtureEvents: 20_000, crashKills: 50, haKills: 20, clusterKills: 5, failoverKills: 2, backfillAccounts: 2_000, backfillKills: 10, redisKills: 5, stallSeconds: 10, throughputSeconds: 10, liveSeconds: 30 },
+  ci: { fixtureEvents: 5_000, crashKills: 8, haKills: 3, clusterKills: 2, failoverKills: 1, backfillAccounts: 300, backfillKills: 3, redisKills: 2, stallSeconds: 3, throughputSeconds: 3, liveSeconds: 5 },
 }
 
 const OVERRIDES: Record<Exclude<keyof ScenarioSizes, 'profile'>, string> = {
@@ -42,6 +46,8 @@ const OVERRIDES: Record<Exclude<keyof ScenarioSizes, 'profile'>, string> = {
   haKills: 'HARNESS_HA_KILLS',
   clusterKills: 'HARNESS_CLUSTER_KILLS',
   failoverKills: 'HARNESS_FAILOVER_KILLS',
+  backfillAccounts: 'HARNESS_BACKFILL_ACCOUNTS',
+  backfillKills: 'HARNESS_BACKFILL_KILLS',
   redisKills: 'HARNESS_REDIS_KILLS',
   stallSeconds: 'HARNESS_STALL_SECONDS',
   throughputSeconds: 'HARNESS_THROUGHPUT_SECONDS',

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { deadLetterStreamOf, repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
+import { backfillInactiveKeyOf, backfillKeyOf, deadLetterStreamOf, repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
 import { startReplay, type ReplayHandle, type ReplayOptions } from '../../replay/index.js'
 import type { StreamEntry } from '../../protocol/stream-entry.js'
 import { IngestorProcess, type IngestorProcessOptions } from '../ingestor-process.js'
@@ -201,7 +201,8 @@ export class Rig {
     await this.redisProxy?.close()
     await this.replay.close()
     if (this.redis.kind === 'external') {
-      await this.redis.cli('DEL', this.stream, deadLetterStreamOf(this.stream), this.cursorKey, repoStateKeyOf(this.stream), snapshotProgressKeyOf(this.stream)).catch(() => {})
+      const keys = [this.stream, deadLetterStreamOf(this.stream), this.cursorKey, repoStateKeyOf(this.stream), snapshotProgressKeyOf(this.stream), backfillKeyOf(this.stream), backfillInactiveKeyOf(this.stream)]
+      await this.redis.cli('DEL', ...keys).catch(() => {})
     }
     await this.redis.stop()
   }

@@ -164,7 +164,8 @@ export class SyncEndpoints {
   private corrupt(blocks: RepoBlock[]): string {
     const index = this.parts.random.int(1, blocks.length - 1)
     const block = blocks[index]!
-    const bytes = block.bytes.slice()
+    // A copy: the block is a view into the published frame (Buffer#slice would be one too, and the fault would corrupt the replay's own store).
+    const bytes = Uint8Array.from(block.bytes)
     const last = bytes.length - 1
     bytes[last] = bytes[last]! ^ 0xff
     blocks[index] = { ...block, bytes }

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_GROUP } from '../../common/contract.js'
+import { keyLayout } from '../../common/key-layout.js'
+import { BackfillStore } from '../../backfill/backfill-store.js'
 import { inactiveWaiting } from '../../backfill/run-backfill.js'
 import { waitUntil } from '../../harness/wait.js'
 import { decodeEvent } from '../../protocol/events.js'
@@ -105,6 +107,15 @@ describe('a full stream (--max-len, safe trim) pauses the backfill; once the gro
       expect(final.done + final.failing + inactiveWaiting(final)).toBe(final.listed)
       relay.setRate({ mode: 'max' })
       await waitUntil(() => (ingestor.status().storedCursor ?? -1) >= last.seq, { what: `cursor ${last.seq}`, timeoutMs: 60_000 })
+      // A repo listed as inactive whose account is active again is fetched after the listing's end.
+      const store = new BackfillStore(own.admin, keyLayout(1, false), run.keys.stream)
+      await waitUntil(
+        async () => {
+          const [counts, failing, waiting] = [await store.counts(), await store.failing(1_000), await store.inactive(1_000)]
+          return counts.done + counts.failing + inactiveWaiting(counts) === counts.listed && [...failing.repos, ...waiting.repos].every((repo) => inactive.has(repo.did))
+        },
+        { what: 'every listed repo of an active account done', timeoutMs: 60_000 },
+      )
       const [reading, stream] = [groupReader, run.keys.stream]
       await waitUntil(async () => reading.read === (await entriesAdded(stream)), { what: 'the group has read every entry ever added', timeoutMs: 30_000 })
     } finally {

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { keyLayout } from '../../common/key-layout.js'
+import { keyLayout, shardStream } from '../../common/key-layout.js'
+import type { FaultSpec } from '../../replay/index.js'
 import { SeededRandom } from '../../common/random.js'
 import { BackfillStore } from '../../backfill/backfill-store.js'
 import { waitUntil } from '../../harness/wait.js'
 import { decodeEvent } from '../../protocol/events.js'
 import { groundTruth } from '../../stream-check/ground-truth.js'
-import { diffRepos, type Repos } from '../../stream-check/model-appview.js'
+import { diffRepos, ModelAppView, type Repos } from '../../stream-check/model-appview.js'
 import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
-import { ownRedisForSuite, replay } from '../ingestor/helpers.js'
-import { modelOf, startRepoStateIngestor } from '../ingestor/repo-state-rig.js'
+import { ownRedisForSuite, readStream, replay } from '../ingestor/helpers.js'
+import { startRepoStateIngestor } from '../ingestor/repo-state-rig.js'
 import { inactiveWaiting } from '../../backfill/run-backfill.js'
 import { backfillRun } from './backfill-rig.js'
 
@@ -50,56 +51,84 @@ function activeOnly(repos: Repos): Repos {
   return new Map([...repos].filter(([did]) => !inactive.has(did)))
 }
 
-const store = (run: { keys: { stream: string } }): BackfillStore => new BackfillStore(own.admin, keyLayout(1, false), run.keys.stream)
-
 function lastSeq(): number {
   const last = decodeEvent(frames[frames.length - 1]!)
   return 'seq' in last && typeof last.seq === 'number' ? last.seq : Number.NaN
 }
 
-describe('a new AppView joins the live stream part-way, then backfills every repo: the model equals the ground truth', () => {
-  for (const seed of (process.env.BACKFILL_SEEDS ?? '1,2').split(',').map(Number)) {
-    it(`seed ${seed}`, async () => {
-      const random = new SeededRandom(seed)
-      // The ingestor joins after 30-60 % of the frames: those are history it never sees live.
-      const joinAt = Math.floor(frames.length * (0.3 + 0.3 * random.next()))
-      const relay = await replay([generated.path], { start: 'now', seed, rate: { mode: 'rate', eventsPerSec: 2_000 } })
-      let run: Awaited<ReturnType<typeof startRepoStateIngestor>> | null = null
-      try {
-        await waitUntil(() => relay.status().framesPublished >= joinAt, { what: `frame ${joinAt} published (seed ${seed})`, timeoutMs: 30_000 })
-        relay.setRate({ mode: 'rate', eventsPerSec: 300 })
-        run = await startRepoStateIngestor(own.redis.url, relay, { startCursor: null, backfillPollMs: { markers: 50, inactive: 200 } })
-        const ingestor = run.handle
-        await waitUntil(() => ingestor.status().counters.framesReceived > 0, { what: `the ingestor's first live frame (seed ${seed})`, timeoutMs: 30_000 })
-        const final = await backfillRun(own.admin, run.keys.stream, { kind: 'all' }, new URL(relay.httpUrl))
-        expect(final, `seed ${seed}`).toMatchObject({ listingComplete: true })
-        expect(final.done + final.failing + inactiveWaiting(final), `seed ${seed}`).toBe(final.listed)
-        expect(final.listed, `seed ${seed}`).toBeGreaterThan(100)
-        relay.setRate({ mode: 'max' })
-        // Every frame written, every repo of an active account synchronized, each listed repo done or failing for its account's status.
-        await waitUntil(() => (ingestor.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (seed ${seed})`, timeoutMs: 60_000 })
-        await waitUntil(
-          async () => {
-            const [counts, failing, waiting] = [await store(run!).counts(), await store(run!).failing(1_000), await store(run!).inactive(1_000)]
-            return counts.done + counts.failing + inactiveWaiting(counts) === counts.listed && [...failing.repos, ...waiting.repos].every((repo) => inactive.has(repo.did))
-          },
-          { what: `every listed repo of an active account done (seed ${seed})`, timeoutMs: 60_000 },
-        )
-        expect(ingestor.status().counters.backfillReposDone, `seed ${seed}`).toBe((await store(run).counts()).done)
-      } finally {
-        await run?.handle.stop()
-        await relay.close()
-      }
-      const counts = await store(run).counts()
-      // A repo whose account was deactivated or deleted after the listing stays failing, with getRepo's reason.
-      const failing = await store(run).failing(1_000)
-      expect(failing.total, `seed ${seed}`).toBe(counts.failing)
-      for (const repo of failing.repos) {
-        expect(inactive.has(repo.did), `seed ${seed}: ${repo.did} failing (${repo.code}) though active at the end`).toBe(true)
-        expect(repo.code, `seed ${seed}`).toMatch(/^REPO_SYNC_(DEACTIVATED|TAKENDOWN|SUSPENDED|NOT_FOUND)$/)
-      }
-      expect(counts.done + counts.failing + inactiveWaiting(counts), `seed ${seed}`).toBe(counts.listed)
-      expect(diffRepos(activeOnly((await modelOf(own.redis.url, run.keys.stream)).repos()), activeOnly(groundTruth(frames))), `seed ${seed}: joined at frame ${joinAt}`).toEqual([])
-    }, 120_000)
+interface Variant {
+  /** getRepo faults of the replay (docs/replay.md), armed from the start. */
+  faults?: FaultSpec[]
+  shards?: number
+}
+
+/** The ingestor joins at the live tail after a seeded share of the frames, then `backfill --all`; the model of every shard stream against the truth. */
+async function joinThenBackfill(seed: number, variant: Variant = {}): Promise<void> {
+  const shards = variant.shards ?? 1
+  const random = new SeededRandom(seed)
+  // The ingestor joins after 30-60 % of the frames: those are history it never sees live.
+  const joinAt = Math.floor(frames.length * (0.3 + 0.3 * random.next()))
+  const relay = await replay([generated.path], { start: 'now', seed, rate: { mode: 'rate', eventsPerSec: 2_000 }, faults: variant.faults ?? [] })
+  const what = `seed ${seed}${shards > 1 ? `, ${shards} shards` : ''}${variant.faults ? ', getRepo faults' : ''}`
+  let run: Awaited<ReturnType<typeof startRepoStateIngestor>> | null = null
+  const store = (): BackfillStore => new BackfillStore(own.admin, keyLayout(shards, false), run!.keys.stream)
+  try {
+    await waitUntil(() => relay.status().framesPublished >= joinAt, { what: `frame ${joinAt} published (${what})`, timeoutMs: 30_000 })
+    relay.setRate({ mode: 'rate', eventsPerSec: 300 })
+    run = await startRepoStateIngestor(own.redis.url, relay, { startCursor: null, shards, backfillPollMs: { markers: 50, inactive: 200 } })
+    const ingestor = run.handle
+    await waitUntil(() => ingestor.status().counters.framesReceived > 0, { what: `the ingestor's first live frame (${what})`, timeoutMs: 30_000 })
+    const final = await backfillRun(own.admin, run.keys.stream, { kind: 'all' }, new URL(relay.httpUrl), { shards })
+    expect(final, what).toMatchObject({ listingComplete: true })
+    expect(final.done + final.failing + inactiveWaiting(final), what).toBe(final.listed)
+    expect(final.listed, what).toBeGreaterThan(100)
+    relay.setRate({ mode: 'max' })
+    // Every frame written, each listed repo done, or failing or waiting only for an account inactive at the end.
+    await waitUntil(() => (ingestor.status().storedCursor ?? -1) >= lastSeq(), { what: `cursor ${lastSeq()} (${what})`, timeoutMs: 60_000 })
+    let left: unknown = null
+    await waitUntil(
+      async () => {
+        const [counts, failing, waiting] = [await store().counts(), await store().failing(1_000), await store().inactive(1_000)]
+        left = { counts, failing: failing.repos.filter((repo) => !inactive.has(repo.did)), waiting: waiting.repos.filter((repo) => !inactive.has(repo.did)) }
+        return counts.done + counts.failing + inactiveWaiting(counts) === counts.listed && [...failing.repos, ...waiting.repos].every((repo) => inactive.has(repo.did))
+      },
+      { what: `every listed repo of an active account done (${what})`, timeoutMs: 90_000 },
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; left: ${JSON.stringify(left)}`)
+    })
+    expect(ingestor.status().counters.backfillReposDone, what).toBe((await store().counts()).done)
+  } finally {
+    await run?.handle.stop()
+    await relay.close()
   }
+  const counts = await store().counts()
+  // A repo whose account was deactivated or deleted after the listing stays failing, with getRepo's reason.
+  const failing = await store().failing(1_000)
+  expect(failing.total, what).toBe(counts.failing)
+  for (const repo of failing.repos) {
+    expect(inactive.has(repo.did), `${what}: ${repo.did} failing (${repo.code}) though active at the end`).toBe(true)
+    expect(repo.code, what).toMatch(/^REPO_SYNC_(DEACTIVATED|TAKENDOWN|SUSPENDED|NOT_FOUND)$/)
+  }
+  expect(counts.done + counts.failing + inactiveWaiting(counts), what).toBe(counts.listed)
+  const model = new ModelAppView()
+  for (let shard = 0; shard < shards; shard++) for (const fields of await readStream(own.redis.url, shardStream(keyLayout(shards, false), run.keys.stream, shard))) model.applyFields(fields)
+  expect(diffRepos(activeOnly(model.repos()), activeOnly(groundTruth(frames))), `${what}: joined at frame ${joinAt}`).toEqual([])
+}
+
+describe('a new AppView joins the live stream part-way, then backfills every repo: the model equals the ground truth', () => {
+  for (const seed of (process.env.BACKFILL_SEEDS ?? '1,2').split(',').map(Number)) it(`seed ${seed}`, () => joinThenBackfill(seed), 120_000)
+})
+
+describe('with --shards, each repo is asked for and published in its shard', () => {
+  it('seed 3, 3 shards', () => joinThenBackfill(3, { shards: 3 }), 120_000)
+})
+
+describe('getRepo fails (500, 429, a truncated CAR, a corrupt block): each failing repo is recorded with its reason, retried after its backoff, and ends done', () => {
+  const faults: FaultSpec[] = [
+    { kind: 'get-repo-500', count: 3 },
+    { kind: 'get-repo-429', count: 2, retryAfterSec: 1 },
+    { kind: 'get-repo-truncate', count: 2 },
+    { kind: 'get-repo-corrupt', count: 2 },
+  ]
+  it('seed 4', () => joinThenBackfill(4, { faults }), 120_000)
 })

@@ -322,6 +322,9 @@ describe('getRepo faults behave as docs/replay.md says (a resync client must sur
     const bad = blocks.entries().filter(({ cid, bytes }) => createHash('sha256').update(bytes).digest().compare(Buffer.from(cid.multihash.digest)) !== 0)
     const named = replay.status().syncFaults.find((fault) => fault.kind === 'get-repo-corrupt')
     expect(bad.map(({ cid }) => cid.toString())).toEqual([named?.cid])
+    // The fault altered a copy: the next request gets the repo intact (it once altered the published frame itself).
+    const next = await getRepo(replay, did)
+    expect(Buffer.from(next.car).equals(Buffer.from(whole))).toBe(true)
   })
 
   test('a planned sync fault fires at its frame: get-repo-500 atFrame N leaves earlier requests alone', async () => {

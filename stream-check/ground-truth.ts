@@ -52,3 +52,23 @@ export async function groundTruthOfFixture(path: string): Promise<Repos> {
   }
   return truth.result()
 }
+
+/**
+ * The accounts whose last `#account` in these frames says not active: their PDS refuses getRepo,
+ * so what a backfill or resync could not fetch for them is neither in the stream nor to be shown.
+ */
+export function inactiveAtEnd(frames: Iterable<Uint8Array>): Set<string> {
+  const inactive = new Set<string>()
+  for (const bytes of frames) {
+    const event = decodeEvent(bytes)
+    if (event.type !== 'account') continue
+    if (event.active) inactive.delete(event.did)
+    else inactive.add(event.did)
+  }
+  return inactive
+}
+
+/** `repos` without the DIDs of `inactive`. */
+export function activeOnly(repos: Repos, inactive: ReadonlySet<string>): Repos {
+  return new Map([...repos].filter(([did]) => !inactive.has(did)))
+}

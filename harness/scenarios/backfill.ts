@@ -8,8 +8,8 @@ import { readFixtureFrames } from '../../fixture-file/index.js'
 import { CRASH_POINTS } from '../../ingestor/crash-points.js'
 import { sweepUnsynchronized } from '../../ingestor/repo-state-sweep.js'
 import { decodeEvent, type SequencedEvent } from '../../protocol/events.js'
-import { groundTruth } from '../../stream-check/ground-truth.js'
-import { diffRepos, ModelAppView, type Repos } from '../../stream-check/model-appview.js'
+import { activeOnly, groundTruth, inactiveAtEnd } from '../../stream-check/ground-truth.js'
+import { diffRepos, ModelAppView } from '../../stream-check/model-appview.js'
 import { snapshotEntryOf } from '../../stream-check/snapshot-entries.js'
 import { checkStream } from '../../stream-check/stream-checker.js'
 import { BackfillProcess } from '../backfill-process.js'
@@ -79,7 +79,7 @@ async function backfillCrashRun(ctx: ScenarioContext): Promise<ScenarioOutcome> 
         redis,
         store: new BackfillStore(redis, keyLayout(1, false), rig.stream),
         ingestorArgs: ['--allow-private-hosts', '--plc-url', rig.replay.plcUrl, '--snapshot-part-records', String(PART_RECORDS), '--status-interval', '60'],
-        inactiveAtEnd: inactiveAtEnd(events),
+        inactiveAtEnd: inactiveAtEnd(frames),
       }
       const plan = killPlan(ctx, sizes().backfillKills, reposBefore(events, joinAt))
       const first = await joinLiveTail(run, joinAt, crashAtOf(plan.ingestor[0]))
@@ -321,22 +321,7 @@ async function judge(run: Run, frames: readonly Uint8Array[], joinSeq: number, h
   }
 }
 
-/** DIDs whose last #account says not active. */
-function inactiveAtEnd(events: readonly SequencedEvent[]): Set<string> {
-  const inactive = new Set<string>()
-  for (const event of events) {
-    if (event.type !== 'account') continue
-    if (event.active) inactive.delete(event.did)
-    else inactive.add(event.did)
-  }
-  return inactive
-}
-
 /** Repos with a commit among the first `count` frames: the history every one of which the listing must ask for. */
 function reposBefore(events: readonly SequencedEvent[], count: number): number {
   return new Set(events.slice(0, count).flatMap((event) => (event.type === 'commit' ? [event.repo] : []))).size
-}
-
-function activeOnly(repos: Repos, inactive: ReadonlySet<string>): Repos {
-  return new Map([...repos].filter(([did]) => !inactive.has(did)))
 }

@@ -1,14 +1,14 @@
 import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { DEFAULT_GROUP } from '../../common/contract.js'
 import { keyLayout } from '../../common/key-layout.js'
 import { BackfillStore } from '../../backfill/backfill-store.js'
 import { inactiveWaiting } from '../../backfill/run-backfill.js'
 import { waitUntil } from '../../harness/wait.js'
 import { decodeEvent } from '../../protocol/events.js'
-import { groundTruth } from '../../stream-check/ground-truth.js'
-import { diffRepos, ModelAppView, type Repos } from '../../stream-check/model-appview.js'
-import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
+import { activeOnly, groundTruth, inactiveAtEnd } from '../../stream-check/ground-truth.js'
+import { diffRepos, ModelAppView } from '../../stream-check/model-appview.js'
+import { generatedForSuite } from '../generator/helpers.js'
 import { ownRedisForSuite, replay } from '../ingestor/helpers.js'
 import { startRepoStateIngestor } from '../ingestor/repo-state-rig.js'
 import { backfillRun } from './backfill-rig.js'
@@ -23,18 +23,7 @@ import { backfillRun } from './backfill-rig.js'
 const SEED = 2019
 const MAX_LEN = 40
 const own = ownRedisForSuite()
-let tmp: Awaited<ReturnType<typeof generatorTempDir>>
-let generated: Generated
-let frames: Uint8Array[]
-
-beforeAll(async () => {
-  tmp = await generatorTempDir()
-  generated = await generate(tmp.dir, 'backpressure.fixture.gz', { events: 800, accounts: 150, medianRecords: 4, seed: SEED, workers: 0, fromCreation: true })
-  frames = generated.frames.map((frame) => frame.bytes)
-}, 120_000)
-afterAll(async () => {
-  await tmp?.cleanup()
-})
+const fixture = generatedForSuite('backpressure.fixture.gz', { events: 800, accounts: 150, medianRecords: 4, seed: SEED, workers: 0, fromCreation: true })
 
 /** The group's reader: every entry read is applied to the model, then acknowledged; reads block (XREADGROUP BLOCK), never sleep. */
 class GroupReader {
@@ -75,21 +64,12 @@ async function entriesAdded(stream: string): Promise<number> {
   return Number(info[info.indexOf('entries-added') + 1])
 }
 
-function activeOnly(repos: Repos, inactive: ReadonlySet<string>): Repos {
-  return new Map([...repos].filter(([did]) => !inactive.has(did)))
-}
-
 describe('a full stream (--max-len, safe trim) pauses the backfill; once the group reads, it goes on, and nothing was trimmed unread', () => {
   it(`seed ${SEED}`, async () => {
-    const inactive = new Set<string>()
-    for (const bytes of frames) {
-      const event = decodeEvent(bytes)
-      if (event.type !== 'account') continue
-      if (event.active) inactive.delete(event.did)
-      else inactive.add(event.did)
-    }
+    const frames = fixture.frames
+    const inactive = inactiveAtEnd(frames)
     const last = decodeEvent(frames[frames.length - 1]!) as { seq: number }
-    const relay = await replay([generated.path], { start: 'now', seed: SEED, rate: { mode: 'rate', eventsPerSec: 2_000 } })
+    const relay = await replay([fixture.generated.path], { start: 'now', seed: SEED, rate: { mode: 'rate', eventsPerSec: 2_000 } })
     let run: Awaited<ReturnType<typeof startRepoStateIngestor>> | null = null
     let groupReader: GroupReader | null = null
     try {

@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { keyLayout, shardStream } from '../../common/key-layout.js'
 import type { FaultSpec } from '../../replay/index.js'
 import { SeededRandom } from '../../common/random.js'
 import { BackfillStore } from '../../backfill/backfill-store.js'
 import { waitUntil } from '../../harness/wait.js'
 import { decodeEvent } from '../../protocol/events.js'
-import { groundTruth } from '../../stream-check/ground-truth.js'
-import { diffRepos, ModelAppView, type Repos } from '../../stream-check/model-appview.js'
-import { generate, tempDir as generatorTempDir, type Generated } from '../generator/helpers.js'
+import { activeOnly, groundTruth, inactiveAtEnd } from '../../stream-check/ground-truth.js'
+import { diffRepos, ModelAppView } from '../../stream-check/model-appview.js'
+import { generatedForSuite } from '../generator/helpers.js'
 import { ownRedisForSuite, readStream, replay } from '../ingestor/helpers.js'
 import { startRepoStateIngestor } from '../ingestor/repo-state-rig.js'
 import { inactiveWaiting } from '../../backfill/run-backfill.js'
@@ -23,35 +23,16 @@ import { backfillRun } from './backfill-rig.js'
  */
 const SEED = 1919
 const own = ownRedisForSuite()
-let tmp: Awaited<ReturnType<typeof generatorTempDir>>
-let generated: Generated
-let frames: Uint8Array[]
-
-beforeAll(async () => {
-  tmp = await generatorTempDir()
-  generated = await generate(tmp.dir, 'backfill.fixture.gz', { events: 4_000, accounts: 1_000, medianRecords: 4, seed: SEED, workers: 0, fromCreation: true })
-  frames = generated.frames.map((frame) => frame.bytes)
-}, 120_000)
-afterAll(async () => {
-  await tmp?.cleanup()
-})
+const fixture = generatedForSuite('backfill.fixture.gz', { events: 4_000, accounts: 1_000, medianRecords: 4, seed: SEED, workers: 0, fromCreation: true })
 
 /** Accounts whose last #account says not active: getRepo refuses them, so their history cannot be backfilled (or shown). */
-const inactive = new Set<string>()
+let inactive: ReadonlySet<string> = new Set()
 beforeAll(() => {
-  for (const bytes of frames) {
-    const event = decodeEvent(bytes)
-    if (event.type !== 'account') continue
-    if (event.active) inactive.delete(event.did)
-    else inactive.add(event.did)
-  }
+  inactive = inactiveAtEnd(fixture.frames)
 })
 
-function activeOnly(repos: Repos): Repos {
-  return new Map([...repos].filter(([did]) => !inactive.has(did)))
-}
-
 function lastSeq(): number {
+  const frames = fixture.frames
   const last = decodeEvent(frames[frames.length - 1]!)
   return 'seq' in last && typeof last.seq === 'number' ? last.seq : Number.NaN
 }
@@ -67,8 +48,8 @@ async function joinThenBackfill(seed: number, variant: Variant = {}): Promise<vo
   const shards = variant.shards ?? 1
   const random = new SeededRandom(seed)
   // The ingestor joins after 30-60 % of the frames: those are history it never sees live.
-  const joinAt = Math.floor(frames.length * (0.3 + 0.3 * random.next()))
-  const relay = await replay([generated.path], { start: 'now', seed, rate: { mode: 'rate', eventsPerSec: 2_000 }, faults: variant.faults ?? [] })
+  const joinAt = Math.floor(fixture.frames.length * (0.3 + 0.3 * random.next()))
+  const relay = await replay([fixture.generated.path], { start: 'now', seed, rate: { mode: 'rate', eventsPerSec: 2_000 }, faults: variant.faults ?? [] })
   const what = `seed ${seed}${shards > 1 ? `, ${shards} shards` : ''}${variant.faults ? ', getRepo faults' : ''}`
   let run: Awaited<ReturnType<typeof startRepoStateIngestor>> | null = null
   const store = (): BackfillStore => new BackfillStore(own.admin, keyLayout(shards, false), run!.keys.stream)
@@ -112,7 +93,7 @@ async function joinThenBackfill(seed: number, variant: Variant = {}): Promise<vo
   expect(counts.done + counts.failing + inactiveWaiting(counts), what).toBe(counts.listed)
   const model = new ModelAppView()
   for (let shard = 0; shard < shards; shard++) for (const fields of await readStream(own.redis.url, shardStream(keyLayout(shards, false), run.keys.stream, shard))) model.applyFields(fields)
-  expect(diffRepos(activeOnly(model.repos()), activeOnly(groundTruth(frames))), `${what}: joined at frame ${joinAt}`).toEqual([])
+  expect(diffRepos(activeOnly(model.repos(), inactive), activeOnly(groundTruth(fixture.frames), inactive)), `${what}: joined at frame ${joinAt}`).toEqual([])
 }
 
 describe('a new AppView joins the live stream part-way, then backfills every repo: the model equals the ground truth', () => {

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { afterAll, beforeAll } from 'vitest'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { didDocsPathFor, generateFixture, type GenerateOptions } from '../../generator/index.js'
@@ -33,4 +34,19 @@ export async function generate(dir: string, name: string, options: Omit<Generate
   const manifest = await generateFixture({ ...options, out: path })
   const didDocs = JSON.parse(await readFile(didDocsPathFor(path), 'utf8')) as Generated['didDocs']
   return { path, manifest, frames: await readFrames(path), didDocs }
+}
+
+/** A fixture the suite generates once (beforeAll) in a temp dir removed after it (afterAll); read its fields inside tests. */
+export function generatedForSuite(name: string, options: Omit<GenerateOptions, 'out'>): { readonly generated: Generated; readonly frames: Uint8Array[] } {
+  const suite = {} as { generated: Generated; frames: Uint8Array[] }
+  let tmp: Awaited<ReturnType<typeof tempDir>> | null = null
+  beforeAll(async () => {
+    tmp = await tempDir()
+    suite.generated = await generate(tmp.dir, name, options)
+    suite.frames = suite.generated.frames.map((frame) => frame.bytes)
+  }, 120_000)
+  afterAll(async () => {
+    await tmp?.cleanup()
+  })
+  return suite
 }

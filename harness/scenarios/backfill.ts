@@ -155,7 +155,12 @@ async function joinLiveTail(run: Run, joinAt: number, crashAt: string | null): P
   await waitUntil(() => (alive(), rig.replay.status().clients.some((client) => client.connected)), { what: 'the first ingestor subscribed', timeoutMs: 30_000, intervalMs: 20 })
   rig.replay.setRate(LIVE_RATE)
   rig.replay.resume()
-  await waitUntil(async () => (alive(), (await rig.storedCursor()) !== null), { what: 'the first ingestor stored a cursor', timeoutMs: 30_000, intervalMs: 20 })
+  await waitUntil(async () => (alive(), (await rig.storedCursor()) !== null), { what: 'the first ingestor stored a cursor', timeoutMs: 60_000, intervalMs: 20 }).catch((err: unknown) => {
+    // What the relay and the ingestor were doing, for a human to read (it has happened only on a loaded CI machine).
+    const { paused, finished, framesPublished, clients } = rig.replay.status()
+    const relay = { paused, finished, framesPublished, clients: clients.map(({ connected, framesSent, lastSeqSent }) => ({ connected, framesSent, lastSeqSent })) }
+    throw ingestor.failure(`${(err as Error).message}; relay ${JSON.stringify(relay)}`)
+  })
   return { ingestor, joinIndex }
 }
 

@@ -82,7 +82,7 @@ async function backfillCrashRun(ctx: ScenarioContext): Promise<ScenarioOutcome> 
         inactiveAtEnd: inactiveAtEnd(frames),
       }
       const plan = killPlan(ctx, sizes().backfillKills, reposBefore(events, joinAt))
-      const first = await joinLiveTail(run, joinAt, crashAtOf(plan.ingestor[0]))
+      const first = await joinLiveTail(run, events, joinAt, crashAtOf(plan.ingestor[0]))
       const lives = await killDuringBackfill(run, plan, first.ingestor, backfills)
       rig.replay.setRate({ mode: 'max' })
       const lastSeq = events[events.length - 1]!.seq
@@ -138,16 +138,19 @@ function describeKill(kill: IngestorKill): string {
 }
 
 /**
- * The first ingestor connects without a cursor once `joinAt` frames are published, as a new
- * AppView's does: the relay is paused meanwhile, so it joins at a known frame (`joinIndex`, the
- * first it is sent). Returns once it has stored a cursor, so every restart resumes from one.
+ * The first ingestor joins at frame `joinAt`, as a new AppView joining the live stream there: it
+ * asks for the frames after the one before it (its cursor; a new AppView's is the live tail), so
+ * where it joins does not depend on how soon this process sees the relay reach `joinAt` (on a
+ * loaded machine the relay had published everything first). The relay is paused meanwhile and
+ * then plays the rest live. Returns once it has stored a cursor, so every restart resumes from one.
  */
-async function joinLiveTail(run: Run, joinAt: number, crashAt: string | null): Promise<{ ingestor: IngestorProcess; joinIndex: number }> {
+async function joinLiveTail(run: Run, events: readonly SequencedEvent[], joinAt: number, crashAt: string | null): Promise<{ ingestor: IngestorProcess; joinIndex: number }> {
   const { rig } = run
   await waitUntil(() => rig.replay.status().framesPublished >= joinAt, { what: `frame ${joinAt} published`, timeoutMs: 60_000, intervalMs: 5 })
   rig.replay.pause()
-  const joinIndex = rig.replay.status().framesPublished
-  const ingestor = IngestorProcess.start({ relayUrl: rig.ingestorRelayUrl, redisUrl: rig.ingestorRedisUrl, stream: rig.stream, cursorKey: rig.cursorKey, repoState: true, crashAt, args: run.ingestorArgs })
+  const joinIndex = joinAt
+  const args = [...run.ingestorArgs, '--cursor', String(events[joinAt - 1]!.seq)]
+  const ingestor = IngestorProcess.start({ relayUrl: rig.ingestorRelayUrl, redisUrl: rig.ingestorRedisUrl, stream: rig.stream, cursorKey: rig.cursorKey, repoState: true, crashAt, args })
   rig.ingestors.push(ingestor)
   const alive = (): void => {
     if (ingestor.exit !== null) throw ingestor.failure('exited before it stored a cursor')

@@ -56,7 +56,9 @@ async function joinThenBackfill(seed: number, variant: Variant = {}): Promise<nu
   try {
     await waitUntil(() => relay.status().framesPublished >= joinAt, { what: `frame ${joinAt} published (${what})`, timeoutMs: 30_000 })
     relay.setRate({ mode: 'rate', eventsPerSec: 300 })
-    run = await startRepoStateIngestor(own.redis.url, relay, { startCursor: null, shards, backfillPollMs: { markers: 50, inactive: 200 } })
+    // Joining at the frame before `joinAt` by cursor, not at the live tail: on a loaded machine the relay may have published everything before this line runs.
+    const joinCursor = (decodeEvent(fixture.frames[joinAt - 1]!) as { seq: number }).seq
+    run = await startRepoStateIngestor(own.redis.url, relay, { startCursor: joinCursor, shards, backfillPollMs: { markers: 50, inactive: 200 } })
     const ingestor = run.handle
     await waitUntil(() => ingestor.status().counters.framesReceived > 0, { what: `the ingestor's first live frame (${what})`, timeoutMs: 30_000 })
     const final = await backfillRun(own.admin, run.keys.stream, { kind: 'all' }, new URL(relay.httpUrl), { shards })

@@ -23,9 +23,7 @@ for (const suite of report.testResults ?? []) {
   const path = relative(process.cwd(), suite.name)
   const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed')
   for (const test of failed) {
-    const firstLine = String(test.failureMessages?.[0] ?? '')
-      .split('\n')[0]
-      .slice(0, 300)
+    const firstLine = failureLine(test.failureMessages?.[0])
     console.log(`${label}: FAILED ${path} > ${test.fullName}: ${firstLine}`)
   }
   // A file that failed to load or whose hooks threw has no failed test but a message.
@@ -36,4 +34,11 @@ for (const suite of report.testResults ?? []) {
         .slice(0, 300)}`,
     )
   }
+}
+
+/** The first line of a failure; vitest reports a test or hook timeout with its registration's stack, whose first line is only "Error: STACK_TRACE_ERROR". */
+function failureLine(message) {
+  const lines = String(message ?? '').split('\n')
+  const first = lines[0] === 'Error: STACK_TRACE_ERROR' ? `timed out (vitest's test or hook timeout; ${lines.find((line) => line.includes('.test.ts')) ?? 'no test frame'})` : lines[0]
+  return first.slice(0, 300)
 }

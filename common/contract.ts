@@ -42,6 +42,14 @@ export function repoStateKeyOf(stream: string): string {
 }
 
 /**
+ * The shared DID key cache of --verify (docs/verify.md): a hash `<stream>:did-keys`, DID -> the
+ * resolved key as JSON, and its sorted set `<stream>:did-keys:expiry`, DID -> when it expires.
+ */
+export function didKeyCacheKeysOf(stream: string): { entries: string; expiry: string } {
+  return { entries: `${stream}:did-keys`, expiry: `${stream}:did-keys:expiry` }
+}
+
+/**
  * Repo snapshots being written (docs/repo-sync.md): a hash `<stream>:snapshots`, DID -> the open
  * snapshot's progress (JSON); also `<did>#held#<n>` -> an event held while the repo resyncs that
  * did not fit in memory (ingestor/resync-queue.ts).

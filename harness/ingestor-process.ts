@@ -23,6 +23,12 @@ export interface IngestorProcessOptions {
    * repo-state scenarios turn it on and check with the model AppView.
    */
   repoState?: boolean
+  /**
+   * Signature and MST proof checks (the ingestor's default). Default false here: the harness runs
+   * recordings too, whose DIDs no offline PLC directory knows; a caller that turns it on passes
+   * `--plc-url` (the replay's, `ReplayHandle.plcUrl`) in `args`.
+   */
+  verify?: boolean
   /** Test-only crash point `<point>:<n>` (FIREHOSE_CRASH_AT), see ingestor/crash-points.ts. */
   crashAt?: string | null
   env?: Record<string, string>
@@ -62,6 +68,7 @@ export function ingestArgs(options: IngestorProcessOptions): string[] {
   if (options.stream !== undefined) args.push('--stream', options.stream)
   if (options.cursorKey !== undefined) args.push('--cursor-key', options.cursorKey)
   if (options.repoState !== true) args.push('--no-repo-state')
+  if (options.verify !== true) args.push('--no-verify')
   return [...args, ...(options.args ?? [])]
 }
 

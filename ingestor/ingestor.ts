@@ -20,6 +20,7 @@ import { lowestCursor, parseStoredCursors } from './stored-cursor.js'
 import { logTakeover } from './takeover.js'
 import { StreamFullWait } from './trim-wait.js'
 import type { FrameVerifier } from './verify/frame-verifier.js'
+import type { RedisClient } from './redis-connection.js'
 import { retryUntilSuccess } from '../common/retry.js'
 import { createRepoFetcher } from '../repo-sync/create-fetcher.js'
 import type { PipelineRepoSync } from './pipeline.js'
@@ -55,6 +56,8 @@ export class Ingestor {
   private readonly queue: FrameQueue
   private readonly sink: RedisSink
   private readonly decoder: FrameDecoder
+  /** --verify: checks each batch while it decodes; null without. */
+  private readonly verifier: FrameVerifier | null
   private readonly streamFullWait: StreamFullWait | null
   private readonly store: CursorStore
   private readonly pipeline: Pipeline
@@ -71,8 +74,8 @@ export class Ingestor {
   constructor(
     private readonly options: ResolvedOptions,
     counters: IngestorCounters,
-    /** --verify: loaded only when used (verify.ts pulls @atproto/repo and @atproto/crypto). */
-    private readonly verifier: FrameVerifier | null,
+    /** --verify: builds the verifier on the sink's connection (its shared DID cache, docs/verify.md); null without --verify. */
+    createVerifier: ((redis: RedisClient) => FrameVerifier) | null,
   ) {
     this.counters = counters
     this.done = new Promise<void>((resolve) => (this.resolveDone = resolve))
@@ -91,6 +94,7 @@ export class Ingestor {
       onReconnected: () => this.redisReconnected(),
     })
     this.decoder = createDecoder(options.decodeWorkers, { verifyBlocks: options.verifyBlocks, filter: options.filter, shards: options.shards, repoFacts: options.repoState }, this.logger)
+    this.verifier = createVerifier?.(this.sink.redis) ?? null
     this.streamFullWait = options.maxLen > 0 && options.trim === 'safe' ? new StreamFullWait(this.sink, options.maxLen, counters, this.logger) : null
     this.store = new CursorStore(
       {
@@ -115,7 +119,7 @@ export class Ingestor {
       counters,
       queue: this.queue,
       decoder: this.decoder,
-      verifier,
+      verifier: this.verifier,
       store: this.store,
       relay: { pause: () => this.client?.pause(), resume: () => this.client?.resume(), reconnect: (reason) => this.client?.reconnect(reason) },
       crash,
@@ -399,8 +403,8 @@ export async function createIngestor(options: ResolvedOptions): Promise<Ingestor
   const counters = emptyCounters()
   const logger = (options.logger ?? silentLogger).child({ component: 'ingestor' })
   // Loaded only when used: verification is the heaviest import, and a restart's first write waits on imports.
-  const verifier = options.verify ? (await import('./verify/frame-verifier.js')).createFrameVerifier(options, counters, logger) : null
-  const ingestor = new Ingestor(options, counters, verifier)
+  const verify = options.verify ? await import('./verify/frame-verifier.js') : null
+  const ingestor = new Ingestor(options, counters, verify === null ? null : (redis) => verify.createFrameVerifier(options, counters, logger, redis))
   await ingestor.serveHealth()
   return ingestor
 }

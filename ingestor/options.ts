@@ -128,6 +128,19 @@ export interface IngestorOptions {
   /** With verify: threads checking signatures and MST proofs (default 1); 0 checks on the main thread. */
   verifyWorkers?: number
   /**
+   * With verify: most requests per second to the PLC directory (a token bucket; the batch waits for
+   * its keys rather than going over it). did:web hosts are not counted. Default 50 (docs/verify.md).
+   */
+  plcRps?: number
+  /**
+   * With verify: most DIDs whose key (or "no document" answer) is kept in Redis, `<stream>:did-keys`,
+   * shared by the stream's ingestors (--ha) and kept across restarts; the entries closest to expiry
+   * are evicted first. 0: no shared cache. Default 200_000 (~70 MiB of Redis: docs/verify.md).
+   */
+  didSharedCacheSize?: number
+  /** With verify: how long a key fetched over HTTP is served from the shared cache. Default 86_400_000 (24 h). */
+  didSharedCacheTtlMs?: number
+  /**
    * Keep per-repo state (docs/repo-sync.md): each #commit must continue its repo's chain, a broken
    * chain or a #sync to new data resyncs the repo from getRepo and publishes a repo snapshot.
    * Default true; false publishes every event as decoded (`--no-repo-state`).
@@ -199,6 +212,9 @@ export const INGESTOR_DEFAULTS = {
   didCacheTtlMs: 3_600_000,
   didTimeoutMs: 5_000,
   verifyWorkers: 1,
+  plcRps: 50,
+  didSharedCacheSize: 200_000,
+  didSharedCacheTtlMs: 86_400_000,
   repoState: true,
   resyncConcurrency: 8,
   repoStateCacheSize: 100_000,
@@ -267,6 +283,9 @@ export function resolveOptions(options: IngestorOptions): ResolvedOptions {
     didCacheTtlMs: options.didCacheTtlMs ?? INGESTOR_DEFAULTS.didCacheTtlMs,
     didTimeoutMs: options.didTimeoutMs ?? INGESTOR_DEFAULTS.didTimeoutMs,
     verifyWorkers: options.verifyWorkers ?? INGESTOR_DEFAULTS.verifyWorkers,
+    plcRps: options.plcRps ?? INGESTOR_DEFAULTS.plcRps,
+    didSharedCacheSize: options.didSharedCacheSize ?? INGESTOR_DEFAULTS.didSharedCacheSize,
+    didSharedCacheTtlMs: options.didSharedCacheTtlMs ?? INGESTOR_DEFAULTS.didSharedCacheTtlMs,
     repoState: options.repoState ?? INGESTOR_DEFAULTS.repoState,
     resyncFrom: options.resyncFrom ?? null,
     allowPrivateHosts: options.allowPrivateHosts ?? false,
@@ -324,6 +343,9 @@ function checkResolved(resolved: ResolvedOptions): void {
   checkInteger('didCacheTtlMs', resolved.didCacheTtlMs, 1)
   checkInteger('didTimeoutMs', resolved.didTimeoutMs, 1)
   checkInteger('verifyWorkers', resolved.verifyWorkers, 0, 64)
+  checkInteger('plcRps', resolved.plcRps, 1, 100_000)
+  checkInteger('didSharedCacheSize', resolved.didSharedCacheSize, 0, 100_000_000)
+  checkInteger('didSharedCacheTtlMs', resolved.didSharedCacheTtlMs, 1)
   if (!URL.canParse(resolved.plcUrl) || !['http:', 'https:'].includes(new URL(resolved.plcUrl).protocol)) invalid('plcUrl', resolved.plcUrl, 'must be an http:// or https:// URL')
   checkInteger('resyncConcurrency', resolved.resyncConcurrency, 1, 256)
   checkInteger('repoStateCacheSize', resolved.repoStateCacheSize, 1)

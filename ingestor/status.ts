@@ -61,6 +61,18 @@ export interface IngestorCounters {
   didResolveRetries: number
   /** --verify: signatures that failed with a cached key, so the DID was resolved again (key rotation). */
   didKeyRefreshes: number
+  /** --verify: resolutions the in-process cache missed and the shared cache in Redis answered (docs/verify.md). */
+  didSharedCacheHits: number
+  /** --verify: resolutions neither cache held (or held expired): resolved over HTTP. */
+  didSharedCacheMisses: number
+  /** --verify: shared-cache reads and writes that failed or timed out (Redis down, ACL): resolved over HTTP instead, nothing lost. */
+  didSharedCacheErrors: number
+  /** --verify: HTTP requests to the PLC directory (a part of didFetches). */
+  plcRequests: number
+  /** --verify: PLC requests that waited for --plc-rps. */
+  plcRateLimitWaits: number
+  /** --verify: milliseconds those requests waited in all. */
+  plcRateLimitWaitMs: number
   /** Per-repo state (docs/repo-sync.md): #commit at or below its repo's stored rev (already applied) and #sync at or below it. */
   repoStaleRevs: number
   /** Per-repo state: #commit/#sync whose rev is more than 5 minutes ahead (dead-lettered). */
@@ -135,6 +147,12 @@ export function emptyCounters(): IngestorCounters {
     didCacheHits: 0,
     didResolveRetries: 0,
     didKeyRefreshes: 0,
+    didSharedCacheHits: 0,
+    didSharedCacheMisses: 0,
+    didSharedCacheErrors: 0,
+    plcRequests: 0,
+    plcRateLimitWaits: 0,
+    plcRateLimitWaitMs: 0,
     repoStaleRevs: 0,
     repoFutureRevs: 0,
     repoInvalidRevs: 0,

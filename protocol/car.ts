@@ -21,7 +21,7 @@ export interface CarBlocks {
    * The bytes of the block with this CID, or undefined when the CAR does not carry it.
    * Throws FRAME_BLOCK_HASH_MISMATCH (or FRAME_BAD_CAR for a non-sha256 CID) when verifying.
    */
-  get(cid: CID): Uint8Array | undefined
+  get(cid: { readonly bytes: Uint8Array }): Uint8Array | undefined
   readonly size: number
   /** Every block in CAR order (a CID present twice: its first place, its last data); checked only when `verify` is `all`. */
   entries(): Iterable<{ cid: Uint8Array; data: Uint8Array }>

@@ -38,7 +38,7 @@ export async function startReplay(options: ReplayOptions): Promise<ReplayHandle>
   const { files, rate, seed, window, outbox } = settings
   const plcUrl = `${listening.httpUrl}${PLC_PREFIX.slice(0, -1)}`
   logger.info({ url: listening.url, plcUrl, didDocuments: plc.size, files, preloaded: loaded.frames !== null, rate, seed, window, outbox }, 'replay listening')
-  return { url: listening.url, httpUrl: listening.httpUrl, plcUrl, ...control, close: closeOnce(parts, listening) }
+  return { url: listening.url, httpUrl: listening.httpUrl, plcUrl, didDocuments: plc.size, ...control, close: closeOnce(parts, listening) }
 }
 
 /**

@@ -59,6 +59,8 @@ export interface ReplayHandle {
   httpUrl: string
   /** http://host:port/plc: the PLC directory of the fixtures' DIDs (a did:plc resolver's plcUrl). */
   plcUrl: string
+  /** DID documents that PLC directory serves (0 for fixtures without a `.did-docs.json`, e.g. recordings). */
+  didDocuments: number
   status(): ReplayStatus
   setRate(rate: ReplayRate): void
   pause(): void

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { DEFAULT_REDIS_URL, deadLetterStreamOf, repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
+import { DEFAULT_REDIS_URL, deadLetterStreamOf, didKeyCacheKeysOf, repoStateKeyOf, snapshotProgressKeyOf } from '../../common/contract.js'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { createLogger, redactUrl, type Logger } from '../../common/logger.js'
@@ -67,8 +67,11 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
     const expected = await expectedEntriesFromFixture(flags.fixture)
     replay = await startReplay({ files: [flags.fixture], logger })
     const startedAt = performance.now()
-    // Per-repo state as `firehose ingest` runs by default; a resync (none in this fixture) would fetch from the replay, the fixture's PDS.
-    ingestor = await startIngestor({ relayUrl: replay.url, redisUrl: redis.url, ...keys, startCursor: 0, statusIntervalMs: 0, logger, plcUrl: replay.plcUrl, allowPrivateHosts: true })
+    // Per-repo state and verification as `firehose ingest` runs by default; keys and resyncs (none in this fixture) come from the replay, the fixture's
+    // PLC directory and PDS. A fixture without DID documents (a recording) cannot be verified offline: its commits would all be dead-lettered.
+    const verify = replay.didDocuments > 0
+    say(`verify:   ${verify ? `signatures and MST proofs, keys of ${replay.didDocuments} DIDs from the replay's PLC directory` : 'off: the fixture has no DID documents (.did-docs.json)'}`)
+    ingestor = await startIngestor({ relayUrl: replay.url, redisUrl: redis.url, ...keys, startCursor: 0, statusIntervalMs: 0, logger, verify, plcUrl: replay.plcUrl, allowPrivateHosts: true })
     const running = ingestor
     const relay = replay
     const timeoutMs = flags.timeout * 1000
@@ -86,7 +89,7 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
     const result = await checkStream({ redisUrl: redis.url, stream: keys.stream, expected, repoState: true })
     say(
       `ingested: ${status.counters.eventsWritten} events in ${seconds.toFixed(2)} s (${Math.round(status.counters.eventsWritten / seconds)} events/s), ` +
-        `${status.counters.deadLettered} dead-lettered, ${status.counters.unknownTypes} unknown types skipped`,
+        `${status.counters.verifiedFrames} verified, ${status.counters.deadLettered} dead-lettered, ${status.counters.unknownTypes} unknown types skipped`,
     )
     say(
       `check:    expected ${result.expected}, delivered ${result.delivered}, missing ${describeSeqs(result.lost)}, duplicated ${describeSeqs(result.duplicated)}, ` +
@@ -96,14 +99,16 @@ async function demo(flags: DemoFlags, command: Command): Promise<ExitCode> {
       `repos:    ${status.counters.repoSyncRevOnly} #sync withheld (same MST root: nothing to publish), ${result.withheld.commits.length} commits withheld, ${status.counters.resyncsSucceeded} repos resynced (docs/repo-sync.md)`,
     )
     say(result.ok ? 'OK: every fixture event is in the stream exactly once, in order (#sync withheld by per-repo state)' : 'FAILED: the stream does not match the fixture')
-    if (!redis.owned && flags.keep === true) say(`kept:     inspect with XRANGE ${keys.stream} - + COUNT 5; delete with DEL ${keys.stream} ${keys.cursorKey} ${repoStateKeyOf(keys.stream)}`)
+    if (!redis.owned && flags.keep === true)
+      say(`kept:     inspect with XRANGE ${keys.stream} - + COUNT 5; delete with DEL ${keys.stream} ${keys.cursorKey} ${repoStateKeyOf(keys.stream)} ${Object.values(didKeyCacheKeysOf(keys.stream)).join(' ')}`)
     return result.ok ? ExitCode.Ok : ExitCode.Failed
   } catch (err) {
     return fail(err instanceof Error ? err.message : String(err))
   } finally {
     await ingestor?.stop()
     await replay?.close()
-    if (!redis.owned && flags.keep !== true) await deleteDemoKeys(redis.url, [keys.stream, keys.cursorKey, deadLetterStreamOf(keys.stream), repoStateKeyOf(keys.stream), snapshotProgressKeyOf(keys.stream)])
+    if (!redis.owned && flags.keep !== true)
+      await deleteDemoKeys(redis.url, [keys.stream, keys.cursorKey, deadLetterStreamOf(keys.stream), repoStateKeyOf(keys.stream), snapshotProgressKeyOf(keys.stream), ...Object.values(didKeyCacheKeysOf(keys.stream))])
     await redis.handle?.stop()
   }
 }

@@ -47,6 +47,8 @@ interface IngestFlags {
   verify?: boolean
   plcUrl: string
   didCacheSize: number
+  plcRps: number
+  didSharedCacheSize: number
   verifyWorkers: number
   repoState?: boolean
   resyncFrom?: string
@@ -209,10 +211,35 @@ export function registerIngest(program: Command): void {
       ),
     )
     .addOption(option('--types <list>', 'publish only these event types (comma-separated: commit, identity, account, sync)', 'FIREHOSE_TYPES', list(eventTypeError) as (value: string) => EventType[]))
-    .addOption(option('--verify', "check each commit signature and MST proof against the account's key (DID resolved over HTTP); failures are dead-lettered (docs/verify.md)", 'FIREHOSE_VERIFY'))
-    .addOption(option('--plc-url <url>', 'with --verify: PLC directory for did:plc documents', 'FIREHOSE_PLC_URL', url(['http:', 'https:']), INGESTOR_DEFAULTS.plcUrl))
-    .addOption(option('--did-cache-size <n>', 'with --verify: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
-    .addOption(option('--verify-workers <n>', 'with --verify: worker threads checking signatures and MST proofs; 0 = on the main thread', 'FIREHOSE_VERIFY_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.verifyWorkers))
+    .addOption(option('--verify', "check each commit signature and MST proof against the account's key (the default; for scripts that say so)", 'FIREHOSE_VERIFY', undefined, true))
+    .addOption(
+      option(
+        '--no-verify',
+        "publish commits without checking their signature and MST proofs (by default each is checked against the account's key, its DID resolved from the PLC directory or did:web, and a failure dead-lettered: docs/verify.md)",
+        'FIREHOSE_NO_VERIFY',
+      ),
+    )
+    .addOption(option('--plc-url <url>', 'with verification: PLC directory for did:plc documents', 'FIREHOSE_PLC_URL', url(['http:', 'https:']), INGESTOR_DEFAULTS.plcUrl))
+    .addOption(option('--did-cache-size <n>', 'with verification: most DIDs whose signing key is cached (least recently used evicted)', 'FIREHOSE_DID_CACHE_SIZE', integer(1, 10_000_000), INGESTOR_DEFAULTS.didCacheSize))
+    .addOption(
+      option(
+        '--plc-rps <n>',
+        'with verification: most requests per second to the PLC directory; verification waits rather than going over it (did:web hosts not counted)',
+        'FIREHOSE_PLC_RPS',
+        integer(1, 100_000),
+        INGESTOR_DEFAULTS.plcRps,
+      ),
+    )
+    .addOption(
+      option(
+        '--did-shared-cache-size <n>',
+        'with verification: most DID keys also cached in Redis (<stream>:did-keys, shared by --ha nodes and kept across restarts; those closest to expiry evicted); 0 = none',
+        'FIREHOSE_DID_SHARED_CACHE_SIZE',
+        integer(0, 100_000_000),
+        INGESTOR_DEFAULTS.didSharedCacheSize,
+      ),
+    )
+    .addOption(option('--verify-workers <n>', 'with verification: worker threads checking signatures and MST proofs; 0 = on the main thread', 'FIREHOSE_VERIFY_WORKERS', integer(0, 64), INGESTOR_DEFAULTS.verifyWorkers))
     .addOption(option('--repo-state', 'keep per-repo state (the default; for scripts that say so, and FIREHOSE_REPO_STATE shared with verify and compare)', 'FIREHOSE_REPO_STATE', undefined, true))
     .addOption(
       option(
@@ -381,9 +408,11 @@ function ingestorOptions(flags: IngestFlags, crashAt: string | null, logger: Log
     verifyBlocks: flags.verifyBlocks,
     ...(flags.collections !== undefined ? { collections: flags.collections } : {}),
     ...(flags.types !== undefined ? { types: flags.types } : {}),
-    verify: flags.verify === true,
+    verify: flags.verify !== false,
     plcUrl: flags.plcUrl,
     didCacheSize: flags.didCacheSize,
+    plcRps: flags.plcRps,
+    didSharedCacheSize: flags.didSharedCacheSize,
     verifyWorkers: flags.verifyWorkers,
     repoState: flags.repoState !== false,
     resyncFrom: flags.resyncFrom ?? null,

@@ -1,12 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { keyLayout } from '../../common/key-layout.js'
 import { LogAggregator } from '../../common/log-aggregator.js'
 import type { Logger } from '../../common/logger.js'
 import { retryUntilSuccess } from '../../common/retry.js'
+import { systemTimers } from '../../common/timers.js'
 import type { IngestorCounters } from '../status.js'
-import type { ResolvedOptions } from '../options.js'
-import type { DidResolution } from '../../protocol/did-document.js'
-import { DidResolver } from './did-resolver.js'
+import { INGESTOR_DEFAULTS, type ResolvedOptions } from '../options.js'
+import type { RedisClient } from '../redis-connection.js'
+import { DidResolver, UNRESOLVED_TTL_MS, type Resolved } from './did-resolver.js'
 import { VerifyError, VerifyErrorCode } from './errors.js'
+import { PlcRateLimit, WaitCancelled } from './plc-rate-limit.js'
+import { didKeyCacheKeys, RedisDidKeyStore } from './redis-did-key-store.js'
+import { SharedDidCache } from './shared-did-cache.js'
 import type { Verdict } from './check-frame.js'
 import { readSignedFrame, type SignedFrame } from './signed-frame.js'
 import { checkInline, VerifyPool, type VerifyJob } from './verify-pool.js'
@@ -18,10 +23,8 @@ export interface FrameVerifierOptions {
   webAttempts: number
 }
 
-type Resolved = { resolution: DidResolution; fromCache: boolean } | VerifyError
-
-/** The pipeline is stopping while the PLC directory is unreachable: the batch is given up unwritten. */
-class Cancelled extends Error {}
+/** A DID's key, or the VerifyError of a did:web host that stayed unavailable. */
+type KeyOrError = Resolved | VerifyError
 
 /**
  * --verify: checks every #commit and #sync of a batch against its account's signing key
@@ -52,14 +55,16 @@ export class FrameVerifier {
   async verify(frames: readonly Uint8Array[], cancelled: () => boolean): Promise<Verdict[] | null> {
     const parsed = frames.map((bytes) => readSignedFrame(bytes))
     const signers = new Set<string>()
+    const identities = new Set<string>()
     for (const frame of parsed) {
       if (frame === null) continue
-      // Before resolving: a commit after its account's #identity is checked against the new document.
-      if (frame.t === '#identity') this.resolver.invalidate(frame.did)
+      if (frame.t === '#identity') identities.add(frame.did)
       else signers.add(frame.did)
     }
+    // Before resolving: a commit after its account's #identity is checked against the new document.
+    await Promise.all([...identities].map((did) => this.resolver.invalidate(did)))
     try {
-      const keys = new Map<string, Resolved>()
+      const keys = new Map<string, KeyOrError>()
       await Promise.all([...signers].map(async (did) => keys.set(did, await this.resolve(did, false, cancelled))))
       const verdicts: Verdict[] = parsed.map(() => null)
       const jobs: (VerifyJob & { index: number })[] = []
@@ -71,12 +76,12 @@ export class FrameVerifier {
         else jobs.push({ index, bytes: frames[index]!, frame, key: resolved.resolution.key })
       })
       const checked = await this.pool.check(jobs)
-      const refreshed = new Map<string, Resolved>()
+      const refreshed = new Map<string, KeyOrError>()
       for (const [i, job] of jobs.entries()) verdicts[job.index] = await this.recheckRotated(job, checked[i]!, keys.get(job.frame.did)!, refreshed, cancelled)
       this.counters.verifiedFrames += jobs.filter((job) => verdicts[job.index] === null).length
       return verdicts
     } catch (err) {
-      if (err instanceof Cancelled) return null
+      if (err instanceof WaitCancelled) return null
       throw err
     } finally {
       this.counters.didFetches = this.resolver.fetches
@@ -94,7 +99,7 @@ export class FrameVerifier {
    * again, once per batch (`refreshed`), and every such frame of it checked again with the fresh
    * key before it is refused.
    */
-  private async recheckRotated(job: VerifyJob, verdict: Verdict, used: Resolved, refreshed: Map<string, Resolved>, cancelled: () => boolean): Promise<Verdict> {
+  private async recheckRotated(job: VerifyJob, verdict: Verdict, used: KeyOrError, refreshed: Map<string, KeyOrError>, cancelled: () => boolean): Promise<Verdict> {
     if (verdict?.code !== VerifyErrorCode.BadSignature || used instanceof VerifyError || !used.fromCache) return verdict
     const did = job.frame.did
     let fresh = refreshed.get(did)
@@ -110,10 +115,10 @@ export class FrameVerifier {
   }
 
   /** Resolves with the outage policy above; a did:web that stays unavailable comes back as its VerifyError. */
-  private async resolve(did: string, refresh: boolean, cancelled: () => boolean): Promise<Resolved> {
+  private async resolve(did: string, refresh: boolean, cancelled: () => boolean): Promise<KeyOrError> {
     const web = did.startsWith('did:web:')
     try {
-      return await retryUntilSuccess(() => this.resolver.resolve(did, refresh), {
+      return await retryUntilSuccess(() => this.resolver.resolve(did, refresh, cancelled), {
         backoff: this.options.backoff,
         // The resolver throws VerifyError for a server that does not answer usably; anything else is a bug of ours.
         isFatal: (err) => !(err instanceof VerifyError),
@@ -132,28 +137,68 @@ export class FrameVerifier {
   }
 }
 
-/** Most DID document requests at once: enough to resolve a batch's new accounts quickly, few enough to be polite to the PLC directory. */
+/** Most DID document requests at once, to the PLC directory and to did:web hosts each: enough to resolve a batch's new accounts quickly, few enough to be polite. */
 const DID_MAX_IN_FLIGHT = 8
 /** While a DID server does not answer: 250 ms, doubling up to 10 s between attempts. */
 const DID_BACKOFF = { initialMs: 250, maxMs: 10_000 }
 /** A did:web host gets this many attempts (~0.75 s) before its frames are dead-lettered. */
 const DID_WEB_ATTEMPTS = 3
+/** Tokens --plc-rps lets accrue: 50 ms of the rate (at least one), so a late timer does not lower the rate achieved. */
+const PLC_BURST_MS = 50
+/**
+ * A shared-cache call Redis has not answered by then is given up and the DID resolved over HTTP. A
+ * local Redis answers in well under 1 ms, but a 2-core machine at load 15 took over 500 ms at times;
+ * a Redis that does not answer for this long holds the batch's write up anyway.
+ */
+const SHARED_CACHE_TIMEOUT_MS = 2_000
 
-/** The verifier of startIngestor({ verify: true }), counting into the pipeline's counters. */
-export function createFrameVerifier(options: Pick<ResolvedOptions, 'plcUrl' | 'didCacheSize' | 'didCacheTtlMs' | 'didTimeoutMs' | 'verifyWorkers'>, counters: IngestorCounters, logger: Logger): FrameVerifier {
-  const resolver = new DidResolver({ plcUrl: options.plcUrl, cacheSize: options.didCacheSize, ttlMs: options.didCacheTtlMs, timeoutMs: options.didTimeoutMs, maxInFlight: DID_MAX_IN_FLIGHT })
-  return new FrameVerifier(resolver, new VerifyPool(options.verifyWorkers, logger), counters, { backoff: DID_BACKOFF, webAttempts: DID_WEB_ATTEMPTS }, logger)
+/** What the verifier is built from: required as bench/verify.ts passes them, the rest defaults as in ingestor/options.ts. */
+export type FrameVerifierSettings = Pick<ResolvedOptions, 'plcUrl' | 'didCacheSize' | 'didCacheTtlMs' | 'didTimeoutMs' | 'verifyWorkers'> &
+  Partial<Pick<ResolvedOptions, 'plcRps' | 'didSharedCacheSize' | 'didSharedCacheTtlMs' | 'stream' | 'shards' | 'redisCluster'>>
+
+/**
+ * The verifier of startIngestor({ verify: true }), counting into the pipeline's counters. With
+ * `redis` (the ingestor's connection) and didSharedCacheSize > 0, keys are also cached in Redis
+ * (`<stream>:did-keys`, redis-did-key-store.ts), shared by the stream's ingestors and restarts.
+ */
+export function createFrameVerifier(settings: FrameVerifierSettings, counters: IngestorCounters, logger: Logger, redis: RedisClient | null = null): FrameVerifier {
+  const plcRps = settings.plcRps ?? INGESTOR_DEFAULTS.plcRps
+  const sharedSize = settings.didSharedCacheSize ?? INGESTOR_DEFAULTS.didSharedCacheSize
+  const sharedTtlMs = settings.didSharedCacheTtlMs ?? INGESTOR_DEFAULTS.didSharedCacheTtlMs
+  const stream = settings.stream ?? INGESTOR_DEFAULTS.stream
+  const keys = didKeyCacheKeys(keyLayout(settings.shards ?? INGESTOR_DEFAULTS.shards, settings.redisCluster ?? false), stream)
+  const shared =
+    redis === null || sharedSize === 0
+      ? undefined
+      : new SharedDidCache(
+          new RedisDidKeyStore(redis, { keys, maxEntries: sharedSize, keepMs: sharedTtlMs }),
+          { ttlMs: sharedTtlMs, unresolvedTtlMs: UNRESOLVED_TTL_MS, timeoutMs: SHARED_CACHE_TIMEOUT_MS },
+          systemTimers,
+          counters,
+          logger,
+        )
+  const resolver = new DidResolver({
+    plcUrl: settings.plcUrl,
+    cacheSize: settings.didCacheSize,
+    ttlMs: settings.didCacheTtlMs,
+    timeoutMs: settings.didTimeoutMs,
+    maxInFlight: DID_MAX_IN_FLIGHT,
+    plcRateLimit: new PlcRateLimit(plcRps, Math.max(1, Math.floor((plcRps * PLC_BURST_MS) / 1000)), systemTimers, counters),
+    shared,
+    counters,
+  })
+  return new FrameVerifier(resolver, new VerifyPool(settings.verifyWorkers, logger), counters, { backoff: DID_BACKOFF, webAttempts: DID_WEB_ATTEMPTS }, logger)
 }
 
 function unresolved(frame: SignedFrame, reason: string): Verdict {
   return { code: VerifyErrorCode.DidUnresolved, message: `${frame.did} has no signing key: ${reason}`, seq: frame.seq }
 }
 
-/** Waits `ms`, checking `cancelled` every 250 ms so a stop is not held by a long backoff; throws Cancelled. */
+/** Waits `ms`, checking `cancelled` every 250 ms so a stop is not held by a long backoff; throws WaitCancelled. */
 async function sleepUnlessCancelled(ms: number, cancelled: () => boolean): Promise<void> {
   const until = Date.now() + ms
   for (;;) {
-    if (cancelled()) throw new Cancelled()
+    if (cancelled()) throw new WaitCancelled()
     const left = until - Date.now()
     if (left <= 0) return
     await sleep(Math.min(left, 250))

@@ -35,9 +35,9 @@ function start(extra: { args?: string[]; crashAt?: string } = {}): { child: Inge
 describe('IngestorProcess', () => {
   it('builds the argv a user would type, with the Redis URL in the environment instead', () => {
     const options = { relayUrl: 'ws://r', redisUrl: 'redis://:pw@x', stream: 's', cursorKey: 'c', args: ['--max-len', '10'] }
-    // The harness checks streams frame by frame: per-repo state (the ingestor's default) only when asked for.
-    expect(ingestArgs(options)).toEqual(['ingest', '--relay', 'ws://r', '--stream', 's', '--cursor-key', 'c', '--no-repo-state', '--max-len', '10'])
-    expect(ingestArgs({ ...options, repoState: true })).toEqual(['ingest', '--relay', 'ws://r', '--stream', 's', '--cursor-key', 'c', '--max-len', '10'])
+    // The harness checks streams frame by frame: per-repo state and verification (the ingestor's defaults) only when asked for.
+    expect(ingestArgs(options)).toEqual(['ingest', '--relay', 'ws://r', '--stream', 's', '--cursor-key', 'c', '--no-repo-state', '--no-verify', '--max-len', '10'])
+    expect(ingestArgs({ ...options, repoState: true, verify: true })).toEqual(['ingest', '--relay', 'ws://r', '--stream', 's', '--cursor-key', 'c', '--max-len', '10'])
     expect(ingestEnv(options)).toEqual({ REDIS_URL: 'redis://:pw@x' })
   })
 

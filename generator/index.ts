@@ -7,6 +7,7 @@ import { DEFAULT_EVENTS_PER_SECOND, DEFAULT_MEDIAN_RECORDS } from './mix.js'
 import type { PlanOptions } from './plan-types.js'
 import type { ShardFrame } from './shard.js'
 import { inThreadShard, workerShard, type ShardHost } from './shard-host.js'
+import { DEFAULT_ACTIVITY_EXPONENT, MAX_ACTIVITY_EXPONENT } from './world.js'
 
 export interface GenerateProgress {
   events: number
@@ -41,6 +42,12 @@ export interface GenerateOptions {
    * Off by default: existing accounts' repos then predate the fixture, as on the live network.
    */
   fromCreation?: boolean
+  /**
+   * Skew of who writes: the i-th most active account acts in proportion to 1 / i^activityExponent
+   * (default 0.7; 0 < e <= 3). ~1.1 with about as many accounts as events: a few very active
+   * accounts, most accounts seen once (docs/generator.md).
+   */
+  activityExponent?: number
 }
 
 export const didDocsPathFor = (out: string): string => `${out}.did-docs.json`
@@ -58,7 +65,14 @@ export async function generateFixture(options: GenerateOptions): Promise<Fixture
     const writer = await FixtureWriter.create(options.out, {
       source: 'appview-firehose generator',
       createdAt: new Date(plan.startTimeMs).toISOString(),
-      meta: { generator: 'appview-firehose', seed: plan.seed, accounts: plan.accounts, didDocs: basename(didDocs) },
+      // The exponent is named only when it is not the default, so fixtures made before the option keep their bytes.
+      meta: {
+        generator: 'appview-firehose',
+        seed: plan.seed,
+        accounts: plan.accounts,
+        ...(plan.activityExponent === DEFAULT_ACTIVITY_EXPONENT ? {} : { activityExponent: plan.activityExponent }),
+        didDocs: basename(didDocs),
+      },
     })
     try {
       const round = (end: number): Promise<ShardFrame[]> => {
@@ -96,6 +110,10 @@ function resolvePlan(options: GenerateOptions): PlanOptions {
   if (!Number.isSafeInteger(accounts) || accounts < 2) throw new RangeError(`accounts must be an integer >= 2, got ${accounts}`)
   const startTimeMs = Date.parse(options.startTime ?? '2025-06-02T14:00:00.000Z')
   if (Number.isNaN(startTimeMs)) throw new RangeError(`startTime is not a date: ${options.startTime}`)
+  const activityExponent = options.activityExponent ?? DEFAULT_ACTIVITY_EXPONENT
+  if (!Number.isFinite(activityExponent) || activityExponent <= 0 || activityExponent > MAX_ACTIVITY_EXPONENT) {
+    throw new RangeError(`activityExponent must be a number above 0 and at most ${MAX_ACTIVITY_EXPONENT}, got ${options.activityExponent}`)
+  }
   return {
     seed: (options.seed ?? SeededRandom.freshSeed()) >>> 0,
     events: options.events,
@@ -106,6 +124,7 @@ function resolvePlan(options: GenerateOptions): PlanOptions {
     medianRecords: options.medianRecords ?? DEFAULT_MEDIAN_RECORDS,
     infoFrame: options.infoFrame ?? false,
     fromCreation: options.fromCreation ?? false,
+    activityExponent,
   }
 }
 

@@ -15,6 +15,8 @@ export interface PlanOptions {
   infoFrame: boolean
   /** Every repo starts in the fixture: an existing account's first event follows a commit creating its whole repo. */
   fromCreation: boolean
+  /** Power-law exponent of who acts: the i-th most active account writes in proportion to 1 / i^exponent. */
+  activityExponent: number
 }
 
 interface EventBase {

@@ -35,7 +35,7 @@ export class Planner {
     // One stream for every decision of the plan: the draws happen in event order.
     const random = streamFor(options.seed, 'plan')
     const clock = new PlanClock(random, options.startTimeMs, options.eventsPerSecond)
-    const population = new Population(options.seed, options.accounts)
+    const population = new Population(options.seed, options.accounts, options.activityExponent)
     const preload = await Preload.build(options, clock.startUs, population, keepPreload)
     const posts = new PostWriter(random, population)
     const writes = new RecordWrites(random, population, posts, new MultiWrites(random, population, posts))

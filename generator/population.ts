@@ -23,8 +23,8 @@ export class Population {
   /** Who gets followed, blocked and listed: more skewed than activity. */
   private readonly popularity: ActivitySampler
 
-  constructor(seed: number, count: number) {
-    this.activity = new ActivitySampler(count, 0.7)
+  constructor(seed: number, count: number, activityExponent: number) {
+    this.activity = new ActivitySampler(count, activityExponent)
     this.popularity = new ActivitySampler(count, 0.9)
     this.existing = count - Math.floor(count * PENDING_ACCOUNT_SHARE)
     for (let i = 0; i < count; i++) {

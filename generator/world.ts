@@ -89,6 +89,16 @@ export class PostPool {
   }
 }
 
+/**
+ * Who acts: the i-th account (from 1) writes in proportion to 1 / i^exponent. 0.7 is the default
+ * every committed fixture was made with; ~1.1 with about as many accounts as events gives a few
+ * very active accounts and a long tail seen once (bench/verify.ts; docs/verify.md compares that
+ * with the live network). Above 3 one account writes nearly everything (83% at 3), which no
+ * network looks like.
+ */
+export const DEFAULT_ACTIVITY_EXPONENT = 0.7
+export const MAX_ACTIVITY_EXPONENT = 3
+
 /** Samples account indexes with a power-law activity skew (a few accounts do much of the writing). */
 export class ActivitySampler {
   private readonly cumulative: Float64Array

@@ -15,6 +15,7 @@ interface GenerateFlags {
   repoRecords?: number
   info?: boolean
   fromCreation?: boolean
+  activityExponent?: number
 }
 
 /**
@@ -44,6 +45,14 @@ export function registerFixtureGenerate(fixture: Command): void {
     .addOption(option('--first-seq <n>', 'seq of the first event (default 20000000001)', 'FIREHOSE_FIRST_SEQ', integer(1)))
     .addOption(option('--rate <events/s>', 'mean event rate of the simulated relay (default 800)', 'FIREHOSE_RATE', positiveNumber(1_000_000)))
     .addOption(option('--repo-records <n>', 'median records per pre-existing repo (default 60; smaller repos, smaller frames)', 'FIREHOSE_REPO_RECORDS', integer(1, 100_000)))
+    .addOption(
+      option(
+        '--activity-exponent <e>',
+        'skew of who writes: the i-th most active account acts in proportion to 1/i^e (default 0.7, at most 3; ~1.1 with --accounts near --events: a few busy accounts, most seen once)',
+        'FIREHOSE_ACTIVITY_EXPONENT',
+        positiveNumber(3),
+      ),
+    )
     .addOption(option('--info', 'start with one #info OutdatedCursor frame', 'FIREHOSE_INFO'))
     .addOption(
       option(
@@ -74,6 +83,7 @@ async function generate(flags: GenerateFlags): Promise<ExitCode> {
       ...(flags.firstSeq !== undefined ? { firstSeq: flags.firstSeq } : {}),
       ...(flags.rate !== undefined ? { eventsPerSecond: flags.rate } : {}),
       ...(flags.repoRecords !== undefined ? { medianRecords: flags.repoRecords } : {}),
+      ...(flags.activityExponent !== undefined ? { activityExponent: flags.activityExponent } : {}),
       ...(flags.info === true ? { infoFrame: true } : {}),
       ...(flags.fromCreation === true ? { fromCreation: true } : {}),
     })

@@ -128,16 +128,27 @@ export class FetchLimiter {
     if (until <= state.pausedUntil) return state.pausedUntil
     state.pausedUntil = until
     if (state.pauseTimer !== null) this.timers.clearTimeout(state.pauseTimer)
+    this.armPauseEnd(host, state, until - now)
+    this.prune(host, state)
+    return until
+  }
+
+  /**
+   * Serves the host's waiters when its pause is over. A timer may fire before now() reaches the
+   * end (Node starts it from the event loop's cached time, which lags the clock on a busy
+   * process): then it waits out the rest, or the waiters would wait until some other request ended.
+   */
+  private armPauseEnd(host: string, state: HostState, ms: number): void {
     state.pauseTimer = this.timers.setTimeout(
       () => {
         state.pauseTimer = null
+        const left = state.pausedUntil - this.timers.now()
+        if (left > 0) return this.armPauseEnd(host, state, left)
         this.dispatch()
         this.prune(host, state)
       },
-      Math.max(0, until - now),
+      Math.max(0, ms),
     )
-    this.prune(host, state)
-    return until
   }
 
   /** Epoch ms until which `host` is paused, or null when it is not. */

@@ -69,8 +69,10 @@ async function joinThenBackfill(seed: number, variant: Variant = {}): Promise<nu
     // Generous: the ingestor fetches at most 2 repos at a time from one host (the replay), and a loaded 2-core machine runs ~10x slower than a quiet one.
     const listingDeadline = performance.now() + 180_000
     const final = await backfillRun(own.admin, run.keys.stream, { kind: 'all' }, new URL(relay.httpUrl), { shards, stopped: () => performance.now() > listingDeadline })
+    // What the ingestor was doing, should the listing's repos not all be done by the deadline.
+    const stalled = (): string => `${what}: ${JSON.stringify({ repoSync: ingestor.status().repoSync, counters: ingestor.status().counters, relay: relay.status() })}`
     expect(final, `${what}: the listing and its repos within 180 s`).toMatchObject({ listingComplete: true })
-    expect(final.done + final.failing + inactiveWaiting(final), what).toBe(final.listed)
+    expect(final.done + final.failing + inactiveWaiting(final), stalled()).toBe(final.listed)
     expect(final.listed, what).toBeGreaterThan(ACCOUNTS / 10)
     relay.setRate({ mode: 'max' })
     // Every frame written, each listed repo done, or failing or waiting only for an account inactive at the end.

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
-import { systemTimers } from '../../common/timers.js'
+import { systemTimers, type Timers } from '../../common/timers.js'
 import { ioTurns, waitUntil } from '../../harness/wait.js'
 import { RepoSyncError, RepoSyncErrorCode } from '../../repo-sync/errors.js'
-import { FetchLimiter } from '../../repo-sync/fetch-limits.js'
+import { FetchLimiter, type FetchSlot } from '../../repo-sync/fetch-limits.js'
 import { rateLimitResetMs } from '../../repo-sync/rate-limit-headers.js'
 import { RepoBackoff } from '../../repo-sync/repo-backoff.js'
 import { FakeTimers } from '../support/fake-timers.js'
@@ -108,6 +108,25 @@ describe('FetchLimiter: a bounded wait list (over maxWaiting: refused), aborts l
     running.release()
     await Promise.all(waits)
     expect(order).toEqual(['busy', 'quiet', 'busy', 'busy'])
+  })
+
+  it("a pause timer that fires before the clock reaches the pause's end (Node's cached loop time) waits out the rest, then serves the waiters", async () => {
+    const clock = new FakeTimers()
+    // A long timer fires 5 ms early, as a Node timer started from a stale loop time does against Date.now(); a short one on time.
+    const early: Timers = { now: () => clock.now(), setTimeout: (callback, ms) => clock.setTimeout(callback, ms > 10 ? ms - 5 : ms), clearTimeout: (handle) => clock.clearTimeout(handle) }
+    const limiter = new FetchLimiter({ maxPerHost: 1 }, early)
+    const running = await limiter.acquire('h')
+    limiter.pauseHost('h', clock.now() + 1_000)
+    let granted: FetchSlot | null = null
+    const waiting = limiter.acquire('h').then((slot) => (granted = slot))
+    running.release()
+    clock.advance(996)
+    await Promise.resolve()
+    expect(granted, 'still paused').toBeNull()
+    clock.advance(4)
+    await waiting
+    expect(granted).not.toBeNull()
+    expect(limiter.pausedUntil('h')).toBeNull()
   })
 
   it('a pause only grows, is bounded by maxPauseMs, defaults to defaultPauseMs, and is forgotten when it runs out', () => {

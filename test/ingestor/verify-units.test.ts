@@ -97,7 +97,7 @@ describe('DidResolver (msw as PLC directory and did:web hosts)', () => {
     expect(requests).toBe(1)
     expect(answers.map((a) => a.resolution.kind === 'key' && a.resolution.key.didKey)).toEqual([key.did(), key.did(), key.did()])
     expect((await r.resolve(PLC_DID)).fromCache).toBe(true)
-    r.invalidate(PLC_DID)
+    await r.invalidate(PLC_DID)
     expect((await r.resolve(PLC_DID)).fromCache).toBe(false)
     expect(requests).toBe(2)
   })

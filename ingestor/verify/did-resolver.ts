@@ -105,6 +105,11 @@ export class DidResolver {
     await this.options.shared?.forget(did)
   }
 
+  /** At stop: resolves once the shared cache has the keys fetched so far (or gave up on each write after its timeout). */
+  async flush(): Promise<void> {
+    await this.options.shared?.flush()
+  }
+
   private async lookUp(did: string, refresh: boolean, cancelled: () => boolean): Promise<Resolved> {
     const url = didDocumentUrl(did, this.plcBase)
     if (typeof url !== 'string') {

@@ -91,6 +91,7 @@ export class FrameVerifier {
 
   async close(): Promise<void> {
     this.warnings.close()
+    await this.resolver.flush()
     await this.pool.close()
   }
 

@@ -96,6 +96,17 @@ export class SharedDidCache {
     })
   }
 
+  /**
+   * Resolves once every store and delete asked for so far was applied, failed or timed out
+   * (each call is bounded by timeoutMs): at stop, so the keys of the last fetches are not lost.
+   */
+  flush(): Promise<void> {
+    return new Promise((resolve) => {
+      this.writeWaiters.push(resolve)
+      this.scheduleFlush()
+    })
+  }
+
   private scheduleFlush(): void {
     if (this.flushing) return
     this.flushing = true
@@ -107,7 +118,12 @@ export class SharedDidCache {
   }
 
   private flushWrites(): void {
-    if (this.writing || this.writes.size === 0) return
+    if (this.writing) return
+    if (this.writes.size === 0) {
+      // Only flush() waits: everything before it has been answered.
+      for (const resolve of this.writeWaiters.splice(0)) resolve()
+      return
+    }
     const batch = [...this.writes]
     const waiters = this.writeWaiters
     this.writes = new Map()
@@ -118,7 +134,7 @@ export class SharedDidCache {
     void this.call(() => this.store.write(entries, forget, this.timers.now())).then(() => {
       this.writing = false
       for (const resolve of waiters) resolve()
-      if (this.writes.size > 0) this.scheduleFlush()
+      if (this.writes.size > 0 || this.writeWaiters.length > 0) this.scheduleFlush()
     })
   }
 

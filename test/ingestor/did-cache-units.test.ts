@@ -77,6 +77,49 @@ describe('one write in flight at a time: stores that come meanwhile go out toget
   })
 })
 
+describe('flush() at stop: the stores of the last fetches reach the shared cache before the connection closes (else the next start fetches them again), bounded by timeoutMs per write', () => {
+  it('resolves after the write in flight and the stores queued behind it are answered; at once when nothing is queued', async () => {
+    const store = new RecordingStore()
+    let release = (): void => {}
+    store.answer = () => new Promise<void>((resolve) => (release = resolve))
+    const cache = new SharedDidCache(store, OPTIONS, new FakeTimers(), emptyCounters(), silentLogger)
+    const { resolution } = await signingKey()
+    cache.put('did:plc:a', resolution, 0)
+    await settle()
+    cache.put('did:plc:b', resolution, 0)
+    let flushed = false
+    const flushing = cache.flush().then(() => (flushed = true))
+    await settle()
+    expect(flushed).toBe(false)
+    store.answer = async () => {}
+    release()
+    await flushing
+    expect(store.calls).toEqual(['write did:plc:a forget ', 'write did:plc:b forget '])
+    expect([...store.entries.keys()]).toEqual(['did:plc:a', 'did:plc:b'])
+    await cache.flush()
+    expect(store.calls).toHaveLength(2)
+  })
+
+  it('a store that does not answer holds flush() for timeoutMs at most', async () => {
+    const store = new RecordingStore()
+    store.answer = () => new Promise<void>(() => {})
+    const timers = new FakeTimers()
+    const counters = emptyCounters()
+    const cache = new SharedDidCache(store, OPTIONS, timers, counters, silentLogger)
+    const { resolution } = await signingKey()
+    cache.put('did:plc:a', resolution, 0)
+    let flushed = false
+    const flushing = cache.flush().then(() => (flushed = true))
+    await settle()
+    timers.advance(OPTIONS.timeoutMs - 1)
+    await settle()
+    expect(flushed).toBe(false)
+    timers.advance(1)
+    await flushing
+    expect(counters.didSharedCacheErrors).toBe(1)
+  })
+})
+
 describe('entries expire: a key after ttlMs, a "no document" answer after the shorter unresolvedTtlMs (the account may be created meanwhile)', () => {
   it('serves an entry until its expiry, then misses', async () => {
     const store = new RecordingStore()

@@ -45,9 +45,11 @@ describe('several clients', () => {
   test('a client that stops reading gets ConsumerTooSlow and is closed; the others are unaffected', async () => {
     const big = join(dir.dir, 'big.fixture.gz')
     await writeFixture(big, await sequencedFrames(20_000)) // ~80 MB of frames: more than socket buffers hold
-    // Outbox 2000 frames = 0.2 s at 10k/s: far beyond a healthy client's jitter, far below what the
-    // stuck client's socket buffers (kernel + 512 KiB) can absorb before it owes that much.
-    const replay = await startReplay({ files: [big], rate: { mode: 'rate', eventsPerSec: 10_000 }, outbox: 2_000, start: 'paused', preloadMaxBytes: 0 })
+    // Outbox 5000 frames = 0.5 s at 10k/s: beyond a healthy client's jitter even on a loaded CI machine
+    // (the healthy client reads on this process's event loop: at 2000 frames, 0.2 s, a stall at load 8
+    // once cost it its connection), and the stuck client owes that much plus what its socket buffers
+    // (kernel + 512 KiB, ~2,500 frames) absorb well before the 20,000 frames run out.
+    const replay = await startReplay({ files: [big], rate: { mode: 'rate', eventsPerSec: 10_000 }, outbox: 5_000, start: 'paused', preloadMaxBytes: 0 })
     try {
       const stuck = subscribe(replay.url)
       const healthy = subscribe(replay.url)

@@ -1,8 +1,7 @@
 import { VerifyError, VerifyErrorCode } from './errors.js'
 import { verifyOps } from './mst-proof.js'
-import { commitSignatureValid } from '../../protocol/repo-commit.js'
-import type { SigningKey } from '../../protocol/signing-key.js'
-import { readCommit, type SignedFrame } from './signed-frame.js'
+import { signatureValid, type SigningKey } from '../../protocol/signing-key.js'
+import { readSignedCommit, type SignedFrame } from './signed-frame.js'
 
 /** Why one frame failed verification (null: verified, or nothing to verify). */
 export type Verdict = { code: VerifyErrorCode; message: string; seq: number | null } | null
@@ -13,8 +12,8 @@ export type Verdict = { code: VerifyErrorCode; message: string; seq: number | nu
  */
 export async function checkSigned(frame: SignedFrame, key: SigningKey): Promise<Verdict> {
   try {
-    const commit = readCommit(frame)
-    if (!commitSignatureValid(commit, key)) {
+    const { commit, unsigned } = readSignedCommit(frame)
+    if (!signatureValid(key, unsigned, commit.sig)) {
       throw new VerifyError(VerifyErrorCode.BadSignature, `${frame.t} commit signature does not verify with ${frame.did}'s key ${key.didKey}`)
     }
     await verifyOps(frame, commit)

@@ -1,9 +1,9 @@
-import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { readCar, type CarBlocks } from '../../protocol/car.js'
 import { isFrameDecodeError } from '../../protocol/errors.js'
 import { decodeFrame } from '../../protocol/frame.js'
-import { asSignedCommit, type SignedCommit } from '../../protocol/repo-commit.js'
+import type { SignedCommit } from '../../protocol/repo-commit.js'
+import { readCommitBlock, type CommitBlock } from './commit-block.js'
 import { VerifyError, VerifyErrorCode } from './errors.js'
 
 /** One op of a #commit as the proof checks need it (CIDs as CID objects, not strings). */
@@ -71,27 +71,33 @@ export function readSignedFrame(bytes: Uint8Array): SignedFrame | IdentityFrame 
 
 /**
  * The frame's commit block, checked against the frame: it is the CAR root (and the `commit` CID
- * of a #commit), a v3 commit, for the frame's DID and rev. Throws VerifyError.
+ * of a #commit), a v3 commit, for the frame's DID and rev; with the bytes its `sig` signs
+ * (commit-block.ts). Throws VerifyError.
  */
-export function readCommit(frame: SignedFrame): SignedCommit {
+export function readSignedCommit(frame: SignedFrame): CommitBlock {
   const fail = (code: VerifyErrorCode, message: string): VerifyError => new VerifyError(code, message, { seq: frame.seq, did: frame.did })
   const root = frame.car.roots[0]
   if (root === undefined || frame.car.roots.length !== 1) throw fail(VerifyErrorCode.BadCommit, `${frame.t} CAR has ${frame.car.roots.length} roots, expected the commit alone`)
   if (frame.commit !== null && !sameCid(root, frame.commit)) throw fail(VerifyErrorCode.BadCommit, `CAR root ${root} is not the frame's commit ${frame.commit}`)
-  let value: unknown
+  let read: CommitBlock | null
   try {
     const block = frame.car.get(root)
     if (block === undefined) throw fail(VerifyErrorCode.BadCommit, `commit block ${root} is missing from the CAR`)
-    value = dagCbor.decode(block)
+    read = readCommitBlock(block)
   } catch (err) {
     if (err instanceof VerifyError) throw err
     throw fail(VerifyErrorCode.BadCommit, `commit block ${root} unreadable: ${(err as Error).message}`)
   }
-  const commit = asSignedCommit(value)
-  if (commit === null) throw fail(VerifyErrorCode.BadCommit, `block ${root} is not a v3 repo commit`)
+  if (read === null) throw fail(VerifyErrorCode.BadCommit, `block ${root} is not a v3 repo commit`)
+  const { commit } = read
   if (commit.did !== frame.did) throw fail(VerifyErrorCode.DidMismatch, `commit is signed for ${commit.did}, frame says ${frame.did}`)
   if (commit.rev !== frame.rev) throw fail(VerifyErrorCode.BadCommit, `commit rev ${commit.rev} differs from the frame's rev ${frame.rev}`)
-  return commit
+  return read
+}
+
+/** readSignedCommit's commit alone. */
+export function readCommit(frame: SignedFrame): SignedCommit {
+  return readSignedCommit(frame).commit
 }
 
 export function sameCid(a: CID, b: CID): boolean {

@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads'
 import { checkSigned, type Verdict } from './check-frame.js'
 import { readSignedFrame } from './signed-frame.js'
+import { gComb } from '../../protocol/secp256k1/g-table.js'
 import type { SigningKey } from '../../protocol/signing-key.js'
 
 /** Main -> worker: frames packed into one transferred buffer (frame i is buffer[offsets[i], offsets[i+1])), each with the key to check it with. */
@@ -21,6 +22,8 @@ export interface VerifyResponse {
 // main thread keeps reading the socket, resolving DIDs and writing Redis meanwhile.
 const port = parentPort
 if (port === null) throw new Error('verify-worker.js must run as a worker thread')
+// G's comb (~0.25 s of CPU, 2.8 MiB) at the worker's start, beside the ingestor's connecting, not in the first batch's latency.
+gComb()
 
 port.on('message', (request: VerifyRequest) => {
   void verifyAll(request).then(

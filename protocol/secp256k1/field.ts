@@ -7,9 +7,10 @@
  * borrow and a negative limb is fine.
  *
  * Bounds, in "units" of 2^23 (the limb size mul leaves): mul and sqr need units(a) * units(b) <= 11,
- * so that each of the 11 column sums stays below 2^53; add/sub/neg add units; mulSmall and mul
- * leave 1 unit. point.ts tracks units through each formula. Only normalize gives the canonical
- * value in [0, p); everything else works on any representative.
+ * so that each of the 21 column sums stays below 2^53 (mulAdd: the sum of its two products'
+ * units); add/sub/neg add units; mulSmall, mul and mulAdd leave 1 unit. point.ts tracks units
+ * through each formula. Only normalize gives the canonical value in [0, p); everything else works
+ * on any representative.
  */
 export type Fe = Float64Array
 
@@ -142,15 +143,15 @@ export function mulSmall(o: Fe, a: Fe, k: number): void {
   o[10] = x10 - c10 * R + c9
 }
 
-/** o = a^2 as a multiplication: a squaring routine (66 products, not 121) would save ~5% of a cold check, ~1% of a hot one. */
+/** o = a^2 as a multiplication: a dedicated squaring (66 products, not 121) measured no faster in V8 (~75-90 ns each, same run). */
 export function sqr(o: Fe, a: Fe): void {
   mul(o, a, a)
 }
 
-/**
- * o = a * b, 1 unit; o may be a or b. Unrolled so that V8 keeps the limbs in registers (a loop over
- * the arrays is ~3x slower), with the carries in parallel passes rather than one chain of 36.
- */
+/** The 21 column sums of a product (mul, mulAdd) for reduce: each below 2^53 by the unit bounds. */
+const cols = new Float64Array(21)
+
+/** o = a * b, 1 unit; o may be a or b. Unrolled so that V8 keeps the limbs in registers (a loop over the arrays is ~3x slower). */
 export function mul(o: Fe, a: Fe, b: Fe): void {
   const a0 = a[0]!,
     a1 = a[1]!,
@@ -174,27 +175,149 @@ export function mul(o: Fe, a: Fe, b: Fe): void {
     b8 = b[8]!,
     b9 = b[9]!,
     b10 = b[10]!
-  let t0 = a0 * b0
-  let t1 = a0 * b1 + a1 * b0
-  let t2 = a0 * b2 + a1 * b1 + a2 * b0
-  let t3 = a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0
-  let t4 = a0 * b4 + a1 * b3 + a2 * b2 + a3 * b1 + a4 * b0
-  let t5 = a0 * b5 + a1 * b4 + a2 * b3 + a3 * b2 + a4 * b1 + a5 * b0
-  let t6 = a0 * b6 + a1 * b5 + a2 * b4 + a3 * b3 + a4 * b2 + a5 * b1 + a6 * b0
-  let t7 = a0 * b7 + a1 * b6 + a2 * b5 + a3 * b4 + a4 * b3 + a5 * b2 + a6 * b1 + a7 * b0
-  let t8 = a0 * b8 + a1 * b7 + a2 * b6 + a3 * b5 + a4 * b4 + a5 * b3 + a6 * b2 + a7 * b1 + a8 * b0
-  let t9 = a0 * b9 + a1 * b8 + a2 * b7 + a3 * b6 + a4 * b5 + a5 * b4 + a6 * b3 + a7 * b2 + a8 * b1 + a9 * b0
-  let t10 = a0 * b10 + a1 * b9 + a2 * b8 + a3 * b7 + a4 * b6 + a5 * b5 + a6 * b4 + a7 * b3 + a8 * b2 + a9 * b1 + a10 * b0
-  const t11 = a1 * b10 + a2 * b9 + a3 * b8 + a4 * b7 + a5 * b6 + a6 * b5 + a7 * b4 + a8 * b3 + a9 * b2 + a10 * b1
-  const t12 = a2 * b10 + a3 * b9 + a4 * b8 + a5 * b7 + a6 * b6 + a7 * b5 + a8 * b4 + a9 * b3 + a10 * b2
-  const t13 = a3 * b10 + a4 * b9 + a5 * b8 + a6 * b7 + a7 * b6 + a8 * b5 + a9 * b4 + a10 * b3
-  const t14 = a4 * b10 + a5 * b9 + a6 * b8 + a7 * b7 + a8 * b6 + a9 * b5 + a10 * b4
-  const t15 = a5 * b10 + a6 * b9 + a7 * b8 + a8 * b7 + a9 * b6 + a10 * b5
-  const t16 = a6 * b10 + a7 * b9 + a8 * b8 + a9 * b7 + a10 * b6
-  const t17 = a7 * b10 + a8 * b9 + a9 * b8 + a10 * b7
-  const t18 = a8 * b10 + a9 * b9 + a10 * b8
-  const t19 = a9 * b10 + a10 * b9
-  const t20 = a10 * b10
+  cols[0] = a0 * b0
+  cols[1] = a0 * b1 + a1 * b0
+  cols[2] = a0 * b2 + a1 * b1 + a2 * b0
+  cols[3] = a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0
+  cols[4] = a0 * b4 + a1 * b3 + a2 * b2 + a3 * b1 + a4 * b0
+  cols[5] = a0 * b5 + a1 * b4 + a2 * b3 + a3 * b2 + a4 * b1 + a5 * b0
+  cols[6] = a0 * b6 + a1 * b5 + a2 * b4 + a3 * b3 + a4 * b2 + a5 * b1 + a6 * b0
+  cols[7] = a0 * b7 + a1 * b6 + a2 * b5 + a3 * b4 + a4 * b3 + a5 * b2 + a6 * b1 + a7 * b0
+  cols[8] = a0 * b8 + a1 * b7 + a2 * b6 + a3 * b5 + a4 * b4 + a5 * b3 + a6 * b2 + a7 * b1 + a8 * b0
+  cols[9] = a0 * b9 + a1 * b8 + a2 * b7 + a3 * b6 + a4 * b5 + a5 * b4 + a6 * b3 + a7 * b2 + a8 * b1 + a9 * b0
+  cols[10] = a0 * b10 + a1 * b9 + a2 * b8 + a3 * b7 + a4 * b6 + a5 * b5 + a6 * b4 + a7 * b3 + a8 * b2 + a9 * b1 + a10 * b0
+  cols[11] = a1 * b10 + a2 * b9 + a3 * b8 + a4 * b7 + a5 * b6 + a6 * b5 + a7 * b4 + a8 * b3 + a9 * b2 + a10 * b1
+  cols[12] = a2 * b10 + a3 * b9 + a4 * b8 + a5 * b7 + a6 * b6 + a7 * b5 + a8 * b4 + a9 * b3 + a10 * b2
+  cols[13] = a3 * b10 + a4 * b9 + a5 * b8 + a6 * b7 + a7 * b6 + a8 * b5 + a9 * b4 + a10 * b3
+  cols[14] = a4 * b10 + a5 * b9 + a6 * b8 + a7 * b7 + a8 * b6 + a9 * b5 + a10 * b4
+  cols[15] = a5 * b10 + a6 * b9 + a7 * b8 + a8 * b7 + a9 * b6 + a10 * b5
+  cols[16] = a6 * b10 + a7 * b9 + a8 * b8 + a9 * b7 + a10 * b6
+  cols[17] = a7 * b10 + a8 * b9 + a9 * b8 + a10 * b7
+  cols[18] = a8 * b10 + a9 * b9 + a10 * b8
+  cols[19] = a9 * b10 + a10 * b9
+  cols[20] = a10 * b10
+  reduce(o)
+}
+
+/**
+ * o = a * b + c * d with one carry pass (the carries are more than half of a multiplication),
+ * for units(a) * units(b) + units(c) * units(d) <= 11; o may be any of the inputs. A difference
+ * is a sum with c negated (neg).
+ */
+export function mulAdd(o: Fe, a: Fe, b: Fe, c: Fe, d: Fe): void {
+  const a0 = a[0]!,
+    a1 = a[1]!,
+    a2 = a[2]!,
+    a3 = a[3]!,
+    a4 = a[4]!,
+    a5 = a[5]!,
+    a6 = a[6]!,
+    a7 = a[7]!,
+    a8 = a[8]!,
+    a9 = a[9]!,
+    a10 = a[10]!
+  const b0 = b[0]!,
+    b1 = b[1]!,
+    b2 = b[2]!,
+    b3 = b[3]!,
+    b4 = b[4]!,
+    b5 = b[5]!,
+    b6 = b[6]!,
+    b7 = b[7]!,
+    b8 = b[8]!,
+    b9 = b[9]!,
+    b10 = b[10]!
+  const c0 = c[0]!,
+    c1 = c[1]!,
+    c2 = c[2]!,
+    c3 = c[3]!,
+    c4 = c[4]!,
+    c5 = c[5]!,
+    c6 = c[6]!,
+    c7 = c[7]!,
+    c8 = c[8]!,
+    c9 = c[9]!,
+    c10 = c[10]!
+  const d0 = d[0]!,
+    d1 = d[1]!,
+    d2 = d[2]!,
+    d3 = d[3]!,
+    d4 = d[4]!,
+    d5 = d[5]!,
+    d6 = d[6]!,
+    d7 = d[7]!,
+    d8 = d[8]!,
+    d9 = d[9]!,
+    d10 = d[10]!
+  cols[0] = a0 * b0 + c0 * d0
+  cols[1] = a0 * b1 + c0 * d1 + a1 * b0 + c1 * d0
+  cols[2] = a0 * b2 + c0 * d2 + a1 * b1 + c1 * d1 + a2 * b0 + c2 * d0
+  cols[3] = a0 * b3 + c0 * d3 + a1 * b2 + c1 * d2 + a2 * b1 + c2 * d1 + a3 * b0 + c3 * d0
+  cols[4] = a0 * b4 + c0 * d4 + a1 * b3 + c1 * d3 + a2 * b2 + c2 * d2 + a3 * b1 + c3 * d1 + a4 * b0 + c4 * d0
+  cols[5] = a0 * b5 + c0 * d5 + a1 * b4 + c1 * d4 + a2 * b3 + c2 * d3 + a3 * b2 + c3 * d2 + a4 * b1 + c4 * d1 + a5 * b0 + c5 * d0
+  cols[6] = a0 * b6 + c0 * d6 + a1 * b5 + c1 * d5 + a2 * b4 + c2 * d4 + a3 * b3 + c3 * d3 + a4 * b2 + c4 * d2 + a5 * b1 + c5 * d1 + a6 * b0 + c6 * d0
+  cols[7] = a0 * b7 + c0 * d7 + a1 * b6 + c1 * d6 + a2 * b5 + c2 * d5 + a3 * b4 + c3 * d4 + a4 * b3 + c4 * d3 + a5 * b2 + c5 * d2 + a6 * b1 + c6 * d1 + a7 * b0 + c7 * d0
+  cols[8] = a0 * b8 + c0 * d8 + a1 * b7 + c1 * d7 + a2 * b6 + c2 * d6 + a3 * b5 + c3 * d5 + a4 * b4 + c4 * d4 + a5 * b3 + c5 * d3 + a6 * b2 + c6 * d2 + a7 * b1 + c7 * d1 + a8 * b0 + c8 * d0
+  cols[9] = a0 * b9 + c0 * d9 + a1 * b8 + c1 * d8 + a2 * b7 + c2 * d7 + a3 * b6 + c3 * d6 + a4 * b5 + c4 * d5 + a5 * b4 + c5 * d4 + a6 * b3 + c6 * d3 + a7 * b2 + c7 * d2 + a8 * b1 + c8 * d1 + a9 * b0 + c9 * d0
+  cols[10] =
+    a0 * b10 +
+    c0 * d10 +
+    a1 * b9 +
+    c1 * d9 +
+    a2 * b8 +
+    c2 * d8 +
+    a3 * b7 +
+    c3 * d7 +
+    a4 * b6 +
+    c4 * d6 +
+    a5 * b5 +
+    c5 * d5 +
+    a6 * b4 +
+    c6 * d4 +
+    a7 * b3 +
+    c7 * d3 +
+    a8 * b2 +
+    c8 * d2 +
+    a9 * b1 +
+    c9 * d1 +
+    a10 * b0 +
+    c10 * d0
+  cols[11] = a1 * b10 + c1 * d10 + a2 * b9 + c2 * d9 + a3 * b8 + c3 * d8 + a4 * b7 + c4 * d7 + a5 * b6 + c5 * d6 + a6 * b5 + c6 * d5 + a7 * b4 + c7 * d4 + a8 * b3 + c8 * d3 + a9 * b2 + c9 * d2 + a10 * b1 + c10 * d1
+  cols[12] = a2 * b10 + c2 * d10 + a3 * b9 + c3 * d9 + a4 * b8 + c4 * d8 + a5 * b7 + c5 * d7 + a6 * b6 + c6 * d6 + a7 * b5 + c7 * d5 + a8 * b4 + c8 * d4 + a9 * b3 + c9 * d3 + a10 * b2 + c10 * d2
+  cols[13] = a3 * b10 + c3 * d10 + a4 * b9 + c4 * d9 + a5 * b8 + c5 * d8 + a6 * b7 + c6 * d7 + a7 * b6 + c7 * d6 + a8 * b5 + c8 * d5 + a9 * b4 + c9 * d4 + a10 * b3 + c10 * d3
+  cols[14] = a4 * b10 + c4 * d10 + a5 * b9 + c5 * d9 + a6 * b8 + c6 * d8 + a7 * b7 + c7 * d7 + a8 * b6 + c8 * d6 + a9 * b5 + c9 * d5 + a10 * b4 + c10 * d4
+  cols[15] = a5 * b10 + c5 * d10 + a6 * b9 + c6 * d9 + a7 * b8 + c7 * d8 + a8 * b7 + c8 * d7 + a9 * b6 + c9 * d6 + a10 * b5 + c10 * d5
+  cols[16] = a6 * b10 + c6 * d10 + a7 * b9 + c7 * d9 + a8 * b8 + c8 * d8 + a9 * b7 + c9 * d7 + a10 * b6 + c10 * d6
+  cols[17] = a7 * b10 + c7 * d10 + a8 * b9 + c8 * d9 + a9 * b8 + c9 * d8 + a10 * b7 + c10 * d7
+  cols[18] = a8 * b10 + c8 * d10 + a9 * b9 + c9 * d9 + a10 * b8 + c10 * d8
+  cols[19] = a9 * b10 + c9 * d10 + a10 * b9 + c10 * d9
+  cols[20] = a10 * b10 + c10 * d10
+  reduce(o)
+}
+
+/** o = the columns in cols reduced mod p to 1 unit, with the carries in parallel passes rather than one chain of 36. */
+function reduce(o: Fe): void {
+  let t0 = cols[0]!,
+    t1 = cols[1]!,
+    t2 = cols[2]!,
+    t3 = cols[3]!,
+    t4 = cols[4]!,
+    t5 = cols[5]!,
+    t6 = cols[6]!,
+    t7 = cols[7]!,
+    t8 = cols[8]!,
+    t9 = cols[9]!,
+    t10 = cols[10]!
+  const t11 = cols[11]!,
+    t12 = cols[12]!,
+    t13 = cols[13]!,
+    t14 = cols[14]!,
+    t15 = cols[15]!,
+    t16 = cols[16]!,
+    t17 = cols[17]!,
+    t18 = cols[18]!,
+    t19 = cols[19]!,
+    t20 = cols[20]!
   // Carry the top columns (t10..t20) in parallel, then fold 2^264 ≡ 2^40 + 250112.
   const c10 = round(t10),
     c11 = round(t11),

@@ -85,10 +85,7 @@ function oddMultiples(x: Fe, y: Fe): void {
   first.z[0] = 1
   double(twice, first)
   settle(twice)
-  for (let i = 1; i < plain.length; i++) {
-    addPoint(plain[i]!, plain[i - 1]!, twice)
-    settle(plain[i]!)
-  }
+  for (let i = 1; i < plain.length; i++) addPoint(plain[i]!, plain[i - 1]!, twice) // an addition leaves 1 unit: no settle
   for (let i = 0; i < plain.length; i++) {
     mul(lambda[i]!.x, plain[i]!.x, BETA_FE)
     copy(lambda[i]!.y, plain[i]!.y)

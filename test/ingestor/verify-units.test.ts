@@ -185,6 +185,7 @@ describe('FrameVerifier key rotation', () => {
         return { resolution: { kind: 'key' as const, key }, fromCache: !refresh }
       },
       invalidate: () => {},
+      flush: async () => {},
       fetches: 0,
       cacheHits: 0,
     }
@@ -239,7 +240,7 @@ describe('commit verification on the committed fixture (really signed, sync 1.1)
       c.sig = sig
     })
     const docs = committed.docs
-    const fakeResolver = { resolve: async (did: string) => ({ resolution: { kind: 'key' as const, key: keyOf(docs, did) }, fromCache: false }), invalidate: () => {}, fetches: 0, cacheHits: 0 }
+    const fakeResolver = { resolve: async (did: string) => ({ resolution: { kind: 'key' as const, key: keyOf(docs, did) }, fromCache: false }), invalidate: () => {}, flush: async () => {}, fetches: 0, cacheHits: 0 }
     const counters = emptyCounters()
     const verifier = new FrameVerifier(fakeResolver as unknown as DidResolver, new VerifyPool(0, silentLogger), counters, { backoff: { initialMs: 1, maxMs: 1 }, webAttempts: 1 }, silentLogger)
     const verdicts = (await verifier.verify(input, () => false))!

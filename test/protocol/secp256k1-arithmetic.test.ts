@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { SeededRandom } from '../../common/random.js'
 import { loadAffine, readPublicKey } from '../../protocol/secp256k1/affine.js'
 import { addColumn, buildComb, combBytes, combDigits } from '../../protocol/secp256k1/comb.js'
-import { add, fe, feFromBigInt, fromBytes, isOdd, isZero, mul, mulSmall, neg, normalize, sqr, sub, type Fe } from '../../protocol/secp256k1/field.js'
+import { add, fe, feFromBigInt, fromBytes, isOdd, isZero, mul, mulAdd, mulSmall, neg, normalize, sqr, sub, type Fe } from '../../protocol/secp256k1/field.js'
 import { invert, sqrt } from '../../protocol/secp256k1/field-pow.js'
 import { gComb } from '../../protocol/secp256k1/g-table.js'
 import { addAffine, addPoint, double, point, setInfinity, settle, type Point } from '../../protocol/secp256k1/point.js'
@@ -62,7 +62,7 @@ function affineX(p: Point): bigint | null {
 }
 
 describe('field: float limbs multiply exactly mod p within the unit bounds field.ts states', () => {
-  it(`mul, sqr, add, sub, neg, mulSmall agree with BigInt, extremes of the bounds included (seed ${SEED})`, () => {
+  it(`mul, mulAdd, sqr, add, sub, neg, mulSmall agree with BigInt, extremes of the bounds included (seed ${SEED})`, () => {
     const random = new SeededRandom(SEED)
     const wrong: string[] = []
     let largest = 0
@@ -78,6 +78,22 @@ describe('field: float limbs multiply exactly mod p within the unit bounds field
       mul(o, a, b)
       check('mul', i, o, valueOf(a) * valueOf(b))
       largest = Math.max(largest, ...o.map(Math.abs))
+      // mulAdd: two products whose units add up to 11 (field.ts's bound), the output aliasing an input.
+      const [u1, u2, u3, u4] = random.pick([
+        [1, 1, 2, 5],
+        [3, 3, 1, 2],
+        [3, 2, 5, 1],
+        [2, 2, 7, 1],
+        [1, 10, 1, 1],
+        [2, 4, 3, 1],
+        [3, 1, 4, 2],
+        [1, 1, 1, 1],
+      ] as const)
+      const [m1, m2, m3, m4] = [looseFe(random, u1), looseFe(random, u2), looseFe(random, u3), looseFe(random, u4)]
+      const sum = valueOf(m1) * valueOf(m2) + valueOf(m3) * valueOf(m4)
+      mulAdd(m1, m1, m2, m3, m4)
+      check('mulAdd', i, m1, sum)
+      largest = Math.max(largest, ...m1.map(Math.abs))
       sqr(o, c)
       check('sqr', i, o, valueOf(c) ** 2n)
       mulSmall(o, c, 21)
@@ -241,6 +257,68 @@ describe('points: complete formulas and combs compute what OpenSSL computes', ()
     settle(inf)
     addPoint(g, g, inf) // 4G + O
     expect(affineX(g)).toBe(opensslX(4n))
+  })
+
+  it(`addAffine, addPoint and double on random points with random Z: sums, doublings through an addition, P + (-P) and infinity on either side (seed ${SEED})`, () => {
+    const random = new SeededRandom(SEED + 7)
+    /** k * G as a projective point with a random Z (so the formulas see other than Z = 1), and its affine x, y. */
+    const scaled = (k: bigint): { p: Point; x: Fe; y: Fe } => {
+      const [x, y] = [fe(), fe()]
+      expect(readPublicKey(x, y, publicKeyOf(k))).toBe(true)
+      const p = point()
+      const z = feFromBigInt(mod(randomBig(random), P - 1n) + 1n)
+      mul(p.x, x, z)
+      mul(p.y, y, z)
+      p.z.set(z)
+      return { p, x, y }
+    }
+    const copyOf = (a: Point): Point => {
+      const o = point()
+      for (const c of ['x', 'y', 'z'] as const) o[c].set(a[c])
+      return o
+    }
+    const infinity = (): Point => {
+      const o = point()
+      setInfinity(o)
+      return o
+    }
+    const o = point()
+    for (let i = 0; i < 25; i++) {
+      const k1 = mod(randomBig(random), N - 1n) + 1n
+      const k2 = random.bool(0.2) ? k1 : mod(randomBig(random), N - 1n) + 1n
+      const a = scaled(k1)
+      const b = scaled(k2)
+      const minusB = fe()
+      neg(minusB, b.y)
+      const bNeg = copyOf(b.p)
+      neg(bNeg.y, bNeg.y)
+      const sum = mod(k1 + k2, N)
+      const label = `#${i} (seed ${SEED + 7})`
+      double(o, a.p)
+      expect(affineX(o), `${label} 2P`).toBe(opensslX(mod(2n * k1, N)))
+      addAffine(o, a.p, b.x, b.y)
+      expect(affineX(o), `${label} P + Q affine`).toBe(sum === 0n ? null : opensslX(sum))
+      addPoint(o, a.p, b.p)
+      expect(affineX(o), `${label} P + Q`).toBe(sum === 0n ? null : opensslX(sum))
+      addAffine(o, a.p, a.x, a.y)
+      expect(affineX(o), `${label} P + P affine`).toBe(opensslX(mod(2n * k1, N)))
+      addPoint(o, a.p, copyOf(a.p))
+      expect(affineX(o), `${label} P + P`).toBe(opensslX(mod(2n * k1, N)))
+      addAffine(o, b.p, b.x, minusB)
+      expect(affineX(o), `${label} Q - Q affine`).toBe(null)
+      addPoint(o, b.p, bNeg)
+      expect(affineX(o), `${label} Q - Q`).toBe(null)
+      addPoint(o, infinity(), a.p)
+      expect(affineX(o), `${label} O + P`).toBe(opensslX(k1))
+      addPoint(o, a.p, infinity())
+      expect(affineX(o), `${label} P + O`).toBe(opensslX(k1))
+      addAffine(o, infinity(), a.x, a.y)
+      expect(affineX(o), `${label} O + P affine`).toBe(opensslX(k1))
+      addPoint(o, infinity(), infinity())
+      expect(affineX(o), `${label} O + O`).toBe(null)
+      double(o, infinity())
+      expect(affineX(o), `${label} 2 O`).toBe(null)
+    }
   })
 
   it(`combs: k * P for odd k, on G's comb and on a key's comb with and without beta (lambda * P) (seed ${SEED})`, () => {

@@ -7,11 +7,11 @@ import { INGESTOR_DEFAULTS } from '../ingestor/options.js'
 import { emptyCounters, type IngestorCounters } from '../ingestor/status.js'
 import { DidResolver } from '../ingestor/verify/did-resolver.js'
 import { createFrameVerifier } from '../ingestor/verify/frame-verifier.js'
-import { startGeneratedPlcServer, type PlcServer } from './plc-server.js'
+import { startGeneratedPlcServer, type PlcServer } from '../harness/plc-server.js'
 import { flagValue } from './ingest-run.js'
 
 /**
- * A restart of --verify against a PLC directory of 50,000 accounts (bench/plc-server.ts, real
+ * A restart of --verify against a PLC directory of 50,000 accounts (harness/plc-server.ts, real
  * secp256k1 keys), resolving every DID once, in batches as FrameVerifier does (one batch's
  * distinct DIDs at once, the next batch after), for each --plc-rps value:
  * - cold start: empty Redis, the shared cache on (the ingestor's wiring: createFrameVerifier),

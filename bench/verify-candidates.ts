@@ -34,7 +34,7 @@ export interface Candidate {
 }
 
 export interface CandidateSetup {
-  /** PLC directory serving the fixture's DID documents (bench/plc-server.ts). */
+  /** PLC directory serving the fixture's DID documents (harness/plc-server.ts). */
   plcUrl: string
   /** The fixture's `FILE.did-docs.json` (the @atproto/sync path takes keys from it directly). */
   didDocsPath: string

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { readFixtureFrames, scanFixture } from '../fixture-file/index.js'
 import { activityStats } from '../generator/activity-stats.js'
 import { reapOnExit } from '../harness/child-reaper.js'
-import { startPlcServer, type PlcServer } from './plc-server.js'
+import { startPlcServer, type PlcServer } from '../harness/plc-server.js'
 import { CANDIDATE_LABELS, type CandidateName } from './verify-candidates.js'
 import { benchFixture, WARMUP_FIXTURE, ZIPF_FIXTURE } from './verify-fixture.js'
 import { classLines, costLines, distributionLines, failureLines, type Rounds } from './verify-report.js'
@@ -23,7 +23,7 @@ import type { PassRequest, PassResult, ServedFixture } from './verify-types.js'
  * The fixture (default, --zipf) is generated with the live network's skew: a few very active
  * accounts, most DIDs seen once (verify-fixture.ts; the distribution is printed). Each
  * measurement runs in a fresh process (verify-pass.ts): the JIT is warmed on other accounts'
- * frames, every DID is resolved from a local PLC directory (bench/plc-server.ts), then the
+ * frames, every DID is resolved from a local PLC directory (harness/plc-server.ts), then the
  * fixture is verified once, timed ("cold": each DID's first frame finds no per-key state, as
  * after a restart or for an account seen rarely), then again for --seconds ("warm": every key
  * seen). CPU is process.cpuUsage (user + system) of that process. A second run per verifier

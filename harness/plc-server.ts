@@ -15,7 +15,7 @@ export interface PlcServer {
 }
 
 /**
- * A local PLC directory for benches of --verify (a child ingestor cannot see msw): GET /<did>
+ * A local PLC directory for the tests and benches of --verify (a child ingestor cannot see msw): GET /<did>
  * answers the DID document from a fixture's `.did-docs.json`, 404 otherwise. Null when the
  * fixture has no DID documents (frames synthesized from test/data/real).
  */
@@ -39,7 +39,9 @@ export interface GeneratedPlcOptions {
  * A PLC directory of `dids` generated accounts, each with a real secp256k1 #atproto key (a point
  * of the curve that @atproto/crypto and node:crypto accept), from `seed`: account i's private key
  * is k0 + i, k0 = SHA-256 of the seed, so its public key is the previous one plus G, one point
- * addition (~0.05 ms) where deriving each from a random scalar costs ~0.4 ms (50,000: ~3 s).
+ * addition (~0.05 ms) where deriving each from a random scalar costs ~0.4-1 ms (50,000: ~3 s).
+ * The addition is BigInt arithmetic of its own on purpose: the keys that test our verifier
+ * (protocol/secp256k1/) must not come from it (node:crypto derives the first).
  */
 export async function startGeneratedPlcServer(options: GeneratedPlcOptions): Promise<PlcServer & { dids: readonly string[] }> {
   const accounts = generatedAccounts(options.dids, options.seed)

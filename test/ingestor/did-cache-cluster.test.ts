@@ -8,7 +8,7 @@ import { createRedisClient, type RedisClient } from '../../ingestor/redis-connec
 import { emptyCounters, type IngestorCounters } from '../../ingestor/status.js'
 import { createFrameVerifier, type FrameVerifier } from '../../ingestor/verify/frame-verifier.js'
 import { didKeyCacheKeys } from '../../ingestor/verify/redis-did-key-store.js'
-import { startGeneratedPlcServer, type PlcServer } from '../../bench/plc-server.js'
+import { startGeneratedPlcServer, type PlcServer } from '../../harness/plc-server.js'
 import { uniqueKeys } from './helpers.js'
 
 /**

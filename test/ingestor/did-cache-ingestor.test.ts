@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startPlcServer, type PlcServer } from '../../bench/plc-server.js'
+import { startPlcServer, type PlcServer } from '../../harness/plc-server.js'
 import { committedFixture, ingestUntil, ownRedisForSuite, replay, tempDir, uniqueKeys, writeFixture } from './helpers.js'
 import { committedFramesAndDocs, frameType } from './verify-frames.js'
 

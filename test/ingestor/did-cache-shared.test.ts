@@ -7,7 +7,7 @@ import { resolveOptions } from '../../ingestor/options.js'
 import { createRedisClient, type RedisClient } from '../../ingestor/redis-connection.js'
 import { emptyCounters, type IngestorCounters } from '../../ingestor/status.js'
 import { createFrameVerifier, type FrameVerifier } from '../../ingestor/verify/frame-verifier.js'
-import { startPlcServer, type PlcServer } from '../../bench/plc-server.js'
+import { startPlcServer, type PlcServer } from '../../harness/plc-server.js'
 import { committedFixture, expectIngestUsageError, ownRedisForSuite, startOwnRedis, uniqueKeys } from './helpers.js'
 import { committedFramesAndDocs, frameType } from './verify-frames.js'
 
@@ -16,7 +16,7 @@ const BATCH = 100
 /**
  * The shared DID cache end to end: FrameVerifier as the ingestor builds it (createFrameVerifier
  * with an ingestor-style Redis connection), a real redis-server, and a real HTTP PLC directory
- * serving the committed fixture's DID documents (bench/plc-server.ts); every frame really signed.
+ * serving the committed fixture's DID documents (harness/plc-server.ts); every frame really signed.
  */
 describe('the shared DID cache (real redis-server, real HTTP PLC directory, the committed fixture)', () => {
   const suite = ownRedisForSuite()

@@ -40,6 +40,22 @@ async function signingKey(): Promise<{ resolution: { kind: 'key'; key: ReturnTyp
   return { resolution: { kind: 'key', key: parseSigningKey(pair.did().slice('did:key:'.length)) }, didKey: pair.did() }
 }
 
+/** A cache whose first write (a store of did:plc:a) is in flight, unanswered until release(); later calls are answered at once. */
+async function cacheWithHeldWrite(): Promise<{ store: RecordingStore; cache: SharedDidCache; resolution: Awaited<ReturnType<typeof signingKey>>['resolution']; release: () => void }> {
+  const store = new RecordingStore()
+  let answerFirst = (): void => {}
+  store.answer = () => new Promise<void>((resolve) => (answerFirst = resolve))
+  const cache = new SharedDidCache(store, OPTIONS, new FakeTimers(), emptyCounters(), silentLogger)
+  const { resolution } = await signingKey()
+  cache.put('did:plc:a', resolution, 0)
+  await settle()
+  const release = (): void => {
+    store.answer = async () => {}
+    answerFirst()
+  }
+  return { store, cache, resolution, release }
+}
+
 describe('one store call per event-loop turn: the DIDs a batch looks up go out as one read, its stores and deletes as one write, writes first (a delete asked for before a read is applied before it)', () => {
   it('batches reads and writes of one turn', async () => {
     const store = new RecordingStore()
@@ -57,19 +73,12 @@ describe('one store call per event-loop turn: the DIDs a batch looks up go out a
 
 describe('one write in flight at a time: stores that come meanwhile go out together with the next (a cold start stores a key per fetch: a few large writes, not one per key)', () => {
   it('coalesces the stores made while a write is unanswered', async () => {
-    const store = new RecordingStore()
-    let release = (): void => {}
-    store.answer = () => new Promise<void>((resolve) => (release = resolve))
-    const cache = new SharedDidCache(store, OPTIONS, new FakeTimers(), emptyCounters(), silentLogger)
-    const { resolution } = await signingKey()
-    cache.put('did:plc:a', resolution, 0)
-    await settle()
+    const { store, cache, resolution, release } = await cacheWithHeldWrite()
     for (const did of ['did:plc:b', 'did:plc:c']) {
       cache.put(did, resolution, 0)
       await settle()
     }
     expect(store.calls).toEqual(['write did:plc:a forget '])
-    store.answer = async () => {}
     release()
     await settle()
     expect(store.calls).toEqual(['write did:plc:a forget ', 'write did:plc:b,did:plc:c forget '])
@@ -79,19 +88,12 @@ describe('one write in flight at a time: stores that come meanwhile go out toget
 
 describe('flush() at stop: the stores of the last fetches reach the shared cache before the connection closes (else the next start fetches them again), bounded by timeoutMs per write', () => {
   it('resolves after the write in flight and the stores queued behind it are answered; at once when nothing is queued', async () => {
-    const store = new RecordingStore()
-    let release = (): void => {}
-    store.answer = () => new Promise<void>((resolve) => (release = resolve))
-    const cache = new SharedDidCache(store, OPTIONS, new FakeTimers(), emptyCounters(), silentLogger)
-    const { resolution } = await signingKey()
-    cache.put('did:plc:a', resolution, 0)
-    await settle()
+    const { store, cache, resolution, release } = await cacheWithHeldWrite()
     cache.put('did:plc:b', resolution, 0)
     let flushed = false
     const flushing = cache.flush().then(() => (flushed = true))
     await settle()
     expect(flushed).toBe(false)
-    store.answer = async () => {}
     release()
     await flushing
     expect(store.calls).toEqual(['write did:plc:a forget ', 'write did:plc:b forget '])

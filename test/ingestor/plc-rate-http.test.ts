@@ -6,12 +6,12 @@ import { emptyCounters } from '../../ingestor/status.js'
 import { DidResolver } from '../../ingestor/verify/did-resolver.js'
 import { createFrameVerifier } from '../../ingestor/verify/frame-verifier.js'
 import { PlcRateLimit } from '../../ingestor/verify/plc-rate-limit.js'
-import { startGeneratedPlcServer, startPlcServer, type PlcServer } from '../../bench/plc-server.js'
+import { startGeneratedPlcServer, startPlcServer, type PlcServer } from '../../harness/plc-server.js'
 import { FakeTimers } from '../support/fake-timers.js'
 import { committedFixture, expectIngestUsageError } from './helpers.js'
 import { committedFramesAndDocs, frameType } from './verify-frames.js'
 
-describe('--plc-rps against a real HTTP PLC directory (bench/plc-server.ts, real secp256k1 keys): the server never sees more than burst + rate x t requests by fake time t, and the batch waits for its keys', () => {
+describe('--plc-rps against a real HTTP PLC directory (harness/plc-server.ts, real secp256k1 keys): the server never sees more than burst + rate x t requests by fake time t, and the batch waits for its keys', () => {
   let plc: PlcServer & { dids: readonly string[] }
   beforeAll(async () => {
     plc = await startGeneratedPlcServer({ dids: 60, seed: 7 })

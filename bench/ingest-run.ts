@@ -51,13 +51,20 @@ export interface MeasureOptions {
   events: number
   /** Shard streams the consumer writes (its --shards); default 1. */
   shards?: number
+  /** The relay the consumer reads; default the replay server in this process, --max, looping the fixture. */
+  relay?: () => Promise<{ url: string; close: () => Promise<void> }>
+}
+
+/** The replay server in this process, at max rate, looping `fixture`. */
+function loopingReplay(fixture: { path: string }): Promise<{ url: string; close: () => Promise<void> }> {
+  return startReplay({ files: [fixture.path], loop: true, rate: { mode: 'max' }, start: 'first-client' })
 }
 
 export async function measure(name: string, fixture: { path: string }, target: RedisTarget, start: (relayUrl: string, keys: Keys) => Consumer, options: MeasureOptions): Promise<Run> {
   const keys = { stream: `bench:${Date.now()}:events`, cursorKey: `bench:${Date.now()}:cursor` }
   const layout = keyLayout(options.shards ?? 1, target.cluster)
   const streams = Array.from({ length: layout.shards }, (_, shard) => shardStream(layout, keys.stream, shard))
-  const relay = await startReplay({ files: [fixture.path], loop: true, rate: { mode: 'max' }, start: 'first-client' })
+  const relay = await (options.relay ?? (() => loopingReplay(fixture)))()
   const client: Redis | Cluster = target.cluster ? await openClusterClient(target.nodeUrls) : new Redis(target.url)
   const redisPids = await Promise.all(target.nodeUrls.map(serverPid))
   const length = async (): Promise<number> => (await Promise.all(streams.map((stream) => client.xlen(stream)))).reduce((sum, n) => sum + n, 0)
@@ -127,9 +134,16 @@ export function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, ex
   }
 }
 
-/** A consumer script as a child process, its RSS sampled from /proc. `env` carries what must not be on its command line (a Redis URL). */
-export function spawnConsumer(script: string, argv: string[], env: Record<string, string>): Consumer {
-  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FIREHOSE_LOG_LEVEL: 'warn', ...env } })
+/**
+ * A consumer script as a child process, its RSS sampled from /proc. `env` carries what must not be
+ * on its command line (a Redis URL). `cpus` (a taskset list, e.g. '1'): the process and every
+ * thread it starts run only there.
+ */
+export function spawnConsumer(script: string, argv: string[], env: Record<string, string>, cpus?: string): Consumer {
+  const command = [process.execPath, script, ...argv]
+  // taskset execs node: the child's pid is node's.
+  if (cpus !== undefined) command.unshift('taskset', '-c', cpus)
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, FIREHOSE_LOG_LEVEL: 'warn', ...env } })
   let max: number | null = null
   const timer = setInterval(() => {
     void rssMb(child.pid).then((mb) => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { rm } from 'node:fs/promises'
 import { deadLetterStreamOf } from '../common/contract.js'
 import { join } from 'node:path'
@@ -5,71 +6,121 @@ import { Redis } from 'ioredis'
 import { IngestorProcess, ingestArgs, ingestEnv } from '../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../harness/redis/index.js'
 import { sleep } from '../harness/wait.js'
-import { startReplay } from '../replay/index.js'
-import { benchFixture, flagValue, formatRun, ingestorChild, ingestorOptions, measure as measureRun, root, SHIPPED_NODE_OPTIONS, spawnConsumer, type Consumer, type Keys, type RedisTarget, type Run } from './ingest-run.js'
-import { startPlcServer } from './plc-server.js'
+import { benchFixture, flagValue, formatRun, ingestorOptions, measure as measureRun, root, SHIPPED_NODE_OPTIONS, spawnConsumer, type Consumer, type Keys, type RedisTarget, type Run } from './ingest-run.js'
+import { startPlcServer } from '../harness/plc-server.js'
+import { preencodeFrames, startPreencodedRelay, type PreencodedRelay } from './preencoded-relay.js'
 
 /**
- * Ingest throughput, end to end: the replay server (this process, --max, looping the
- * committed fixture) -> consumer child process -> local redis-server. Consumers, measured in
- * the same run on the same data: the ingestor (worker-thread decode), the ingestor decoding on
- * its main thread, and the naive peer (bench/naive-consumer.ts: one awaited XADD per event).
- * Then RSS of the ingestor while Redis is stopped (SIGSTOP) for --pause-seconds under load.
+ * Ingest throughput, end to end (issue 20 part 4): relay -> consumer child process -> local
+ * redis-server, timed from the first entry to --events entries. Consumers, measured in the same
+ * run on the same frames: this build's ingestor (unverified, then verifying against a local PLC
+ * directory), the naive peer (bench/naive-consumer.ts: one awaited XADD per event) and, with
+ * --previous DIR, the ingestor of another built checkout (`git archive <commit>` unpacked and
+ * built there). Then the ingestor's RSS while Redis is stopped (SIGSTOP) for --pause-seconds.
  *
- * With --baseline DIR, also the ingestor of another built checkout (e.g. `git archive <commit>`
- * unpacked and built there), so a change is compared with its baseline in the same run.
+ * Isolation (unless --no-pin): the consumer runs on cpu 1 (`taskset -c 1`, every thread it
+ * starts too), this process and redis-server on cpu 0; the relay sends frames encoded once into
+ * buffers before the run (bench/preencoded-relay.ts), so it costs almost nothing. The verifying
+ * runs: one on cpu 1 like the others, one with 2 verify workers on both cores.
  *
- * node dist/bench/ingest.js [--events N] [--pause-seconds S] [--fixture FILE] [--baseline DIR]
+ * node dist/bench/ingest.js [--events N] [--rounds N] [--verify-events N] [--pause-seconds S] [--fixture FILE] [--previous DIR] [--no-pin]
  */
 const args = parseArgs(process.argv.slice(2))
+/** The consumer's cpu; this process and redis-server get the other one. */
+const CONSUMER_CPUS = '1'
+/** --plc-rps for the verifying runs: far above what they ask, so the rate limit is not what is measured. */
+const UNLIMITED_PLC_RPS = '100000'
 
 async function main(): Promise<void> {
   const fixture = await benchFixture(args.fixture)
   const redis = await startRedis({ kind: 'process', persistence: 'none' })
   const runs: Run[] = []
+  const pin = args.pin ? CONSUMER_CPUS : undefined
   try {
-    runs.push(await measure('ingestor (1 decode worker, default)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, [])))
-    runs.push(await measure('ingestor (2 decode workers)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '2'])))
-    runs.push(await measure('ingestor (main-thread decode)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--decode-workers', '0'])))
-    // --verify against a local PLC directory serving the fixture's DID documents (docs/verify.md).
+    if (args.pin) await pinBenchAndRedis(redis.url)
+    // Enough frames for the longest run plus what the consumer reads before the clock starts.
+    const chunks = await preencodeFrames(fixture.path, Math.max(args.events, args.verifyEvents, 60_000) + 20_000)
+    const relay = (): Promise<PreencodedRelay> => startPreencodedRelay(chunks)
+    const ours = (name: string, extra: string[], options: { verify?: boolean; cpus?: string | undefined; events?: number } = {}): Promise<Run> =>
+      measure(name, fixture, redis, relay, options.events ?? args.events, (url, keys) => {
+        const child = { ...ingestorOptions(url, redis.url, keys, extra), verify: options.verify === true }
+        return spawnConsumer(join(root, 'dist/cli/index.js'), ingestArgs(child), { ...child.env, ...ingestEnv(child) }, 'cpus' in options ? options.cpus : pin)
+      })
+
+    // The unverified consumers, interleaved round by round (the order flips every round): a
+    // loaded machine moves single runs by 20% and more, so each figure below is a median.
+    const unverified: { name: string; start: (url: string, keys: Keys) => Consumer }[] = [
+      {
+        name: 'ingestor (unverified, 1 decode worker)',
+        start: (url, keys) => {
+          const child = { ...ingestorOptions(url, redis.url, keys, []), verify: false }
+          return spawnConsumer(join(root, 'dist/cli/index.js'), ingestArgs(child), { ...child.env, ...ingestEnv(child) }, pin)
+        },
+      },
+      { name: 'naive peer (awaited XADD per event)', start: (url, keys) => spawnConsumer(join(root, 'dist/bench/naive-consumer.js'), [url, keys.stream, keys.cursorKey], { REDIS_URL: redis.url }, pin) },
+    ]
+    if (args.previous !== undefined) {
+      const cli = join(args.previous, 'dist/cli/index.js')
+      unverified.push({
+        name: `previous build ${args.previous}`,
+        start: (url, keys) => {
+          // It verifies only with --verify and knows no --no-verify: verify: true leaves the flag out.
+          const child = { ...ingestorOptions(url, redis.url, keys, []), verify: true }
+          return spawnConsumer(cli, ingestArgs(child), { ...child.env, ...ingestEnv(child) }, pin)
+        },
+      })
+    }
+    const series = unverified.map((): Run[] => [])
+    for (let round = 0; round < args.rounds; round++) {
+      const order = unverified.map((_, i) => i)
+      if (round % 2 === 1) order.reverse()
+      for (const i of order) series[i]!.push(await measure(unverified[i]!.name, fixture, redis, relay, args.events, unverified[i]!.start))
+    }
+    runs.push(...series.flat())
+    const ingestor = medianRun(series[0]!)
+    const naive = medianRun(series[1]!)
+    const previous = series[2] === undefined ? null : medianRun(series[2])
+    // Verification against a local PLC directory serving the fixture's DID documents (docs/verify.md).
+    const verified: Run[] = []
     const plc = await startPlcServer(fixture.path)
     if (plc !== null) {
-      runs.push(await measure('ingestor --verify (1 verify worker)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url])))
-      runs.push(await measure('ingestor --verify (2 verify workers)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url, '--verify-workers', '2'])))
-      runs.push(await measure('ingestor --verify (main-thread checks)', fixture, redis, (relay, keys) => ingestorChild(relay, redis.url, keys, ['--verify', '--plc-url', plc.url, '--verify-workers', '0'])))
+      const plcArgs = ['--plc-url', plc.url, '--plc-rps', UNLIMITED_PLC_RPS]
+      const verifying = { verify: true, events: args.verifyEvents }
+      verified.push(await ours(`ingestor verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, '--verify-workers', '1'], verifying))
+      verified.push(await ours('ingestor verifying, 2 verify workers, both cpus', [...plcArgs, '--verify-workers', '2'], { ...verifying, cpus: undefined }))
       await plc.close()
+      runs.push(...verified)
     }
-    runs.push(await measure('naive peer (awaited XADD per event)', fixture, redis, (relay, keys) => naiveChild(relay, redis.url, keys)))
-    if (args.baseline !== undefined) {
-      const cli = join(args.baseline, 'dist/cli/index.js')
-      runs.push(
-        await measure(`baseline build ${args.baseline} (1 worker)`, fixture, redis, (relay, keys) => {
-          // An earlier build keeps no per-repo state and knows no --no-repo-state: the harness leaves the flag out for it.
-          const options = { ...ingestorOptions(relay, redis.url, keys, []), repoState: true }
-          return spawnConsumer(cli, ingestArgs(options), ingestEnv(options))
-        }),
-      )
-    }
-    const paused = args.pauseSeconds > 0 ? await pausedRedisRss(fixture, redis, args.pauseSeconds) : null
+    const paused = args.pauseSeconds > 0 ? await pausedRedisRss(redis, relay, args.pauseSeconds) : null
 
-    const ingestor = runs[0]!
+    const os = await import('node:os')
     console.log(
-      `\nload average at the end: ${(await import('node:os'))
+      `\nload average at the end: ${os
         .loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')}`,
     )
     console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from test/data/real: the committed fixture is missing)' : ''}`)
-    console.log(`events per run: ${args.events}, cores: ${(await import('node:os')).availableParallelism()}`)
-    for (const run of runs) {
-      console.log(formatRun(run))
-    }
-    for (const run of runs.slice(1)) {
+    console.log(
+      `events per run: ${args.events} (verifying: ${args.verifyEvents}), cores: ${os.cpus().length}, ${args.pin ? `consumer on cpu ${CONSUMER_CPUS}, relay and redis-server on cpu 0` : 'not pinned'}; relay: pre-encoded frames`,
+    )
+    for (const run of runs) console.log(formatRun(run))
+    console.log(`\nmedians over ${args.rounds} rounds (max RSS: the highest of the rounds):`)
+    for (const run of [ingestor, naive, previous]) if (run) console.log(formatRun(run))
+    console.log('')
+    for (const peer of [naive, previous]) {
+      if (peer === null) continue
       console.log(
-        `ratio ${ingestor.name} / ${run.name}: ${(ingestor.eventsPerSec / run.eventsPerSec).toFixed(2)}x events/s, ` +
-          `${((run.consumerCpuMsPer1k + run.redisCpuMsPer1k) / (ingestor.consumerCpuMsPer1k + ingestor.redisCpuMsPer1k)).toFixed(2)}x less CPU (consumer + redis) per event`,
+        `ingestor vs ${peer.name}: ${(ingestor.eventsPerSec / peer.eventsPerSec).toFixed(2)}x events/s, ` +
+          `consumer CPU ${ingestor.consumerCpuMsPer1k} vs ${peer.consumerCpuMsPer1k} ms / 1000 events (${(peer.consumerCpuMsPer1k / ingestor.consumerCpuMsPer1k).toFixed(2)}x less), ` +
+          `max RSS ${ingestor.maxRssMb ?? '?'} vs ${peer.maxRssMb ?? '?'} MiB`,
       )
     }
+    for (const run of verified) console.log(`${run.name}: ${(run.eventsPerSec / ingestor.eventsPerSec).toFixed(2)} of the unverified events/s (target >= 0.33)`)
+    console.log(
+      `targets: consumer CPU ${ingestor.consumerCpuMsPer1k} ms / 1000 events (<= 30), ${ingestor.eventsPerSec} events/s (>= 25,000), max RSS at max rate ${ingestor.maxRssMb ?? '?'} MiB (<= 150)` +
+        (paused ? `, under a ${args.pauseSeconds} s Redis stall ${paused.maxRssDuringMb} MiB (<= 150)` : ''),
+    )
     if (paused) {
       console.log(
         `Redis SIGSTOPped ${args.pauseSeconds} s under load: ingestor RSS before ${paused.rssBeforeMb} MiB, max during ${paused.maxRssDuringMb} MiB; ` +
@@ -83,19 +134,39 @@ async function main(): Promise<void> {
 }
 
 /** A run on this bench's one redis-server. */
-function measure(name: string, fixture: { path: string }, redis: RedisHandle, start: (relayUrl: string, keys: Keys) => Consumer): Promise<Run> {
+function measure(name: string, fixture: { path: string }, redis: RedisHandle, relay: () => Promise<PreencodedRelay>, events: number, start: (relayUrl: string, keys: Keys) => Consumer): Promise<Run> {
   const target: RedisTarget = { url: redis.url, nodeUrls: [redis.url], cluster: false }
-  return measureRun(name, fixture, target, start, { events: args.events })
+  return measureRun(name, fixture, target, start, { events, relay })
 }
 
-function naiveChild(relayUrl: string, redisUrl: string, keys: Keys): Consumer {
-  return spawnConsumer(join(root, 'dist/bench/naive-consumer.js'), [relayUrl, keys.stream, keys.cursorKey], { REDIS_URL: redisUrl })
+/** Per figure, the median of a consumer's rounds; max RSS the highest. */
+function medianRun(runs: readonly Run[]): Run {
+  const median = (pick: (run: Run) => number): number => [...runs.map(pick)].sort((a, b) => a - b)[Math.floor(runs.length / 2)]!
+  const rss = runs.map((run) => run.maxRssMb).filter((mb): mb is number => mb !== null)
+  return {
+    name: `${runs[0]!.name}, median`,
+    events: median((run) => run.events),
+    seconds: median((run) => run.seconds),
+    eventsPerSec: median((run) => run.eventsPerSec),
+    maxRssMb: rss.length === 0 ? null : Math.max(...rss),
+    consumerCpuMsPer1k: median((run) => run.consumerCpuMsPer1k),
+    redisCpuMsPer1k: median((run) => run.redisCpuMsPer1k),
+    replayCpuPercent: median((run) => run.replayCpuPercent),
+  }
+}
+
+/** This process (the relay) and redis-server on cpu 0, every thread of each. */
+async function pinBenchAndRedis(redisUrl: string): Promise<void> {
+  const client = new Redis(redisUrl)
+  const redisPid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1])
+  client.disconnect()
+  for (const pid of [process.pid, redisPid]) execFileSync('taskset', ['-a', '-p', '-c', '0', String(pid)], { stdio: 'ignore' })
 }
 
 /** Ingestor under load, Redis SIGSTOPped: RSS must stay flat (the queue is bounded, the relay socket paused). */
-async function pausedRedisRss(fixture: { path: string }, redis: RedisHandle, seconds: number) {
+async function pausedRedisRss(redis: RedisHandle, startRelay: () => Promise<PreencodedRelay>, seconds: number) {
   const keys = { stream: `bench:${Date.now()}:pause`, cursorKey: `bench:${Date.now()}:pause-cursor` }
-  const relay = await startReplay({ files: [fixture.path], loop: true, rate: { mode: 'max' }, start: 'first-client' })
+  const relay = await startRelay()
   const client = new Redis(redis.url)
   const redisPid = Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1])
   const child = IngestorProcess.start({
@@ -150,9 +221,29 @@ async function inOrderWithoutDuplicates(client: Redis, stream: string): Promise<
   }
 }
 
-function parseArgs(argv: string[]): { events: number; pauseSeconds: number; fixture: string | undefined; baseline: string | undefined } {
+interface Args {
+  events: number
+  /** Rounds of the unverified consumers, interleaved. */
+  rounds: number
+  verifyEvents: number
+  pauseSeconds: number
+  fixture: string | undefined
+  /** A built checkout of the previous build (`--baseline`, its older name, too). */
+  previous: string | undefined
+  pin: boolean
+}
+
+function parseArgs(argv: string[]): Args {
   const value = (flag: string): string | undefined => flagValue(argv, flag)
-  return { events: Number(value('--events') ?? 100_000), pauseSeconds: Number(value('--pause-seconds') ?? 30), fixture: value('--fixture'), baseline: value('--baseline') }
+  return {
+    events: Number(value('--events') ?? 100_000),
+    rounds: Number(value('--rounds') ?? 3),
+    verifyEvents: Number(value('--verify-events') ?? 20_000),
+    pauseSeconds: Number(value('--pause-seconds') ?? 15),
+    fixture: value('--fixture'),
+    previous: value('--previous') ?? value('--baseline'),
+    pin: !argv.includes('--no-pin'),
+  }
 }
 
 await main()

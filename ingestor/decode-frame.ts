@@ -2,7 +2,9 @@ import type { BlockVerification } from '../protocol/car.js'
 import { isFrameDecodeError } from '../protocol/errors.js'
 import { decodeEvent, type SequencedEvent } from '../protocol/events.js'
 import { shardOfDid } from '../protocol/shard.js'
-import { isSequenced, toStreamEntry, type RelayStreamEntry } from '../protocol/stream-entry.js'
+import { RecordJsonScratch, writeEntryJson } from '../protocol/entry-json.js'
+import { JsonBytes } from '../protocol/json-bytes.js'
+import { isSequenced, type RelayEntryType } from '../protocol/stream-entry.js'
 import { EncodedEntry } from './encoded-entry.js'
 import { EVENT_TYPES, EventFilter, type EventFilterSpec } from './event-filter.js'
 import { IngestorErrorCode } from './errors.js'
@@ -61,20 +63,23 @@ export interface EncodedBatch {
 /** Per frame in EncodedBatch.entries: end of its JSON (-1: no entry), seq, time ms (NaN: none), index in EVENT_TYPES, ops filtered out, shard. */
 const ENTRY_FIELDS = 6
 
+/** Records' JSON while a frame decodes; reused by every batch of this thread (decoding is synchronous). */
+const scratch = new RecordJsonScratch()
+
 /** Decodes frames [offsets[i], offsets[i+1]) of `packed` (which may be longer). Never throws: every failure becomes a `bad` result. */
 export function decodeBatch(packed: Uint8Array, offsets: readonly number[], settings: DecodeSettings): EncodedBatch {
   const count = offsets.length - 1
-  const json = new Utf8Buffer(offsets[count]! - offsets[0]!)
+  const json = new JsonBytes(offsets[count]! - offsets[0]!)
   const entries = new Float64Array(count * ENTRY_FIELDS)
   const others: EncodedBatch['others'] = []
   const facts: EncodedBatch['facts'] = []
   const filter = settings.filter ? new EventFilter(settings.filter) : null
   for (let i = 0; i < count; i++) {
-    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings.verifyBlocks, filter, settings.shards ?? 1, settings.repoFacts === true)
+    const result = decodeOne(packed.subarray(offsets[i], offsets[i + 1]), settings.verifyBlocks, filter, settings.shards ?? 1, settings.repoFacts === true, json, scratch)
     const at = i * ENTRY_FIELDS
     if (result.kind === 'entry') {
-      const { type, seq, data } = result.entry
-      entries[at] = json.append(data)
+      const { type, seq } = result
+      entries[at] = json.length
       entries[at + 1] = seq
       entries[at + 2] = result.timeMs ?? Number.NaN
       entries[at + 3] = EVENT_TYPES.indexOf(type)
@@ -86,7 +91,7 @@ export function decodeBatch(packed: Uint8Array, offsets: readonly number[], sett
       others.push({ index: i, result })
     }
   }
-  return { json: json.buffer, entries, others, facts }
+  return { json: json.bytes.buffer as ArrayBuffer, entries, others, facts }
 }
 
 /** The batch's results, entries as views into its JSON buffer. */
@@ -124,22 +129,27 @@ export function decodeInline(frames: readonly Uint8Array[], settings: DecodeSett
  * thread. For the rare frame whose seq must be trusted before the decoder sees it (I15).
  */
 export function frameDecodes(bytes: Uint8Array, verifyBlocks: BlockVerification): boolean {
-  return decodeOne(bytes, verifyBlocks, null, 1, false).kind !== 'bad'
+  return decodeOne(bytes, verifyBlocks, null, 1, false, new JsonBytes(), new RecordJsonScratch()).kind !== 'bad'
 }
 
-type OneResult = { kind: 'entry'; entry: RelayStreamEntry; timeMs: number | null; filteredOps: number; shard: number; repo?: RepoFacts } | SkipResult | FilteredResult | BadResult
+/** An entry's JSON is appended to the batch's JsonBytes. */
+type OneResult = { kind: 'entry'; type: RelayEntryType; seq: number; timeMs: number | null; filteredOps: number; shard: number; repo?: RepoFacts } | SkipResult | FilteredResult | BadResult
 
-function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: EventFilter | null, shards: number, withFacts: boolean): OneResult {
+function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: EventFilter | null, shards: number, withFacts: boolean, json: JsonBytes, scratch: RecordJsonScratch): OneResult {
   try {
-    const event = decodeEvent(bytes, { verifyBlocks })
+    scratch.reset()
+    // Records become JSON text as they are read (protocol/entry-json.ts), copied into the entry below.
+    const event = decodeEvent(bytes, { verifyBlocks, recordJson: scratch.record })
     if (isSequenced(event)) {
-      // Filtered before toStreamEntry, so dropped ops and events cost no JSON.
+      // Filtered before the entry is written, so dropped events cost no entry JSON.
       const { event: kept, removedOps } = filter === null ? { event, removedOps: 0 } : filter.apply(event)
       // The rules read the whole event, also what the filter drops: a filtered commit still moves its repo's chain.
       const repo = withFacts ? { repo: repoFactsOf(event) } : {}
       if (kept === null) return { kind: 'filtered', seq: event.seq, ops: removedOps, ...repo }
       const timeMs = Date.parse(kept.time)
-      return { kind: 'entry', entry: toStreamEntry(kept), timeMs: Number.isNaN(timeMs) ? null : timeMs, filteredOps: removedOps, shard: shardOfDid(repoOf(kept), shards), ...repo }
+      const shard = shardOfDid(repoOf(kept), shards)
+      writeEntryJson(kept, json, scratch) // last: nothing after it may throw
+      return { kind: 'entry', type: kept.type, seq: kept.seq, timeMs: Number.isNaN(timeMs) ? null : timeMs, filteredOps: removedOps, shard, ...repo }
     }
     if (event.type === 'unknown') return { kind: 'skip', t: event.t, seq: event.seq }
     return { kind: 'skip', t: event.type === 'info' ? '#info' : 'error', seq: null }
@@ -154,30 +164,4 @@ function decodeOne(bytes: Uint8Array, verifyBlocks: BlockVerification, filter: E
 /** The account an event is about: a commit's repo, else its did. */
 function repoOf(event: SequencedEvent): string {
   return event.type === 'commit' ? event.repo : event.did
-}
-
-/** Strings appended as UTF-8 into one growing buffer that owns its ArrayBuffer (so it can be transferred). */
-class Utf8Buffer {
-  private bytes: Buffer
-  private length = 0
-
-  constructor(initialBytes: number) {
-    this.bytes = Buffer.allocUnsafeSlow(Math.max(initialBytes, 1024))
-  }
-
-  /** Appends `text`; returns the offset just past it. */
-  append(text: string): number {
-    // A UTF-16 unit takes at most 3 UTF-8 bytes.
-    if (this.length + text.length * 3 > this.bytes.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + text.length * 3))
-      this.bytes.copy(grown, 0, 0, this.length)
-      this.bytes = grown
-    }
-    this.length += this.bytes.write(text, this.length, 'utf8')
-    return this.length
-  }
-
-  get buffer(): ArrayBuffer {
-    return this.bytes.buffer as ArrayBuffer
-  }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Cluster } from 'ioredis'
 import type { RedisClient } from './redis-connection.js'
+import { EncodedCommand, encodeRespCommand } from './resp-command.js'
 
 /** A Lua script run by EVALSHA: the documented least-privilege ACL grants EVALSHA and SCRIPT LOAD, not EVAL. */
 export interface LuaScript {
@@ -14,15 +15,20 @@ export function luaScript(lua: string): LuaScript {
 
 /**
  * EVALSHA; on NOSCRIPT (a restarted or flushed Redis forgot the script) loads it and runs it
- * again: a NOSCRIPT reply means it did not run, so this cannot run it twice.
+ * again: a NOSCRIPT reply means it did not run, so this cannot run it twice. `args`: the keys
+ * (numKeys of them), then the script's arguments. Sent as one buffer we encode (resp-command.ts).
  */
 export async function runLuaScript(redis: RedisClient, script: LuaScript, numKeys: number, args: readonly (string | number | Buffer)[]): Promise<unknown> {
+  // Numbers as ioredis sends them (String).
+  const all = [script.sha, String(numKeys), ...args.map((arg) => (typeof arg === 'number' ? String(arg) : arg))]
+  const encoded = encodeRespCommand('evalsha', all)
+  const command = (): EncodedCommand => new EncodedCommand('evalsha', all.slice(0, 2 + numKeys), encoded)
   try {
-    return await redis.evalsha(script.sha, numKeys, ...args)
+    return await redis.sendCommand(command())
   } catch (err) {
     if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
     await loadLuaScript(redis, script)
-    return await redis.evalsha(script.sha, numKeys, ...args)
+    return await redis.sendCommand(command())
   }
 }
 

@@ -63,12 +63,12 @@ export interface IngestorOptions {
   /**
    * Most frames per atomic write: the decoded batches waiting for the writer are written as one
    * script call up to this (a single larger batch is written alone). Also bounds the decoded
-   * batches waiting. Default 2000.
+   * batches waiting. Default 1000 (RSS at max rate: docs/performance.md, issue 20).
    */
   writeMaxFrames?: number
   /** Most bytes of raw frames per atomic write (and waiting decoded). Default 16 MiB. */
   writeMaxBytes?: number
-  /** Queue bound between socket and Redis, in frames. Default 4_000 (RSS: docs/performance.md). */
+  /** Queue bound between socket and Redis, in frames. Default 2_000 (RSS: docs/performance.md). */
   queueFrames?: number
   /** Queue bound in bytes of raw frames. Default 32 MiB. */
   queueBytes?: number
@@ -198,9 +198,9 @@ export const INGESTOR_DEFAULTS = {
   verifyBlocks: 'all' as BlockVerification,
   batchSize: 500,
   batchBytes: 4 * 1024 * 1024,
-  writeMaxFrames: 2000,
+  writeMaxFrames: 1000,
   writeMaxBytes: 16 * 1024 * 1024,
-  queueFrames: 4_000,
+  queueFrames: 2_000,
   queueBytes: 32 * 1024 * 1024,
   maxConsecutiveBadFrames: 20,
   statusIntervalMs: 10_000,

@@ -279,7 +279,7 @@ class Decoder {
 }
 
 /** A CIDv1 whose codec, hash code and digest length take one byte each, digest included whole. */
-function isSimpleCidV1(raw: Uint8Array): boolean {
+export function isSimpleCidV1(raw: Uint8Array): boolean {
   return raw[0] === 1 && raw[1]! < 0x80 && raw[2]! < 0x80 && raw[3]! < 0x80 && raw.length === 4 + raw[3]!
 }
 

@@ -87,6 +87,12 @@ export interface DecodeOptions extends FrameLimits {
    * the op records the decoder reads; false or 'none' skips the check (trusted input, speed).
    */
   verifyBlocks?: boolean | BlockVerification
+  /**
+   * What becomes of each op's record block (a commit's `ops[].record`); default recordJson, the
+   * record in the JSON data model. The ingestor's decoder passes one that writes the record's
+   * JSON text straight from the block (protocol/entry-json.ts). Must throw what recordJson throws.
+   */
+  recordJson?: (block: Uint8Array, path: string, fields: Record<string, unknown>, maxDepth: number) => unknown
 }
 
 function blockVerification(options: DecodeOptions): BlockVerification {
@@ -145,6 +151,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
   const car = readCar(blocksBytes, blockVerification(options), fields)
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH
   const commit = requireLink(body.commit, 'commit', seq)
+  const record = options.recordJson ?? recordJson
 
   const ops: CommitOp[] = body.ops.map((raw, index): CommitOp => {
     if (typeof raw !== 'object' || raw === null) throw badBody(`ops[${index}] is not a map`, seq)
@@ -162,7 +169,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
       if (tooBig) return out // tooBig commits legitimately omit blocks; the consumer fetches the repo
       throw new FrameDecodeError(FrameErrorCode.BlockMissing, `op ${action} ${path} references block ${cid} missing from the CAR`, { seq, cid, path })
     }
-    out.record = recordJson(block, path, { seq }, maxDepth)
+    out.record = record(block, path, { seq }, maxDepth)
     return out
   })
 

@@ -26,37 +26,42 @@ export function peekFrame(bytes: Uint8Array, maxDepth = DEFAULT_MAX_DEPTH): Fram
   return { op: header.op, t: t as string | undefined, seq: findSeq(bytes, headerEnd, maxDepth) }
 }
 
-const SEQ_KEY = [0x63, 0x73, 0x65, 0x71] // text(3) "seq"
-
 function findSeq(bytes: Uint8Array, start: number, maxDepth: number): number | undefined {
   if (start >= bytes.length) throw new FrameDecodeError(FrameErrorCode.Truncated, 'frame has a header but no body')
   const initial = bytes[start]!
   if (initial >> 5 !== 5) throw new FrameDecodeError(FrameErrorCode.BadBody, 'frame body is not a map')
-  const [entries, first] = readLength(bytes, start)
-  let pos = first
+  const entries = readArgument(bytes, start)
+  let pos = start + headLength(initial)
   for (let i = 0; i < entries; i++) {
-    const isSeqKey = SEQ_KEY.every((byte, k) => bytes[pos + k] === byte)
+    // text(3) "seq", compared in place: this runs for every frame on the main thread.
+    const isSeqKey = bytes[pos] === 0x63 && bytes[pos + 1] === 0x73 && bytes[pos + 2] === 0x65 && bytes[pos + 3] === 0x71
     pos = scanCborItem(bytes, pos, maxDepth)
     const valueStart = pos
     // Scanning the value first turns a frame cut off inside it into FRAME_TRUNCATED.
     pos = scanCborItem(bytes, pos, maxDepth)
     if (isSeqKey) {
       if (bytes[valueStart]! >> 5 !== 0) return undefined
-      const [value] = readLength(bytes, valueStart)
+      const value = readArgument(bytes, valueStart)
       return Number.isSafeInteger(value) ? value : undefined
     }
   }
   return undefined
 }
 
-/** Reads a CBOR head's argument; returns [argument, offset after the head]. */
-function readLength(bytes: Uint8Array, pos: number): [number, number] {
+/** Bytes of a CBOR head with this initial byte, once readArgument has accepted it. */
+function headLength(initial: number): number {
+  const info = initial & 31
+  return info < 24 ? 1 : 1 + (1 << (info - 24))
+}
+
+/** A CBOR head's argument; returns a number, not a tuple, so the per-frame scan allocates nothing. */
+function readArgument(bytes: Uint8Array, pos: number): number {
   const info = bytes[pos]! & 31
-  if (info < 24) return [info, pos + 1]
+  if (info < 24) return info
   if (info > 27) throw new FrameDecodeError(FrameErrorCode.InvalidCbor, `indefinite or reserved CBOR length at byte ${pos}`, { offset: pos })
   const width = 1 << (info - 24)
   if (pos + 1 + width > bytes.length) throw new FrameDecodeError(FrameErrorCode.Truncated, `CBOR head truncated at byte ${pos}`, { offset: pos })
   let value = 0
   for (let i = 1; i <= width; i++) value = value * 256 + bytes[pos + i]!
-  return [value, pos + 1 + width]
+  return value
 }

@@ -31,33 +31,30 @@ export interface RelayStreamEntry extends StreamEntry {
 
 /** Maps a sequenced event to its stream entry. Info, error and unknown frames are not published. */
 export function toStreamEntry(event: SequencedEvent): RelayStreamEntry {
+  return { type: event.type, seq: event.seq, data: JSON.stringify(streamEntryData(event)) }
+}
+
+/** The value whose JSON is an entry's `data`: which fields, in which order (protocol/entry-json.ts writes the same bytes). */
+export function streamEntryData(event: SequencedEvent): Record<string, unknown> {
   switch (event.type) {
     case 'commit':
       return {
-        type: 'commit',
+        repo: event.repo,
+        ops: event.ops,
+        rev: event.rev,
+        commit: event.commit,
+        time: event.time,
+        since: event.since,
+        prevData: event.prevData,
+        tooBig: event.tooBig,
+        blobs: event.blobs,
         seq: event.seq,
-        data: JSON.stringify({
-          repo: event.repo,
-          ops: event.ops,
-          rev: event.rev,
-          commit: event.commit,
-          time: event.time,
-          since: event.since,
-          prevData: event.prevData,
-          tooBig: event.tooBig,
-          blobs: event.blobs,
-          seq: event.seq,
-        }),
       }
     case 'identity':
-      return { type: 'identity', seq: event.seq, data: JSON.stringify({ did: event.did, handle: event.handle, seq: event.seq, time: event.time }) }
+      return { did: event.did, handle: event.handle, seq: event.seq, time: event.time }
     case 'account':
-      return {
-        type: 'account',
-        seq: event.seq,
-        data: JSON.stringify({ did: event.did, active: event.active, status: event.status, seq: event.seq, time: event.time }),
-      }
+      return { did: event.did, active: event.active, status: event.status, seq: event.seq, time: event.time }
     case 'sync':
-      return { type: 'sync', seq: event.seq, data: JSON.stringify({ did: event.did, rev: event.rev, commit: event.commit, seq: event.seq, time: event.time }) }
+      return { did: event.did, rev: event.rev, commit: event.commit, seq: event.seq, time: event.time }
   }
 }

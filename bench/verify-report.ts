@@ -90,37 +90,15 @@ const COLUMN = 34
 /** The per-frame runs: cost by frame class, and what resolving a DID costs before the pass. */
 export function classLines(perFrame: ReadonlyMap<CandidateName, Rounds>, batched: ReadonlyMap<CandidateName, Rounds>): string[] {
   const names = [...perFrame.keys()]
+  /** One line: the label, then each candidate's value (null: not measured). */
+  const row = (label: string, value: (name: CandidateName) => number | null): string => `${label.padEnd(48)} ${names.map((n) => (value(n)?.toFixed(3) ?? '-').padStart(COLUMN)).join('')}`
   const lines = [`${'frames (each timed alone), CPU ms/frame'.padEnd(48)} ${names.map((n) => CANDIDATE_LABELS[n].padStart(COLUMN)).join('')}`]
   for (const c of FRAME_CLASSES) {
     const frames = perFrame.get(names[0]!)![0]!.byClass![c].frames
-    lines.push(
-      `${`${CLASS_LABELS[c]} (${count(frames)})`.padEnd(48)} ${names
-        .map((n) =>
-          cpuPerFrame(perFrame.get(n)!.map((r) => r.byClass![c]))
-            .toFixed(3)
-            .padStart(COLUMN),
-        )
-        .join('')}`,
-    )
+    lines.push(row(`${CLASS_LABELS[c]} (${count(frames)})`, (n) => cpuPerFrame(perFrame.get(n)!.map((r) => r.byClass![c]))))
   }
-  lines.push(
-    `${'all, one frame per call'.padEnd(48)} ${names
-      .map((n) =>
-        cpuPerFrame(perFrame.get(n)!.map((r) => r.cold))
-          .toFixed(3)
-          .padStart(COLUMN),
-      )
-      .join('')}`,
-  )
-  lines.push(`${'all, batches of 500 (the table above)'.padEnd(48)} ${names.map((n) => (batched.has(n) ? cpuPerFrame(batched.get(n)!.map((r) => r.cold)).toFixed(3) : '-').padStart(COLUMN)).join('')}`)
-  lines.push(
-    `${'resolving a DID before the pass (HTTP, local)'.padEnd(48)} ${names
-      .map((n) =>
-        cpuPerFrame(perFrame.get(n)!.map((r) => r.resolve))
-          .toFixed(3)
-          .padStart(COLUMN),
-      )
-      .join('')}`,
-  )
+  lines.push(row('all, one frame per call', (n) => cpuPerFrame(perFrame.get(n)!.map((r) => r.cold))))
+  lines.push(row('all, batches of 500 (the table above)', (n) => (batched.has(n) ? cpuPerFrame(batched.get(n)!.map((r) => r.cold)) : null)))
+  lines.push(row('resolving a DID before the pass (HTTP, local)', (n) => cpuPerFrame(perFrame.get(n)!.map((r) => r.resolve))))
   return lines
 }

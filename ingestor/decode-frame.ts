@@ -129,7 +129,8 @@ export function decodeInline(frames: readonly Uint8Array[], settings: DecodeSett
  * thread. For the rare frame whose seq must be trusted before the decoder sees it (I15).
  */
 export function frameDecodes(bytes: Uint8Array, verifyBlocks: BlockVerification): boolean {
-  return decodeOne(bytes, verifyBlocks, null, 1, false, new JsonBytes(), new RecordJsonScratch()).kind !== 'bad'
+  // The entry's JSON is not kept: written into a small buffer of its own; records through this thread's scratch (decoding is synchronous).
+  return decodeOne(bytes, verifyBlocks, null, 1, false, new JsonBytes(), scratch).kind !== 'bad'
 }
 
 /** An entry's JSON is appended to the batch's JsonBytes. */

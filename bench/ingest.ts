@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { deadLetterStreamOf } from '../common/contract.js'
 import { join } from 'node:path'
@@ -61,11 +62,12 @@ async function main(): Promise<void> {
     ]
     if (args.previous !== undefined) {
       const cli = join(args.previous, 'dist/cli/index.js')
+      // Builds before verification was the default know no --no-verify (and verify only with --verify): verify: true leaves the flag out.
+      const knowsNoVerify = readFileSync(join(args.previous, 'dist/cli/commands/ingest.js'), 'utf8').includes('no-verify')
       unverified.push({
         name: `previous build ${args.previous}`,
         start: (url, keys) => {
-          // It verifies only with --verify and knows no --no-verify: verify: true leaves the flag out.
-          const child = { ...ingestorOptions(url, redis.url, keys, []), verify: true }
+          const child = { ...ingestorOptions(url, redis.url, keys, []), verify: !knowsNoVerify }
           return spawnConsumer(cli, ingestArgs(child), { ...child.env, ...ingestEnv(child) }, pin)
         },
       })

@@ -1,6 +1,7 @@
 import * as nodeCrypto from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { FrameDecodeError, FrameErrorCode } from './errors.js'
+import { sameBytes } from './byte-range.js'
 import { decodeCbor } from './frame.js'
 
 const SHA2_256 = 0x12
@@ -131,12 +132,6 @@ function tailKey(bytes: Uint8Array, start: number, end: number): number {
   let key = 0
   for (let i = Math.max(start, end - 4); i < end; i++) key = key * 256 + bytes[i]!
   return key
-}
-
-function sameBytes(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): boolean {
-  if (aEnd - aStart !== bEnd - bStart) return false
-  for (let i = 0; i < aEnd - aStart; i++) if (a[aStart + i] !== b[bStart + i]) return false
-  return true
 }
 
 interface Section {

@@ -1,4 +1,5 @@
 import { isSimpleCidV1 } from './dag-cbor.js'
+import { sameBytes } from './byte-range.js'
 import { bytesToBase64, cidV1ToString } from './data-model.js'
 import type { JsonBytes } from './json-bytes.js'
 
@@ -23,6 +24,7 @@ export function transcodeDagCborJson(block: Uint8Array, maxDepth: number, out: J
 /** Larger maps take the decoding path (duplicate-key check by linear search stays cheap). */
 const MAX_KEYS = 64
 const CID_TAG = 42
+const PROTO = new TextEncoder().encode('__proto__')
 const textDecoder = new TextDecoder()
 
 class Transcoder {
@@ -84,7 +86,8 @@ class Transcoder {
   private map(count: number, depth: number): boolean {
     const bytes = this.bytes
     if (count > MAX_KEYS || count * 2 > bytes.length - this.pos || (count > 0 && depth >= this.maxDepth)) return false
-    const keys: string[] = []
+    // Each key's [start, end) in the block, for the duplicate check: compared as bytes, never made strings.
+    const spans: number[] = []
     this.out.byte(0x7b) // {
     for (let i = 0; i < count; i++) {
       if (this.pos >= bytes.length) return false
@@ -96,14 +99,13 @@ class Transcoder {
       if (length <= 0 || end > bytes.length) return false
       const first = bytes[start]!
       if ((first >= 0x30 && first <= 0x39) || (first === 0x2f && length === 1)) return false // digit; '/'
-      let key = ''
       for (let k = start; k < end; k++) {
         const c = bytes[k]!
         if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false
-        key += String.fromCharCode(c)
       }
-      if (key === '__proto__' || keys.includes(key)) return false
-      keys.push(key)
+      if (sameBytes(bytes, start, end, PROTO, 0, PROTO.length)) return false
+      for (let k = 0; k < spans.length; k += 2) if (sameBytes(bytes, start, end, bytes, spans[k]!, spans[k + 1]!)) return false
+      spans.push(start, end)
       this.pos = end
       if (i > 0) this.out.byte(0x2c)
       this.out.byte(0x22)

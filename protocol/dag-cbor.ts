@@ -35,6 +35,22 @@ export function decodeDagCborJson(bytes: Uint8Array, start: number, maxDepth: nu
 
 const textDecoder = new TextDecoder()
 const CID_TAG = 42
+
+/**
+ * Map keys already read, by a hash of their bytes: a firehose frame's maps have the same dozen
+ * keys every time, and a key read from here is neither built char by char nor internalized again
+ * when it becomes a property. Bounded: KEY_CACHE_SLOTS strings of at most MAX_CACHED_KEY
+ * characters; a key whose slot is taken replaces the one there.
+ */
+const KEY_CACHE_SLOTS = 512
+const MAX_CACHED_KEY = 24
+const keyCache = new Array<string | undefined>(KEY_CACHE_SLOTS).fill(undefined)
+
+/** Whether `text`'s UTF-16 units equal bytes[start, start + text.length). */
+function sameAscii(text: string, bytes: Uint8Array, start: number): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) !== bytes[start + i]) return false
+  return true
+}
 // Below this length an ASCII string is built faster by hand than by TextDecoder.
 const ASCII_FAST_PATH = 32
 const TWO_32 = 2 ** 32
@@ -103,7 +119,7 @@ class Decoder {
       const initial = bytes[this.pos]!
       if (initial >> 5 !== 3) throw this.invalid(`map key at byte ${this.pos} is not a string`)
       this.pos++
-      const key = this.string(this.length(initial & 31))
+      const key = this.key(this.length(initial & 31))
       if (Object.hasOwn(out, key)) throw this.invalid(`duplicate map key ${JSON.stringify(key)}`)
       const value = this.item(depth + 1)
       // Plain assignment of `__proto__` would set the prototype and drop the key.
@@ -121,10 +137,7 @@ class Decoder {
   private cid(info: number): CID {
     const at = this.pos - 1
     const raw = this.cidBytes(info)
-    // Fast path for the usual CIDv1 (one-byte codec, hash code and digest length): the same CID
-    // CID.decode builds, without its generic re-parsing and byte coercion.
-    if (isSimpleCidV1(raw)) return new CID(1, raw[1]!, new Digest(raw[2]!, raw[3]!, raw.subarray(4), raw.subarray(2)), raw)
-    return this.decodeCid(raw, at)
+    return isSimpleCidV1(raw) ? simpleCidV1(raw) : this.decodeCid(raw, at)
   }
 
   /** What cidToString(this.cid(info)) gives, without building the CID for the usual CIDv1. */
@@ -184,6 +197,26 @@ class Decoder {
     const value = width === 2 ? half(this.view.getUint16(at)) : width === 4 ? this.view.getFloat32(at) : this.view.getFloat64(at)
     if (!Number.isFinite(value)) throw this.invalid(`${Number.isNaN(value) ? 'NaN' : 'Infinity'} at byte ${at - 1} (not allowed in DAG-CBOR)`)
     return value
+  }
+
+  /** A map key: through keyCache when it is short ASCII, else as any string. */
+  private key(length: number): string {
+    if (length > MAX_CACHED_KEY) return this.string(length)
+    const bytes = this.bytes
+    const start = this.pos
+    const end = start + length
+    let hash = length
+    for (let i = start; i < end; i++) hash = (Math.imul(hash, 31) + bytes[i]!) | 0
+    const slot = hash & (KEY_CACHE_SLOTS - 1)
+    const cached = keyCache[slot]
+    if (cached !== undefined && cached.length === length && sameAscii(cached, bytes, start)) {
+      this.pos = end
+      return cached
+    }
+    const key = this.string(length)
+    // Only keys whose bytes are their characters are cached (sameAscii compares them so).
+    if (key.length === length) keyCache[slot] = key
+    return key
   }
 
   private string(length: number): string {
@@ -276,6 +309,14 @@ class Decoder {
   private invalid(reason: string, cause?: unknown): FrameDecodeError {
     return new FrameDecodeError(FrameErrorCode.InvalidCbor, `invalid DAG-CBOR: ${reason}`, this.fields, cause === undefined ? undefined : { cause })
   }
+}
+
+/**
+ * The CID of bytes isSimpleCidV1 accepts: the same CID CID.decode builds, without its generic
+ * re-parsing and byte coercion. `raw` is kept (a view: no copy).
+ */
+export function simpleCidV1(raw: Uint8Array): CID {
+  return new CID(1, raw[1]!, new Digest(raw[2]!, raw[3]!, raw.subarray(4), raw.subarray(2)), raw)
 }
 
 /** A CIDv1 whose codec, hash code and digest length take one byte each, digest included whole. */

@@ -1,5 +1,5 @@
 import { transcodeDagCborJson } from './cbor-json.js'
-import type { SequencedEvent } from './events.js'
+import type { CommitEvent, CommitOp, SequencedEvent } from './events.js'
 import { recordJson } from './events.js'
 import { JsonBytes } from './json-bytes.js'
 import { streamEntryData } from './stream-entry.js'
@@ -39,16 +39,70 @@ export class RecordJsonScratch {
 export function writeEntryJson(event: SequencedEvent, out: JsonBytes, scratch: RecordJsonScratch): void {
   const start = out.length
   try {
-    writeValue(streamEntryData(event), out, scratch.out.bytes)
+    if (event.type === 'commit') writeCommit(event, out, scratch.out.bytes)
+    else writeValue(streamEntryData(event), out, scratch.out.bytes)
   } catch (err) {
     out.length = start
     throw err
   }
 }
 
+/**
+ * A commit entry's fields in streamEntryData's order (taken from it, so the order has one home),
+ * each with the bytes before its value: `{"repo":`, `,"ops":`, ...
+ */
+const COMMIT_FIELDS = Object.keys(streamEntryData({ type: 'commit' } as CommitEvent)).map((key, i) => ({
+  key: key as keyof CommitEvent,
+  prefix: Buffer.from(`${i === 0 ? '{' : ','}${JSON.stringify(key)}:`),
+}))
+
+/**
+ * writeValue(streamEntryData(event)) for the frame nearly every entry is, without the entry's
+ * object or a key written char by char. An op is written in the decoder's key order (action,
+ * path, cid, record, then prev when the relay sent it: protocol/events.ts commitEvent);
+ * test/protocol/entry-json.test.ts holds the bytes to JSON.stringify's.
+ */
+function writeCommit(event: CommitEvent, out: JsonBytes, records: Buffer): void {
+  for (const { key, prefix } of COMMIT_FIELDS) {
+    out.copy(prefix, 0, prefix.length)
+    if (key === 'ops') writeOps(event.ops, out, records)
+    else writeValue(event[key], out, records)
+  }
+  out.byte(0x7d) // }
+}
+
+const OP_ACTION = Buffer.from('{"action":')
+const OP_PATH = Buffer.from(',"path":')
+const OP_CID = Buffer.from(',"cid":')
+const OP_RECORD = Buffer.from(',"record":')
+const OP_PREV = Buffer.from(',"prev":')
+
+function writeOps(ops: readonly CommitOp[], out: JsonBytes, records: Buffer): void {
+  out.byte(0x5b) // [
+  for (let i = 0; i < ops.length; i++) {
+    if (i > 0) out.byte(0x2c) // ,
+    const op = ops[i]!
+    writeField(OP_ACTION, op.action, out, records)
+    writeField(OP_PATH, op.path, out, records)
+    writeField(OP_CID, op.cid, out, records)
+    if (op.record !== undefined) writeField(OP_RECORD, op.record, out, records)
+    if (op.prev !== undefined) writeField(OP_PREV, op.prev, out, records)
+    out.byte(0x7d) // }
+  }
+  out.byte(0x5d) // ]
+}
+
+function writeField(prefix: Buffer, value: unknown, out: JsonBytes, records: Buffer): void {
+  out.copy(prefix, 0, prefix.length)
+  writeValue(value, out, records)
+}
+
 /** JSON.stringify's output for the values an entry holds, records copied from `records`. */
 function writeValue(value: unknown, out: JsonBytes, records: Buffer): void {
   if (typeof value === 'string') out.string(value)
+  else if (value === null) out.ascii('null')
+  else if (typeof value === 'boolean') out.ascii(value ? 'true' : 'false')
+  else if (Number.isSafeInteger(value)) out.ascii(String(value)) // seq: what JSON.stringify writes for an integer
   else if (value instanceof RecordJsonText) out.copy(records, value.start, value.end)
   else if (Array.isArray(value)) {
     out.byte(0x5b) // [
@@ -82,3 +136,4 @@ function writeValue(value: unknown, out: JsonBytes, records: Buffer): void {
 function skipped(value: unknown): boolean {
   return value === undefined || typeof value === 'function' || typeof value === 'symbol'
 }
+

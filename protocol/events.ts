@@ -1,5 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { readCar, type BlockVerification, type CarBlocks } from './car.js'
+import { readCanonicalCommit } from './commit-block.js'
 import { decodeDagCborJson } from './dag-cbor.js'
 import { cidToString, toJsonModel } from './data-model.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
@@ -200,6 +201,9 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
 function commitData(car: CarBlocks, commit: CID, seq: number, maxDepth: number): string | null {
   const block = car.get(commit)
   if (block === undefined) return null
+  // The usual block read in place; any other decoded as before (both give the same commit).
+  const canonical = readCanonicalCommit(block)
+  if (canonical !== null) return cidToString(canonical.commit.data)
   let decoded: unknown
   try {
     decoded = decodeCbor(block, 'commit block', { seq }, maxDepth)

@@ -1,3 +1,4 @@
+import { sameBytes } from './byte-range.js'
 import { scanCborItem } from './cbor-scan.js'
 import { FrameDecodeError, FrameErrorCode } from './errors.js'
 import { DEFAULT_MAX_DEPTH, decodeCbor, isPlainMap } from './frame.js'
@@ -17,6 +18,8 @@ export interface FramePeek {
  */
 export function peekFrame(bytes: Uint8Array, maxDepth = DEFAULT_MAX_DEPTH): FramePeek {
   const headerEnd = scanCborItem(bytes, 0, maxDepth)
+  const usual = usualHeaderType(bytes, headerEnd)
+  if (usual !== undefined) return { op: 1, t: usual, seq: findSeq(bytes, headerEnd, maxDepth) }
   const header = decodeCbor(bytes.subarray(0, headerEnd), 'header')
   if (!isPlainMap(header) || (header.op !== 1 && header.op !== -1)) {
     throw new FrameDecodeError(FrameErrorCode.BadHeader, 'frame header is not a map with op 1 or -1')
@@ -24,6 +27,27 @@ export function peekFrame(bytes: Uint8Array, maxDepth = DEFAULT_MAX_DEPTH): Fram
   const t = header.op === 1 ? header.t : undefined
   if (header.op === 1 && typeof t !== 'string') throw new FrameDecodeError(FrameErrorCode.BadHeader, 'message frame header has no string `t`')
   return { op: header.op, t: t as string | undefined, seq: findSeq(bytes, headerEnd, maxDepth) }
+}
+
+/** The types relays send, with their bytes: the usual header's `t` is one of these strings, not a new one per frame. */
+const KNOWN_TYPES = ['#commit', '#identity', '#account', '#sync', '#info'].map((t) => ({ t, bytes: Buffer.from(t, 'latin1') }))
+/** `{t: <text>, op: 1}` in canonical DAG-CBOR: map of 2, "t", a short text string, ..., "op", 1. */
+const HEADER_START = [0xa2, 0x61, 0x74]
+const HEADER_END = [0x62, 0x6f, 0x70, 0x01]
+
+/**
+ * The `t` of the header every relay frame has, read in place (this runs on the main thread for
+ * every frame); undefined for any other header, which takes the decoding path.
+ */
+function usualHeaderType(bytes: Uint8Array, headerEnd: number): string | undefined {
+  const typeLength = headerEnd - HEADER_START.length - 1 - HEADER_END.length
+  if (typeLength < 0 || typeLength > 23 || bytes[HEADER_START.length] !== 0x60 + typeLength) return undefined
+  for (let i = 0; i < HEADER_START.length; i++) if (bytes[i] !== HEADER_START[i]) return undefined
+  const typeStart = HEADER_START.length + 1
+  const typeEnd = typeStart + typeLength
+  for (let i = 0; i < HEADER_END.length; i++) if (bytes[typeEnd + i] !== HEADER_END[i]) return undefined
+  for (const known of KNOWN_TYPES) if (sameBytes(bytes, typeStart, typeEnd, known.bytes, 0, known.bytes.length)) return known.t
+  return undefined
 }
 
 function findSeq(bytes: Uint8Array, start: number, maxDepth: number): number | undefined {

@@ -93,6 +93,15 @@ describe('decodeDagCborItem matches @ipld/dag-cbor', () => {
     )
   })
 
+  it('map keys read through the key cache: thousands of distinct keys (slots taken over), read again, and keys one byte apart', () => {
+    // 512 slots: 5,000 keys make every slot change hands, so a stale or colliding entry would show as a wrong key.
+    const keys = Array.from({ length: 5000 }, (_, i) => `k${i.toString(36)}${i % 7 === 0 ? 'é' : ''}`)
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < keys.length; i += 10) expectSameAsReference(dagCbor.encode(Object.fromEntries(keys.slice(i, i + 10).map((key, j) => [key, j]))))
+    }
+    for (const key of ['repo', 'repp', 'rep', 'reop', 'Repo', 'a'.repeat(24), 'a'.repeat(25)]) expectSameAsReference(dagCbor.encode({ [key]: 1, repo: 2 }))
+  })
+
   it('hand-picked encodings: minimal ints and lengths, floats, simple values, tags, keys', () => {
     const cases = [
       '17',

@@ -4,6 +4,7 @@ import { FrameDecodeError, FrameErrorCode } from '../../protocol/errors.js'
 import { decodeEvent } from '../../protocol/events.js'
 import { encodeFrame } from '../../protocol/frame.js'
 import { peekFrame } from '../../protocol/peek.js'
+import { SeededRandom } from '../../common/random.js'
 import { allRealFrames, concat, expectFrameError, hex } from './helpers.js'
 
 const COMMIT_HEADER = dagCbor.encode({ op: 1, t: '#commit' })
@@ -71,3 +72,53 @@ describe('peekFrame', () => {
     expectFrameError(() => peekFrame(concat(COMMIT_HEADER, body)), FrameErrorCode.TooDeep)
   })
 })
+
+/** What peekFrame gives or throws, the header decoded by @ipld/dag-cbor: the reference for the in-place header read. */
+function referencePeek(bytes: Uint8Array): unknown {
+  try {
+    const peek = peekFrame(bytes)
+    return { ok: true, op: peek.op, t: peek.t, seq: peek.seq }
+  } catch (err) {
+    if (!(err instanceof FrameDecodeError)) throw err
+    return { ok: false, code: err.code }
+  }
+}
+
+describe('peekFrame reads the usual header {t, op: 1} in place (every frame, on the main thread): the same as decoding it', () => {
+  const SEED = Number(process.env.PEEK_SEED ?? 0x9ee4)
+  const body = dagCbor.encode({ seq: 7 })
+
+  it('for every type relays send, an unknown type, and the same header in another key order', () => {
+    for (const t of ['#commit', '#identity', '#account', '#sync', '#info', '#handle', '#x', 'a'.repeat(23), 'a'.repeat(24)]) {
+      expect(peekFrame(concat(dagCbor.encode({ op: 1, t }), body)), t).toEqual({ op: 1, t, seq: 7 })
+      // {op, t}: not canonical, still DAG-CBOR our decoder reads; the in-place read leaves it to the decoder.
+      if (t.length < 24) expect(peekFrame(concat(hex(`a2 62 6f70 01 61 74 ${hex1(0x60 + t.length)} ${Buffer.from(t).toString('hex')}`), body)), t).toEqual({ op: 1, t, seq: 7 })
+    }
+  })
+
+  it(`on seeded one-byte changes of each usual header: what the decoding path gives (seed ${SEED})`, () => {
+    const random = new SeededRandom(SEED)
+    for (const t of ['#commit', '#identity', '#account', '#sync', '#info']) {
+      const header = dagCbor.encode({ op: 1, t })
+      for (let i = 0; i < 300; i++) {
+        const changed = Uint8Array.from(header)
+        changed[random.int(0, changed.length - 1)] = random.int(0, 255)
+        const frame = concat(changed, body)
+        let expected: unknown
+        try {
+          const decoded = dagCbor.decode<Record<string, unknown>>(changed)
+          const valid = (decoded.op === 1 && typeof decoded.t === 'string') || decoded.op === -1
+          expected = valid ? { ok: true, op: decoded.op, t: decoded.op === 1 ? decoded.t : undefined, seq: 7 } : { ok: false, code: FrameErrorCode.BadHeader }
+        } catch {
+          expected = 'rejected'
+        }
+        const actual = referencePeek(frame)
+        if (expected === 'rejected') expect((actual as { ok: boolean }).ok, `seed ${SEED}: ${hex2(changed)}`).toBe(false)
+        else expect(actual, `seed ${SEED}: ${hex2(changed)}`).toEqual(expected)
+      }
+    }
+  })
+})
+
+const hex1 = (byte: number): string => byte.toString(16).padStart(2, '0')
+const hex2 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')

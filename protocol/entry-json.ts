@@ -66,9 +66,34 @@ function writeCommit(event: CommitEvent, out: JsonBytes, records: Buffer): void 
   for (const { key, prefix } of COMMIT_FIELDS) {
     out.copy(prefix, 0, prefix.length)
     if (key === 'ops') writeOps(event.ops, out, records)
+    else if (key === 'commit' || key === 'prevData') writeCid(event[key], out)
+    else if (key === 'blobs') writeCids(event.blobs, out)
     else writeValue(event[key], out, records)
   }
   out.byte(0x7d) // }
+}
+
+/**
+ * A CID string the decoder made (protocol/data-model.ts cidToString: base32 or base58btc, ASCII
+ * that JSON never escapes), or null: written without the escape check every other string gets.
+ */
+function writeCid(cid: string | null, out: JsonBytes): void {
+  if (cid === null) {
+    out.ascii('null')
+    return
+  }
+  out.byte(0x22) // "
+  out.ascii(cid)
+  out.byte(0x22)
+}
+
+function writeCids(cids: readonly string[], out: JsonBytes): void {
+  out.byte(0x5b) // [
+  for (let i = 0; i < cids.length; i++) {
+    if (i > 0) out.byte(0x2c) // ,
+    writeCid(cids[i]!, out)
+  }
+  out.byte(0x5d) // ]
 }
 
 const OP_ACTION = Buffer.from('{"action":')
@@ -84,9 +109,13 @@ function writeOps(ops: readonly CommitOp[], out: JsonBytes, records: Buffer): vo
     const op = ops[i]!
     writeField(OP_ACTION, op.action, out, records)
     writeField(OP_PATH, op.path, out, records)
-    writeField(OP_CID, op.cid, out, records)
+    out.copy(OP_CID, 0, OP_CID.length)
+    writeCid(op.cid, out)
     if (op.record !== undefined) writeField(OP_RECORD, op.record, out, records)
-    if (op.prev !== undefined) writeField(OP_PREV, op.prev, out, records)
+    if (op.prev !== undefined) {
+      out.copy(OP_PREV, 0, OP_PREV.length)
+      writeCid(op.prev, out)
+    }
     out.byte(0x7d) // }
   }
   out.byte(0x5d) // ]

@@ -118,6 +118,13 @@ async function main(): Promise<void> {
           `max RSS ${ingestor.maxRssMb ?? '?'} vs ${peer.maxRssMb ?? '?'} MiB`,
       )
     }
+    // Each round ran the consumers back to back: a ratio within a round cancels most of the machine's swings between rounds.
+    series.slice(1).forEach((peerRuns) => {
+      const ratio = (pick: (ours: Run, peer: Run) => number): string => median(series[0]!.map((run, round) => pick(run, peerRuns[round]!))).toFixed(2)
+      console.log(
+        `ingestor vs ${peerRuns[0]!.name}, median of the ${args.rounds} per-round ratios: ${ratio((o, p) => o.eventsPerSec / p.eventsPerSec)}x events/s, ${ratio((o, p) => p.consumerCpuMsPer1k / o.consumerCpuMsPer1k)}x less consumer CPU`,
+      )
+    })
     for (const run of verified) console.log(`${run.name}: ${(run.eventsPerSec / ingestor.eventsPerSec).toFixed(2)} of the unverified events/s (target >= 0.33)`)
     console.log(
       `targets: consumer CPU ${ingestor.consumerCpuMsPer1k} ms / 1000 events (<= 30), ${ingestor.eventsPerSec} events/s (>= 25,000), max RSS at max rate ${ingestor.maxRssMb ?? '?'} MiB (<= 150)` +
@@ -141,19 +148,23 @@ function measure(name: string, fixture: { path: string }, redis: RedisHandle, re
   return measureRun(name, fixture, target, start, { events, relay })
 }
 
+function median(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+}
+
 /** Per figure, the median of a consumer's rounds; max RSS the highest. */
 function medianRun(runs: readonly Run[]): Run {
-  const median = (pick: (run: Run) => number): number => [...runs.map(pick)].sort((a, b) => a - b)[Math.floor(runs.length / 2)]!
+  const medianOf = (pick: (run: Run) => number): number => median(runs.map(pick))
   const rss = runs.map((run) => run.maxRssMb).filter((mb): mb is number => mb !== null)
   return {
     name: `${runs[0]!.name}, median`,
-    events: median((run) => run.events),
-    seconds: median((run) => run.seconds),
-    eventsPerSec: median((run) => run.eventsPerSec),
+    events: medianOf((run) => run.events),
+    seconds: medianOf((run) => run.seconds),
+    eventsPerSec: medianOf((run) => run.eventsPerSec),
     maxRssMb: rss.length === 0 ? null : Math.max(...rss),
-    consumerCpuMsPer1k: median((run) => run.consumerCpuMsPer1k),
-    redisCpuMsPer1k: median((run) => run.redisCpuMsPer1k),
-    replayCpuPercent: median((run) => run.replayCpuPercent),
+    consumerCpuMsPer1k: medianOf((run) => run.consumerCpuMsPer1k),
+    redisCpuMsPer1k: medianOf((run) => run.redisCpuMsPer1k),
+    replayCpuPercent: medianOf((run) => run.replayCpuPercent),
   }
 }
 

@@ -131,7 +131,8 @@ function writeValue(value: unknown, out: JsonBytes, records: Buffer): void {
   if (typeof value === 'string') out.string(value)
   else if (value === null) out.ascii('null')
   else if (typeof value === 'boolean') out.ascii(value ? 'true' : 'false')
-  else if (Number.isSafeInteger(value)) out.ascii(String(value)) // seq: what JSON.stringify writes for an integer
+  else if (typeof value === 'number' && Number.isSafeInteger(value))
+    out.ascii(String(value)) // seq: what JSON.stringify writes for an integer
   else if (value instanceof RecordJsonText) out.copy(records, value.start, value.end)
   else if (Array.isArray(value)) {
     out.byte(0x5b) // [
@@ -165,4 +166,3 @@ function writeValue(value: unknown, out: JsonBytes, records: Buffer): void {
 function skipped(value: unknown): boolean {
   return value === undefined || typeof value === 'function' || typeof value === 'symbol'
 }
-

@@ -13,10 +13,10 @@ import { FrameDecodeError, FrameErrorCode } from './errors.js'
  * per nesting level, bounded by `maxDepth`, so it cannot overflow the stack.
  * Errors: FRAME_TRUNCATED, FRAME_TOO_DEEP, else FRAME_INVALID_CBOR; `fields` is attached.
  */
-export function decodeDagCborItem(bytes: Uint8Array, start: number, maxDepth: number, fields: Record<string, unknown> = {}): { value: unknown; end: number } {
+export function decodeDagCborItem(bytes: Uint8Array, start: number, maxDepth: number, fields: Record<string, unknown> = {}, links: LinkForm = 'cid'): { value: unknown; end: number } {
   // Byte strings are views of the input: make them plain Uint8Arrays even when a Buffer comes in.
   const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const decoder = new Decoder(plain, start, maxDepth, fields, false)
+  const decoder = new Decoder(plain, start, maxDepth, fields, false, links === 'bytes')
   const value = decoder.item(0)
   return { value, end: decoder.pos }
 }
@@ -28,7 +28,7 @@ export function decodeDagCborItem(bytes: Uint8Array, start: number, maxDepth: nu
  * JSON form: the caller then takes the two-step path, which names that error precisely.
  */
 export function decodeDagCborJson(bytes: Uint8Array, start: number, maxDepth: number, fields: Record<string, unknown> = {}): { value: unknown; end: number; exact: boolean } {
-  const decoder = new Decoder(bytes, start, maxDepth, fields, true)
+  const decoder = new Decoder(bytes, start, maxDepth, fields, true, false)
   const value = decoder.item(0)
   return { value, end: decoder.pos, exact: !decoder.sawBigInt }
 }
@@ -51,6 +51,7 @@ function sameAscii(text: string, bytes: Uint8Array, start: number): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) !== bytes[start + i]) return false
   return true
 }
+
 // Below this length an ASCII string is built faster by hand than by TextDecoder.
 const ASCII_FAST_PATH = 32
 const TWO_32 = 2 ** 32
@@ -68,6 +69,8 @@ class Decoder {
     private readonly fields: Record<string, unknown>,
     /** Build JSON-model values (decodeDagCborJson) instead of IPLD ones. */
     private readonly json: boolean,
+    /** A simple CIDv1 becomes LinkBytes, not a CID (LinkForm 'bytes'). */
+    private readonly linkBytes: boolean,
   ) {
     this.pos = start
   }
@@ -134,10 +137,11 @@ class Decoder {
     return out
   }
 
-  private cid(info: number): CID {
+  private cid(info: number): CID | LinkBytes {
     const at = this.pos - 1
     const raw = this.cidBytes(info)
-    return isSimpleCidV1(raw) ? simpleCidV1(raw) : this.decodeCid(raw, at)
+    if (!isSimpleCidV1(raw)) return this.decodeCid(raw, at)
+    return this.linkBytes ? new LinkBytes(raw) : simpleCidV1(raw)
   }
 
   /** What cidToString(this.cid(info)) gives, without building the CID for the usual CIDv1. */
@@ -309,6 +313,19 @@ class Decoder {
   private invalid(reason: string, cause?: unknown): FrameDecodeError {
     return new FrameDecodeError(FrameErrorCode.InvalidCbor, `invalid DAG-CBOR: ${reason}`, this.fields, cause === undefined ? undefined : { cause })
   }
+}
+
+/**
+ * How a decoded item's links come out: `cid`, CID objects (what @ipld/dag-cbor gives); `bytes`,
+ * a simple CIDv1 (isSimpleCidV1, nearly every link on the network) as LinkBytes and any other as a
+ * CID. For a caller that only looks links up by their bytes and prints them (protocol/events.ts):
+ * no Digest and CID built per link.
+ */
+export type LinkForm = 'cid' | 'bytes'
+
+/** A simple CIDv1 as decoded with LinkForm 'bytes': the CID's binary form (a view into the input), valid by construction. */
+export class LinkBytes {
+  constructor(readonly bytes: Uint8Array) {}
 }
 
 /**

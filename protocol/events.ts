@@ -1,8 +1,8 @@
 import { CID } from 'multiformats/cid'
 import { readCar, type BlockVerification, type CarBlocks } from './car.js'
 import { readCanonicalCommit } from './commit-block.js'
-import { decodeDagCborJson } from './dag-cbor.js'
-import { cidToString, toJsonModel } from './data-model.js'
+import { decodeDagCborJson, LinkBytes } from './dag-cbor.js'
+import { cidToString, cidV1ToString, toJsonModel } from './data-model.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 import { DEFAULT_MAX_DEPTH, decodeCbor, decodeFrame, isPlainMap, type Frame, type FrameLimits } from './frame.js'
 
@@ -103,7 +103,8 @@ function blockVerification(options: DecodeOptions): BlockVerification {
 
 /** Decodes one binary frame into a typed event. Throws only FrameDecodeError. */
 export function decodeEvent(bytes: Uint8Array, options: DecodeOptions = {}): FirehoseEvent {
-  return frameToEvent(decodeFrame(bytes, options), options)
+  // Links as bytes: an event's links are only printed and looked up in the CAR.
+  return frameToEvent(decodeFrame(bytes, options, 'bytes'), options)
 }
 
 export function frameToEvent(frame: Frame, options: DecodeOptions = {}): FirehoseEvent {
@@ -163,7 +164,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
     const out: CommitOp = { action, path, cid: null, record: null }
     if ('prev' in op) out.prev = optionalCid(op.prev, `ops[${index}].prev`, seq)
     if (action === 'delete' || link === null) return out
-    const cid = cidToString(link)
+    const cid = linkToString(link)
     out.cid = cid
     const block = car.get(link)
     if (block === undefined) {
@@ -181,7 +182,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
     rev: requireString(body, 'rev', seq),
     // Production relays send `since: ""` for a first commit; both mean "no previous rev".
     since: typeof body.since === 'string' && body.since !== '' ? body.since : null,
-    commit: cidToString(commit),
+    commit: linkToString(commit),
     time: requireString(body, 'time', seq),
     tooBig,
     rebase: body.rebase === true,
@@ -198,7 +199,7 @@ function commitEvent(body: Record<string, unknown>, seq: number, options: Decode
  * the block is absent or not a commit: such frames were always published, and whether the repo's
  * chain can continue from them is the per-repo rules' question, not the decoder's.
  */
-function commitData(car: CarBlocks, commit: CID, seq: number, maxDepth: number): string | null {
+function commitData(car: CarBlocks, commit: Link, seq: number, maxDepth: number): string | null {
   const block = car.get(commit)
   if (block === undefined) return null
   // The usual block read in place; any other decoded as before (both give the same commit).
@@ -275,14 +276,22 @@ function requireBoolean(body: Record<string, unknown>, key: string, seq: number 
   return value
 }
 
-function requireLink(value: unknown, what: string, seq: number): CID {
+/** A link of the frame's body: LinkBytes from decodeEvent's decoding, a CID from a Frame decoded otherwise. */
+type Link = CID | LinkBytes
+
+function requireLink(value: unknown, what: string, seq: number): Link {
+  if (value instanceof LinkBytes) return value
   const cid = CID.asCID(value)
   if (!cid) throw badBody(`\`${what}\` is not a CID link`, seq)
   return cid
 }
 
+function linkToString(link: Link): string {
+  return link instanceof LinkBytes ? cidV1ToString(link.bytes) : cidToString(link)
+}
+
 function requireCid(value: unknown, what: string, seq: number): string {
-  return cidToString(requireLink(value, what, seq))
+  return linkToString(requireLink(value, what, seq))
 }
 
 function optionalCid(value: unknown, what: string, seq: number): string | null {

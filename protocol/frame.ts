@@ -1,14 +1,15 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { decodeDagCborItem } from './dag-cbor.js'
+import { decodeDagCborItem, LinkBytes, type LinkForm } from './dag-cbor.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
 
 /** Header of a message frame (`op: 1`, with a type `t`) or an error frame (`op: -1`). */
 export type FrameHeader = { op: 1; t: string } | { op: -1 }
 
 /**
- * A frame split into its two DAG-CBOR items; body values are still IPLD (CID objects, Uint8Array).
- * Byte strings are views into the decoded bytes (no copy): do not reuse that buffer while using them.
+ * A frame split into its two DAG-CBOR items; body values are still IPLD (CID objects, or LinkBytes
+ * when decoded with LinkForm 'bytes'; Uint8Array). Byte strings are views into the decoded bytes
+ * (no copy): do not reuse that buffer while using them.
  */
 export interface Frame {
   header: FrameHeader
@@ -26,7 +27,7 @@ export const DEFAULT_MAX_FRAME_BYTES = 5_000_000
 export const DEFAULT_MAX_DEPTH = 64
 
 /** Splits and decodes one binary WebSocket message. Pure: bytes in, frame out, or a FrameDecodeError. */
-export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = {}): Frame {
+export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = {}, links: LinkForm = 'cid'): Frame {
   const maxFrameBytes = limits.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   const maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH
   if (bytes.byteLength > maxFrameBytes) {
@@ -40,7 +41,7 @@ export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = {}): Frame 
   if (header.end === bytes.byteLength) {
     throw new FrameDecodeError(FrameErrorCode.Truncated, 'frame has a header but no body', { headerBytes: header.end })
   }
-  const body = decodeDagCborItem(bytes, header.end, maxDepth, { part: 'body' })
+  const body = decodeDagCborItem(bytes, header.end, maxDepth, { part: 'body' }, links)
   if (body.end !== bytes.byteLength) {
     throw new FrameDecodeError(FrameErrorCode.TrailingBytes, `${bytes.byteLength - body.end} bytes after the frame body`, {
       trailing: bytes.byteLength - body.end,
@@ -84,5 +85,5 @@ function checkBody(value: unknown): Record<string, unknown> {
 }
 
 export function isPlainMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && CID.asCID(value) === null
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof LinkBytes) && CID.asCID(value) === null
 }

@@ -1,6 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import { FrameErrorCode } from '../../protocol/errors.js'
 import { type CommitEvent, decodeEvent } from '../../protocol/events.js'
@@ -183,6 +184,34 @@ describe('decodeEvent: #commit', () => {
     expect(event.tooBig).toBe(true)
     expect(event.ops[0]).toMatchObject({ action: 'create', path: 'app.bsky.feed.like/a', record: null })
     expect(event.ops[0]!.cid).not.toBeNull()
+  })
+
+  it('reads links of every form alike (decodeEvent keeps simple CIDv1s as bytes): CIDv0 and multi-byte codes print as CID.toString() and find their blocks', async () => {
+    const recordBytes = dagCbor.encode({ a: 1 })
+    const digest = await sha256.digest(recordBytes)
+    const v0 = CID.createV0(digest)
+    const wide = CID.createV1(0x0129, digest) // dag-json: a two-byte codec varint, not a simple CIDv1
+    const parts = await commitParts([], {
+      seq: 509,
+      carBlocks: (blocks) => [...blocks, { cid: v0, bytes: recordBytes }, { cid: wide, bytes: recordBytes }],
+      override: { blobs: [v0, wide], prevData: wide },
+    })
+    parts.body.ops = [
+      { action: 'create', path: 'x.y.z/v0', cid: v0 },
+      { action: 'update', path: 'x.y.z/wide', cid: wide, prev: v0 },
+    ]
+    const event = decodeCommit(message('#commit', parts.body))
+    expect(event.ops).toEqual([
+      { action: 'create', path: 'x.y.z/v0', cid: v0.toString(), record: { a: 1 } },
+      { action: 'update', path: 'x.y.z/wide', cid: wide.toString(), prev: v0.toString(), record: { a: 1 } },
+    ])
+    expect([event.blobs, event.prevData]).toEqual([[v0.toString(), wide.toString()], wide.toString()])
+  })
+
+  it('a frame whose body is a link is not a map: FRAME_BAD_BODY', () => {
+    const link = CID.parse('bafyreih5mktscghqb7t2zmqb7s755iqk23rw7zc5525ifp53b3ksr2kk2i')
+    const err = expectFrameError(() => decodeEvent(concat(dagCbor.encode({ op: 1, t: '#commit' }), dagCbor.encode(link))), FrameErrorCode.BadBody)
+    expect(err.message).toBe('frame body is not a map')
   })
 
   it('keeps a record key named __proto__ as data', async () => {

@@ -1,4 +1,5 @@
 import { Command } from 'ioredis'
+import { JsonBytes } from '../protocol/json-bytes.js'
 
 /**
  * A Redis command encoded in RESP by us, into one buffer, before ioredis sees it. For the write
@@ -26,43 +27,35 @@ export class EncodedCommand extends Command {
 
 /** `*<n>\r\n` then `$<bytes>\r\n<arg>\r\n` for the name and each argument, as ioredis encodes them. */
 export function encodeRespCommand(name: string, args: readonly (string | Buffer)[]): Buffer {
-  let size = 16 + bulkSize(name)
-  for (const arg of args) size += bulkSize(arg)
-  const out = Buffer.allocUnsafe(size)
-  let at = ascii(out, 0, `*${args.length + 1}\r\n`)
-  at = bulk(out, at, name)
-  for (const arg of args) at = bulk(out, at, arg)
-  return out.subarray(0, at)
+  // Sized once from an upper bound (a UTF-16 unit is at most 3 UTF-8 bytes; a bulk's head and CRLFs at most 21 bytes), so it does not grow.
+  let bound = 16 + name.length * 3 + BULK_OVERHEAD
+  for (const arg of args) bound += (typeof arg === 'string' ? arg.length * 3 : arg.length) + BULK_OVERHEAD
+  const out = new JsonBytes(bound)
+  out.ascii(`*${args.length + 1}\r\n`)
+  bulk(out, name)
+  for (const arg of args) bulk(out, arg)
+  return out.bytes.subarray(0, out.length)
 }
 
-/** Bytes of one bulk string: `$`, the length's digits, CRLF, the bytes, CRLF. */
-function bulkSize(arg: string | Buffer): number {
-  const length = typeof arg === 'string' ? byteLength(arg) : arg.length
-  return length + String(length).length + 5
-}
+/** `$`, up to 16 digits of length, two CRLFs. */
+const BULK_OVERHEAD = 21
 
-function bulk(out: Buffer, at: number, arg: string | Buffer): number {
+function bulk(out: JsonBytes, arg: string | Buffer): void {
   if (typeof arg !== 'string') {
-    at = ascii(out, at, `$${arg.length}\r\n`)
-    arg.copy(out, at)
-    return ascii(out, at + arg.length, '\r\n')
+    out.ascii(`$${arg.length}\r\n`)
+    out.copy(arg, 0, arg.length)
+  } else {
+    const length = byteLength(arg)
+    out.ascii(`$${length}\r\n`)
+    // ASCII (length = byte length) through JsonBytes' loop: most arguments are a few bytes.
+    if (length === arg.length) out.ascii(arg)
+    else out.utf8(arg)
   }
-  const length = byteLength(arg)
-  at = ascii(out, at, `$${length}\r\n`)
-  // ASCII (length = byte length) is written by a loop: most arguments are a few bytes.
-  at = length === arg.length ? ascii(out, at, arg) : at + out.write(arg, at, 'utf8')
-  return ascii(out, at, '\r\n')
+  out.ascii('\r\n')
 }
 
 /** UTF-8 byte length; a string of ASCII is its length, checked without a native call. */
 function byteLength(text: string): number {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text)
   return text.length
-}
-
-/** Text known to be ASCII; short text by a loop, which beats a native call's overhead. */
-function ascii(out: Buffer, at: number, text: string): number {
-  if (text.length > 48) return at + out.write(text, at, 'latin1')
-  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i)
-  return at
 }

@@ -131,15 +131,11 @@ function ascii(block: Uint8Array, { start, end }: Span): boolean {
 function readCid(block: Uint8Array, at: number): CID | null {
   if (block[at] !== TAG_CID[0] || block[at + 1] !== TAG_CID[1] || !readString(block, at + 2, MAJOR_BYTES)) return null
   if (span.end - span.start < 2 || block[span.start] !== 0) return null
-  const end = span.end
-  const raw = block.subarray(span.start + 1, end)
+  const raw = block.subarray(span.start + 1, span.end)
   if (isSimpleCidV1(raw)) return simpleCidV1(raw)
-  let cid: CID
   try {
-    cid = CID.decode(raw)
+    return CID.decode(raw)
   } catch {
     return null
   }
-  span.end = end
-  return cid
 }

@@ -1,6 +1,7 @@
 /**
- * JSON text built as UTF-8 bytes in one growing buffer, which owns its ArrayBuffer (so a worker
- * can transfer it). The writers produce exactly what JSON.stringify would for the same value.
+ * Text built as UTF-8 bytes in one growing buffer, which owns its ArrayBuffer (so a worker can
+ * transfer it): the entries' JSON (`string` writes exactly what JSON.stringify would), and the
+ * RESP of the write command (ingestor/resp-command.ts) through the same byte writers.
  */
 export class JsonBytes {
   bytes: Buffer

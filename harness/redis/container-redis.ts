@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StartedTestContainer } from 'testcontainers'
 import { HarnessError, HarnessErrorCode } from '../errors.js'
-import { freePort } from '../free-port.js'
 import { redisImage, redisImageUnavailableReason } from './container-availability.js'
 import { CONTAINER_LABEL } from './container-runtime.js'
 import { ownedServerHandle } from './owned-server.js'
+import { launchOnPort } from './launch-on-port.js'
 import { redisServerArgs, redisUrl } from './server-args.js'
 import type { RedisHandle, RedisPersistence } from './types.js'
 
@@ -15,7 +15,6 @@ const DATA_DIR = '/data'
 const STARTUP_TIMEOUT_MS = 60_000
 /** Lines of server output kept for error messages (bounded; older lines dropped). */
 const LOG_TAIL_LINES = 20
-const START_ATTEMPTS = 3
 
 /**
  * Redis in a container (Testcontainers), data bind-mounted from a host temp dir so that a
@@ -36,11 +35,11 @@ export async function startContainerRedis(options: { persistence: RedisPersisten
   let container: StartedTestContainer | null = null
   let port = 0
 
-  async function start(): Promise<StartedTestContainer> {
+  async function start(listenPort: number): Promise<StartedTestContainer> {
     const logTail: string[] = []
     const definition = new GenericContainer(image)
       .withNetworkMode('host')
-      .withCommand(['redis-server', ...redisServerArgs({ ...options, dir: DATA_DIR, port, bindHost: HOST })])
+      .withCommand(['redis-server', ...redisServerArgs({ ...options, dir: DATA_DIR, port: listenPort, bindHost: HOST })])
       .withBindMounts([{ source: dir, target: DATA_DIR, mode: 'rw' }])
       .withLabels({ [CONTAINER_LABEL]: 'redis' })
       .withLogConsumer((stream) =>
@@ -55,23 +54,14 @@ export async function startContainerRedis(options: { persistence: RedisPersisten
       return await definition.start()
     } catch (err) {
       const reason = logTail.join(' | ') || String(err)
-      throw new HarnessError(HarnessErrorCode.RedisStartFailed, `Redis container ${image} on port ${port} did not start: ${reason}`, { kind: 'container', port, reason }, { cause: err })
+      throw new HarnessError(HarnessErrorCode.RedisStartFailed, `Redis container ${image} on port ${listenPort} did not start: ${reason}`, { kind: 'container', port: listenPort, reason }, { cause: err })
     }
   }
 
   async function launch(newPort: boolean): Promise<void> {
-    // A "free" port can be taken between the probe and bind: retry a few times on a new one.
-    for (let attempt = 1; ; attempt++) {
-      if (newPort || port === 0) port = await freePort(HOST)
-      try {
-        container = await start()
-        return
-      } catch (err) {
-        const inUse = err instanceof HarnessError && String(err.fields.reason).includes('Address already in use')
-        if (!inUse || attempt >= START_ATTEMPTS) throw err
-        newPort = true
-      }
-    }
+    port = await launchOnPort(HOST, port, newPort, async (candidate) => {
+      container = await start(candidate)
+    })
   }
 
   async function killContainer(): Promise<void> {

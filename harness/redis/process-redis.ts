@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { reapOnExit, type ReapHandle } from '../child-reaper.js'
 import { HarnessError, HarnessErrorCode } from '../errors.js'
-import { freePort } from '../free-port.js'
 import { ownedServerHandle } from './owned-server.js'
+import { launchOnPort } from './launch-on-port.js'
 import { redisServerArgs, redisUrl } from './server-args.js'
 import type { RedisHandle, RedisPersistence } from './types.js'
 
@@ -42,18 +42,9 @@ export async function startProcessRedis(options: ProcessRedisOptions): Promise<R
   const url = (): string => redisUrl(HOST, port, options.password)
 
   async function launch(newPort: boolean): Promise<void> {
-    // A "free" port can be taken between the probe and bind: retry a few times on a new one.
-    for (let attempt = 1; ; attempt++) {
-      if (newPort || port === 0) port = await freePort(HOST)
-      try {
-        running = await spawnServer(dir, port, options)
-        return
-      } catch (err) {
-        const inUse = err instanceof HarnessError && String(err.fields.reason).includes('Address already in use')
-        if (!inUse || attempt >= 5) throw err
-        newPort = true
-      }
-    }
+    port = await launchOnPort(HOST, port, newPort, async (candidate) => {
+      running = await spawnServer(dir, candidate, options)
+    })
   }
 
   async function killServer(): Promise<void> {
@@ -127,6 +118,8 @@ function pingAnswers(port: number): Promise<boolean> {
     }
     socket.setTimeout(1000, () => done(false))
     socket.once('error', () => done(false))
+    // A listener that is not Redis (the port taken) may close at once: no error, no reply.
+    socket.once('close', () => done(false))
     socket.once('connect', () => socket.write('PING\r\n'))
     socket.on('data', (chunk) => {
       reply += chunk.toString('latin1')

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { afterEach, describe, expect, it, type TestContext } from 'vitest'
+import { HarnessErrorCode } from '../../harness/errors.js'
 import { RedisCannotKillError, startRedis, type RedisHandle, type RedisKind } from '../../harness/redis/index.js'
 import { redisCommand } from '../../harness/redis/redis-cli.js'
 import { skipAllTests, skipTest } from '../support/skip.js'
@@ -65,6 +67,22 @@ export function redisProviderContract(kind: RedisKind, skipReason: string | null
       const after = await redis.restart()
       expect(after).toBe(before)
       expect(await redis.cli('XLEN', name)).toBe('50')
+    })
+
+    it('fails a restart whose port was taken while the server was down (its clients hold the URL), then restarts there once it is free', async (context) => {
+      ownedOnly(context)
+      const redis = await start({ persistence: 'none' })
+      const before = redis.url
+      await redis.kill()
+      const blocker = createServer((socket) => socket.destroy())
+      await new Promise<void>((resolve) => blocker.listen(Number(new URL(before).port), new URL(before).hostname, resolve))
+      try {
+        await expect(redis.restart()).rejects.toMatchObject({ code: HarnessErrorCode.RedisStartFailed, message: expect.stringContaining(new URL(before).port) })
+      } finally {
+        await new Promise((resolve) => blocker.close(resolve))
+      }
+      expect(await redis.restart()).toBe(before)
+      expect(await redis.cli('PING')).toBe('PONG')
     })
 
     it('loses unsynced writes on kill with persistence none, and can move to a new port', async (context) => {

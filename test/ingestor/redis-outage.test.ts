@@ -108,5 +108,6 @@ describe('a Redis outage: bounded listeners, one warning, then rate-limited "sti
       await relay.close()
       await redis.stop()
     }
-  })
+    // Above the sum of its waits (130 s), so a stall fails the wait that names its stage.
+  }, 140_000)
 })

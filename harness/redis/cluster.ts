@@ -88,8 +88,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
 }
 
 async function startNode(options: RedisClusterOptions): Promise<RedisHandle> {
-  // The bus port is given explicitly: the default (port + 10000) is past 65535 for ports above
-  // 55535, which free ports from the ephemeral range often are.
+  // The bus port is a free port of its own: the default (port + 10000) is not probed, so
+  // another server may hold it (and is past 65535 for ports above 55535).
   const busPort = await freePort(HOST)
   return startProcessRedis({
     persistence: options.persistence ?? 'none',

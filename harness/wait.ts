@@ -5,11 +5,17 @@ export { sleep } from '../common/wait.js'
 
 /**
  * Polls `check` until it returns true; throws a Timeout HarnessError naming `what` after
- * timeoutMs. `check` may throw to abort at once (e.g. the child exited).
+ * timeoutMs, with what `state()` returns then (e.g. a status: a rare stall says where it stood).
+ * `check` may throw to abort at once (e.g. the child exited).
  */
-export async function waitUntil(check: () => boolean | Promise<boolean>, options: { what: string; timeoutMs: number; intervalMs?: number }): Promise<void> {
+export async function waitUntil(check: () => boolean | Promise<boolean>, options: { what: string; timeoutMs: number; intervalMs?: number; state?: () => unknown }): Promise<void> {
   if (await pollUntil(check, options)) return
-  throw new HarnessError(HarnessErrorCode.Timeout, `timed out after ${options.timeoutMs} ms waiting for ${options.what}`, { what: options.what, timeoutMs: options.timeoutMs })
+  const state = options.state === undefined ? undefined : JSON.stringify(options.state())
+  throw new HarnessError(HarnessErrorCode.Timeout, `timed out after ${options.timeoutMs} ms waiting for ${options.what}${state === undefined ? '' : `; state then: ${state}`}`, {
+    what: options.what,
+    timeoutMs: options.timeoutMs,
+    ...(state === undefined ? {} : { state }),
+  })
 }
 
 /**

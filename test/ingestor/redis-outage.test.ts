@@ -86,7 +86,7 @@ describe('a Redis outage: bounded listeners, one warning, then rate-limited "sti
           expect(stillDownLines(atStartup).at(-1)).toMatchObject({ queueFrames: 0 })
 
           await redis.restart()
-          await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= 500, { what: 'cursor 500', timeoutMs: 30_000 })
+          await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= 500, { what: 'cursor 500', timeoutMs: 30_000, state: () => ingestor.status() })
           expect(lines.find((line) => line.msg === 'redis connected')).toMatchObject({ retries: expect.any(Number), downForMs: expect.any(Number) })
 
           lines.splice(0)
@@ -96,7 +96,7 @@ describe('a Redis outage: bounded listeners, one warning, then rate-limited "sti
             timeoutMs: 20_000,
           })
           await redis.restart()
-          await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq', timeoutMs: 60_000 })
+          await waitUntil(() => (ingestor.status().storedCursor ?? 0) >= FRAMES, { what: 'the last seq', timeoutMs: 60_000, state: () => ingestor.status() })
           expect(lines.some((line) => line.msg === 'redis reconnected')).toBe(true)
         } finally {
           await ingestor.stop()

@@ -153,6 +153,7 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
           await waitUntil(async () => handle.status().relay.active === primaryLabel && (await cursorOf(keys.cursorKey)) >= primaryFrom + primaryWrites, {
             what: `round ${round}: ${primaryWrites} seqs from the primary`,
             timeoutMs: 60_000,
+            state: () => handle.status(),
           })
           // Round 1: Redis hangs (SIGSTOP) as the primary fails, so the primary's frames are still
           // queued at the switch; they must be dropped, never written against the fallback's cursor.
@@ -160,24 +161,25 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
           if (round === 1) {
             process.kill(redisPid, 'SIGSTOP')
             redisStopped = true
-            await waitUntil(() => handle.status().queue.frames > 0, { what: 'primary frames queued behind the stopped Redis', timeoutMs: 30_000 })
+            await waitUntil(() => handle.status().queue.frames > 0, { what: 'primary frames queued behind the stopped Redis', timeoutMs: 30_000, state: () => handle.status() })
           }
           // The primary fails; the ingestor moves to the fallback and writes from it.
           const failedAt = Date.now()
           if (failure === 'stall') proxy.stall()
           else proxy.disable()
           if (round === 1) {
-            await waitUntil(() => handle.status().counters.framesRequeued > requeued, { what: "the switch dropping the primary's queued frames", timeoutMs: 30_000 })
+            await waitUntil(() => handle.status().counters.framesRequeued > requeued, { what: "the switch dropping the primary's queued frames", timeoutMs: 30_000, state: () => handle.status() })
             process.kill(redisPid, 'SIGCONT')
             redisStopped = false
           }
-          await waitUntil(() => handle.status().relay.active === fallbackLabel, { what: `round ${round}: the switch to the fallback`, timeoutMs: 60_000 })
+          await waitUntil(() => handle.status().relay.active === fallbackLabel, { what: `round ${round}: the switch to the fallback`, timeoutMs: 60_000, state: () => handle.status() })
           timings[`failover${round}Ms`] = Date.now() - failedAt
           const fallbackFrom = await cursorOf(fallbackKey)
           const fallbackWrites = random.int(50, 250)
           await waitUntil(async () => (await cursorOf(fallbackKey)) >= Math.max(fallbackFrom, FALLBACK_BASE) + fallbackWrites, {
             what: `round ${round}: ${fallbackWrites} seqs from the fallback`,
             timeoutMs: 60_000,
+            state: () => handle.status(),
           })
           // The primary heals; the probe finds it and the ingestor goes back.
           const healedAt = Date.now()
@@ -185,11 +187,12 @@ describe('relay failover against two replay servers, a TCP proxy and redis-serve
           await waitUntil(() => handle.status().relay.active === primaryLabel && handle.status().relay.primaryReturns >= round, {
             what: `round ${round}: the return to the primary`,
             timeoutMs: 60_000,
+            state: () => handle.status(),
           })
           timings[`back${round}Ms`] = Date.now() - healedAt
         }
         const endAt = (await cursorOf(keys.cursorKey)) + 50
-        await waitUntil(async () => (await cursorOf(keys.cursorKey)) >= endAt, { what: 'the primary writing after the last return', timeoutMs: 60_000 })
+        await waitUntil(async () => (await cursorOf(keys.cursorKey)) >= endAt, { what: 'the primary writing after the last return', timeoutMs: 60_000, state: () => handle.status() })
         await handle.stop()
         console.log(`relay failover (${failure}) seed ${seed}: ${JSON.stringify({ ...timings, relay: handle.status().relay, requeued: handle.status().counters.framesRequeued })}`)
 

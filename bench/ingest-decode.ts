@@ -7,6 +7,7 @@ import { JsonBytes } from '../protocol/json-bytes.js'
 import { isSequenced, toStreamEntry } from '../protocol/stream-entry.js'
 import { readFixtureFrames } from '../fixture-file/index.js'
 import { benchFixture, flagValue } from './ingest-run.js'
+import { median } from './median.js'
 
 /**
  * The decode worker's per-frame work on one thread, interleaved round by round on the same frames:
@@ -77,7 +78,6 @@ for (let round = 0; round < rounds; round++) {
     perFrame[i]!.push((used.user + used.system) / frames.length)
   }
 }
-const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 /** The median over rounds of a/b measured in the same round: steadier here than a ratio of medians. */
 const roundRatio = (a: number, b: number): string => median(perFrame[a]!.map((value, round) => value / perFrame[b]![round]!)).toFixed(2)
 console.log(`${frames.length} frames of ${fixture.path}, ${rounds} rounds`)

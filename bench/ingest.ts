@@ -10,6 +10,7 @@ import { sleep } from '../harness/wait.js'
 import { benchFixture, flagValue, formatRun, ingestorOptions, measure as measureRun, root, SHIPPED_NODE_OPTIONS, spawnConsumer, type Consumer, type Keys, type RedisTarget, type Run } from './ingest-run.js'
 import { startPlcServer } from '../harness/plc-server.js'
 import { preencodeFrames, startPreencodedRelay, type PreencodedRelay } from './preencoded-relay.js'
+import { median } from './median.js'
 
 /**
  * Ingest throughput, end to end (issue 20 part 4): relay -> consumer child process -> local
@@ -146,10 +147,6 @@ async function main(): Promise<void> {
 function measure(name: string, fixture: { path: string }, redis: RedisHandle, relay: () => Promise<PreencodedRelay>, events: number, start: (relayUrl: string, keys: Keys) => Consumer): Promise<Run> {
   const target: RedisTarget = { url: redis.url, nodeUrls: [redis.url], cluster: false }
   return measureRun(name, fixture, target, start, { events, relay })
-}
-
-function median(values: readonly number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 }
 
 /** Per figure, the median of a consumer's rounds; max RSS the highest. */

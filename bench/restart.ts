@@ -5,6 +5,7 @@ import { startRedis } from '../harness/redis/index.js'
 import { waitUntil } from '../harness/wait.js'
 import { startReplay } from '../replay/index.js'
 import { benchFixture, flagValue, root, SHIPPED_NODE_OPTIONS } from './ingest-run.js'
+import { median } from './median.js'
 
 /**
  * Time to first write after a restart: the recovery time after every crash. A consumer process
@@ -105,11 +106,6 @@ function notePhases(log: string, startedAt: number, phases: Map<string, number[]
     const line = lines.find((candidate) => candidate.msg === message)
     if (line !== undefined) phases.get(name)!.push(line.time - startedAt)
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
 }
 
 function summary(values: readonly number[]): string {

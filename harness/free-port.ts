@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 const PROBES = 64
+/** probedPortRange() of this machine, read on the first freePort (the kernel setting does not change under us). */
+let probed: { readonly low: number; readonly high: number } | undefined
 
 /**
  * The ports probed: below the kernel's ephemeral range, which `listen(0)` and the source ports
@@ -35,7 +37,8 @@ function readEphemeralRange(): { readonly low: number; readonly high: number } {
  * EADDRINUSE.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const { low, high } = probedPortRange()
+  probed ??= probedPortRange()
+  const { low, high } = probed
   for (let probe = 0; probe < PROBES && low < high; probe++) {
     const port = await bindAndRelease(host, randomInt(low, high + 1))
     if (port !== null) return port

@@ -238,12 +238,17 @@ export class Pipeline implements RepoWriter {
     }
   }
 
-  /** Keeps up to decoder.parallelism batches decoding, and hands them to the writer in queue order. */
+  /**
+   * Keeps up to decoder.parallelism batches decoding (one more with verification: the next batch's
+   * keys are resolved on this thread while the verify workers check the one before), and hands
+   * them to the writer in queue order.
+   */
   private async decodeLoop(): Promise<void> {
-    const { queue, options, decoder, crash } = this.parts
+    const { queue, options, decoder, verifier, crash } = this.parts
     const inFlight: Promise<DecodedBatch>[] = []
+    const maxInFlight = decoder.parallelism + (verifier === null ? 0 : 1)
     for (;;) {
-      if (inFlight.length < decoder.parallelism && queue.frames > 0) {
+      if (inFlight.length < maxInFlight && queue.frames > 0) {
         const epoch = this.epoch
         const frames = queue.take(options.batchSize, options.batchBytes)
         this.maybeResume()

@@ -50,26 +50,59 @@ function usualHeaderType(bytes: Uint8Array, headerEnd: number): string | undefin
   return undefined
 }
 
+/** The `seq` key of a body map: text(3) "seq". */
+const SEQ_KEY = Buffer.from([0x63, 0x73, 0x65, 0x71])
+
 function findSeq(bytes: Uint8Array, start: number, maxDepth: number): number | undefined {
+  const valueStart = findBodyValue(bytes, start, maxDepth, SEQ_KEY)
+  if (valueStart < 0 || bytes[valueStart]! >> 5 !== 0) return undefined
+  const value = readArgument(bytes, valueStart)
+  return Number.isSafeInteger(value) ? value : undefined
+}
+
+/**
+ * Where the value of `key` (its encoded text item) starts in the body map at `start`; -1 when
+ * absent. Keys are compared in place and values skipped undecoded: this runs for every frame on
+ * the main thread.
+ */
+function findBodyValue(bytes: Uint8Array, start: number, maxDepth: number, key: Uint8Array): number {
   if (start >= bytes.length) throw new FrameDecodeError(FrameErrorCode.Truncated, 'frame has a header but no body')
   const initial = bytes[start]!
   if (initial >> 5 !== 5) throw new FrameDecodeError(FrameErrorCode.BadBody, 'frame body is not a map')
   const entries = readArgument(bytes, start)
   let pos = start + headLength(initial)
   for (let i = 0; i < entries; i++) {
-    // text(3) "seq", compared in place: this runs for every frame on the main thread.
-    const isSeqKey = bytes[pos] === 0x63 && bytes[pos + 1] === 0x73 && bytes[pos + 2] === 0x65 && bytes[pos + 3] === 0x71
+    const isKey = sameBytes(bytes, pos, pos + key.length, key, 0, key.length)
     pos = scanCborItem(bytes, pos, maxDepth)
     const valueStart = pos
     // Scanning the value first turns a frame cut off inside it into FRAME_TRUNCATED.
     pos = scanCborItem(bytes, pos, maxDepth)
-    if (isSeqKey) {
-      if (bytes[valueStart]! >> 5 !== 0) return undefined
-      const value = readArgument(bytes, valueStart)
-      return Number.isSafeInteger(value) ? value : undefined
-    }
+    if (isKey) return valueStart
   }
-  return undefined
+  return -1
+}
+
+/** A frame's account as the body names it, with its `t` and `seq` (peekFrame's). */
+export interface FrameAccount extends FramePeek {
+  /** `repo` of a #commit, `did` of any other type; undefined when absent, not text or not ASCII (no DID is). */
+  did: string | undefined
+}
+
+const REPO_KEY = Buffer.from([0x64, ...Buffer.from('repo')])
+const DID_KEY = Buffer.from([0x63, ...Buffer.from('did')])
+
+/**
+ * peekFrame plus the account the frame is about, read in place: what the main thread needs of a
+ * frame to resolve its signing key under --verify, without decoding its blocks or ops.
+ */
+export function peekFrameAccount(bytes: Uint8Array, maxDepth = DEFAULT_MAX_DEPTH): FrameAccount {
+  const peek = peekFrame(bytes, maxDepth)
+  const valueStart = findBodyValue(bytes, scanCborItem(bytes, 0, maxDepth), maxDepth, peek.t === '#commit' ? REPO_KEY : DID_KEY)
+  if (valueStart < 0 || bytes[valueStart]! >> 5 !== 3) return { ...peek, did: undefined }
+  const textStart = valueStart + headLength(bytes[valueStart]!)
+  const textEnd = textStart + readArgument(bytes, valueStart)
+  for (let i = textStart; i < textEnd; i++) if (bytes[i]! >= 0x80) return { ...peek, did: undefined }
+  return { ...peek, did: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1', textStart, textEnd) }
 }
 
 /** Bytes of a CBOR head with this initial byte, once readArgument has accepted it. */

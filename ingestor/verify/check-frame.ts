@@ -1,7 +1,7 @@
 import { VerifyError, VerifyErrorCode } from './errors.js'
 import { verifyOps } from './mst-proof.js'
 import { signatureValid, type SigningKey } from '../../protocol/signing-key.js'
-import { readSignedCommit, type SignedFrame } from './signed-frame.js'
+import { readSignedCommit, readSignedFrame, type SignedFrame } from './signed-frame.js'
 
 /** Why one frame failed verification (null: verified, or nothing to verify). */
 export type Verdict = { code: VerifyErrorCode; message: string; seq: number | null } | null
@@ -23,4 +23,10 @@ export async function checkSigned(frame: SignedFrame, key: SigningKey): Promise<
     // Our own bug on upstream input must not stop ingestion (nor leave a worker's batch unanswered).
     return { code: VerifyErrorCode.Internal, message: err instanceof Error ? `${err.name}: ${err.message}` : String(err), seq: frame.seq }
   }
+}
+
+/** checkSigned on a frame's bytes; null (no verdict) when they hold no #commit or #sync the checks can read: the decoder judges those. */
+export async function checkFrameBytes(bytes: Uint8Array, key: SigningKey): Promise<Verdict> {
+  const frame = readSignedFrame(bytes)
+  return frame === null || frame.t === '#identity' ? null : checkSigned(frame, key)
 }

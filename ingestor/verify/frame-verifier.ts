@@ -13,7 +13,7 @@ import { PlcRateLimit, WaitCancelled } from './plc-rate-limit.js'
 import { didKeyCacheKeys, RedisDidKeyStore } from './redis-did-key-store.js'
 import { SharedDidCache } from './shared-did-cache.js'
 import type { Verdict } from './check-frame.js'
-import { readSignedFrame, type SignedFrame } from './signed-frame.js'
+import { readSigner, type FrameSigner } from './signed-frame.js'
 import { checkInline, VerifyPool, type VerifyJob } from './verify-pool.js'
 
 export interface FrameVerifierOptions {
@@ -40,6 +40,8 @@ type KeyOrError = Resolved | VerifyError
  */
 export class FrameVerifier {
   private readonly warnings: LogAggregator
+  /** The last batch's key resolution (settled either way): the next one starts after it. */
+  private resolving: Promise<void> = Promise.resolve()
 
   constructor(
     readonly resolver: DidResolver,
@@ -53,31 +55,19 @@ export class FrameVerifier {
 
   /** One verdict per frame, in order; null when `cancelled()` became true while waiting out a PLC outage. */
   async verify(frames: readonly Uint8Array[], cancelled: () => boolean): Promise<Verdict[] | null> {
-    const parsed = frames.map((bytes) => readSignedFrame(bytes))
-    const signers = new Set<string>()
-    const identities = new Set<string>()
-    for (const frame of parsed) {
-      if (frame === null) continue
-      if (frame.t === '#identity') identities.add(frame.did)
-      else signers.add(frame.did)
-    }
-    // Before resolving: a commit after its account's #identity is checked against the new document.
-    await Promise.all([...identities].map((did) => this.resolver.invalidate(did)))
+    // Batches resolve their keys one at a time, in the order they were given (a #identity's
+    // invalidation comes before a later batch's lookups, as in one stream); a batch's checks in
+    // the workers may overlap the next batch's resolution, which keeps the workers busy.
+    const turn = this.resolving.then(() => this.resolveKeys(frames, cancelled))
+    this.resolving = turn.then(
+      () => undefined,
+      () => undefined,
+    )
     try {
-      const keys = new Map<string, KeyOrError>()
-      await Promise.all([...signers].map(async (did) => keys.set(did, await this.resolve(did, false, cancelled))))
-      const verdicts: Verdict[] = parsed.map(() => null)
-      const jobs: (VerifyJob & { index: number })[] = []
-      parsed.forEach((frame, index) => {
-        if (frame === null || frame.t === '#identity') return
-        const resolved = keys.get(frame.did)!
-        if (resolved instanceof VerifyError) verdicts[index] = { code: resolved.code, message: resolved.message, seq: frame.seq }
-        else if (resolved.resolution.kind === 'unresolved') verdicts[index] = unresolved(frame, resolved.resolution.reason)
-        else jobs.push({ index, bytes: frames[index]!, frame, key: resolved.resolution.key })
-      })
+      const { verdicts, jobs, keys } = await turn
       const checked = await this.pool.check(jobs)
       const refreshed = new Map<string, KeyOrError>()
-      for (const [i, job] of jobs.entries()) verdicts[job.index] = await this.recheckRotated(job, checked[i]!, keys.get(job.frame.did)!, refreshed, cancelled)
+      for (const [i, job] of jobs.entries()) verdicts[job.index] = await this.recheckRotated(job, checked[i]!, keys.get(job.signer.did)!, refreshed, cancelled)
       this.counters.verifiedFrames += jobs.filter((job) => verdicts[job.index] === null).length
       return verdicts
     } catch (err) {
@@ -87,6 +77,32 @@ export class FrameVerifier {
       this.counters.didFetches = this.resolver.fetches
       this.counters.didCacheHits = this.resolver.cacheHits
     }
+  }
+
+  /** The frames' signing keys, the verdicts of those that cannot be checked, and the jobs of those that can. */
+  private async resolveKeys(frames: readonly Uint8Array[], cancelled: () => boolean): Promise<{ verdicts: Verdict[]; jobs: (VerifyJob & { index: number })[]; keys: Map<string, KeyOrError> }> {
+    const signers = frames.map((bytes) => readSigner(bytes))
+    const signing = new Set<string>()
+    const identities = new Set<string>()
+    for (const signer of signers) {
+      if (signer === null) continue
+      if (signer.t === '#identity') identities.add(signer.did)
+      else signing.add(signer.did)
+    }
+    // Before resolving: a commit after its account's #identity is checked against the new document.
+    await Promise.all([...identities].map((did) => this.resolver.invalidate(did)))
+    const keys = new Map<string, KeyOrError>()
+    await Promise.all([...signing].map(async (did) => keys.set(did, await this.resolve(did, false, cancelled))))
+    const verdicts: Verdict[] = signers.map(() => null)
+    const jobs: (VerifyJob & { index: number })[] = []
+    signers.forEach((signer, index) => {
+      if (signer === null || signer.t === '#identity') return
+      const resolved = keys.get(signer.did)!
+      if (resolved instanceof VerifyError) verdicts[index] = { code: resolved.code, message: resolved.message, seq: signer.seq }
+      else if (resolved.resolution.kind === 'unresolved') verdicts[index] = unresolved(signer, resolved.resolution.reason)
+      else jobs.push({ index, bytes: frames[index]!, signer, key: resolved.resolution.key })
+    })
+    return { verdicts, jobs, keys }
   }
 
   async close(): Promise<void> {
@@ -102,15 +118,15 @@ export class FrameVerifier {
    */
   private async recheckRotated(job: VerifyJob, verdict: Verdict, used: KeyOrError, refreshed: Map<string, KeyOrError>, cancelled: () => boolean): Promise<Verdict> {
     if (verdict?.code !== VerifyErrorCode.BadSignature || used instanceof VerifyError || !used.fromCache) return verdict
-    const did = job.frame.did
+    const did = job.signer.did
     let fresh = refreshed.get(did)
     if (fresh === undefined) {
       this.counters.didKeyRefreshes++
       fresh = await this.resolve(did, true, cancelled)
       refreshed.set(did, fresh)
     }
-    if (fresh instanceof VerifyError) return { code: fresh.code, message: fresh.message, seq: job.frame.seq }
-    if (fresh.resolution.kind === 'unresolved') return unresolved(job.frame, fresh.resolution.reason)
+    if (fresh instanceof VerifyError) return { code: fresh.code, message: fresh.message, seq: job.signer.seq }
+    if (fresh.resolution.kind === 'unresolved') return unresolved(job.signer, fresh.resolution.reason)
     if (used.resolution.kind === 'key' && fresh.resolution.key.didKey === used.resolution.key.didKey) return verdict
     return (await checkInline([{ ...job, key: fresh.resolution.key }]))[0]!
   }
@@ -191,8 +207,8 @@ export function createFrameVerifier(settings: FrameVerifierSettings, counters: I
   return new FrameVerifier(resolver, new VerifyPool(settings.verifyWorkers, logger), counters, { backoff: DID_BACKOFF, webAttempts: DID_WEB_ATTEMPTS }, logger)
 }
 
-function unresolved(frame: SignedFrame, reason: string): Verdict {
-  return { code: VerifyErrorCode.DidUnresolved, message: `${frame.did} has no signing key: ${reason}`, seq: frame.seq }
+function unresolved(signer: FrameSigner, reason: string): Verdict {
+  return { code: VerifyErrorCode.DidUnresolved, message: `${signer.did} has no signing key: ${reason}`, seq: signer.seq }
 }
 
 /** Waits `ms`, checking `cancelled` every 250 ms so a stop is not held by a long backoff; throws WaitCancelled. */

@@ -2,6 +2,7 @@ import { CID } from 'multiformats/cid'
 import { readCar, type CarBlocks } from '../../protocol/car.js'
 import { isFrameDecodeError } from '../../protocol/errors.js'
 import { decodeFrame } from '../../protocol/frame.js'
+import { peekFrameAccount } from '../../protocol/peek.js'
 import type { SignedCommit } from '../../protocol/repo-commit.js'
 import { readCommitBlock, type CommitBlock } from './commit-block.js'
 import { VerifyError, VerifyErrorCode } from './errors.js'
@@ -37,6 +38,30 @@ export interface SignedFrame {
 export interface IdentityFrame {
   t: '#identity'
   did: string
+}
+
+/** Whose key a frame needs (#commit, #sync) or whose cached key it ends (#identity). */
+export interface FrameSigner {
+  t: '#commit' | '#sync' | '#identity'
+  did: string
+  seq: number | null
+}
+
+/**
+ * A frame's signer, read in place (peekFrameAccount): what the main thread resolves keys by
+ * without decoding blocks or ops; the checks read the rest in a worker (readSignedFrame). null for
+ * any other frame or one that does not parse; a frame the checks then cannot read gets no
+ * verdict, and the decoder judges it.
+ */
+export function readSigner(bytes: Uint8Array): FrameSigner | null {
+  try {
+    const { op, t, seq, did } = peekFrameAccount(bytes)
+    if (op !== 1 || did === undefined || (t !== '#commit' && t !== '#sync' && t !== '#identity')) return null
+    return { t, did, seq: seq ?? null }
+  } catch (err) {
+    if (isFrameDecodeError(err)) return null
+    throw err
+  }
 }
 
 /**

@@ -3,15 +3,15 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from '../../common/logger.js'
 import { IngestorError, IngestorErrorCode } from '../errors.js'
 import { WorkerSlot } from '../worker-slot.js'
-import { checkSigned, type Verdict } from './check-frame.js'
-import type { SignedFrame } from './signed-frame.js'
+import { checkFrameBytes, type Verdict } from './check-frame.js'
+import type { FrameSigner } from './signed-frame.js'
 import type { SigningKey } from '../../protocol/signing-key.js'
 import type { VerifyRequest, VerifyResponse } from './verify-worker.js'
 
-/** One frame to check: its bytes (sent to a worker), its parsed form (inline fallback) and the key. */
+/** One frame to check: its bytes (sent to a worker, or checked inline), whose it is, and the key. */
 export interface VerifyJob {
   bytes: Uint8Array
-  frame: SignedFrame
+  signer: FrameSigner
   key: SigningKey
 }
 
@@ -35,7 +35,7 @@ export class VerifyPool {
     this.threads = Array.from({ length: workers }, () => new VerifyThread(script))
   }
 
-  /** One verdict per job, in order. The jobs are split evenly over the workers: the pipeline has one batch in flight. */
+  /** One verdict per job, in order. The jobs are split evenly over the workers; a worker queues the next batch's share behind this one's (the pipeline has at most two batches verifying). */
   async check(jobs: readonly VerifyJob[]): Promise<Verdict[]> {
     if (jobs.length === 0) return []
     if (this.threads.length === 0) return checkInline(jobs)
@@ -61,7 +61,7 @@ export class VerifyPool {
 
 export async function checkInline(jobs: readonly VerifyJob[]): Promise<Verdict[]> {
   const verdicts: Verdict[] = []
-  for (const job of jobs) verdicts.push(await checkSigned(job.frame, job.key))
+  for (const job of jobs) verdicts.push(await checkFrameBytes(job.bytes, job.key))
   return verdicts
 }
 

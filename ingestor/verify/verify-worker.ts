@@ -1,6 +1,5 @@
 import { parentPort } from 'node:worker_threads'
-import { checkSigned, type Verdict } from './check-frame.js'
-import { readSignedFrame } from './signed-frame.js'
+import { checkFrameBytes, type Verdict } from './check-frame.js'
 import { gComb } from '../../protocol/secp256k1/g-table.js'
 import type { SigningKey } from '../../protocol/signing-key.js'
 
@@ -36,9 +35,7 @@ async function verifyAll(request: VerifyRequest): Promise<Verdict[]> {
   const packed = new Uint8Array(request.buffer)
   const verdicts: Verdict[] = []
   for (let i = 0; i < request.keys.length; i++) {
-    const frame = readSignedFrame(packed.subarray(request.offsets[i], request.offsets[i + 1]))
-    // The main thread sent only frames it read as #commit/#sync.
-    verdicts.push(frame === null || frame.t === '#identity' ? null : await checkSigned(frame, withBuffer(request.keys[i]!)))
+    verdicts.push(await checkFrameBytes(packed.subarray(request.offsets[i], request.offsets[i + 1]), withBuffer(request.keys[i]!)))
   }
   return verdicts
 }

@@ -10,7 +10,9 @@ import { applyVerdicts } from '../../ingestor/verify/verdicts.js'
 import { LruCache } from '../../common/lru-cache.js'
 import { VerifyPool } from '../../ingestor/verify/verify-pool.js'
 import { verifyOps } from '../../ingestor/verify/mst-proof.js'
-import { readCommit, readSignedFrame, type SignedFrame } from '../../ingestor/verify/signed-frame.js'
+import { readCommit, readSignedFrame, readSigner, type SignedFrame } from '../../ingestor/verify/signed-frame.js'
+import { encodeFrame } from '../../protocol/frame.js'
+import { waitUntil } from '../../harness/wait.js'
 import { keyFromDocument } from '../../protocol/did-document.js'
 import { unsignedBytes } from '../../protocol/repo-commit.js'
 import { parseSigningKey, signatureValid } from '../../protocol/signing-key.js'
@@ -202,6 +204,71 @@ describe('FrameVerifier key rotation', () => {
     expect(asked).toEqual([false, true])
     expect(counters.didKeyRefreshes).toBe(1)
     expect(counters.verifiedFrames).toBe(4)
+  })
+})
+
+describe('FrameVerifier: batches resolve their keys one at a time, in the order given', () => {
+  // The pipeline keeps one batch more in flight with verification (its keys resolved while the
+  // workers check the one before); a later batch's #identity must still not end the key an
+  // earlier batch is looking up, as in one sequential stream.
+  it("a later batch's #identity waits for an earlier batch's lookups, then its own lookup sees it", async () => {
+    const keypair = await Secp256k1Keypair.create()
+    const did = 'did:web:order.units.test'
+    const [first, second] = await accountCommits(did, () => keypair, 2, 1)
+    const identity = encodeFrame({ op: 1, t: '#identity' }, { seq: 50, did, time: new Date(0).toISOString() })
+    const log: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const resolver = {
+      resolve: async () => {
+        log.push('resolve')
+        if (log.length === 1) await held
+        return { resolution: { kind: 'key' as const, key: parseSigningKey(keypair.did().slice('did:key:'.length)) }, fromCache: false }
+      },
+      invalidate: () => {
+        log.push('invalidate')
+      },
+      flush: async () => {},
+      fetches: 0,
+      cacheHits: 0,
+    }
+    const verifier = new FrameVerifier(resolver as unknown as DidResolver, new VerifyPool(0, silentLogger), emptyCounters(), { backoff: { initialMs: 1, maxMs: 1 }, webAttempts: 1 }, silentLogger)
+    try {
+      const earlier = verifier.verify([first!], () => false)
+      const later = verifier.verify([identity, second!], () => false)
+      await waitUntil(() => log.length > 0, { what: "the earlier batch's lookup", timeoutMs: 5_000 })
+      // A turn of the event loop: the later batch would have invalidated by now if it did not wait.
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(log).toEqual(['resolve'])
+      release()
+      expect(await earlier).toEqual([null])
+      expect(await later).toEqual([null, null])
+      expect(log).toEqual(['resolve', 'invalidate', 'resolve'])
+    } finally {
+      await verifier.close()
+    }
+  })
+})
+
+describe('readSigner: what the main thread reads of a frame to resolve its key', () => {
+  it('the DID and seq of every #commit, #sync and #identity, as readSignedFrame reads them; null for other frames', async () => {
+    const { frames } = await committedFramesAndDocs()
+    let read = 0
+    for (const bytes of frames) {
+      const full = readSignedFrame(bytes)
+      const signer = readSigner(bytes)
+      if (full === null) {
+        expect(signer === null || !['#commit', '#sync', '#identity'].includes(frameType(bytes).t)).toBe(true)
+        continue
+      }
+      expect(signer).toEqual({ t: full.t, did: full.did, seq: full.t === '#identity' ? signer!.seq : full.seq })
+      read++
+    }
+    expect(read).toBeGreaterThan(1_000)
+    expect(readSigner(encodeFrame({ op: 1, t: '#account' }, { seq: 1, did: PLC_DID, active: true, time: new Date(0).toISOString() }))).toBeNull()
+    expect(readSigner(encodeFrame({ op: -1 }, { error: 'FutureCursor' }))).toBeNull()
+    expect(readSigner(encodeFrame({ op: 1, t: '#commit' }, { seq: 1, did: PLC_DID }))).toBeNull() // a #commit names its account `repo`
+    expect(readSigner(new Uint8Array([0xa2, 0x61]))).toBeNull()
   })
 })
 

@@ -153,7 +153,10 @@ describe('--verify (replay server -> ingestor with DID resolution over msw -> re
       ['10', 'VERIFY_DID_UNAVAILABLE'],
       ['11', 'VERIFY_DID_UNAVAILABLE'],
     ])
-    expect(status.counters.didKeyRefreshes).toBe(1)
+    // Once per batch that checked with the cached key: seq 7's, and seq 8's when its key was
+    // resolved before seq 7's refresh landed (with verification the next batch resolves while one is checked).
+    expect(status.counters.didKeyRefreshes).toBeGreaterThanOrEqual(1)
+    expect(status.counters.didKeyRefreshes).toBeLessThanOrEqual(2)
     expect(status.counters.verifiedFrames).toBe(9)
   }, 120_000)
 

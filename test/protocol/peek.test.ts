@@ -2,8 +2,8 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
 import { FrameDecodeError, FrameErrorCode } from '../../protocol/errors.js'
 import { decodeEvent } from '../../protocol/events.js'
-import { encodeFrame } from '../../protocol/frame.js'
-import { peekFrame } from '../../protocol/peek.js'
+import { decodeFrame, encodeFrame } from '../../protocol/frame.js'
+import { peekFrame, peekFrameAccount } from '../../protocol/peek.js'
 import { SeededRandom } from '../../common/random.js'
 import { allRealFrames, concat, expectFrameError, hex } from './helpers.js'
 
@@ -122,3 +122,38 @@ describe('peekFrame reads the usual header {t, op: 1} in place (every frame, on 
 
 const hex1 = (byte: number): string => byte.toString(16).padStart(2, '0')
 const hex2 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex')
+
+describe('peekFrameAccount: the account a frame names, read in place (--verify resolves keys by it on the main thread)', () => {
+  it('agrees with decodeFrame on `repo` (#commit) or `did` (other types) for every real frame', () => {
+    for (const { name, bytes } of allRealFrames()) {
+      const { header, body } = decodeFrame(bytes)
+      const account = peekFrameAccount(bytes)
+      expect(account.did, name).toBe(header.op === 1 && header.t === '#commit' ? body.repo : body.did)
+      expect({ op: account.op, t: account.t, seq: account.seq }, name).toEqual(peekFrame(bytes))
+    }
+  })
+
+  it('undefined when the key is absent, not text, or not ASCII (no DID is); the other key does not count', () => {
+    const commit = (body: Record<string, unknown>) => peekFrameAccount(encodeFrame({ op: 1, t: '#commit' }, { seq: 1, ...body })).did
+    expect(commit({ repo: 'did:plc:a' })).toBe('did:plc:a')
+    expect(commit({ did: 'did:plc:a' })).toBeUndefined()
+    expect(commit({ repo: 7 })).toBeUndefined()
+    expect(commit({ repo: 'did:plc:é' })).toBeUndefined()
+    expect(peekFrameAccount(encodeFrame({ op: 1, t: '#identity' }, { seq: 1, did: 'did:web:x.test', repo: 'did:plc:b' })).did).toBe('did:web:x.test')
+    expect(peekFrameAccount(encodeFrame({ op: -1 }, { error: 'FutureCursor' })).did).toBeUndefined()
+  })
+
+  it('never reports a wrong account for a truncated frame: it throws FRAME_TRUNCATED or gives the right answer', () => {
+    for (const { name, bytes } of allRealFrames().slice(0, 8)) {
+      const whole = peekFrameAccount(bytes)
+      for (let len = 0; len < bytes.byteLength; len++) {
+        try {
+          expect(peekFrameAccount(bytes.subarray(0, len)), `${name} cut at ${len}`).toEqual(whole)
+        } catch (err) {
+          if (!(err instanceof FrameDecodeError)) throw err
+          expect(err.code, `${name} cut at ${len}`).toBe(FrameErrorCode.Truncated)
+        }
+      }
+    }
+  })
+})

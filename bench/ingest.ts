@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
 import { deadLetterStreamOf } from '../common/contract.js'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -23,13 +24,17 @@ import { median } from './median.js'
  * Isolation (unless --no-pin): the consumer runs on cpu 1 (`taskset -c 1`, every thread it
  * starts too), this process and redis-server on cpu 0; the relay sends frames encoded once into
  * buffers before the run (bench/preencoded-relay.ts), so it costs almost nothing. The verifying
- * runs: one on cpu 1 like the others, one with 2 verify workers on both cores.
+ * runs: one on cpu 1 like the others, one with 2 verify workers on both cores (`taskset` over
+ * every cpu: a child of this process would inherit its cpu 0 alone), compared with an unverified
+ * run on both cores.
  *
  * node dist/bench/ingest.js [--events N] [--rounds N] [--verify-events N] [--pause-seconds S] [--fixture FILE] [--previous DIR] [--no-pin]
  */
 const args = parseArgs(process.argv.slice(2))
 /** The consumer's cpu; this process and redis-server get the other one. */
 const CONSUMER_CPUS = '1'
+/** Every cpu, for the runs that may use both: a child inherits this process's pinning to cpu 0 otherwise. */
+const ALL_CPUS = `0-${cpus().length - 1}`
 /** --plc-rps for the verifying runs: far above what they ask, so the rate limit is not what is measured. */
 const UNLIMITED_PLC_RPS = '100000'
 
@@ -85,27 +90,29 @@ async function main(): Promise<void> {
     const previous = series[2] === undefined ? null : medianRun(series[2])
     // Verification against a local PLC directory serving the fixture's DID documents (docs/verify.md).
     const verified: Run[] = []
+    // The 2-worker run's like-for-like peer: unverified on the same cpus.
+    let unverifiedBoth: Run | null = null
     const plc = await startPlcServer(fixture.path)
     if (plc !== null) {
       const plcArgs = ['--plc-url', plc.url, '--plc-rps', UNLIMITED_PLC_RPS]
       const verifying = { verify: true, events: args.verifyEvents }
+      const bothCpus = args.pin ? ALL_CPUS : undefined
       verified.push(await ours(`ingestor verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, '--verify-workers', '1'], verifying))
-      verified.push(await ours('ingestor verifying, 2 verify workers, both cpus', [...plcArgs, '--verify-workers', '2'], { ...verifying, cpus: undefined }))
+      unverifiedBoth = await ours('ingestor (unverified), both cpus', [], { events: args.verifyEvents, cpus: bothCpus })
+      verified.push(await ours('ingestor verifying, 2 verify workers, both cpus', [...plcArgs, '--verify-workers', '2'], { ...verifying, cpus: bothCpus }))
       await plc.close()
-      runs.push(...verified)
+      runs.push(...verified, ...(unverifiedBoth === null ? [] : [unverifiedBoth]))
     }
     const paused = args.pauseSeconds > 0 ? await pausedRedisRss(redis, relay, args.pauseSeconds) : null
 
-    const os = await import('node:os')
     console.log(
-      `\nload average at the end: ${os
-        .loadavg()
+      `\nload average at the end: ${loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')}`,
     )
     console.log(`fixture: ${fixture.path}${fixture.synthesized ? ' (synthesized from test/data/real: the committed fixture is missing)' : ''}`)
     console.log(
-      `events per run: ${args.events} (verifying: ${args.verifyEvents}), cores: ${os.cpus().length}, ${args.pin ? `consumer on cpu ${CONSUMER_CPUS}, relay and redis-server on cpu 0` : 'not pinned'}; relay: pre-encoded frames`,
+      `events per run: ${args.events} (verifying: ${args.verifyEvents}), cores: ${cpus().length}, ${args.pin ? `consumer on cpu ${CONSUMER_CPUS}, relay and redis-server on cpu 0` : 'not pinned'}; relay: pre-encoded frames`,
     )
     for (const run of runs) console.log(formatRun(run))
     console.log(`\nmedians over ${args.rounds} rounds (max RSS: the highest of the rounds):`)
@@ -126,7 +133,10 @@ async function main(): Promise<void> {
         `ingestor vs ${peerRuns[0]!.name}, median of the ${args.rounds} per-round ratios: ${ratio((o, p) => o.eventsPerSec / p.eventsPerSec)}x events/s, ${ratio((o, p) => p.consumerCpuMsPer1k / o.consumerCpuMsPer1k)}x less consumer CPU`,
       )
     })
-    for (const run of verified) console.log(`${run.name}: ${(run.eventsPerSec / ingestor.eventsPerSec).toFixed(2)} of the unverified events/s (target >= 0.33)`)
+    for (const run of verified) {
+      const peer = run.name.includes('both cpus') && unverifiedBoth !== null ? unverifiedBoth : ingestor
+      console.log(`${run.name}: ${(run.eventsPerSec / peer.eventsPerSec).toFixed(2)} of the unverified events/s on the same cpus (target >= 0.33)`)
+    }
     console.log(
       `targets: consumer CPU ${ingestor.consumerCpuMsPer1k} ms / 1000 events (<= 30), ${ingestor.eventsPerSec} events/s (>= 25,000), max RSS at max rate ${ingestor.maxRssMb ?? '?'} MiB (<= 150)` +
         (paused ? `, under a ${args.pauseSeconds} s Redis stall ${paused.maxRssDuringMb} MiB (<= 150)` : ''),

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { readFile, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -116,11 +116,18 @@ export function ingestorOptions(relayUrl: string, redisUrl: string, keys: Keys, 
   const url = new URL(relayUrl)
   const cursor = url.searchParams.get('cursor') ?? '0'
   url.searchParams.delete('cursor')
-  return { relayUrl: url.toString(), redisUrl, ...keys, args: ['--cursor', cursor, '--status-interval', '1', ...extra], env: { FIREHOSE_LOG_LEVEL: 'warn', NODE_OPTIONS: SHIPPED_NODE_OPTIONS } }
+  return { relayUrl: url.toString(), redisUrl, ...keys, args: ['--cursor', cursor, '--status-interval', '1', ...extra], env: { FIREHOSE_LOG_LEVEL: 'warn', NODE_OPTIONS: shippedNodeOptions() } }
 }
 
-/** The node flags the `firehose` bin (shebang) and the Docker image run the ingestor with. */
-export const SHIPPED_NODE_OPTIONS = '--max-semi-space-size=4'
+/**
+ * The node flags a built checkout's `firehose` bin runs with: those of its shebang
+ * (`#!/usr/bin/env -S node <flags>`, which the Docker image sets as NODE_OPTIONS too), for runs
+ * that start `node dist/cli/index.js` as the bin would run.
+ */
+export function shippedNodeOptions(checkout: string = root): string {
+  const shebang = readFileSync(join(checkout, 'dist/cli/index.js'), 'utf8').split('\n', 1)[0]!
+  return /^#!\/usr\/bin\/env -S node(.*)$/.exec(shebang)?.[1]!.trim() ?? ''
+}
 
 /** The `firehose ingest` CLI of this build with `extra` flags. */
 export function ingestorChild(relayUrl: string, redisUrl: string, keys: Keys, extra: string[]): Consumer {

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { IngestorProcess, ingestArgs, ingestEnv } from '../harness/ingestor-process.js'
 import { startRedis, type RedisHandle } from '../harness/redis/index.js'
 import { sleep } from '../harness/wait.js'
-import { benchFixture, flagValue, formatRun, ingestorOptions, measure as measureRun, root, SHIPPED_NODE_OPTIONS, spawnConsumer, type Consumer, type Keys, type RedisTarget, type Run } from './ingest-run.js'
+import { benchFixture, flagValue, formatRun, ingestorOptions, measure as measureRun, root, shippedNodeOptions, spawnConsumer, type Consumer, type Keys, type RedisTarget, type Run } from './ingest-run.js'
 import { startPlcServer } from '../harness/plc-server.js'
 import { preencodeFrames, startPreencodedRelay, type PreencodedRelay } from './preencoded-relay.js'
 import { median } from './median.js'
@@ -43,40 +43,34 @@ async function main(): Promise<void> {
   const redis = await startRedis({ kind: 'process', persistence: 'none' })
   const runs: Run[] = []
   const pin = args.pin ? CONSUMER_CPUS : undefined
+  // What the previous build's `ingest` command knows (its flags changed over the builds).
+  const previousIngestSource = args.previous === undefined ? '' : readFileSync(join(args.previous, 'dist/cli/commands/ingest.js'), 'utf8')
   try {
     if (args.pin) await pinBenchAndRedis(redis.url)
     // Enough frames for the longest run plus what the consumer reads before the clock starts.
     const chunks = await preencodeFrames(fixture.path, Math.max(args.events, args.verifyEvents, 60_000) + 20_000)
     const relay = (): Promise<PreencodedRelay> => startPreencodedRelay(chunks)
-    const ours = (name: string, extra: string[], options: { verify?: boolean; cpus?: string | undefined; events?: number } = {}): Promise<Run> =>
-      measure(name, fixture, redis, relay, options.events ?? args.events, (url, keys) => {
-        const child = { ...ingestorOptions(url, redis.url, keys, extra), verify: options.verify === true }
-        return spawnConsumer(join(root, 'dist/cli/index.js'), ingestArgs(child), { ...child.env, ...ingestEnv(child) }, 'cpus' in options ? options.cpus : pin)
-      })
+    /** A built checkout's ingestor, run with the node flags its bin ships (shippedNodeOptions). */
+    const startIngestor = (checkout: string, url: string, keys: Keys, extra: string[], verify: boolean, cpus: string | undefined): Consumer => {
+      const child = { ...ingestorOptions(url, redis.url, keys, extra), verify }
+      return spawnConsumer(join(checkout, 'dist/cli/index.js'), ingestArgs(child), { ...child.env, NODE_OPTIONS: shippedNodeOptions(checkout), ...ingestEnv(child) }, cpus)
+    }
+    type RunOptions = { verify?: boolean; cpus?: string | undefined; events?: number }
+    const ingestorRun = (checkout: string, name: string, extra: string[], options: RunOptions = {}): Promise<Run> =>
+      measure(name, fixture, redis, relay, options.events ?? args.events, (url, keys) => startIngestor(checkout, url, keys, extra, options.verify === true, 'cpus' in options ? options.cpus : pin))
+    const ours = (name: string, extra: string[], options: RunOptions = {}): Promise<Run> => ingestorRun(root, name, extra, options)
 
     // The unverified consumers, interleaved round by round (the order flips every round): a
     // loaded machine moves single runs by 20% and more, so each figure below is a median.
     const unverified: { name: string; start: (url: string, keys: Keys) => Consumer }[] = [
-      {
-        name: 'ingestor (unverified, 1 decode worker)',
-        start: (url, keys) => {
-          const child = { ...ingestorOptions(url, redis.url, keys, []), verify: false }
-          return spawnConsumer(join(root, 'dist/cli/index.js'), ingestArgs(child), { ...child.env, ...ingestEnv(child) }, pin)
-        },
-      },
+      { name: 'ingestor (unverified, 1 decode worker)', start: (url, keys) => startIngestor(root, url, keys, [], false, pin) },
       { name: 'naive peer (awaited XADD per event)', start: (url, keys) => spawnConsumer(join(root, 'dist/bench/naive-consumer.js'), [url, keys.stream, keys.cursorKey], { REDIS_URL: redis.url }, pin) },
     ]
-    if (args.previous !== undefined) {
-      const cli = join(args.previous, 'dist/cli/index.js')
+    const previousCheckout = args.previous
+    if (previousCheckout !== undefined) {
       // Builds before verification was the default know no --no-verify (and verify only with --verify): verify: true leaves the flag out.
-      const knowsNoVerify = readFileSync(join(args.previous, 'dist/cli/commands/ingest.js'), 'utf8').includes('no-verify')
-      unverified.push({
-        name: `previous build ${args.previous}`,
-        start: (url, keys) => {
-          const child = { ...ingestorOptions(url, redis.url, keys, []), verify: !knowsNoVerify }
-          return spawnConsumer(cli, ingestArgs(child), { ...child.env, ...ingestEnv(child) }, pin)
-        },
-      })
+      const knowsNoVerify = previousIngestSource.includes('no-verify')
+      unverified.push({ name: `previous build ${previousCheckout}`, start: (url, keys) => startIngestor(previousCheckout, url, keys, [], !knowsNoVerify, pin) })
     }
     const series = unverified.map((): Run[] => [])
     for (let round = 0; round < args.rounds; round++) {
@@ -90,18 +84,28 @@ async function main(): Promise<void> {
     const previous = series[2] === undefined ? null : medianRun(series[2])
     // Verification against a local PLC directory serving the fixture's DID documents (docs/verify.md).
     const verified: Run[] = []
-    // The 2-worker run's like-for-like peer: unverified on the same cpus.
+    // The previous build's same runs, where it verifies by default and knows --verify-workers.
+    const previousVerified: Run[] = []
+    const previousVerifies =
+      args.previous !== undefined &&
+      /no-verify/.test(readFileSync(join(args.previous, 'dist/cli/commands/ingest.js'), 'utf8')) &&
+      /verify-workers/.test(readFileSync(join(args.previous, 'dist/cli/commands/ingest.js'), 'utf8'))
+    // The 2-worker run's like-for-like peer: unverified on the same cpus (--events of them: a run of 20,000 is mostly warm-up at this rate).
     let unverifiedBoth: Run | null = null
     const plc = await startPlcServer(fixture.path)
     if (plc !== null) {
       const plcArgs = ['--plc-url', plc.url, '--plc-rps', UNLIMITED_PLC_RPS]
       const verifying = { verify: true, events: args.verifyEvents }
       const bothCpus = args.pin ? ALL_CPUS : undefined
-      verified.push(await ours(`ingestor verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, '--verify-workers', '1'], verifying))
-      unverifiedBoth = await ours('ingestor (unverified), both cpus', [], { events: args.verifyEvents, cpus: bothCpus })
-      verified.push(await ours('ingestor verifying, 2 verify workers, both cpus', [...plcArgs, '--verify-workers', '2'], { ...verifying, cpus: bothCpus }))
+      const oneWorker = ['--verify-workers', '1']
+      const twoWorkers = ['--verify-workers', '2']
+      verified.push(await ours(`ingestor verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, ...oneWorker], verifying))
+      if (previousVerifies) previousVerified.push(await ingestorRun(previousCheckout!, `previous build verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, ...oneWorker], verifying))
+      unverifiedBoth = await ours('ingestor (unverified), both cpus', [], { cpus: bothCpus })
+      verified.push(await ours('ingestor verifying, 2 verify workers, both cpus', [...plcArgs, ...twoWorkers], { ...verifying, cpus: bothCpus }))
+      if (previousVerifies) previousVerified.push(await ingestorRun(previousCheckout!, 'previous build verifying, 2 verify workers, both cpus', [...plcArgs, ...twoWorkers], { ...verifying, cpus: bothCpus }))
       await plc.close()
-      runs.push(...verified, ...(unverifiedBoth === null ? [] : [unverifiedBoth]))
+      runs.push(...verified, ...previousVerified, ...(unverifiedBoth === null ? [] : [unverifiedBoth]))
     }
     const paused = args.pauseSeconds > 0 ? await pausedRedisRss(redis, relay, args.pauseSeconds) : null
 
@@ -133,10 +137,14 @@ async function main(): Promise<void> {
         `ingestor vs ${peerRuns[0]!.name}, median of the ${args.rounds} per-round ratios: ${ratio((o, p) => o.eventsPerSec / p.eventsPerSec)}x events/s, ${ratio((o, p) => p.consumerCpuMsPer1k / o.consumerCpuMsPer1k)}x less consumer CPU`,
       )
     })
-    for (const run of verified) {
+    verified.forEach((run, i) => {
       const peer = run.name.includes('both cpus') && unverifiedBoth !== null ? unverifiedBoth : ingestor
-      console.log(`${run.name}: ${(run.eventsPerSec / peer.eventsPerSec).toFixed(2)} of the unverified events/s on the same cpus (target >= 0.33)`)
-    }
+      const before = previousVerified[i]
+      console.log(
+        `${run.name}: ${(run.eventsPerSec / peer.eventsPerSec).toFixed(2)} of the unverified events/s on the same cpus (target >= 0.33)` +
+          (before === undefined ? '' : `; ${(run.eventsPerSec / before.eventsPerSec).toFixed(2)}x the previous build's events/s, ${(before.consumerCpuMsPer1k / run.consumerCpuMsPer1k).toFixed(2)}x less consumer CPU`),
+      )
+    })
     console.log(
       `targets: consumer CPU ${ingestor.consumerCpuMsPer1k} ms / 1000 events (<= 30), ${ingestor.eventsPerSec} events/s (>= 25,000), max RSS at max rate ${ingestor.maxRssMb ?? '?'} MiB (<= 150)` +
         (paused ? `, under a ${args.pauseSeconds} s Redis stall ${paused.maxRssDuringMb} MiB (<= 150)` : ''),
@@ -194,7 +202,7 @@ async function pausedRedisRss(redis: RedisHandle, startRelay: () => Promise<Pree
     redisUrl: redis.url,
     ...keys,
     args: ['--cursor', '0', '--status-interval', '1', '--health-port', '0'],
-    env: { FIREHOSE_LOG_LEVEL: 'info', NODE_OPTIONS: SHIPPED_NODE_OPTIONS },
+    env: { FIREHOSE_LOG_LEVEL: 'info', NODE_OPTIONS: shippedNodeOptions() },
   })
   try {
     while ((await client.xlen(keys.stream)) < 20_000) await sleep(20)

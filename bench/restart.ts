@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import { startRedis } from '../harness/redis/index.js'
 import { waitUntil } from '../harness/wait.js'
 import { startReplay } from '../replay/index.js'
-import { benchFixture, flagValue, root, SHIPPED_NODE_OPTIONS } from './ingest-run.js'
+import { benchFixture, flagValue, root, shippedNodeOptions } from './ingest-run.js'
 import { median } from './median.js'
 
 /**
@@ -34,7 +34,7 @@ function ingestCli(name: string, checkout: string): Contender {
     start: (relayUrl, redisUrl, keys) =>
       spawn(process.execPath, [join(checkout, 'dist/cli/index.js'), 'ingest', '--relay', relayUrl, '--stream', keys.stream, '--cursor-key', keys.cursorKey, '--status-interval', '3600'], {
         // Verification off as a variable, not --no-verify: an older checkout (verifying only with --verify) ignores it.
-        env: { PATH: process.env.PATH ?? '', REDIS_URL: redisUrl, FIREHOSE_LOG_LEVEL: 'info', NODE_OPTIONS: SHIPPED_NODE_OPTIONS, FIREHOSE_NO_VERIFY: '1' },
+        env: { PATH: process.env.PATH ?? '', REDIS_URL: redisUrl, FIREHOSE_LOG_LEVEL: 'info', NODE_OPTIONS: shippedNodeOptions(checkout), FIREHOSE_NO_VERIFY: '1' },
         stdio: ['ignore', 'ignore', 'pipe'],
       }),
   }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=2
 import { CommanderError } from 'commander'
 import { buildProgram } from './program.js'
 import { ExitCode } from './run.js'

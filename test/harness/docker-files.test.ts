@@ -87,6 +87,12 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/HEALTHCHECK[\s\S]*\/health/)
   })
 
+  it("runs node with the flags of the firehose bin's shebang (NODE_OPTIONS: the entrypoint runs node itself)", () => {
+    const shebang = /^#!\/usr\/bin\/env -S node (.+)$/.exec(readFileSync(join(root, 'cli/index.ts'), 'utf8').split('\n', 1)[0]!)?.[1]
+    expect(shebang).toMatch(/^--max-semi-space-size=\d+$/)
+    expect(/^\s+NODE_OPTIONS=(\S+) \\$/m.exec(dockerfile.slice(dockerfile.indexOf('AS runtime')))?.[1]).toBe(shebang)
+  })
+
   it('takes node_modules and dist/ from the context, which .dockerignore lets in alone (an allowlist, without caches)', () => {
     expect(dockerfile).toMatch(/^COPY node_modules \.\/node_modules$/m)
     expect(dockerfile).toMatch(/^COPY dist \.\/dist$/m)

@@ -86,10 +86,7 @@ async function main(): Promise<void> {
     const verified: Run[] = []
     // The previous build's same runs, where it verifies by default and knows --verify-workers.
     const previousVerified: Run[] = []
-    const previousVerifies =
-      args.previous !== undefined &&
-      /no-verify/.test(readFileSync(join(args.previous, 'dist/cli/commands/ingest.js'), 'utf8')) &&
-      /verify-workers/.test(readFileSync(join(args.previous, 'dist/cli/commands/ingest.js'), 'utf8'))
+    const previousVerifies = previousCheckout !== undefined && previousIngestSource.includes('no-verify') && previousIngestSource.includes('verify-workers')
     // The 2-worker run's like-for-like peer: unverified on the same cpus (--events of them: a run of 20,000 is mostly warm-up at this rate).
     let unverifiedBoth: Run | null = null
     const plc = await startPlcServer(fixture.path)
@@ -100,10 +97,10 @@ async function main(): Promise<void> {
       const oneWorker = ['--verify-workers', '1']
       const twoWorkers = ['--verify-workers', '2']
       verified.push(await ours(`ingestor verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, ...oneWorker], verifying))
-      if (previousVerifies) previousVerified.push(await ingestorRun(previousCheckout!, `previous build verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, ...oneWorker], verifying))
+      if (previousVerifies) previousVerified.push(await ingestorRun(previousCheckout, `previous build verifying, 1 verify worker${args.pin ? ', cpu 1' : ''}`, [...plcArgs, ...oneWorker], verifying))
       unverifiedBoth = await ours('ingestor (unverified), both cpus', [], { cpus: bothCpus })
       verified.push(await ours('ingestor verifying, 2 verify workers, both cpus', [...plcArgs, ...twoWorkers], { ...verifying, cpus: bothCpus }))
-      if (previousVerifies) previousVerified.push(await ingestorRun(previousCheckout!, 'previous build verifying, 2 verify workers, both cpus', [...plcArgs, ...twoWorkers], { ...verifying, cpus: bothCpus }))
+      if (previousVerifies) previousVerified.push(await ingestorRun(previousCheckout, 'previous build verifying, 2 verify workers, both cpus', [...plcArgs, ...twoWorkers], { ...verifying, cpus: bothCpus }))
       await plc.close()
       runs.push(...verified, ...previousVerified, ...(unverifiedBoth === null ? [] : [unverifiedBoth]))
     }

@@ -72,7 +72,8 @@ function findBodyValue(bytes: Uint8Array, start: number, maxDepth: number, key: 
   const entries = readArgument(bytes, start)
   let pos = start + headLength(initial)
   for (let i = 0; i < entries; i++) {
-    const isKey = sameBytes(bytes, pos, pos + key.length, key, 0, key.length)
+    // The text head (length) first: most keys differ there.
+    const isKey = bytes[pos] === key[0] && sameBytes(bytes, pos, pos + key.length, key, 0, key.length)
     pos = scanCborItem(bytes, pos, maxDepth)
     const valueStart = pos
     // Scanning the value first turns a frame cut off inside it into FRAME_TRUNCATED.

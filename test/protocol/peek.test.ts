@@ -49,17 +49,7 @@ describe('peekFrame', () => {
   })
 
   it('never reports a wrong seq for a truncated frame: it throws or gives the right answer', () => {
-    for (const { name, bytes } of allRealFrames().slice(0, 8)) {
-      const whole = peekFrame(bytes)
-      for (let len = 0; len < bytes.byteLength; len++) {
-        try {
-          expect(peekFrame(bytes.subarray(0, len)), `${name} cut at ${len}`).toEqual(whole)
-        } catch (err) {
-          if (!(err instanceof FrameDecodeError)) throw err
-          expect(err.code, `${name} cut at ${len}`).toBe(FrameErrorCode.Truncated)
-        }
-      }
-    }
+    expectRightOrTruncated(peekFrame)
   })
 
   it('reports a frame cut right after the seq key as truncated, not as seq 0', () => {
@@ -144,16 +134,21 @@ describe('peekFrameAccount: the account a frame names, read in place (--verify r
   })
 
   it('never reports a wrong account for a truncated frame: it throws FRAME_TRUNCATED or gives the right answer', () => {
-    for (const { name, bytes } of allRealFrames().slice(0, 8)) {
-      const whole = peekFrameAccount(bytes)
-      for (let len = 0; len < bytes.byteLength; len++) {
-        try {
-          expect(peekFrameAccount(bytes.subarray(0, len)), `${name} cut at ${len}`).toEqual(whole)
-        } catch (err) {
-          if (!(err instanceof FrameDecodeError)) throw err
-          expect(err.code, `${name} cut at ${len}`).toBe(FrameErrorCode.Truncated)
-        }
-      }
-    }
+    expectRightOrTruncated(peekFrameAccount)
   })
 })
+
+/** Every cut of 8 real frames: `peek` gives the whole frame's answer or throws FRAME_TRUNCATED. */
+function expectRightOrTruncated(peek: (bytes: Uint8Array) => unknown): void {
+  for (const { name, bytes } of allRealFrames().slice(0, 8)) {
+    const whole = peek(bytes)
+    for (let len = 0; len < bytes.byteLength; len++) {
+      try {
+        expect(peek(bytes.subarray(0, len)), `${name} cut at ${len}`).toEqual(whole)
+      } catch (err) {
+        if (!(err instanceof FrameDecodeError)) throw err
+        expect(err.code, `${name} cut at ${len}`).toBe(FrameErrorCode.Truncated)
+      }
+    }
+  }
+}

@@ -1,4 +1,4 @@
-import { DEFAULT_STREAM } from '../common/contract.js'
+import { DEFAULT_LIST_FROM, DEFAULT_STREAM } from '../common/contract.js'
 import { keyLayout } from '../common/key-layout.js'
 import { silentLogger, type Logger } from '../common/logger.js'
 import type { RedisClient } from '../common/redis-client.js'
@@ -9,8 +9,8 @@ import { RepoLister } from './repo-lister.js'
 import { runBackfill, type BackfillProgress } from './run-backfill.js'
 import type { BackfillSelection } from './selection.js'
 
-/** The relay the default ingest reads: relays serve listRepos too. */
-export const DEFAULT_LIST_FROM = 'https://bsky.network'
+// The relay the default ingest reads (relays serve listRepos too); its home is the contract's defaults.
+export { DEFAULT_LIST_FROM }
 
 export interface BackfillOptions {
   /** Where the ingestor writes; a reconnecting connection (each step is retried until Redis answers). */

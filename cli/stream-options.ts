@@ -1,7 +1,6 @@
 import type { Option } from 'commander'
-import { DEFAULT_REDIS_URL, DEFAULT_STREAM } from '../common/contract.js'
+import { DEFAULT_LIST_FROM, DEFAULT_REDIS_URL, DEFAULT_STREAM } from '../common/contract.js'
 import { MAX_SHARDS } from '../ingestor/options.js'
-import { DEFAULT_LIST_FROM } from '../backfill/backfill.js'
 import { integer, nonEmpty, option, redisUrl, url } from './options.js'
 
 /**

@@ -18,6 +18,9 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 /** The relay `firehose ingest` reads without --relay: a host, as the --relay flag takes it. */
 export const DEFAULT_RELAY_HOST = 'bsky.network'
 
+/** Where backfill lists repos without --list-from (listRepos on the default relay). */
+export const DEFAULT_LIST_FROM = `https://${DEFAULT_RELAY_HOST}`
+
 /** Where the ingestor quarantines frames it cannot decode: `<stream>:dead`. */
 export function deadLetterStreamOf(stream: string): string {
   return `${stream}:dead`

@@ -2,6 +2,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { decodeDagCborItem, LinkBytes, type LinkForm } from './dag-cbor.js'
 import { FrameDecodeError, FrameErrorCode, describeValue } from './errors.js'
+import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME_BYTES } from './frame-limits.js'
 
 /** Header of a message frame (`op: 1`, with a type `t`) or an error frame (`op: -1`). */
 export type FrameHeader = { op: 1; t: string } | { op: -1 }
@@ -23,8 +24,7 @@ export interface FrameLimits {
   maxDepth?: number
 }
 
-export const DEFAULT_MAX_FRAME_BYTES = 5_000_000
-export const DEFAULT_MAX_DEPTH = 64
+export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME_BYTES } from './frame-limits.js'
 
 /** Splits and decodes one binary WebSocket message. Pure: bytes in, frame out, or a FrameDecodeError. */
 export function decodeFrame(bytes: Uint8Array, limits: FrameLimits = {}, links: LinkForm = 'cid'): Frame {

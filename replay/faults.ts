@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { SeededRandom } from '../common/random.js'
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame.js'
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/frame-limits.js'
 import { ReplayError, ReplayErrorCode } from './errors.js'
 
 /**

@@ -1,4 +1,5 @@
 import { CID } from 'multiformats/cid'
+import { asciiText } from './byte-range.js'
 import { isSimpleCidV1, simpleCidV1 } from './dag-cbor.js'
 import type { SignedCommit } from './repo-commit.js'
 
@@ -54,8 +55,8 @@ export function readCanonicalCommit(block: Uint8Array): CanonicalCommit | null {
     switch (key) {
       case DID:
       case REV: {
-        if (!readString(block, at, MAJOR_TEXT) || !ascii(block, span)) return null
-        const text = Buffer.from(block.buffer, block.byteOffset + span.start, span.end - span.start).toString('latin1')
+        const text = readString(block, at, MAJOR_TEXT) ? asciiText(block, span.start, span.end) : null
+        if (text === null) return null
         if (key === DID) did = text
         else rev = text
         at = span.end
@@ -119,11 +120,6 @@ function readString(block: Uint8Array, at: number, major: number): boolean {
   if (start + length > block.length) return false
   span.start = start
   span.end = start + length
-  return true
-}
-
-function ascii(block: Uint8Array, { start, end }: Span): boolean {
-  for (let i = start; i < end; i++) if (block[i]! >= 0x80) return false
   return true
 }
 

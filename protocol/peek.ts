@@ -1,4 +1,4 @@
-import { sameBytes } from './byte-range.js'
+import { asciiText, sameBytes } from './byte-range.js'
 import { scanCborItem } from './cbor-scan.js'
 import { FrameDecodeError, FrameErrorCode } from './errors.js'
 import { DEFAULT_MAX_DEPTH, decodeCbor, isPlainMap } from './frame.js'
@@ -17,7 +17,11 @@ export interface FramePeek {
  * and must not pay for CAR blocks. Does not validate the body; decodeFrame does.
  */
 export function peekFrame(bytes: Uint8Array, maxDepth = DEFAULT_MAX_DEPTH): FramePeek {
-  const headerEnd = scanCborItem(bytes, 0, maxDepth)
+  return peekAfterHeader(bytes, scanCborItem(bytes, 0, maxDepth), maxDepth)
+}
+
+/** peekFrame once the header's end is known. */
+function peekAfterHeader(bytes: Uint8Array, headerEnd: number, maxDepth: number): FramePeek {
   const usual = usualHeaderType(bytes, headerEnd)
   if (usual !== undefined) return { op: 1, t: usual, seq: findSeq(bytes, headerEnd, maxDepth) }
   const header = decodeCbor(bytes.subarray(0, headerEnd), 'header')
@@ -97,13 +101,12 @@ const DID_KEY = Buffer.from([0x63, ...Buffer.from('did')])
  * frame to resolve its signing key under --verify, without decoding its blocks or ops.
  */
 export function peekFrameAccount(bytes: Uint8Array, maxDepth = DEFAULT_MAX_DEPTH): FrameAccount {
-  const peek = peekFrame(bytes, maxDepth)
-  const valueStart = findBodyValue(bytes, scanCborItem(bytes, 0, maxDepth), maxDepth, peek.t === '#commit' ? REPO_KEY : DID_KEY)
+  const headerEnd = scanCborItem(bytes, 0, maxDepth)
+  const peek = peekAfterHeader(bytes, headerEnd, maxDepth)
+  const valueStart = findBodyValue(bytes, headerEnd, maxDepth, peek.t === '#commit' ? REPO_KEY : DID_KEY)
   if (valueStart < 0 || bytes[valueStart]! >> 5 !== 3) return { ...peek, did: undefined }
   const textStart = valueStart + headLength(bytes[valueStart]!)
-  const textEnd = textStart + readArgument(bytes, valueStart)
-  for (let i = textStart; i < textEnd; i++) if (bytes[i]! >= 0x80) return { ...peek, did: undefined }
-  return { ...peek, did: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1', textStart, textEnd) }
+  return { ...peek, did: asciiText(bytes, textStart, textStart + readArgument(bytes, valueStart)) ?? undefined }
 }
 
 /** Bytes of a CBOR head with this initial byte, once readArgument has accepted it. */
